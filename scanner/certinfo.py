@@ -1,0 +1,133 @@
+"""Facts about one certificate, as the results model records them.
+
+Certificates come from servers we do not control, so every field is extracted on its own: a
+broken extension must cost us that field (recorded in ``parse_errors``), never the whole chain.
+A DER blob that does not parse at all still yields its PEM, size and fingerprint, so that the
+evidence keeps the raw bytes exactly as presented.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import ExtensionOID
+
+
+def der_to_pem(der: bytes) -> str:
+    """PEM text for DER bytes, 64 columns, exactly as ``openssl x509`` writes it."""
+    body = base64.b64encode(der).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` suffix: the only time format in the results model."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _name(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except Exception:  # noqa: BLE001 - attacker-controlled name, keep going
+        return "<unparseable name>"
+
+
+def _key(cert: x509.Certificate) -> dict[str, Any]:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return {"type": "RSA", "size": key.key_size, "curve": None}
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return {"type": "EC", "size": key.key_size, "curve": key.curve.name}
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return {"type": "Ed25519", "size": 256, "curve": None}
+    if isinstance(key, ed448.Ed448PublicKey):
+        return {"type": "Ed448", "size": 456, "curve": None}
+    if isinstance(key, dsa.DSAPublicKey):
+        return {"type": "DSA", "size": key.key_size, "curve": None}
+    return {"type": type(key).__name__, "size": None, "curve": None}
+
+
+def _signature_algorithm(cert: x509.Certificate) -> str:
+    oid = cert.signature_algorithm_oid
+    return getattr(oid, "_name", None) or oid.dotted_string
+
+
+def san_entries(cert: x509.Certificate) -> list[dict[str, str]]:
+    """SAN entries as ``{"type": ..., "value": ...}``; ``[]`` when the extension is absent."""
+    try:
+        ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    except x509.ExtensionNotFound:
+        return []
+    out: list[dict[str, str]] = []
+    for gn in ext.value:
+        if isinstance(gn, x509.DNSName):
+            out.append({"type": "dns", "value": gn.value})
+        elif isinstance(gn, x509.IPAddress):
+            out.append({"type": "ip", "value": str(gn.value)})
+        elif isinstance(gn, x509.RFC822Name):
+            out.append({"type": "email", "value": gn.value})
+        elif isinstance(gn, x509.UniformResourceIdentifier):
+            out.append({"type": "uri", "value": gn.value})
+        elif isinstance(gn, x509.DirectoryName):
+            out.append({"type": "dirname", "value": _name(gn.value)})
+        elif isinstance(gn, x509.RegisteredID):
+            out.append({"type": "rid", "value": gn.value.dotted_string})
+        else:
+            out.append({"type": "other", "value": repr(gn)})
+    return out
+
+
+def _ip_sans(entries: list[dict[str, str]]) -> list[str]:
+    return [str(ipaddress.ip_address(e["value"])) for e in entries if e["type"] == "ip"]
+
+
+def describe(der: bytes, index: int = 0) -> dict[str, Any]:
+    """The results model's record of one presented certificate (see results.schema.json)."""
+    record: dict[str, Any] = {
+        "index": index,
+        "pem": der_to_pem(der),
+        "sha256": sha256_hex(der),
+        "size": len(der),
+        "subject": None,
+        "issuer": None,
+        "serial": None,
+        "not_before": None,
+        "not_after": None,
+        "san": [],
+        "key": None,
+        "signature_algorithm": None,
+        "parse_errors": [],
+    }
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except Exception as exc:  # noqa: BLE001 - hostile input must not end the scan
+        record["parse_errors"].append(f"certificate: {exc}")
+        return record
+    fields: dict[str, Callable[[], Any]] = {
+        "subject": lambda: _name(cert.subject),
+        "issuer": lambda: _name(cert.issuer),
+        "serial": lambda: format(cert.serial_number, "x") if cert.serial_number >= 0 else "-" + format(-cert.serial_number, "x"),
+        "not_before": lambda: iso_utc(cert.not_valid_before_utc),
+        "not_after": lambda: iso_utc(cert.not_valid_after_utc),
+        "san": lambda: san_entries(cert),
+        "key": lambda: _key(cert),
+        "signature_algorithm": lambda: _signature_algorithm(cert),
+    }
+    for field, getter in fields.items():
+        try:
+            record[field] = getter()
+        except Exception as exc:  # noqa: BLE001
+            record["parse_errors"].append(f"{field}: {exc}")
+    return record

@@ -1,0 +1,63 @@
+"""Command-line entry point.
+
+Each command lives in its own module in this package so that commands can grow independently;
+this module only builds the group and registers them. Exit codes (kept by every command):
+
+0  every endpoint scanned and nothing at or above the failure threshold
+1  findings at or above the threshold (``--fail-on``)
+2  invalid command line or input file
+3  one or more endpoints could not be scanned (and no findings above the threshold)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from scanner import __version__
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_UNSCANNED = 3
+
+# module name -> attribute holding the click command; a module that is absent is skipped so
+# that a partially installed tree still starts.
+_COMMANDS: list[tuple[str, str]] = [
+    ("scanner.cli.scan_cmd", "scan"),
+    ("scanner.cli.demo_cmd", "demo"),
+    ("scanner.cli.check_cmd", "check"),
+    ("scanner.cli.checks_cmd", "checks"),
+    ("scanner.cli.evidence_cmd", "evidence"),
+    ("scanner.cli.evidence_cmd", "verify_evidence"),
+    ("scanner.cli.history_cmd", "history"),
+    ("scanner.cli.history_cmd", "diff"),
+    ("scanner.cli.history_cmd", "prune"),
+    ("scanner.cli.merge_cmd", "merge"),
+    ("scanner.cli.csr_cmd", "check_csr"),
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dccscan")
+def cli() -> None:
+    """dccscan: check TLS endpoints against Chrome, Firefox and the DCCKI TLS profile."""
+
+
+def _register() -> None:
+    for module_name, attr in _COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        cli.add_command(getattr(module, attr))
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="dccscan")

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Set up everything the test suite needs, from the project's own files, then run it.
+
+    python3 tests/run.py [pytest arguments]
+
+Only the standard library is used here, so this works on a fresh machine with just Python 3.11+.
+Steps: create ``.venv`` (if absent), install dccscan with its ``test`` extra into it, install the
+real browsers the oracle tests ask (Debian's chromium and firefox-esr, plus certutil) when they are
+missing and this machine can install them, then run pytest. Where the browsers cannot be had, the
+reason is passed to the tests, which skip with it visibly; nothing is silently left out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BROWSER_PACKAGES = ["chromium", "firefox-esr", "libnss3-tools"]
+BROWSER_BINARIES = ["/usr/bin/chromium", "/usr/bin/firefox-esr"]
+
+
+def say(message: str) -> None:
+    print(f"[tests/run.py] {message}", flush=True)
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv() -> Path:
+    if not venv_python().exists():
+        say(f"creating {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    python = venv_python()
+    say("installing dccscan[test] into the virtual environment")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", f"{ROOT}[test]"], check=True)
+    return python
+
+
+def browsers_present() -> bool:
+    return all(Path(b).exists() for b in BROWSER_BINARIES) and shutil.which("certutil") is not None
+
+
+def ensure_browsers() -> str | None:
+    """Install the browsers if needed; return None when present, else why they are not."""
+    if os.environ.get("DCCSCAN_SKIP_BROWSERS"):
+        return "DCCSCAN_SKIP_BROWSERS is set"
+    if browsers_present():
+        return None
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return "chromium/firefox-esr are not installed and this machine has no apt-get"
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        return ("chromium/firefox-esr are not installed and installing them needs root: "
+                f"sudo apt-get install -y {' '.join(BROWSER_PACKAGES)}")
+    say(f"installing {', '.join(BROWSER_PACKAGES)} with apt-get (once per machine)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run([apt, "update", "-q"], env=env, check=False, stdout=subprocess.DEVNULL)
+    done = subprocess.run([apt, "install", "-y", "-q", *BROWSER_PACKAGES], env=env, check=False,
+                          stdout=subprocess.DEVNULL)
+    if done.returncode != 0 or not browsers_present():
+        return f"apt-get install {' '.join(BROWSER_PACKAGES)} failed (exit {done.returncode})"
+    return None
+
+
+def main(argv: list[str]) -> int:
+    python = ensure_venv()
+    env = dict(os.environ)
+    reason = ensure_browsers()
+    if reason:
+        say(f"browser oracle tests will skip: {reason}")
+        env["DCCSCAN_BROWSERS_UNAVAILABLE"] = reason
+    command = [str(python), "-m", "pytest", *argv]
+    say(" ".join(command))
+    return subprocess.run(command, cwd=ROOT, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
