@@ -1,0 +1,74 @@
+"""Alerts: POST a JSON summary of a scan and its changes to a webhook (``--notify-webhook``).
+
+A webhook is a courtesy on top of the results: an unreachable chat server or a slow receiver must
+never cost the night's results or change the exit code. So :func:`post_webhook` never raises; a
+failure becomes one structured warning (``webhook.failed``) in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from scanner import __version__
+from scanner.errors import InputError
+from scanner.history.diff import CHANGE_KINDS
+from scanner.log import log_event
+
+
+def validate_webhook_url(url: str) -> str:
+    """The URL itself, when it is an absolute http(s) URL; otherwise an ``InputError`` (exit 2)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"--notify-webhook {url!r} is not an http:// or https:// URL",
+                         fix="give the full address of the receiver, e.g. https://hooks.example.net/dccscan")
+    return url
+
+
+def scan_payload(header: dict[str, Any], scan_id: int | None, changes: dict[str, Any] | None) -> dict[str, Any]:
+    """The webhook body: who scanned what, the outcome counts, and the changes (or null)."""
+    summary = header.get("summary", {})
+    return {
+        "event": "dccscan.scan",
+        "scanner": {"name": "dccscan", "version": __version__},
+        "scan_id": scan_id,
+        "started_at": header.get("started_at"),
+        "finished_at": header.get("finished_at"),
+        "complete": header.get("complete"),
+        "targets_file": header.get("targets_file"),
+        "summary": summary,
+        "exit_code": summary.get("exit_code"),
+        "change_counts": {key: len(changes.get(key, [])) for key in CHANGE_KINDS} if changes else None,
+        "changes": changes,
+    }
+
+
+def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
+    """POST ``payload`` as JSON to ``url``; log success or failure, never raise."""
+    body = json.dumps(payload, default=str).encode("utf-8")
+    request = urllib.request.Request(
+        url, data=body, method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": f"dccscan/{__version__}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        log_event("webhook.failed", logging.WARNING, url=_redacted(url), status=exc.code, error=str(exc.reason))
+        return
+    except Exception as exc:  # noqa: BLE001 - an alert must never end the run
+        log_event("webhook.failed", logging.WARNING, url=_redacted(url), error=f"{type(exc).__name__}: {exc}")
+        return
+    log_event("webhook.sent", logging.INFO, url=_redacted(url), status=status, bytes=len(body))
+
+
+def _redacted(url: str) -> str:
+    """Scheme and host only: webhook secrets live in the path or query and must not reach logs."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return f"{parts.scheme}://{host}/..."

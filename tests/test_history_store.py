@@ -1,0 +1,114 @@
+"""The history store keeps whole scans, gives them back unchanged and stores certificates once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from historydata import T0, Estate, document, endpoint, finding, write_results
+from scanner.errors import InputError
+from scanner.history import (get_scan_document, integrity_problems, latest_scan_id, list_scans,
+                             previous_scan_id, prune, record_scan)
+from scanner.history.migrations import MIGRATIONS
+
+
+@pytest.fixture(scope="module")
+def estate() -> Estate:
+    return Estate()
+
+
+def _doc(estate: Estate, at: dt.datetime = T0, **kwargs: object) -> dict:
+    leaf = estate.leaf("gw.test")
+    eps = [endpoint("gw.test", "127.0.0.1", 8443, chain=estate.chain(leaf), at=at,
+                    findings=[finding("dccki.test_rule", "warning")]),
+           endpoint("ssi.test", "127.0.0.1", 9443, error="refused", at=at)]
+    return document(eps, started_at=at, anchors=estate.anchors(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_recorded_scan_comes_back_identical(tmp_path: Path, estate: Estate) -> None:
+    doc = _doc(estate)
+    scan_id = record_scan(tmp_path / "h.db", write_results(doc, tmp_path / "r.json"))
+    assert get_scan_document(tmp_path / "h.db", scan_id) == doc
+
+
+def test_certificates_are_stored_once_across_scans(tmp_path: Path, estate: Estate) -> None:
+    db = tmp_path / "h.db"
+    doc = _doc(estate)
+    for night in range(3):
+        record_scan(db, write_results(doc, tmp_path / f"r{night}.json"))
+    with sqlite3.connect(db) as conn:
+        certs = conn.execute("SELECT COUNT(*) FROM certificates").fetchone()[0]
+        links = conn.execute("SELECT COUNT(*) FROM chain_certificates").fetchone()[0]
+    assert (certs, links) == (3, 6)  # leaf + issuing + root anchor; 2 chain links per night
+
+
+def test_schema_is_migrated_and_versioned(tmp_path: Path, estate: Estate) -> None:
+    db = tmp_path / "h.db"
+    record_scan(db, write_results(_doc(estate), tmp_path / "r.json"))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert integrity_problems(db) == []
+
+
+def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(InputError, match="newer than this dccscan"):
+        list_scans(db)
+
+
+def test_not_a_database_is_an_input_error(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(InputError, match="not a usable dccscan history database"):
+        list_scans(db)
+
+
+def test_bad_results_file_is_an_input_error_and_records_nothing(tmp_path: Path, estate: Estate) -> None:
+    db = tmp_path / "h.db"
+    record_scan(db, write_results(_doc(estate), tmp_path / "good.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "dccscan/1",\n "started_at": ', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        record_scan(db, bad)
+    assert caught.value.file == str(bad) and caught.value.line == 2
+    assert len(list_scans(db)) == 1
+
+
+def test_previous_scan_matches_targets_path_then_sha(tmp_path: Path, estate: Estate) -> None:
+    db = tmp_path / "h.db"
+    day = dt.timedelta(days=1)
+    ids = [record_scan(db, write_results(_doc(estate, T0 + i * day, targets_path=path, targets_sha256=sha),
+                                         tmp_path / f"r{i}.json"))
+           for i, (path, sha) in enumerate([("/a.toml", "1" * 64), ("/b.toml", "2" * 64),
+                                            ("/a.toml", "3" * 64), ("/moved/b.toml", "2" * 64)])]
+    assert previous_scan_id(db, ids[2]) == ids[0]      # same path, file edited
+    assert previous_scan_id(db, ids[3]) == ids[1]      # new path, same content
+    assert previous_scan_id(db, ids[0]) is None
+    assert latest_scan_id(db) == ids[3]
+
+
+def test_prune_deletes_old_scans_and_orphan_certificates(tmp_path: Path, estate: Estate) -> None:
+    db = tmp_path / "h.db"
+    old = record_scan(db, write_results(_doc(Estate(), T0), tmp_path / "old.json"))
+    new = record_scan(db, write_results(_doc(estate, T0 + dt.timedelta(days=40)), tmp_path / "new.json"))
+    assert prune(db, 30, now=T0 + dt.timedelta(days=41)) == 1
+    assert [s["id"] for s in list_scans(db)] == [new]
+    with pytest.raises(InputError, match=f"no scan with id {old}"):
+        get_scan_document(db, old)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM certificates").fetchone()[0] == 3
+    assert integrity_problems(db) == []
+
+
+def test_list_scans_summarises(tmp_path: Path, estate: Estate) -> None:
+    db = tmp_path / "h.db"
+    record_scan(db, write_results(_doc(estate), tmp_path / "r.json"))
+    (row,) = list_scans(db)
+    assert row["endpoints"] == 2 and row["by_status"] == {"ok": 1, "error": 1}
+    assert row["targets_path"] == "/etc/dccscan/targets.toml" and row["complete"] is True
