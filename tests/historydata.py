@@ -51,6 +51,16 @@ class Estate:
                  "subject": root.cert.subject.rfc4514_string(), "source": "test"}]
 
 
+@lru_cache(maxsize=256)
+def _described(der: bytes, index: int) -> str:
+    return json.dumps(describe(der, index))
+
+
+def describe_chain(chain: Sequence[bytes]) -> list[dict[str, Any]]:
+    """``certinfo.describe`` of each certificate (cached: large estates repeat chains)."""
+    return [json.loads(_described(der, i)) for i, der in enumerate(chain)]
+
+
 def verdict(accepted: bool = True, error: str | None = None) -> dict[str, Any]:
     reasons = [] if accepted else [{"code": error or "rejected", "message": "rejected in test", "check": None,
                                     "certificate_index": 0}]
@@ -80,7 +90,7 @@ def endpoint(name: str, address: str | None, port: int, *, chain: Sequence[bytes
         "duration_ms": 12.5,
         "tls": ({"version": "TLSv1.3", "cipher": "TLS_AES_128_GCM_SHA256", "alpn": None, "client_auth": "none",
                  "acceptable_ca_names": []} if ok else None),
-        "chain": [describe(der, i) for i, der in enumerate(chain)] if ok else [],
+        "chain": describe_chain(chain) if ok else [],
         "browsers": browsers if ok else None,
         "profile": {"name": "dccki-tls-san", "status": "compliant", "breaches": []} if ok else None,
         "findings": list(findings),
@@ -89,8 +99,13 @@ def endpoint(name: str, address: str | None, port: int, *, chain: Sequence[bytes
 
 def document(endpoints: list[dict[str, Any]], *, started_at: dt.datetime = T0,
              targets_path: str | None = "/etc/dccscan/targets.toml", targets_sha256: str = "a" * 64,
-             anchors: list[dict[str, Any]] | None = None, profile: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A whole, schema-valid results document around ``endpoints``."""
+             anchors: list[dict[str, Any]] | None = None, profile: dict[str, Any] | None = None,
+             validate_all: bool = True) -> dict[str, Any]:
+    """A whole, schema-valid results document around ``endpoints``.
+
+    ``validate_all=False`` validates the document with its first 20 endpoints only (schema
+    validation dominates the cost of building an estate of thousands of alike endpoints).
+    """
     by_status: dict[str, int] = {}
     by_severity: dict[str, int] = {}
     for e in endpoints:
@@ -111,7 +126,7 @@ def document(endpoints: list[dict[str, Any]], *, started_at: dt.datetime = T0,
         "summary": {"endpoints": len(endpoints), "by_status": by_status, "by_interface": {},
                     "by_severity": by_severity, "exit_code": 1 if by_severity.get("error") else 0},
     }
-    validate(doc)
+    validate(doc if validate_all else doc | {"endpoints": endpoints[:20]})
     return doc
 
 

@@ -1,0 +1,148 @@
+"""``dccscan history``, ``dccscan diff`` and ``dccscan prune``, plus ``record_and_diff`` for ``scan``.
+
+The options the nightly scan shares with these commands (``--db``, ``--wait-lock``,
+``--log-format``) are defined here once as decorators, so that ``scan`` spells them the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+import click
+
+from scanner.errors import InputError
+from scanner.history import (default_db_path, diff_scans, latest_scan_id, list_scans, previous_scan_id, prune as
+                             prune_scans, record_scan, render_text)
+from scanner.log import LOG_FORMATS, configure, log_event
+from scanner.runlock import EXIT_LOCKED, LockBusy, run_lock
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_USAGE = 2
+
+
+def db_option(func: F) -> F:
+    return click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help=f"history database (default {default_db_path()})")(func)
+
+
+def wait_lock_option(func: F) -> F:
+    return click.option("--wait-lock", "wait_lock", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                        metavar="S", help="wait up to S seconds for another run on the same --db to finish; "
+                        f"then give up with exit code {EXIT_LOCKED}")(func)
+
+
+def log_format_option(func: F) -> F:
+    return click.option("--log-format", "log_format", type=click.Choice(LOG_FORMATS), default="text",
+                        show_default=True, help="format of the log lines on stderr")(func)
+
+
+def format_option(func: F) -> F:
+    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True)(func)
+
+
+@contextmanager
+def input_errors() -> Iterator[None]:
+    """Bad input becomes its one-paragraph message and exit 2; never a traceback."""
+    try:
+        yield
+    except InputError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def record_and_diff(db_path: str | Path | None, results_path: str | Path) -> tuple[int, dict[str, Any] | None]:
+    """Record a finished scan's results and diff it against the previous scan of the same targets.
+
+    Returns ``(scan_id, changes)``; ``changes`` is None when no earlier scan of those targets is
+    recorded. The caller (``scan``) holds the run lock around its whole run.
+    """
+    db = Path(db_path) if db_path else default_db_path()
+    scan_id = record_scan(db, results_path)
+    previous = previous_scan_id(db, scan_id)
+    changes = diff_scans(previous, scan_id, db_path=db) if previous is not None else None
+    log_event("history.recorded", db=str(db), scan_id=scan_id, previous_scan_id=previous)
+    return scan_id, changes
+
+
+def _history_line(scan: dict[str, Any]) -> str:
+    status = ", ".join(f"{k} {v}" for k, v in sorted(scan["by_status"].items())) or "none"
+    severity = ", ".join(f"{k} {v}" for k, v in scan["by_severity"].items() if v) or "none"
+    flags = "" if scan["complete"] else "  INCOMPLETE"
+    targets = scan["targets_path"] or "(command-line targets)"
+    return (f"{scan['id']:>5}  {scan['started_at']}  {scan['endpoints']:>6} endpoints ({status})  "
+            f"findings: {severity}  exit {scan['exit_code']}{flags}  {targets}")
+
+
+@click.command("history")
+@db_option
+@format_option
+def history(db: Path | None, fmt: str) -> None:
+    """List the recorded scans, oldest first: time, targets, counts by outcome."""
+    with input_errors():
+        scans = list_scans(db or default_db_path())
+    if fmt == "json":
+        click.echo(json.dumps(scans, indent=2))
+        return
+    if not scans:
+        click.echo("no scans recorded")
+    for scan in scans:
+        click.echo(_history_line(scan))
+
+
+def _pick_scans(db: Path, from_id: int | None, to_id: int | None) -> tuple[int | None, int]:
+    to_scan = to_id if to_id is not None else latest_scan_id(db)
+    if to_scan is None:
+        raise InputError("no scans recorded in this history database", file=db,
+                         fix="record a scan first (`dccscan scan ... --db PATH`)")
+    from_scan = from_id if from_id is not None else previous_scan_id(db, to_scan)
+    return from_scan, to_scan
+
+
+@click.command("diff")
+@db_option
+@click.option("--from", "from_id", type=int, default=None, help="older scan id (default: the previous scan "
+              "of the same targets file as --to)")
+@click.option("--to", "to_id", type=int, default=None, help="newer scan id (default: the latest scan)")
+@format_option
+def diff(db: Path | None, from_id: int | None, to_id: int | None, fmt: str) -> None:
+    """What changed between two recorded scans (by default: the latest and the one before it)."""
+    db = db or default_db_path()
+    with input_errors():
+        from_scan, to_scan = _pick_scans(db, from_id, to_id)
+        changes = diff_scans(from_scan, to_scan, db_path=db) if from_scan is not None else None
+    if fmt == "json":
+        click.echo(json.dumps(changes, indent=2))
+    elif changes is None:
+        click.echo(f"scan {to_scan}: no earlier scan of the same targets to compare with")
+    else:
+        click.echo(render_text(changes), nl=False)
+
+
+@click.command("prune")
+@click.option("--keep-days", "keep_days", type=click.IntRange(min=0), required=True, metavar="N",
+              help="delete recorded scans that started more than N days ago")
+@db_option
+@wait_lock_option
+@log_format_option
+def prune(keep_days: int, db: Path | None, wait_lock: float, log_format: str) -> None:
+    """Delete old scans from the history (and the certificates only they referenced)."""
+    configure(log_format)
+    db = db or default_db_path()
+    with input_errors():
+        if not db.exists():
+            raise InputError("no history database here", file=db, fix="pass the --db that the nightly scan uses")
+        try:
+            with run_lock(db, wait=wait_lock):
+                deleted = prune_scans(db, keep_days)
+        except LockBusy as exc:
+            log_event("run.locked", logging.ERROR, db=str(db), waited=wait_lock)
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_LOCKED)
+    log_event("prune.done", db=str(db), keep_days=keep_days, scans_deleted=deleted)
+    click.echo(f"deleted {deleted} scan(s) started more than {keep_days} day(s) ago")
