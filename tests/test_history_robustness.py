@@ -53,15 +53,13 @@ def _writer_is_mid_transaction(db: Path) -> bool:
 
 
 def _kill_mid_write(db: Path, results: Path, sig: int) -> None:
-    """Start a recording loop, wait until its second scan is being written, then kill it."""
+    """Start a recording loop, wait until it is inside its second scan's transaction, kill it."""
     child = _worker("record-loop", str(db), str(results))
     assert child.stdout is not None
     deadline = time.monotonic() + HANG_DEADLINE
-    while child.stdout.readline().strip() != "start 2":
-        assert time.monotonic() < deadline, "recorder never started its second scan"
-    while not _writer_is_mid_transaction(db):
-        assert time.monotonic() < deadline and child.poll() is None, "recorder never began writing"
-        time.sleep(0.005)
+    while child.stdout.readline().strip() != "mid-write":
+        assert time.monotonic() < deadline and child.poll() is None, "recorder never reached its second scan"
+    assert _writer_is_mid_transaction(db)
     child.send_signal(sig)
     assert child.wait(timeout=HANG_DEADLINE) != 0
 

@@ -1,0 +1,88 @@
+"""Webhook alerts reach a real local HTTP server; a failing webhook is logged, never raised."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from historydata import Estate, document, endpoint
+from scanner.errors import InputError
+from scanner.log import configure
+from scanner.notify import post_webhook, scan_payload, validate_webhook_url
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    status = 204
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append({"type": self.headers["Content-Type"], "body": json.loads(body), "path": self.path})
+        self.send_response(self.status)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet: the test reads what arrived, not the server's access log."""
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
+    handler = type("Receiver", (_Receiver,), {"received": []})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/secret-token", handler
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=30)
+
+
+def _payload() -> dict[str, Any]:
+    estate = Estate()
+    doc = document([endpoint("gw.test", "127.0.0.1", 8443, chain=estate.chain(estate.leaf("gw.test")))])
+    changes = {"since": doc["started_at"], "from_scan": 1, "to_scan": 2, "appeared": [{"endpoint": "x"}]}
+    return scan_payload({k: v for k, v in doc.items() if k != "endpoints"}, 2, changes)
+
+
+def test_payload_is_posted_as_json(receiver: tuple[str, type[_Receiver]], capsys: pytest.CaptureFixture[str]) -> None:
+    url, handler = receiver
+    configure("json")
+    payload = _payload()
+    post_webhook(url, payload, timeout=30)
+    (got,) = handler.received
+    assert got["type"] == "application/json" and got["body"] == payload and got["path"] == "/hooks/secret-token"
+    assert payload["change_counts"]["appeared"] == 1 and payload["summary"]["endpoints"] == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["event"] == "webhook.sent" and "secret-token" not in line
+
+
+def test_server_error_is_logged_not_raised(receiver: tuple[str, type[_Receiver]],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    url, handler = receiver
+    handler.status = 500
+    configure("json")
+    post_webhook(url, {"event": "x"}, timeout=30)
+    event = json.loads(capsys.readouterr().err.splitlines()[-1])
+    assert (event["event"], event["level"], event["status"]) == ("webhook.failed", "warning", 500)
+
+
+def test_closed_port_is_logged_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    configure("text")
+    post_webhook(f"http://127.0.0.1:{port}/hook?token=abc", {"event": "x"}, timeout=30)
+    err = capsys.readouterr().err
+    assert " WARNING webhook.failed " in err and "token" not in err and "error=" in err
+
+
+@pytest.mark.parametrize("url", ["ftp://example.net/x", "hooks.example.net", "file:///etc/passwd"])
+def test_bad_webhook_url_is_an_input_error(url: str) -> None:
+    with pytest.raises(InputError, match="not an http"):
+        validate_webhook_url(url)
