@@ -122,3 +122,13 @@ def test_certificate_entering_expiry_windows(estate: Estate) -> None:
     assert [w["window_days"] for w in diff_scans(custom, custom)["expiry_windows"]] == []
     assert [w["window_days"] for w in diff_scans(scans[0] | {"started_at": "2026-06-01T00:00:00Z"},
                                                  custom)["expiry_windows"]] == [90]
+
+
+def test_targets_not_reached_by_an_interrupted_run_are_not_removed(estate: Estate) -> None:
+    chain = estate.chain(estate.leaf("gw.test"))
+    old = document([endpoint("gw.test", IP, 8443, chain=chain), endpoint("ssi.test", IP, 9443, chain=chain)])
+    new = document([endpoint("gw.test", IP, 8443, chain=chain)], started_at=T0 + NIGHT)
+    assert [a["target"] for a in diff_scans(old, new)["addresses_removed"]] == ["ssi.test"]
+    interrupted = new | {"complete": False, "not_reached": [old["endpoints"][1]["target"]]}
+    _only(diff_scans(old, interrupted))
+    _only(diff_scans(interrupted, old))

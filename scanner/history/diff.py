@@ -11,6 +11,8 @@ Rules (each list in the result is sorted, so equal inputs give equal output):
   other; a target whose name stopped resolving makes each of its old endpoints unreachable (and
   the reverse for recovered) instead of "addresses removed".
 * ``addresses_added`` / ``addresses_removed``: per target name, the addresses (with port) seen.
+  A target listed in a scan's ``not_reached`` (an interrupted run) is unknown in that scan, not
+  gone: it adds or removes no addresses.
 * ``verdict_changes``: per endpoint and browser, ``accepted`` or ``error`` differs.
 * ``expiry_windows``: the leaf of an ``ok`` endpoint is now inside a tighter warning window than
   before (windows from ``settings.profile.expiry_warning_days``, default 60 and 30 days; the
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from scanner.history.store import default_db_path, finding_certificate, get_scan_document
 
@@ -120,12 +122,18 @@ def _addresses(eps: dict[str, Any]) -> dict[str, set[str]]:
     return out
 
 
-def _address_changes(old_eps: dict[str, Any], new_eps: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _unknown_targets(doc: Doc, eps: dict[str, Any]) -> set[str]:
+    """Targets whose addresses this scan does not know: name did not resolve, or never reached."""
+    return set(_dark_targets(eps)) | {str(t.get("name", "")) for t in doc.get("not_reached") or []}
+
+
+def _address_changes(old: Doc, new: Doc, old_eps: dict[str, Any],
+                     new_eps: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     before, after = _addresses(old_eps), _addresses(new_eps)
-    dark_old, dark_new = _dark_targets(old_eps), _dark_targets(new_eps)
-    added = [{"target": t, "address": a} for t in sorted(after) if t not in dark_old
+    unknown_old, unknown_new = _unknown_targets(old, old_eps), _unknown_targets(new, new_eps)
+    added = [{"target": t, "address": a} for t in sorted(after) if t not in unknown_old
              for a in sorted(after[t] - before.get(t, set()))]
-    removed = [{"target": t, "address": a} for t in sorted(before) if t not in dark_new
+    removed = [{"target": t, "address": a} for t in sorted(before) if t not in unknown_new
                for a in sorted(before[t] - after.get(t, set()))]
     return added, removed
 
@@ -191,7 +199,7 @@ def diff_scans(old: Doc | int, new: Doc | int, *, db_path: str | Path | None = N
     new_doc, new_id = _document(new, db_path)
     old_eps, new_eps = _by_id(old_doc), _by_id(new_doc)
     appeared, resolved = _findings(old_doc, new_doc)
-    added, removed = _address_changes(old_eps, new_eps)
+    added, removed = _address_changes(old_doc, new_doc, old_eps, new_eps)
     return {
         "since": old_doc.get("started_at"), "from_scan": old_id, "to_scan": new_id,
         "appeared": appeared, "resolved": resolved, "rotated": _rotated(old_eps, new_eps),
@@ -212,7 +220,7 @@ def _verdict_text(v: dict[str, Any]) -> str:
 
 
 def _lines(kind: str, items: Iterable[dict[str, Any]]) -> list[str]:
-    render = {
+    render: Callable[[dict[str, Any]], str] = {
         "appeared": lambda c: f"{c['endpoint']}: {c['finding']} [{c['severity']}] {c.get('title') or ''}".rstrip(),
         "resolved": lambda c: f"{c['endpoint']}: {c['finding']} [{c['severity']}]",
         "rotated": lambda c: (f"{c['endpoint']}: {c['old_sha256'][:16]} (expires {c['old_not_after']}) -> "

@@ -52,7 +52,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the connection is gone; SQLite discards the uncommitted tail on next open
         raise
     conn.execute("COMMIT")
 
@@ -178,7 +181,7 @@ def finding_certificate(finding: dict[str, Any], shas: list[str]) -> str | None:
 
 def _stored_header(header: dict[str, Any], writer: _Writer) -> dict[str, Any]:
     """The header with trust anchors' PEM moved into ``certificates`` (referenced by position)."""
-    stored = json.loads(_dumps(header))
+    stored: dict[str, Any] = json.loads(_dumps(header))
     anchors = (stored.get("settings") or {}).get("trust_anchors") or []
     for position, anchor in enumerate(anchors):
         writer.certificate(anchor["sha256"], anchor.pop("pem"), None)
@@ -256,7 +259,7 @@ def list_scans(db_path: str | Path) -> list[dict[str, Any]]:
 
 
 def _scan_row(conn: sqlite3.Connection, scan_id: int, db_path: str | Path) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM scans WHERE id = ?", (scan_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM scans WHERE id = ?", (scan_id,)).fetchone()
     if row is None:
         raise InputError(f"no scan with id {scan_id} in this history database", file=db_path, fix=_HISTORY_FIX)
     return row
@@ -308,7 +311,7 @@ def get_scan_document(db_path: str | Path, scan_id: int) -> dict[str, Any]:
     """The results document of a recorded scan, as it was recorded (endpoints in file order)."""
     with opened(db_path, create=False) as conn:
         row = _scan_row(conn, scan_id, db_path)
-        header = json.loads(row["header"])
+        header: dict[str, Any] = json.loads(row["header"])
         _restore_anchors(conn, scan_id, header)
         header["endpoints"] = _endpoints(conn, scan_id)
     return header
