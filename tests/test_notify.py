@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import threading
@@ -11,7 +12,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from historydata import Estate, document, endpoint
+from historydata import T0, Estate, document, endpoint, finding, write_results
+from scanner.cli.history_cmd import after_scan
 from scanner.errors import InputError
 from scanner.log import configure
 from scanner.notify import post_webhook, scan_payload, validate_webhook_url
@@ -86,3 +88,31 @@ def test_closed_port_is_logged_not_raised(capsys: pytest.CaptureFixture[str]) ->
 def test_bad_webhook_url_is_an_input_error(url: str) -> None:
     with pytest.raises(InputError, match="not an http"):
         validate_webhook_url(url)
+
+
+def test_after_scan_records_diffs_and_posts_the_changes(tmp_path: Path, receiver: tuple[str, type[_Receiver]],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    url, handler = receiver
+    estate = Estate()
+    chain = estate.chain(estate.leaf("gw.test"))
+    one = write_results(document([endpoint("gw.test", "127.0.0.1", 8443, chain=chain)]), tmp_path / "1.json")
+    two = write_results(document([endpoint("gw.test", "127.0.0.1", 8443, chain=chain, findings=[finding("a.b")])],
+                                 started_at=T0 + dt.timedelta(days=1)), tmp_path / "2.json")
+    db = tmp_path / "h.db"
+    assert after_scan(db, one, webhook=url, webhook_timeout=30) == (1, None)
+    scan_id, changes = after_scan(db, two, webhook=url, webhook_timeout=30)
+    first, second = (r["body"] for r in handler.received)
+    assert first["changes"] is None and first["scan_id"] == 1
+    assert second["scan_id"] == scan_id == 2 and second["changes"] == changes
+    assert second["change_counts"]["appeared"] == 1 and second["exit_code"] == 1
+
+
+def test_after_scan_with_a_dead_webhook_still_records(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    estate = Estate()
+    doc = document([endpoint("gw.test", "127.0.0.1", 8443, chain=estate.chain(estate.leaf("gw.test")))])
+    scan_id, _ = after_scan(tmp_path / "h.db", write_results(doc, tmp_path / "r.json"),
+                            webhook=f"http://127.0.0.1:{port}/", webhook_timeout=30)
+    assert scan_id == 1

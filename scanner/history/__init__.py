@@ -1,10 +1,12 @@
 """History of recorded scans (SQLite) and the changes between two of them.
 
 Public surface: the store (``record_scan``, ``list_scans``, ``get_scan_document``,
-``previous_scan_id``, ``latest_scan_id``, ``prune``, ``default_db_path``) and the diff
+``previous_scan_id``, ``latest_scan_id``, ``prune``, ``prepare_db``, ``default_db_path``,
+``read_results``) and the diff
 (``diff_scans``, ``render_text``).
 """
 
+from scanner.history._source import read_results
 from scanner.history.diff import diff_scans, render_text
 from scanner.history.store import (
     default_db_path,
@@ -12,6 +14,7 @@ from scanner.history.store import (
     integrity_problems,
     latest_scan_id,
     list_scans,
+    prepare_db,
     previous_scan_id,
     prune,
     record_scan,
@@ -19,5 +22,6 @@ from scanner.history.store import (
 
 __all__ = [
     "default_db_path", "diff_scans", "get_scan_document", "integrity_problems", "latest_scan_id",
-    "list_scans", "previous_scan_id", "prune", "record_scan", "render_text",
+    "list_scans", "prepare_db", "previous_scan_id", "prune", "read_results", "record_scan",
+    "render_text",
 ]

@@ -113,6 +113,14 @@ def opened(db_path: str | Path, *, create: bool = True) -> Iterator[sqlite3.Conn
         conn.close()
 
 
+def prepare_db(db_path: str | Path) -> Path:
+    """Create or migrate the database now, so that a bad ``--db`` fails before a long scan
+    (``InputError``) rather than after it."""
+    with opened(db_path):
+        pass
+    return Path(db_path)
+
+
 # --- writing -------------------------------------------------------------------------------
 
 
