@@ -77,7 +77,7 @@ def test_prune_cli_and_lock_refusal(tmp_path: Path, nights: tuple[Path, Path]) -
     record_scan(db, nights[1])
     with run_lock(db):
         code, _, err = _run("prune", "--keep-days", "0", "--db", str(db), "--log-format", "json")
-    assert code == EXIT_LOCKED and "another dccscan run holds" in err and f"pid " in err
+    assert code == EXIT_LOCKED and "another dccscan run holds" in err and "pid " in err
     assert any(json.loads(line).get("event") == "run.locked" for line in err.splitlines() if line.startswith("{"))
     assert len(list_scans(db)) == 2
     code, out, _ = _run("prune", "--keep-days", "0", "--db", str(db))
