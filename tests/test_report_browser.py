@@ -31,7 +31,7 @@ def _unavailable() -> str | None:
     return None
 
 
-def _open(report: Path) -> tuple[Any, list[str], list[str], list[str], Any]:
+def _open(report: Path, *, javascript: bool = True) -> tuple[Any, list[str], list[str], list[str], Any]:
     """Open the report; return (page, console errors, request URLs, dialogs, closer)."""
     from playwright.sync_api import sync_playwright
 
@@ -39,7 +39,7 @@ def _open(report: Path) -> tuple[Any, list[str], list[str], list[str], Any]:
     browser = manager.chromium.launch(executable_path=CHROMIUM, args=[
         "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"])
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, java_script_enabled=javascript)
     errors: list[str] = []
     requests: list[str] = []
     dialogs: list[str] = []
@@ -76,13 +76,33 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
             assert expected in text, expected
         assert HOSTILE_SAN in text and "<script>alert(1)</script>" in text
         assert page.locator("script").count() == 1  # ours; the hostile CN made no element
-        page.check("#fs-noncompliant")  # CSS-only filter: only the non-compliant row stays
-        visible = page.locator("#matrix tbody tr:visible").all_inner_texts()
-        assert len(visible) == 1 and "ssi-portal" in visible[0]
-        page.check("#fs-all")
+        page.locator("#matrix thead button").first.click()  # the optional sort enhancement
+        assert page.locator("#matrix thead th[aria-sort]").count() == 1 and errors == []
         page.evaluate("window.scrollTo(0, 0)")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=False)
         assert (ARTIFACTS / "report.png").stat().st_size > 0
+    finally:
+        close()
+
+
+def test_report_reads_and_filters_without_javascript(tmp_path: Path) -> None:
+    reason = _unavailable()
+    if reason:
+        pytest.skip(reason)
+    results = write_results(build_estate(), tmp_path)
+    (report,) = write_reports(results, tmp_path, ["html"])
+    page, errors, requests, _, close = _open(report, javascript=False)
+    try:
+        assert "ssi-portal" in page.inner_text("#endpoints") and errors == []
+        page.check("#fs-noncompliant")  # CSS-only filter: only the non-compliant endpoint stays
+        visible = page.locator("#matrix tbody tr.filterable:visible").all_inner_texts()
+        assert len(visible) == 1 and "ssi-portal" in visible[0]
+        assert page.locator("article.endpoint:visible").count() == 1
+        page.check("#fs-all")
+        page.check("#fi-gateway")
+        names = page.locator("#matrix tbody tr.filterable:visible th").all_inner_texts()
+        assert len(names) == 2 and all(n.startswith("gateway-") for n in names)
+        assert page.locator("#matrix tr.group:visible").count() == 1
     finally:
         close()

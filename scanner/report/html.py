@@ -6,14 +6,15 @@ JavaScript every section is visible and the filters still work; the only script 
 enhancement (sortable matrix, opening collapsed sections before printing).
 
 Rendering streams: a first pass over the endpoints gathers the summary (counts and a bounded list
-of the soonest expiries), then the template iterates the endpoints again for the matrix and once
-more for the details, writing as it goes, so memory does not grow with the estate.
+of the soonest expiries), then the template iterates the endpoints again for the matrix (once per
+interface, which sorts it by interface without JavaScript) and once more for the details, writing as it goes, so memory does not grow with the estate.
 Everything is escaped by jinja2's autoescape: certificates and servers are attacker controlled.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, TextIO
@@ -92,17 +93,24 @@ class Summary:
         return first + sorted(seen - set(first))
 
 
-def timeline(soonest: list[Expiry], width: int = 760) -> dict[str, Any]:
+def short_name(subject: str) -> str:
+    """The first RDN of an RFC 4514 subject (usually the CN's value), for a compact label."""
+    first = re.split(r"(?<!\\),", subject, maxsplit=1)[0]
+    value = first.split("=", 1)[-1].replace("\\", "")
+    return value if len(value) <= 44 else value[:41] + "..."
+
+
+def timeline(soonest: list[Expiry], width: int = 1100) -> dict[str, Any]:
     """Coordinates for the inline SVG expiry timeline: day 0 is the scan time."""
-    left, row = 250, 22
+    left, row, right = 340, 22, 70
     lo = min([0] + [e.days for e in soonest])
     hi = max([30] + [e.days for e in soonest])
     span = max(hi - lo, 1)
 
     def x(days: int) -> float:
-        return round(left + (width - left - 20) * (days - lo) / span, 1)
+        return round(left + (width - left - right) * (days - lo) / span, 1)
 
-    rows = [{"y": 30 + i * row, "x": x(e.days), "days": e.days, "label": e.subject[:40],
+    rows = [{"y": 30 + i * row, "x": x(e.days), "days": e.days, "label": short_name(e.subject),
              "tone": "expired" if e.days < 0 else "soon" if e.days < 30 else "fine"}
             for i, e in enumerate(soonest)]
     return {"width": width, "height": 40 + row * max(len(rows), 1), "zero": x(0), "left": left,
@@ -125,9 +133,21 @@ def _view(ep: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _views(endpoints: Endpoints) -> Iterator[dict[str, Any]]:
+def _views(endpoints: Endpoints, interface: str | None = None) -> Iterator[dict[str, Any]]:
+    """Endpoint views in results order; only one interface's when asked (anything outside the
+    known interfaces counts as ``other``)."""
     for ep in endpoints():
-        yield _view(ep)
+        found = str(ep.get("target", {}).get("interface", "other"))
+        if interface is None or interface == (found if found in INTERFACES else "other"):
+            yield _view(ep)
+
+
+def _matrix_groups(endpoints: Endpoints, summary: Summary) -> list[tuple[str, int, Iterator[dict[str, Any]]]]:
+    """The matrix sorted by interface without JavaScript: one lazy pass per interface present."""
+    counts = {i: 0 for i in INTERFACES}
+    for found, row in summary.outcomes.items():
+        counts[found if found in INTERFACES else "other"] += sum(row.values())
+    return [(i, counts[i], _views(endpoints, i)) for i in INTERFACES if counts[i]]
 
 
 def _environment() -> jinja2.Environment:
@@ -140,7 +160,7 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) -> None:
-    """Write the report for ``header`` and the endpoints ``endpoints()`` yields (called 3 times)."""
+    """Write the report for ``header`` and the endpoints ``endpoints()`` yields (called up to 6 times)."""
     summary = Summary()
     for ep in endpoints():
         summary.add(ep)
@@ -148,7 +168,7 @@ def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) ->
     changes = header.get("changes")
     stream = template.generate(
         h=header, summary=summary, timeline=timeline(summary.soonest),
-        matrix=_views(endpoints), details=_views(endpoints),
+        matrix=_matrix_groups(endpoints, summary), details=_views(endpoints),
         interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES,
         changes=changes if isinstance(changes, Mapping) else None, change_keys=CHANGE_KEYS,
     )
