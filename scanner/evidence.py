@@ -23,6 +23,7 @@ that does not reproduce is reported, naming the endpoint.
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
 import platform
@@ -350,17 +351,21 @@ def _check_chains(results: Path, members: Mapping[str, bytes], result: Verificat
             result.problems.append(f"{name}: differs from the chain recorded in results.json")
 
 
-def _engine() -> tuple[Any, Any] | None:
-    """(evaluate, Profile class or None), or None when the verdict engine is not installed."""
+def _engine() -> tuple[Any, Any] | str:
+    """(evaluate, Profile class or None), or why the verdict engine cannot be used."""
     try:
-        from scanner.evaluate import evaluate
-    except ImportError:
-        return None
+        engine = importlib.import_module("scanner.evaluate")
+    except ModuleNotFoundError as exc:
+        if exc.name == "scanner.evaluate":
+            return "engine unavailable"
+        return f"engine failed to import ({exc})"
+    except ImportError as exc:
+        return f"engine failed to import ({exc})"
     try:
-        from scanner.evaluate.profile import Profile
+        profiles = importlib.import_module("scanner.evaluate.profile")
     except ImportError:
-        Profile = getattr(__import__("scanner.evaluate", fromlist=["Profile"]), "Profile", None)
-    return evaluate, Profile
+        profiles = engine
+    return engine.evaluate, getattr(profiles, "Profile", None)
 
 
 def pem_der(pem: str) -> bytes:
@@ -376,15 +381,22 @@ def _normal(value: Any) -> Any:
 
 def _reevaluate(results: Path, result: Verification) -> None:
     engine = _engine()
-    if engine is None:
-        result.notes.append("verdicts not re-evaluated: engine unavailable")
+    if isinstance(engine, str):
+        if engine == "engine unavailable":
+            result.notes.append("verdicts not re-evaluated: engine unavailable")
+        else:
+            result.problems.append(f"verdicts not re-evaluated: {engine}")
         return
     evaluate, profile_class = engine
     from scanner.report._load import iter_endpoints, read_header
 
     settings = read_header(results).get("settings") or {}
     anchors = [pem_der(a["pem"]) for a in settings.get("trust_anchors") or []] or None
-    profile = profile_class.from_json(settings["profile"]) if settings.get("profile") and profile_class else None
+    try:
+        profile = profile_class.from_json(settings["profile"]) if settings.get("profile") and profile_class else None
+    except Exception as exc:  # noqa: BLE001 - a profile the engine refuses is a finding about the pack
+        result.problems.append(f"results.json: the engine cannot load the recorded profile ({exc})")
+        return
     for ep in iter_endpoints(results):
         if ep.get("chain"):
             _reevaluate_one(ep, evaluate, anchors, profile, result)

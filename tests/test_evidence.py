@@ -165,6 +165,14 @@ def test_bad_input_exits_2_with_a_fix(tmp_path: Path) -> None:
     assert bad_key.exit_code == 2 and "junk.pem" in bad_key.output and "Traceback" not in bad_key.output
 
 
+def test_unreadable_public_key_exits_2(scan_dir: Path, tmp_path: Path) -> None:
+    private, _ = _key_files(tmp_path, "ed25519")
+    pack = build_pack(scan_dir, tmp_path / "pack.zip", private)
+    (tmp_path / "junk.pub").write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    result = _run("verify-evidence", str(pack), "--public-key", str(tmp_path / "junk.pub"))
+    assert result.exit_code == 2 and "junk.pub" in result.output and "fix:" in result.output
+
+
 def test_not_a_zip_fails_verification(tmp_path: Path) -> None:
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"PK not really")
