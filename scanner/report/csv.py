@@ -43,7 +43,7 @@ def row(ep: Mapping[str, Any]) -> dict[str, object]:
     chain = ep.get("chain") or []
     leaf = chain[0] if chain else {}
     worst = _facts.worst_finding(ep)
-    counts = {s: 0 for s in SEVERITIES}
+    counts: dict[str, int] = {s: 0 for s in SEVERITIES}
     for f in ep.get("findings") or []:
         counts[str(f.get("severity"))] = counts.get(str(f.get("severity")), 0) + 1
     return {
