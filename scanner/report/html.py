@@ -14,6 +14,7 @@ Everything is escaped by jinja2's autoescape: certificates and servers are attac
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,9 @@ def _matrix_groups(endpoints: Endpoints, summary: Summary) -> list[tuple[str, in
     return [(i, counts[i], _views(endpoints, i)) for i in INTERFACES if counts[i]]
 
 
+@functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    """One environment per process: it caches the compiled templates."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("scanner.report", "templates"),
         autoescape=True,  # every template, whatever its name: the data is hostile
