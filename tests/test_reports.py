@@ -44,6 +44,8 @@ class _Tags(HTMLParser):
 def test_write_reports_writes_each_format_and_ignores_json(estate: dict[str, Any], tmp_path: Path) -> None:
     written = _write(estate, tmp_path, ["json", "html", "junit", "csv", "html"])
     assert sorted(written) == ["junit.xml", "report.html", "results.csv"]
+    results = tmp_path / "results.json"
+    assert [p.name for p in write_reports(results, tmp_path / "s", "csv, html")] == ["results.csv", "report.html"]
 
 
 def test_html_has_summary_matrix_details_and_no_external_references(estate: dict[str, Any], tmp_path: Path) -> None:

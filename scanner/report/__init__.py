@@ -29,6 +29,8 @@ def write_reports(results_path: Path, out_dir: Path, formats: Iterable[str]) -> 
     """Write each requested format (``html``, ``junit``, ``csv``) into ``out_dir``; return the
     paths written, in the order asked. Unknown names (``json`` included: the scan writes that
     itself) are ignored so that the scan's ``--format`` list can be passed through as is."""
+    if isinstance(formats, str):  # "html,csv" as typed on the command line
+        formats = formats.split(",")
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for fmt in dict.fromkeys(f.strip().lower() for f in formats):

@@ -122,7 +122,9 @@ def _view(ep: Mapping[str, Any]) -> dict[str, Any]:
     """The endpoint plus what the template shows but the model does not store."""
     at = ep.get("scanned_at")
     chain = [dict(c, days_left=_facts.days_left(c.get("not_after"), at)) for c in ep.get("chain") or []]
-    grouped = [(sev, [f for f in ep.get("findings") or [] if f.get("severity") == sev]) for sev in SEVERITIES]
+    findings = ep.get("findings") or []
+    present = list(SEVERITIES) + sorted({str(f.get("severity")) for f in findings} - set(SEVERITIES))
+    grouped = [(sev, [f for f in findings if str(f.get("severity")) == sev]) for sev in present]
     worst = _facts.worst_severity(ep)
     return {
         "ep": ep, "chain": chain, "anchor": _facts.anchor(str(ep.get("id", ""))),
