@@ -190,3 +190,23 @@ def test_recorded_verdict_that_does_not_reproduce_is_named(tmp_path: Path) -> No
     pack = build_pack(tmp_path / "scan", tmp_path / "pack.zip")
     result = _run("verify-evidence", str(pack))
     assert result.exit_code == 1 and "ssi-portal@127.0.0.1:8444: browsers does not reproduce" in result.output
+
+
+def test_report_is_rendered_when_the_folder_has_none(scan_dir: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "results.json").write_bytes((scan_dir / "results.json").read_bytes())
+    pack = build_pack(bare, tmp_path / "pack.zip")
+    with zipfile.ZipFile(pack) as archive:
+        assert b"dccscan report" in archive.read("report.html")
+        assert len([n for n in archive.namelist() if n.startswith("chains/")]) == 6  # from results.json
+    assert verify_pack(pack).ok
+
+
+def test_failed_packing_leaves_an_existing_pack_untouched(scan_dir: Path, tmp_path: Path) -> None:
+    pack = build_pack(scan_dir, tmp_path / "pack.zip")
+    before = pack.read_bytes()
+    (tmp_path / "bad.pem").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    result = _run("evidence", str(scan_dir), str(pack), "--sign-key", str(tmp_path / "bad.pem"))
+    assert result.exit_code == 2 and pack.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pem", "pack.zip"]

@@ -104,5 +104,8 @@ def test_report_reads_and_filters_without_javascript(tmp_path: Path) -> None:
         names = page.locator("#matrix tbody tr.filterable:visible th").all_inner_texts()
         assert len(names) == 2 and all(n.startswith("gateway-") for n in names)
         assert page.locator("#matrix tr.group:visible").count() == 1
+        page.emulate_media(media="print")  # printing shows everything, without the filter controls
+        assert page.locator("article.endpoint:visible").count() == 7
+        assert page.locator(".filters:visible").count() == 0
     finally:
         close()
