@@ -1,0 +1,1 @@
+"""dccscan test suite (a package, so tests can share helpers such as tests.reportdata)."""
