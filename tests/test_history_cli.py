@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from historydata import T0, Estate, document, endpoint, finding, write_results
+from tests.historydata import T0, Estate, document, endpoint, finding, write_results
 from scanner.cli import cli
 from scanner.cli.history_cmd import record_and_diff
 from scanner.history import list_scans, record_scan

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from historydata import T0, Estate, document, endpoint, finding, verdict, write_results
+from tests.historydata import T0, Estate, document, endpoint, finding, verdict, write_results
 from scanner.history import diff_scans, record_scan, render_text
 from scanner.history.diff import CHANGE_KINDS
 

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from historydata import T0, Estate, document, endpoint, finding
+from tests.historydata import T0, Estate, document, endpoint, finding
 from scanner.history import diff_scans
 from scanner.history.diff import CHANGE_KINDS
 

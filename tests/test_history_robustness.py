@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from historydata import Estate, document, endpoint, finding, write_results
+from tests.historydata import Estate, document, endpoint, finding, write_results
 from scanner.history import get_scan_document, integrity_problems, list_scans, record_scan
 from scanner.runlock import LockBusy, run_lock
 

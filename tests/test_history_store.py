@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from historydata import T0, Estate, document, endpoint, finding, write_results
+from tests.historydata import T0, Estate, document, endpoint, finding, write_results
 from scanner.errors import InputError
 from scanner.history import (get_scan_document, integrity_problems, latest_scan_id, list_scans,
                              previous_scan_id, prune, record_scan)

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from historydata import T0, Estate, document, endpoint, finding, write_results
+from tests.historydata import T0, Estate, document, endpoint, finding, write_results
 from scanner.cli.history_cmd import after_scan
 from scanner.errors import InputError
 from scanner.log import configure
