@@ -24,7 +24,7 @@ from OpenSSL import SSL, crypto
 
 from scanner.probe.bio import Wire
 
-Kind = Literal["tls", "closed", "silent", "reset", "http"]
+Kind = Literal["tls", "closed", "silent", "reset", "http", "hangup"]
 VERSIONS = {"TLSv1": SSL.TLS1_VERSION, "TLSv1.1": SSL.TLS1_1_VERSION,
             "TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
 HTTP_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
@@ -38,7 +38,7 @@ class ServerSpec:
 
     ``kind``: ``tls`` (serve ``chain_pem``/``key_pem``), ``closed`` (a port nobody listens on),
     ``silent`` (accepts, never answers), ``reset`` (reads the hello, then TCP RST), ``http``
-    (answers plain HTTP). ``client_auth``: ``none``, ``optional`` (request) or ``required``; the
+    (answers plain HTTP), ``hangup`` (reads the hello, then closes cleanly without a word). ``client_auth``: ``none``, ``optional`` (request) or ``required``; the
     CertificateRequest names ``client_cas`` (PEM), and only client leaves issued by one of them
     are accepted when any are given.
     """
@@ -53,6 +53,17 @@ class ServerSpec:
     max_version: str | None = None
     alpn: Sequence[str] | None = None
     cipher_list: str | None = None
+    log: list[dict[str, Any]] | None = None  # when a list: one entry per TLS handshake
+
+    def record(self, conn: SSL.Connection) -> None:
+        """What a test wants to know the server saw: SNI and the client certificate."""
+        if self.log is None:
+            return
+        name = conn.get_servername()
+        peer = conn.get_peer_certificate()
+        self.log.append({"sni": name.decode("ascii") if name else None,
+                         "client_cert": peer.to_cryptography().subject.rfc4514_string() if peer else None,
+                         "version": conn.get_protocol_version_name()})
 
 
 def _certs(pem: bytes) -> list[x509.Certificate]:
@@ -71,11 +82,11 @@ def server_context(spec: ServerSpec) -> SSL.Context:
     """An OpenSSL server context presenting ``spec.chain_pem`` exactly, in order."""
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
     certs = _certs(spec.chain_pem)
-    ctx.use_certificate(crypto.X509.from_cryptography(certs[0]))
+    ctx.use_certificate(certs[0])
     for extra in certs[1:]:
-        ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+        ctx.add_extra_chain_cert(extra)
     key = serialization.load_pem_private_key(spec.key_pem, password=None)
-    ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))  # type: ignore[arg-type]
+    ctx.use_privatekey(key)  # type: ignore[arg-type]
     if spec.min_version:
         ctx.set_min_proto_version(VERSIONS[spec.min_version])
     if spec.max_version:
@@ -88,19 +99,20 @@ def server_context(spec: ServerSpec) -> SSL.Context:
     if spec.client_auth != "none":
         cas = [c for pem in spec.client_cas for c in _certs(pem)]
         for ca in cas:
-            ctx.add_client_ca(crypto.X509.from_cryptography(ca))
+            ctx.add_client_ca(ca)
         mode = SSL.VERIFY_PEER | (SSL.VERIFY_FAIL_IF_NO_PEER_CERT if spec.client_auth == "required" else 0)
         ctx.set_verify(mode, _verifier([c.subject for c in cas]))
     return ctx
 
 
-async def _serve_tls(ctx: SSL.Context, stream: trio.SocketStream) -> None:
+async def _serve_tls(spec: ServerSpec, ctx: SSL.Context, stream: trio.SocketStream) -> None:
     conn = SSL.Connection(ctx, None)
     conn.set_accept_state()
     wire = Wire(stream, conn)
     with trio.move_on_after(SERVER_DEADLINE):
         try:
             await wire.handshake()
+            spec.record(conn)
             request = await wire.receive()
             if request:
                 await wire.send(HTTP_OK)
@@ -114,13 +126,15 @@ async def _serve_silent(stream: trio.SocketStream) -> None:
     await trio.sleep_forever()
 
 
-async def _serve_reset(stream: trio.SocketStream) -> None:
+async def _serve_reset(stream: trio.SocketStream, *, rst: bool = True) -> None:
+    """Read the client's first flight, then close: abortively (RST) or quietly (FIN)."""
     with trio.move_on_after(SERVER_DEADLINE):
         try:
             await stream.receive_some(65536)
         except (trio.BrokenResourceError, OSError):
             return
-    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if rst:
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 async def _serve_http(stream: trio.SocketStream) -> None:
@@ -138,11 +152,11 @@ def _handler(spec: ServerSpec) -> Any:
     async def handle(stream: trio.SocketStream) -> None:
         async with stream:
             if ctx is not None:
-                await _serve_tls(ctx, stream)
+                await _serve_tls(spec, ctx, stream)
             elif spec.kind == "silent":
                 await _serve_silent(stream)
-            elif spec.kind == "reset":
-                await _serve_reset(stream)
+            elif spec.kind in ("reset", "hangup"):
+                await _serve_reset(stream, rst=spec.kind == "reset")
             else:
                 await _serve_http(stream)
     return handle

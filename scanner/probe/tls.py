@@ -78,11 +78,11 @@ def _context(identity: ClientIdentity | None) -> SSL.Context:
     except SSL.Error:  # pragma: no cover - a build without SECLEVEL
         pass
     if identity is not None:
-        ctx.use_certificate(crypto.X509.from_cryptography(_load_der(identity.chain[0])))
+        ctx.use_certificate(_load_der(identity.chain[0]))
         for extra in identity.chain[1:]:
-            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(_load_der(extra)))
+            ctx.add_extra_chain_cert(_load_der(extra))
         key = serialization.load_pem_private_key(identity.key_pem, password=None)
-        ctx.use_privatekey(crypto.PKey.from_cryptography_key(key))  # type: ignore[arg-type]
+        ctx.use_privatekey(key)  # type: ignore[arg-type]
     return ctx
 
 
@@ -105,10 +105,9 @@ class _Observer:
             if "session ticket" in state and "read" in state:
                 self.ticket_seen = True
             if not self.capture.chain:
-                chain = conn.get_peer_cert_chain()
+                chain = conn.get_peer_cert_chain(as_cryptography=True)
                 if chain:
-                    self.capture.chain = [c.to_cryptography().public_bytes(serialization.Encoding.DER)
-                                          for c in chain]
+                    self.capture.chain = [c.public_bytes(serialization.Encoding.DER) for c in chain]
         except Exception:  # noqa: BLE001 - a callback must never raise into OpenSSL
             pass
 
