@@ -84,12 +84,18 @@ class _Where:
         start, end = _table_span(self.lines, *self.table)
         if start is None:
             return None
-        if key:
-            pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
-            for number in range(start + 1, end):
-                if pattern.match(self.lines[number]):
-                    return number + 1
-        return start + 1
+        found = self._key_line(start, end, key)
+        if found is None and key and self.table[0] == "target":
+            # the value may come from [defaults]: point there
+            d_start, d_end = _table_span(self.lines, "defaults", 0)
+            found = self._key_line(d_start, d_end, key) if d_start is not None else None
+        return found or start + 1
+
+    def _key_line(self, start: int, end: int, key: str | None) -> int | None:
+        if not key:
+            return None
+        pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+        return next((n + 1 for n in range(start + 1, end) if pattern.match(self.lines[n])), None)
 
 
 def _table_span(lines: list[str], table: str, index: int) -> tuple[int | None, int]:
