@@ -203,7 +203,7 @@ def read_header(path: str | Path) -> dict[str, Any]:
     lines: list[str] = []
     with open(path, encoding="utf-8") as handle:
         for line in handle:
-            if line.strip() == ENDPOINTS_LINE:
+            if line.rstrip("\r\n") == ENDPOINTS_LINE:
                 header = json.loads("".join(lines) + '"endpoints": []}')
                 header.pop("endpoints")
                 return dict(header)
@@ -217,7 +217,7 @@ def iter_endpoints(path: str | Path) -> Iterator[dict[str, Any]]:
     """The endpoints one at a time (any valid results.json; streamed for our own layout)."""
     with open(path, encoding="utf-8") as handle:
         for line in handle:
-            if line.strip() == ENDPOINTS_LINE:
+            if line.rstrip("\r\n") == ENDPOINTS_LINE:
                 break
         else:
             handle.seek(0)
