@@ -54,7 +54,13 @@ def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[byte
         if exc.name in ("scanner.evaluate",):
             return None
         raise
-    result: dict[str, Any] = module.evaluate(list(chain), hostname, anchors=anchors, at=at, profile=profile)
+    try:
+        result: dict[str, Any] = module.evaluate(list(chain), hostname, anchors=anchors, at=at, profile=profile)
+    except Exception as exc:  # noqa: BLE001 - the engine promises not to raise; one endpoint must not end a scan
+        return {"browsers": None, "profile": None, "findings": [{
+            "id": "dccscan.internal.evaluation_failed", "severity": "error", "certificate_index": None,
+            "title": "The verdict engine failed on this chain",
+            "detail": f"{type(exc).__name__}: {exc}", "advice": "report this as a dccscan bug with the chain PEM"}]}
     return result
 
 

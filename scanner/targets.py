@@ -9,6 +9,7 @@ terminal), so a wrong password stops the run at the start instead of failing eve
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import hashlib
 import ipaddress
@@ -390,3 +391,22 @@ def parse_cli_target(text: str, *, hostname: str | None = None, timeout: float =
         raw = {k: v for k, v in raw.items() if v is not None}
     return _build(where, raw, Path.cwd())
 
+
+
+def apply_overrides(target: Target, *, timeout: float | None = None, trust_anchors: Sequence[str] = (),
+                    client_cert: str | None = None, client_key: str | None = None) -> Target:
+    """Command-line options that replace a file's values (paths relative to the current folder)."""
+    where = _Where(file="command line")
+    changes: dict[str, Any] = {}
+    if timeout is not None:
+        changes["timeout"] = _timeout(where, timeout)
+    if trust_anchors:
+        changes["trust_anchors"] = _anchors(where, list(trust_anchors), Path.cwd())
+    if client_cert is not None or client_key is not None:
+        if client_cert is None or client_key is None:
+            where.fail("--client-cert and --client-key must be given together", "give both options")
+        cert = _readable(where, "client_cert", client_cert, Path.cwd())
+        key = _readable(where, "client_key", client_key, Path.cwd())
+        _identity(where, cert, key)
+        changes["client_cert"], changes["client_key"] = cert, key
+    return dataclasses.replace(target, **changes) if changes else target

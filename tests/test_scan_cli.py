@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -129,3 +131,24 @@ def test_no_traceback_from_the_real_process(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "t.toml:4: unknown key 'surprise'" in done.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopped_scan_keeps_results_and_lists_not_reached(leaf: Issued, tmp_path: Path, sig: int) -> None:
+    with LabEstate([tls_spec(leaf), ServerSpec(kind="silent")]) as (good, silent):
+        out = tmp_path / "out"
+        process = subprocess.Popen([sys.executable, "-m", "scanner", "scan", f"127.0.0.1:{good}",
+                                    f"127.0.0.1:{silent}", "--timeout", "120", "--out", str(out),
+                                    "--format", "json", "--fail-on", "never"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60  # hang detection only
+        while not list(out.glob("chains/*.pem")) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 3, stderr
+    document = json.loads((out / "results.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert document["complete"] is False
+    assert [t["name"] for t in document["not_reached"]] == [f"127.0.0.1:{silent}"]
+    assert document["summary"]["by_status"] == {"ok": 1} and document["summary"]["exit_code"] == 3

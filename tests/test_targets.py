@@ -164,3 +164,19 @@ def test_bad_cli_targets(text: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_cli_target(text)
     assert caught.value.file == "command line" and caught.value.fix
+
+
+def test_command_line_overrides(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.targets import apply_overrides
+    target = load_targets(write(folder, GOOD)).targets[1]
+    monkeypatch.chdir(folder)
+    changed = apply_overrides(target, timeout=3, trust_anchors=["root.pem"], client_cert="client.pem",
+                              client_key="client.key")
+    assert changed.timeout == 3.0 and changed.trust_anchors == ((folder / "root.pem").resolve(),)
+    assert changed.client_cert == (folder / "client.pem").resolve()
+    assert apply_overrides(target) is target
+    with pytest.raises(InputError, match="together"):
+        apply_overrides(target, client_cert="client.pem")
+    with pytest.raises(InputError, match="cannot be read") as caught:
+        apply_overrides(target, trust_anchors=["nope.pem"])
+    assert caught.value.file == "command line"

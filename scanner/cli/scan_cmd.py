@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import signal
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -20,7 +22,8 @@ from scanner.errors import InputError
 from scanner.probe.runner import Outcome, scan_targets
 from scanner.results import ResultsWriter, copy_inputs, endpoint_record, iter_endpoints
 from scanner.severity import FAIL_ON_CHOICES
-from scanner.targets import Target, anchor_ders, anchor_records, load_targets, parse_cli_target
+from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
+                             parse_cli_target)
 
 FORMATS = ("json", "html", "junit", "csv")
 DEFAULT_CONCURRENCY = 50
@@ -69,6 +72,31 @@ def _settings(request: ScanRequest, timeout: float) -> dict[str, Any]:
             "trust_anchors": anchor_records(paths), "profile": profile}
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], None],
+                              progress: Callable[[int, int], None] | None) -> bool:
+    """Scan; Ctrl-C or SIGTERM stops it cleanly (results so far are kept). True if stopped."""
+    stopped = False
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
+            nonlocal stopped
+            if threading.current_thread() is not threading.main_thread():
+                return  # signals reach only the main thread; nothing to watch
+            with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+                async for _ in signals:
+                    stopped = True
+                    nursery.cancel_scope.cancel()
+                    return
+
+        nursery.start_soon(watch)
+        await scan_targets(request.targets, concurrency=request.concurrency, sink=sink, progress=progress)
+        nursery.cancel_scope.cancel()
+    return stopped
+
+
 def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None = None) -> tuple[Path, int]:
     """Scan, stream results to ``out_dir``; returns (results.json path, exit code)."""
     request.out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,12 +113,8 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
         reached.add(outcome.target.name)
         writer.add(endpoint_record(outcome, anchors=anchors[outcome.target.name], profile=request.profile))
 
-    complete = True
-    try:
-        trio.run(lambda: scan_targets(request.targets, concurrency=request.concurrency, sink=sink,
-                                      progress=progress))
-    except KeyboardInterrupt:
-        complete = False
+    interrupted = trio.run(_scan_until_stopped, request, sink, progress)
+    complete = not interrupted
     not_reached = [t.to_json() for t in request.targets if t.name not in reached]
     results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
     copy_inputs(request.out_dir, request.targets_path, request.profile_path)
@@ -147,18 +171,6 @@ def default_out_dir() -> Path:
     return Path("reports") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _overrides(target: Target, timeout: float | None, anchors: tuple[Path, ...] | None,
-               cert: Path | None, key: Path | None) -> Target:
-    changes: dict[str, Any] = {}
-    if timeout is not None:
-        changes["timeout"] = timeout
-    if anchors:
-        changes["trust_anchors"] = anchors
-    if cert is not None:
-        changes["client_cert"], changes["client_key"] = cert, key
-    return dataclasses.replace(target, **changes) if changes else target
-
-
 def collect_targets(hosts: Sequence[str], targets_path: Path | None, hostname: str | None,
                     timeout: float | None, anchors: Sequence[str], cert: str | None,
                     key: str | None) -> tuple[list[Target], str | None]:
@@ -172,8 +184,7 @@ def collect_targets(hosts: Sequence[str], targets_path: Path | None, hostname: s
     loaded = load_targets(targets_path)
     if hostname is not None:
         raise click.UsageError("--hostname applies to command-line targets; set 'hostname' in the file")
-    extra = parse_cli_target("127.0.0.1", trust_anchors=anchors, client_cert=cert, client_key=key)
-    targets = [_overrides(t, timeout, extra.trust_anchors or None, extra.client_cert, extra.client_key)
+    targets = [apply_overrides(t, timeout=timeout, trust_anchors=anchors, client_cert=cert, client_key=key)
                for t in loaded.targets]
     return targets, loaded.sha256
 

@@ -28,6 +28,7 @@ from scanner.probe.bio import Wire, alert_name, error_reasons
 ClientAuth = Literal["none", "optional", "required"]
 ALPN_OFFER = [b"h2", b"http/1.1"]
 AFTER_HANDSHAKE_READ = 2.0  # seconds at most, within the endpoint's deadline
+PARSE_REASONS = ("asn1", "x509", "certificate parse", "bad certificate data")
 REQUIRED_ALERTS = {"certificate_required", "handshake_failure", "bad_certificate",
                    "certificate_unknown", "unknown_ca", "access_denied", "unexpected_message"}
 
@@ -254,6 +255,9 @@ def _handshake_failed(wire: Wire, exc: SSL.Error, capture: Capture,
         raise errors.TLSAlertError(errors.alert_message(alert), phase="handshake", alert=alert,
                                    capture=partial)
     reasons = "; ".join(error_reasons(exc)) or "unknown error"
+    if any(word in reasons for word in PARSE_REASONS):
+        raise errors.CertificateParseError(f"the server's certificate could not be parsed: {reasons}",
+                                           phase="handshake", capture=partial)
     raise errors.HandshakeError(f"the TLS handshake failed: {reasons}", phase="handshake",
                                 capture=partial)
 
@@ -261,7 +265,10 @@ def _handshake_failed(wire: Wire, exc: SSL.Error, capture: Capture,
 async def _read_verdict(wire: Wire, observer: _Observer, capture: Capture,
                         identity: ClientIdentity | None) -> None:
     """TLS 1.3: learn whether the server accepted our (absent) client certificate."""
-    with trio.move_on_after(AFTER_HANDSHAKE_READ):
+    # stay inside the endpoint's deadline: running into it here must not turn a completed
+    # handshake into a timeout (the outer scope would catch it, not this one)
+    until = min(trio.current_time() + AFTER_HANDSHAKE_READ, trio.current_effective_deadline() - 0.05)
+    with trio.move_on_at(until):
         while not observer.ticket_seen:
             try:
                 data = await _receive_once(wire)
