@@ -236,7 +236,7 @@ def _identity(where: _Where, cert: Path, key: Path) -> ClientIdentity:
         where.fail(f"client_key {key} does not match the certificate in {cert}",
                    "give the key the client certificate was issued for", "client_key")
     plain = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption())  # type: ignore[union-attr]
+                                  serialization.NoEncryption())
     identity = ClientIdentity(chain=tuple(c.public_bytes(serialization.Encoding.DER) for c in chain), key_pem=plain)
     _IDENTITIES[(cert, key)] = identity
     return identity
@@ -292,17 +292,17 @@ def _build(where: _Where, raw: dict[str, Any], base: Path) -> Target:
     host = normalise_hostname(raw["host"], where, "host")
     hostname_raw = raw.get("hostname", raw["host"])
     _check_type(where, "hostname", hostname_raw, str, "a DNS name or IP address")
-    cert, key = raw.get("client_cert"), raw.get("client_key")
-    if (cert is None) != (key is None):
-        where.fail("client_cert and client_key must be given together",
-                   "set both (or neither) for mutual TLS", "client_cert" if cert is not None else "client_key")
+    cert_text, key_text = raw.get("client_cert"), raw.get("client_key")
+    if (cert_text is None) != (key_text is None):
+        where.fail("client_cert and client_key must be given together", "set both (or neither) for mutual TLS",
+                   "client_cert" if cert_text is not None else "client_key")
     target = Target(
         name=raw["name"], interface=interface, host=host, port=_port(where, raw.get("port", DEFAULT_PORT)),
         hostname=normalise_hostname(hostname_raw, where), tags=_tags(where, raw.get("tags", [])),
         timeout=_timeout(where, raw.get("timeout", DEFAULT_TIMEOUT)),
         trust_anchors=_anchors(where, raw.get("trust_anchors", []), base),
-        client_cert=_readable(where, "client_cert", cert, base) if cert is not None else None,
-        client_key=_readable(where, "client_key", key, base) if key is not None else None,
+        client_cert=_readable(where, "client_cert", cert_text, base) if cert_text is not None else None,
+        client_key=_readable(where, "client_key", key_text, base) if key_text is not None else None,
     )
     if target.client_cert and target.client_key:
         _identity(where, target.client_cert, target.client_key)

@@ -125,10 +125,10 @@ def render(results: Path, out_dir: Path, formats: Sequence[str], *, quiet: bool)
     """Other formats through ``scanner.report``; the summary table; the report path."""
     report = _optional("scanner.report")
     wanted = [f for f in formats if f != "json"]
-    if wanted and report is None:
-        click.echo(f"note: {', '.join(wanted)} report skipped: scanner.report is not in this build", err=True)
-    elif wanted:
+    if wanted and report is not None:
         report.write_reports(results, out_dir, wanted)
+    elif wanted:
+        click.echo(f"note: {', '.join(wanted)} report skipped: scanner.report is not in this build", err=True)
     if quiet:
         return
     terminal = _optional("scanner.report.terminal")

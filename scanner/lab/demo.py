@@ -54,10 +54,14 @@ def _tls(leaf: Issued, *, chain: bool = True, **options: object) -> ServerSpec:
     return ServerSpec(chain_pem=pem, key_pem=leaf.key_pem, alpn=["http/1.1"], **options)  # type: ignore[arg-type]
 
 
+def host(label: str) -> str:
+    """``gw`` -> ``gw.dcc-user.example``."""
+    return f"{label}.{DOMAIN}"
+
+
 def estate(pki: DemoPKI) -> list[DemoEndpoint]:
     """The demo endpoints with their servers (ports are assigned when they start)."""
     now = dt.datetime.now(UTC).replace(microsecond=0)
-    host = lambda label: f"{label}.{DOMAIN}"  # noqa: E731
     conformant = pki.leaf(host("gw"), dns=[host("gw")])
     cn_new = pki.leaf(host("ssi"), san=False, not_before=now - dt.timedelta(days=10))
     cn_old = pki.leaf(host("reg"), san=False, not_before=dt.datetime(2018, 6, 1, tzinfo=UTC), days=365 * 15)

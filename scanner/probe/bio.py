@@ -46,7 +46,7 @@ class Wire:
             self.conn.bio_shutdown()
             return
         if not self.received_any:
-            self.first_bytes = data[:16]
+            self.first_bytes = bytes(data[:16])
             self.received_any = True
         self.conn.bio_write(data)
 
