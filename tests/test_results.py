@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 import trio
+import trio.testing
 
 from scanner.lab.pki import Issued, LabPKI
 from scanner.lab.servers import ServerSpec, serve
@@ -129,3 +130,26 @@ def test_copy_inputs(tmp_path: Path) -> None:
     out.mkdir()
     copy_inputs(out, tmp_path / "in.toml", tmp_path / "in.toml")
     assert (out / "targets.toml").read_text() == (out / "profile.toml").read_text() == "x = 1\n"
+
+
+async def test_concurrency_limit_holds_across_targets(nursery: trio.Nursery, leaf: Issued) -> None:
+    gate = trio.Event()
+    accepted: list[int] = []
+    ports = [await nursery.start(serve, tls_spec(leaf, hold=gate, accepted=accepted)) for _ in range(5)]
+    targets = [parse_cli_target(f"127.0.0.1:{p}", timeout=60) for p in ports]
+    outcomes: list[Outcome] = []
+
+    async def run() -> None:
+        await scan_targets(targets, concurrency=2, sink=outcomes.append)
+
+    nursery.start_soon(run)
+    with trio.fail_after(30):  # hang detection only
+        while len(accepted) < 2:
+            await trio.sleep(0.01)
+        await trio.testing.wait_all_tasks_blocked(cushion=0.2)
+    assert len(accepted) == 2  # the other three wait for the limiter, not for the server
+    gate.set()
+    with trio.fail_after(30):
+        while len(outcomes) < 5:
+            await trio.sleep(0.01)
+    assert all(o.error is None for o in outcomes) and len(accepted) == 5

@@ -54,6 +54,8 @@ class ServerSpec:
     alpn: Sequence[str] | None = None
     cipher_list: str | None = None
     log: list[dict[str, Any]] | None = None  # when a list: one entry per TLS handshake
+    hold: trio.Event | None = None  # when set: every connection waits for it before answering
+    accepted: list[int] | None = None  # when a list: one entry per accepted connection
 
     def record(self, conn: SSL.Connection) -> None:
         """What a test wants to know the server saw: SNI and the client certificate."""
@@ -151,6 +153,10 @@ def _handler(spec: ServerSpec) -> Any:
 
     async def handle(stream: trio.SocketStream) -> None:
         async with stream:
+            if spec.accepted is not None:
+                spec.accepted.append(1)
+            if spec.hold is not None:
+                await spec.hold.wait()
             if ctx is not None:
                 await _serve_tls(spec, ctx, stream)
             elif spec.kind == "silent":
