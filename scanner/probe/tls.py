@@ -264,25 +264,42 @@ def _handshake_failed(wire: Wire, exc: SSL.Error, capture: Capture,
 
 async def _read_verdict(wire: Wire, observer: _Observer, capture: Capture,
                         identity: ClientIdentity | None) -> None:
-    """TLS 1.3: learn whether the server accepted our (absent) client certificate."""
+    """TLS 1.3: learn whether the server accepted our client certificate (or its absence).
+
+    An alert, a reset or a close before any session ticket or data means it refused us: a server
+    that accepted waits for our request. A ticket, data or silence until the short deadline
+    means it accepted.
+    """
     # stay inside the endpoint's deadline: running into it here must not turn a completed
     # handshake into a timeout (the outer scope would catch it, not this one)
     until = min(trio.current_time() + AFTER_HANDSHAKE_READ, trio.current_effective_deadline() - 0.05)
+    alert: str | None = None
     with trio.move_on_at(until):
-        while not observer.ticket_seen:
-            try:
+        try:
+            while not observer.ticket_seen:
                 data = await _receive_once(wire)
-            except SSL.Error as exc:
-                alert = alert_name(exc)
-                capture.client_auth = "required"
-                if identity is not None:
-                    raise errors.ClientCertRejectedError(
-                        f"the server rejected our client certificate after the handshake (alert "
-                        f"{alert}); check it is issued by a CA the server accepts",
-                        phase="after-handshake", alert=alert, capture=capture) from None
-                return
-            if data is None or data:
-                return  # EOF or application data: the server did not object
+                if data:
+                    return  # application data: the server did not object
+                if data is None:
+                    break  # closed on us
+            else:
+                return  # a session ticket: the server completed its side
+        except SSL.Error as exc:
+            alert = alert_name(exc)
+        except (trio.BrokenResourceError, ConnectionResetError):
+            pass
+        _refused(capture, identity, alert)
+
+
+def _refused(capture: Capture, identity: ClientIdentity | None, alert: str | None) -> None:
+    """The server ended the connection after the handshake: required, or our cert rejected."""
+    capture.client_auth = "required"
+    if identity is not None:
+        raise errors.ClientCertRejectedError(
+            f"the server rejected our client certificate after the handshake "
+            f"({'alert ' + alert if alert else 'connection closed'}); check it is issued by a CA "
+            "the server accepts (acceptable_ca_names) and is not expired",
+            phase="after-handshake", alert=alert, capture=capture)
 
 
 async def _receive_once(wire: Wire) -> bytes | None:
