@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -152,3 +153,23 @@ def test_stopped_scan_keeps_results_and_lists_not_reached(leaf: Issued, tmp_path
     assert document["complete"] is False
     assert [t["name"] for t in document["not_reached"]] == [f"127.0.0.1:{silent}"]
     assert document["summary"]["by_status"] == {"ok": 1} and document["summary"]["exit_code"] == 3
+
+
+def test_progress_bar_only_on_a_terminal(leaf: Issued, tmp_path: Path) -> None:
+    pty = pytest.importorskip("pty", reason="no pseudo-terminals on this platform")
+    with LabEstate([tls_spec(leaf)]) as (port,):
+        command = [sys.executable, "-m", "scanner", "scan", f"127.0.0.1:{port}", "--format", "json",
+                   "--fail-on", "never"]
+        plain = subprocess.run([*command, "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=120)
+        controller, terminal = pty.openpty()
+        try:
+            done = subprocess.run([*command, "--out", str(tmp_path / "b")], stdout=subprocess.PIPE,
+                                  stderr=terminal, text=True, timeout=120)
+            os.set_blocking(controller, False)
+            drawn = os.read(controller, 65536).decode("utf-8", "replace")
+        finally:
+            os.close(controller)
+            os.close(terminal)
+    assert plain.returncode == done.returncode == 0
+    assert "scanning" not in plain.stderr and f"127.0.0.1:{port}" in plain.stdout  # cron: summary only
+    assert "scanning" in drawn and "1/1" in drawn
