@@ -11,7 +11,7 @@ from scanner.lab.servers import ServerSpec, ipv6_available, serve
 from scanner.probe import errors
 from scanner.probe.resolve import resolve
 from scanner.probe.tls import Capture, ClientIdentity, probe
-from tests.conftest import tls_spec
+from tests.lab_fixtures import client, leaf, pki, tls_spec  # noqa: F401 - fixtures
 
 HOSTNAME = "gw.dcc-user.example"
 

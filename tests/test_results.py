@@ -19,7 +19,7 @@ from scanner.probe.runner import Outcome, scan_targets
 from scanner.results import (ENDPOINTS_LINE, ResultsWriter, Summary, copy_inputs, endpoint_id,
                              endpoint_record, evaluate_chain, iter_endpoints, read_header, safe_id)
 from scanner.targets import parse_cli_target
-from tests.conftest import tls_spec
+from tests.lab_fixtures import client, leaf, pki, tls_spec  # noqa: F401 - fixtures
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner/schema/results.schema.json").read_text())
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -153,3 +153,15 @@ async def test_concurrency_limit_holds_across_targets(nursery: trio.Nursery, lea
         while len(outcomes) < 5:
             await trio.sleep(0.01)
     assert all(o.error is None for o in outcomes) and len(accepted) == 5
+
+
+async def test_every_address_of_a_name_is_its_own_endpoint(nursery: trio.Nursery, leaf: Issued) -> None:
+    from scanner.probe.resolve import resolve
+    port = await nursery.start(serve, tls_spec(leaf))
+    addresses = await resolve("localhost", port)
+    outcomes: list[Outcome] = []
+    await scan_targets([parse_cli_target(f"localhost:{port}", timeout=10)], concurrency=4, sink=outcomes.append)
+    assert sorted(o.address for o in outcomes) == sorted(addresses)
+    assert next(o for o in outcomes if o.address == "127.0.0.1").error is None
+    ids = {endpoint_record(o, anchors=None, profile=None)["id"] for o in outcomes}
+    assert len(ids) == len(addresses)

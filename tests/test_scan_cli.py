@@ -19,7 +19,7 @@ from scanner.cli import cli
 from scanner.lab.pki import Issued, LabPKI
 from scanner.lab.servers import LabEstate, ServerSpec, ipv6_available
 from scanner.results import safe_id
-from tests.conftest import tls_spec
+from tests.lab_fixtures import client, leaf, pki, tls_spec  # noqa: F401 - fixtures
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner/schema/results.schema.json").read_text())
 HOST = "gw.dcc-user.example"

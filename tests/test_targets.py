@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.lab_fixtures import client, leaf, pki  # noqa: F401 - fixtures
 from scanner.errors import InputError
 from scanner.lab.pki import Issued, LabPKI
 from scanner.targets import client_identity, load_targets, parse_cli_target

@@ -1,4 +1,5 @@
-"""Shared fixtures: a lab PKI generated once per test session, and loopback servers."""
+"""Fixtures for the pipeline tests (imported explicitly, so that tests/conftest.py stays free for
+the whole suite): a lab PKI, a server certificate, a client certificate, loopback server specs."""
 
 from __future__ import annotations
 
