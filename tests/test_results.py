@@ -132,22 +132,24 @@ def test_copy_inputs(tmp_path: Path) -> None:
     assert (out / "targets.toml").read_text() == (out / "profile.toml").read_text() == "x = 1\n"
 
 
-async def test_concurrency_limit_holds_across_targets(nursery: trio.Nursery, leaf: Issued) -> None:
+@pytest.mark.parametrize(("concurrency", "per_address", "in_flight"), [(2, None, 2), (10, 1, 1), (10, 3, 3)])
+async def test_concurrency_limits_hold(nursery: trio.Nursery, leaf: Issued, concurrency: int,
+                                       per_address: int | None, in_flight: int) -> None:
     gate = trio.Event()
     accepted: list[int] = []
     ports = [await nursery.start(serve, tls_spec(leaf, hold=gate, accepted=accepted)) for _ in range(5)]
-    targets = [parse_cli_target(f"127.0.0.1:{p}", timeout=60) for p in ports]
+    targets = [parse_cli_target(f"127.0.0.1:{p}", timeout=60) for p in ports]  # all one address
     outcomes: list[Outcome] = []
 
     async def run() -> None:
-        await scan_targets(targets, concurrency=2, sink=outcomes.append)
+        await scan_targets(targets, concurrency=concurrency, per_address=per_address, sink=outcomes.append)
 
     nursery.start_soon(run)
     with trio.fail_after(30):  # hang detection only
-        while len(accepted) < 2:
+        while len(accepted) < in_flight:
             await trio.sleep(0.01)
         await trio.testing.wait_all_tasks_blocked(cushion=0.2)
-    assert len(accepted) == 2  # the other three wait for the limiter, not for the server
+    assert len(accepted) == in_flight  # the others wait for a limiter, not for the server
     gate.set()
     with trio.fail_after(30):
         while len(outcomes) < 5:

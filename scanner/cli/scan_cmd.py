@@ -36,6 +36,7 @@ class ScanRequest:
     targets: Sequence[Target]
     out_dir: Path
     concurrency: int = DEFAULT_CONCURRENCY
+    per_address: int | None = None
     fail_on: str = "error"
     formats: Sequence[str] = ("json", "html")
     targets_path: Path | None = None
@@ -68,8 +69,11 @@ def load_profile(path: Path | None) -> Any | None:
 def _settings(request: ScanRequest, timeout: float) -> dict[str, Any]:
     paths = list(dict.fromkeys(p for t in request.targets for p in t.trust_anchors))
     profile = request.profile.to_json() if request.profile is not None else None
-    return {"concurrency": request.concurrency, "timeout": timeout, "fail_on": request.fail_on,
-            "trust_anchors": anchor_records(paths), "profile": profile}
+    settings = {"concurrency": request.concurrency, "timeout": timeout, "fail_on": request.fail_on,
+                "trust_anchors": anchor_records(paths), "profile": profile}
+    if request.per_address is not None:
+        settings["per_address"] = request.per_address
+    return settings
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -92,7 +96,8 @@ async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], No
                     return
 
         nursery.start_soon(watch)
-        await scan_targets(request.targets, concurrency=request.concurrency, sink=sink, progress=progress)
+        await scan_targets(request.targets, concurrency=request.concurrency, sink=sink, progress=progress,
+                           per_address=request.per_address)
         nursery.cancel_scope.cancel()
     return stopped
 
@@ -201,6 +206,7 @@ def _progress_bar(total: int) -> Any:
 @click.option("--format", "formats", default="json,html", show_default=True, help=f"Comma list of {', '.join(FORMATS)}.")
 @click.option("--concurrency", type=click.IntRange(1, 10000), default=DEFAULT_CONCURRENCY, show_default=True,
               help="Handshakes in flight at once, across all targets.")
+@click.option("--per-address", type=click.IntRange(1, 10000), help="Handshakes in flight at once to one IP address [no limit].")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [10; overrides the file].")
 @click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable); replaces the public store.")
 @click.option("--client-cert", help="PEM client certificate (chain) for mutual TLS.")
@@ -210,7 +216,7 @@ def _progress_bar(total: int) -> Any:
               help="Exit 1 when a finding is at or above this severity.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None, out_dir: Path | None,
-         formats: str, concurrency: int, timeout: float | None, anchors: tuple[str, ...],
+         formats: str, concurrency: int, per_address: int | None, timeout: float | None, anchors: tuple[str, ...],
          client_cert: str | None, client_key: str | None, profile_path: Path | None, fail_on: str,
          quiet: bool) -> None:
     """Scan TLS endpoints and write results.json, reports and the presented chains.
@@ -225,7 +231,8 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     except InputError as exc:
         raise input_failure(exc) from None
     out = out_dir or default_out_dir()
-    request = ScanRequest(targets=targets, out_dir=out, concurrency=concurrency, fail_on=fail_on,
+    request = ScanRequest(targets=targets, out_dir=out, concurrency=concurrency, per_address=per_address,
+                          fail_on=fail_on,
                           formats=wanted, targets_path=targets_path, targets_sha256=sha256,
                           profile_path=profile_path, profile=profile)
     code = execute(request, quiet=quiet)

@@ -1,7 +1,8 @@
 """Scan many targets concurrently, streaming one outcome per endpoint as soon as it is done.
 
 A global ``trio.CapacityLimiter`` bounds the handshakes in flight (never knock over a target
-estate, never exhaust file descriptors). Outcomes are handed to ``sink`` one at a time and not
+estate, never exhaust file descriptors); an optional per-address limit protects one host that
+many targets share. Outcomes are handed to ``sink`` one at a time and not
 kept, so memory stays flat however large the estate. Nothing a target does raises out of here:
 every failure becomes an outcome with a classified ``ProbeError``.
 """
@@ -53,8 +54,37 @@ async def probe_address(target: Target, address: str) -> Outcome:
     return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000)
 
 
-async def scan_target(target: Target, limiter: trio.CapacityLimiter, sink: Sink) -> None:
-    """Resolve, then probe every address of the target concurrently (within the limiter)."""
+class Limits:
+    """The global limit and, optionally, one per IP address (many targets often share a load
+    balancer: it must not see the whole concurrency at once)."""
+
+    def __init__(self, concurrency: int, per_address: int | None = None) -> None:
+        self.total = trio.CapacityLimiter(max(1, concurrency))
+        self.per_address = per_address
+        self._by_address: dict[str, trio.CapacityLimiter] = {}
+
+    def address(self, address: str) -> trio.CapacityLimiter | None:
+        if self.per_address is None:
+            return None
+        if address not in self._by_address:
+            self._by_address[address] = trio.CapacityLimiter(max(1, self.per_address))
+        return self._by_address[address]
+
+
+async def _limited(limits: Limits, target: Target, address: str) -> Outcome:
+    """Take the address's slot first, then a global one: waiting for a busy address must not
+    hold a global slot that another address could use."""
+    per_address = limits.address(address)
+    if per_address is None:
+        async with limits.total:
+            return await probe_address(target, address)
+    async with per_address, limits.total:
+        return await probe_address(target, address)
+
+
+async def scan_target(target: Target, limits: Limits, sink: Sink) -> None:
+    """Resolve, then probe every address of the target concurrently (within the limits)."""
+    limiter = limits.total
     started = datetime.now(timezone.utc)
     try:
         async with limiter:
@@ -64,9 +94,7 @@ async def scan_target(target: Target, limiter: trio.CapacityLimiter, sink: Sink)
         return
 
     async def one(address: str) -> None:
-        async with limiter:
-            outcome = await probe_address(target, address)
-        sink(outcome)
+        sink(await _limited(limits, target, address))
 
     async with trio.open_nursery() as nursery:
         for address in addresses:
@@ -74,14 +102,14 @@ async def scan_target(target: Target, limiter: trio.CapacityLimiter, sink: Sink)
 
 
 async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sink,
-                       progress: Progress | None = None) -> None:
+                       progress: Progress | None = None, per_address: int | None = None) -> None:
     """Scan every target; ``sink`` gets each endpoint outcome as soon as it is known."""
-    limiter = trio.CapacityLimiter(max(1, concurrency))
+    limits = Limits(concurrency, per_address)
     done = 0
 
     async def run(target: Target) -> None:
         nonlocal done
-        await scan_target(target, limiter, sink)
+        await scan_target(target, limits, sink)
         done += 1
         if progress is not None:
             progress(done, len(targets))
