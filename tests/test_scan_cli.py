@@ -173,3 +173,9 @@ def test_progress_bar_only_on_a_terminal(leaf: Issued, tmp_path: Path) -> None:
     assert plain.returncode == done.returncode == 0
     assert "scanning" not in plain.stderr and f"127.0.0.1:{port}" in plain.stdout  # cron: summary only
     assert "scanning" in drawn and "1/1" in drawn
+
+
+def test_unwritable_out_is_input_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    result = CliRunner().invoke(cli, ["scan", "127.0.0.1:1", "--out", str(tmp_path / "file" / "sub")])
+    assert result.exit_code == 2 and "cannot write the output folder" in result.output and "fix:" in result.output

@@ -172,6 +172,19 @@ def parse_formats(text: str) -> list[str]:
     return formats
 
 
+def prepare_out_dir(path: Path) -> Path:
+    """Create the output folder now, so a bad --out fails before anything is scanned."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe_file = path / ".dccscan-write-test"
+        probe_file.write_bytes(b"")
+        probe_file.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write the output folder ({exc.strerror or exc})", file=path,
+                         fix="give --out a folder you can write to") from exc
+    return path
+
+
 def default_out_dir() -> Path:
     return Path("reports") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
@@ -228,9 +241,9 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     try:
         targets, sha256 = collect_targets(hosts, targets_path, hostname, timeout, anchors, client_cert, client_key)
         profile = load_profile(profile_path)
+        out = prepare_out_dir(out_dir or default_out_dir())
     except InputError as exc:
         raise input_failure(exc) from None
-    out = out_dir or default_out_dir()
     request = ScanRequest(targets=targets, out_dir=out, concurrency=concurrency, per_address=per_address,
                           fail_on=fail_on,
                           formats=wanted, targets_path=targets_path, targets_sha256=sha256,
