@@ -88,7 +88,13 @@ async def scan_target(target: Target, limits: Limits, sink: Sink) -> None:
     started = datetime.now(timezone.utc)
     try:
         async with limiter:
-            addresses = await resolve(target.host, target.port)
+            with trio.fail_after(target.timeout):
+                addresses = await resolve(target.host, target.port)
+    except trio.TooSlowError:
+        sink(Outcome(target, None, None, errors.DnsError(
+            f"resolving {target.host} took longer than {target.timeout:g}s; check the DNS servers "
+            "this machine uses, or set 'host' to an address", phase="connect"), started, 0.0))
+        return
     except errors.ProbeError as exc:
         sink(Outcome(target, None, None, exc, started, 0.0))
         return
