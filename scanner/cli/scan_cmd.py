@@ -1,0 +1,263 @@
+"""``dccscan scan``: targets in, results.json + reports + chains out.
+
+``run_scan()`` is the whole pipeline (targets -> probe -> evaluate -> results -> renderers) and
+is shared with ``dccscan demo``; the click command only turns options into its arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import click
+import trio
+
+from scanner.errors import InputError
+from scanner.probe.runner import Outcome, scan_targets
+from scanner.results import ResultsWriter, copy_inputs, endpoint_record, iter_endpoints
+from scanner.severity import FAIL_ON_CHOICES
+from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
+                             parse_cli_target)
+
+FORMATS = ("json", "html", "junit", "csv")
+DEFAULT_CONCURRENCY = 50
+
+
+@dataclasses.dataclass
+class ScanRequest:
+    """Everything one run needs, already validated."""
+
+    targets: Sequence[Target]
+    out_dir: Path
+    concurrency: int = DEFAULT_CONCURRENCY
+    per_address: int | None = None
+    fail_on: str = "error"
+    formats: Sequence[str] = ("json", "html")
+    targets_path: Path | None = None
+    targets_sha256: str | None = None
+    profile_path: Path | None = None
+    profile: Any | None = None
+
+
+def _optional(module: str) -> Any | None:
+    """Import a module another engineer owns; None while it does not exist yet."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            return None
+        raise
+
+
+def load_profile(path: Path | None) -> Any | None:
+    """A user profile via ``scanner.evaluate.profile.load_profile`` (InputError on bad files)."""
+    if path is None:
+        return None
+    module = _optional("scanner.evaluate.profile")
+    if module is None:
+        raise InputError("--profile needs the verdict engine (scanner.evaluate), which this build "
+                         "does not include", file=path, fix="run without --profile")
+    return module.load_profile(path)
+
+
+def _settings(request: ScanRequest, timeout: float) -> dict[str, Any]:
+    paths = list(dict.fromkeys(p for t in request.targets for p in t.trust_anchors))
+    profile = request.profile.to_json() if request.profile is not None else None
+    settings = {"concurrency": request.concurrency, "timeout": timeout, "fail_on": request.fail_on,
+                "trust_anchors": anchor_records(paths), "profile": profile}
+    if request.per_address is not None:
+        settings["per_address"] = request.per_address
+    return settings
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], None],
+                              progress: Callable[[int, int], None] | None) -> bool:
+    """Scan; Ctrl-C or SIGTERM stops it cleanly (results so far are kept). True if stopped."""
+    stopped = False
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
+            nonlocal stopped
+            if threading.current_thread() is not threading.main_thread():
+                return  # signals reach only the main thread; nothing to watch
+            with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+                async for _ in signals:
+                    stopped = True
+                    nursery.cancel_scope.cancel()
+                    return
+
+        nursery.start_soon(watch)
+        await scan_targets(request.targets, concurrency=request.concurrency, sink=sink, progress=progress,
+                           per_address=request.per_address)
+        nursery.cancel_scope.cancel()
+    return stopped
+
+
+def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None = None) -> tuple[Path, int]:
+    """Scan, stream results to ``out_dir``; returns (results.json path, exit code)."""
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc)
+    timeout = max((t.timeout for t in request.targets), default=10.0)
+    targets_file = ({"path": str(request.targets_path), "sha256": request.targets_sha256}
+                    if request.targets_path is not None and request.targets_sha256 else None)
+    writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file,
+                           settings=_settings(request, timeout))
+    anchors = {t.name: anchor_ders(t) for t in request.targets}
+    reached: set[str] = set()
+
+    def sink(outcome: Outcome) -> None:
+        reached.add(outcome.target.name)
+        writer.add(endpoint_record(outcome, anchors=anchors[outcome.target.name], profile=request.profile))
+
+    interrupted = trio.run(_scan_until_stopped, request, sink, progress)
+    complete = not interrupted
+    not_reached = [t.to_json() for t in request.targets if t.name not in reached]
+    results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
+    copy_inputs(request.out_dir, request.targets_path, request.profile_path)
+    return results, writer.summary.exit_code(complete)
+
+
+def render(results: Path, out_dir: Path, formats: Sequence[str], *, quiet: bool) -> None:
+    """Other formats through ``scanner.report``; the summary table; the report path."""
+    report = _optional("scanner.report")
+    wanted = [f for f in formats if f != "json"]
+    if wanted and report is not None:
+        report.write_reports(results, out_dir, wanted)
+    elif wanted:
+        click.echo(f"note: {', '.join(wanted)} report skipped: scanner.report is not in this build", err=True)
+    if quiet:
+        return
+    terminal = _optional("scanner.report.terminal")
+    color = sys.stdout.isatty()
+    if terminal is not None and hasattr(terminal, "render_summary"):
+        click.echo(terminal.render_summary(results, color=color))
+    else:
+        click.echo(minimal_summary(results))
+    html = out_dir / "report.html"
+    click.echo(f"report: {html if html.exists() else results}")
+
+
+def minimal_summary(results: Path) -> str:
+    """One line per endpoint: a stand-in until scanner.report.terminal exists."""
+    rows = []
+    for endpoint in iter_endpoints(results):
+        tls = endpoint["tls"] or {}
+        state = endpoint["status"] if endpoint["error"] is None else f"error: {endpoint['error']['kind']}"
+        rows.append(f"{endpoint['id']:<48} {state:<24} {tls.get('version') or '-':<8} "
+                    f"client-auth={tls.get('client_auth', '-')} chain={len(endpoint['chain'])}")
+    return "\n".join(rows)
+
+
+def input_failure(exc: InputError) -> click.exceptions.Exit:
+    """Print the one-paragraph message and give exit code 2 (never a traceback)."""
+    click.echo(f"dccscan: {exc}", err=True)
+    return click.exceptions.Exit(2)
+
+
+def parse_formats(text: str) -> list[str]:
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise click.BadParameter(f"unknown format {', '.join(bad) or text!r}; choose from {', '.join(FORMATS)}",
+                                 param_hint="--format")
+    return formats
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """Create the output folder now, so a bad --out fails before anything is scanned."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe_file = path / ".dccscan-write-test"
+        probe_file.write_bytes(b"")
+        probe_file.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write the output folder ({exc.strerror or exc})", file=path,
+                         fix="give --out a folder you can write to") from exc
+    return path
+
+
+def default_out_dir() -> Path:
+    return Path("reports") / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def collect_targets(hosts: Sequence[str], targets_path: Path | None, hostname: str | None,
+                    timeout: float | None, anchors: Sequence[str], cert: str | None,
+                    key: str | None) -> tuple[list[Target], str | None]:
+    """Targets from the file or the command line (never both); InputError when invalid."""
+    if bool(hosts) == bool(targets_path):
+        raise click.UsageError("give either HOST[:PORT] arguments or --targets FILE (one of the two)")
+    if targets_path is None:
+        targets = [parse_cli_target(h, hostname=hostname, timeout=timeout or 10.0, trust_anchors=anchors,
+                                    client_cert=cert, client_key=key) for h in hosts]
+        return targets, None
+    loaded = load_targets(targets_path)
+    if hostname is not None:
+        raise click.UsageError("--hostname applies to command-line targets; set 'hostname' in the file")
+    targets = [apply_overrides(t, timeout=timeout, trust_anchors=anchors, client_cert=cert, client_key=key)
+               for t in loaded.targets]
+    return targets, loaded.sha256
+
+
+def _progress_bar(total: int) -> Any:
+    return click.progressbar(length=total, label="scanning", file=sys.stderr, show_pos=True)
+
+
+@click.command()
+@click.argument("hosts", nargs=-1, metavar="HOST[:PORT]...")
+@click.option("--targets", "targets_path", type=click.Path(path_type=Path), help="TOML targets file.")
+@click.option("--hostname", help="Name the certificate must be valid for (SNI); default: HOST.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [reports/<UTC timestamp>/].")
+@click.option("--format", "formats", default="json,html", show_default=True, help=f"Comma list of {', '.join(FORMATS)}.")
+@click.option("--concurrency", type=click.IntRange(1, 10000), default=DEFAULT_CONCURRENCY, show_default=True,
+              help="Handshakes in flight at once, across all targets.")
+@click.option("--per-address", type=click.IntRange(1, 10000), help="Handshakes in flight at once to one IP address [no limit].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [10; overrides the file].")
+@click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable); replaces the public store.")
+@click.option("--client-cert", help="PEM client certificate (chain) for mutual TLS.")
+@click.option("--client-key", help="PEM client key; encrypted keys read DCCSCAN_KEY_PASSWORD or prompt.")
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="Profile TOML for the DCCKI checks.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
+              help="Exit 1 when a finding is at or above this severity.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None, out_dir: Path | None,
+         formats: str, concurrency: int, per_address: int | None, timeout: float | None, anchors: tuple[str, ...],
+         client_cert: str | None, client_key: str | None, profile_path: Path | None, fail_on: str,
+         quiet: bool) -> None:
+    """Scan TLS endpoints and write results.json, reports and the presented chains.
+
+    Exit codes: 0 all scanned and nothing at or above --fail-on; 1 findings at or above it;
+    2 bad command line or input file; 3 some endpoints could not be scanned.
+    """
+    wanted = parse_formats(formats)
+    try:
+        targets, sha256 = collect_targets(hosts, targets_path, hostname, timeout, anchors, client_cert, client_key)
+        profile = load_profile(profile_path)
+        out = prepare_out_dir(out_dir or default_out_dir())
+    except InputError as exc:
+        raise input_failure(exc) from None
+    request = ScanRequest(targets=targets, out_dir=out, concurrency=concurrency, per_address=per_address,
+                          fail_on=fail_on,
+                          formats=wanted, targets_path=targets_path, targets_sha256=sha256,
+                          profile_path=profile_path, profile=profile)
+    code = execute(request, quiet=quiet)
+    raise click.exceptions.Exit(code)
+
+
+def execute(request: ScanRequest, *, quiet: bool) -> int:
+    """Run with a progress bar on a terminal (stderr), then render; returns the exit code."""
+    if sys.stderr.isatty() and not quiet:
+        with _progress_bar(len(request.targets)) as bar:
+            results, code = run_scan(request, progress=lambda done, total: bar.update(done - bar.pos))
+    else:
+        results, code = run_scan(request)
+    render(results, request.out_dir, request.formats, quiet=quiet)
+    return code

@@ -1,0 +1,116 @@
+"""pyOpenSSL over memory BIOs on a trio stream.
+
+trio's own ``SSLStream`` wraps the stdlib ``ssl`` module, which cannot hand over the chain a
+server presented (only the leaf, and only after verification). pyOpenSSL can, and with memory
+BIOs it never touches a socket: we move the bytes between the ``SSL.Connection`` and a trio
+stream ourselves. The lab servers use the same pump, so client and server share one code path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import trio
+from OpenSSL import SSL
+
+RECEIVE_SIZE = 65536
+
+
+@dataclass
+class Wire:
+    """One TLS connection: the trio stream, the OpenSSL object and what arrived first."""
+
+    stream: trio.abc.Stream
+    conn: SSL.Connection
+    first_bytes: bytes = b""
+    received_any: bool = False
+    eof: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    async def flush(self) -> None:
+        """Send whatever OpenSSL has queued (handshake records, alerts, application data)."""
+        while True:
+            try:
+                data = self.conn.bio_read(RECEIVE_SIZE)
+            except SSL.WantReadError:
+                return
+            if not data:
+                return
+            await self.stream.send_all(data)
+
+    async def feed(self) -> None:
+        """Receive once from the stream into OpenSSL; at EOF tell OpenSSL so it stops waiting."""
+        data = await self.stream.receive_some(RECEIVE_SIZE)
+        if not data:
+            self.eof = True
+            self.conn.bio_shutdown()
+            return
+        if not self.received_any:
+            self.first_bytes = bytes(data[:16])
+            self.received_any = True
+        self.conn.bio_write(data)
+
+    async def handshake(self) -> None:
+        """Run the handshake to completion; SSL.Error (alerts included) propagates after the
+        pending alert bytes have been sent, so the peer learns why."""
+        while True:
+            try:
+                self.conn.do_handshake()
+            except SSL.WantReadError:
+                await self.flush()
+                if self.eof:
+                    raise EOFError("peer closed the connection during the handshake")
+                await self.feed()
+                continue
+            except SSL.Error:
+                await self._flush_quietly()
+                raise
+            await self.flush()
+            return
+
+    async def receive(self) -> bytes:
+        """Application data; b"" at EOF. SSL.Error means the peer sent an alert."""
+        while True:
+            try:
+                return self.conn.recv(RECEIVE_SIZE)
+            except SSL.WantReadError:
+                await self.flush()
+                if self.eof:
+                    return b""
+                await self.feed()
+            except SSL.ZeroReturnError:
+                return b""
+            except SSL.Error:
+                await self._flush_quietly()
+                raise
+
+    async def send(self, data: bytes) -> None:
+        self.conn.sendall(data)
+        await self.flush()
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self.flush()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+
+def alert_name(error: SSL.Error) -> str | None:
+    """``handshake_failure`` from an OpenSSL reason such as 'sslv3 alert handshake failure'."""
+    for reason in error_reasons(error):
+        if " alert " in f" {reason} ":
+            tail = reason.split("alert", 1)[1].strip()
+            if tail:
+                return tail.replace(" ", "_")
+    return None
+
+
+def error_reasons(error: SSL.Error) -> list[str]:
+    """The OpenSSL reason strings in an SSL.Error, lower-case."""
+    out: list[str] = []
+    for item in error.args[0] if error.args and isinstance(error.args[0], list) else []:
+        if isinstance(item, tuple) and item:
+            out.append(str(item[-1]).lower())
+    if not out and error.args:
+        out.append(str(error.args[0]).lower())
+    return out

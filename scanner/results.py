@@ -1,0 +1,244 @@
+"""The results document (schema ``dccscan/1``): building records, streaming them to disk, reading
+them back, the summary and the exit code.
+
+``results.json`` is laid out for streaming readers: every top-level key but ``endpoints`` first,
+one per line, then ``"endpoints": [`` and one endpoint object per line. Endpoints are spooled to a
+file as they finish (memory stays flat), and results.json is assembled at the end into a temp
+file that replaces the target atomically, so a reader never sees half a document.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from scanner import __version__
+from scanner.certinfo import describe, iso_utc
+from scanner.severity import at_or_above
+
+SCHEMA = "dccscan/1"
+ENDPOINTS_LINE = '"endpoints": ['
+EXIT_OK, EXIT_FINDINGS, EXIT_UNSCANNED = 0, 1, 3
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]")
+
+
+def endpoint_id(name: str, address: str | None, host: str, port: int) -> str:
+    """``<target name>@<address>:<port>``; IPv6 in brackets; the host when DNS failed."""
+    where = address or host
+    if ":" in where:
+        where = f"[{where}]"
+    return f"{name}@{where}:{port}"
+
+
+def safe_id(identifier: str) -> str:
+    """The file stem of ``chains/<id>.pem``."""
+    return _UNSAFE.sub("_", identifier)
+
+
+def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None,
+                   at: datetime, profile: Any | None) -> dict[str, Any] | None:
+    """``scanner.evaluate.evaluate`` when that module exists, else None (not yet evaluated)."""
+    try:
+        module = importlib.import_module("scanner.evaluate")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("scanner.evaluate",):
+            return None
+        raise
+    try:
+        result: dict[str, Any] = module.evaluate(list(chain), hostname, anchors=anchors, at=at, profile=profile)
+    except Exception as exc:  # noqa: BLE001 - the engine promises not to raise; one endpoint must not end a scan
+        return {"browsers": None, "profile": None, "findings": [{
+            "id": "dccscan.internal.evaluation_failed", "severity": "error", "certificate_index": None,
+            "title": "The verdict engine failed on this chain",
+            "detail": f"{type(exc).__name__}: {exc}", "advice": "report this as a dccscan bug with the chain PEM"}]}
+    return result
+
+
+def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: Any | None) -> dict[str, Any]:
+    """The schema's ``endpoint`` object for a runner ``Outcome``."""
+    target, capture, error = outcome.target, outcome.capture, outcome.error
+    chain = list(capture.chain) if capture is not None else []
+    verdicts = evaluate_chain(chain, target.hostname, anchors, outcome.scanned_at, profile) if chain else None
+    return {
+        "id": endpoint_id(target.name, outcome.address, target.host, target.port),
+        "target": target.to_json(),
+        "address": outcome.address,
+        "status": "error" if error is not None else "ok",
+        "error": error.to_json() if error is not None else None,
+        "scanned_at": iso_utc(outcome.scanned_at),
+        "duration_ms": round(outcome.duration_ms, 1),
+        "tls": capture.to_tls_json() if capture is not None and (capture.version or capture.chain) else None,
+        "chain": [describe(der, index) for index, der in enumerate(chain)],
+        "browsers": (verdicts or {}).get("browsers"),
+        "profile": (verdicts or {}).get("profile"),
+        "findings": list((verdicts or {}).get("findings") or []),
+    }
+
+
+def dependencies() -> dict[str, str]:
+    """Versions that change verdicts or capture, recorded for the evidence."""
+    out: dict[str, str] = {}
+    for dist in ("trio", "pyOpenSSL", "cryptography"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    try:
+        from OpenSSL import SSL
+        out["openssl"] = SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode("ascii", "replace")
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    return out
+
+
+@dataclass
+class Summary:
+    """Counts kept while endpoints stream past; ``to_json()`` is the schema's ``summary``."""
+
+    fail_on: str = "error"
+    endpoints: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_interface: dict[str, Counter[str]] = field(default_factory=dict)
+    by_severity: Counter[str] = field(default_factory=Counter)
+    tripped: bool = False
+
+    def add(self, endpoint: dict[str, Any]) -> None:
+        self.endpoints += 1
+        self.by_status[endpoint["status"]] += 1
+        interface = endpoint["target"]["interface"]
+        self.by_interface.setdefault(interface, Counter())[endpoint["status"]] += 1
+        for finding in endpoint.get("findings") or []:
+            self.by_severity[finding["severity"]] += 1
+            self.tripped = self.tripped or at_or_above(finding["severity"], self.fail_on)
+
+    def exit_code(self, complete: bool = True) -> int:
+        """README table: 1 findings at/above --fail-on, else 3 if anything was not scanned."""
+        if self.tripped:
+            return EXIT_FINDINGS
+        if self.by_status.get("error") or not complete:
+            return EXIT_UNSCANNED
+        return EXIT_OK
+
+    def to_json(self, complete: bool = True) -> dict[str, Any]:
+        return {"endpoints": self.endpoints, "by_status": dict(self.by_status),
+                "by_interface": {k: dict(v) for k, v in sorted(self.by_interface.items())},
+                "by_severity": dict(self.by_severity), "exit_code": self.exit_code(complete)}
+
+
+class ResultsWriter:
+    """Streams endpoints to a spool and writes ``chains/``; ``finish()`` makes results.json."""
+
+    def __init__(self, out_dir: Path, *, started_at: datetime, targets_file: dict[str, str] | None,
+                 settings: dict[str, Any]) -> None:
+        self.out_dir = Path(out_dir)
+        self.chains_dir = self.out_dir / "chains"
+        self.chains_dir.mkdir(parents=True, exist_ok=True)
+        self.started_at = started_at
+        self.targets_file = targets_file
+        self.settings = settings
+        self.summary = Summary(fail_on=settings.get("fail_on", "error"))
+        self._spool = tempfile.NamedTemporaryFile("w+", encoding="utf-8", dir=self.out_dir,
+                                                  prefix=".endpoints-", suffix=".spool", delete=False)
+
+    def add(self, endpoint: dict[str, Any]) -> None:
+        """Record one finished endpoint (its chain PEM goes to disk now)."""
+        self._spool.write(json.dumps(endpoint, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.summary.add(endpoint)
+        if endpoint["chain"]:
+            pem = "".join(cert["pem"] for cert in endpoint["chain"])
+            (self.chains_dir / f"{safe_id(endpoint['id'])}.pem").write_text(pem, encoding="ascii")
+
+    def header(self, finished_at: datetime, complete: bool, not_reached: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "scanner": {"name": "dccscan", "version": __version__, "dependencies": dependencies()},
+            "started_at": iso_utc(self.started_at),
+            "finished_at": iso_utc(finished_at),
+            "complete": complete,
+            "targets_file": self.targets_file,
+            "settings": self.settings,
+            "not_reached": list(not_reached),
+            "summary": self.summary.to_json(complete),
+        }
+
+    def finish(self, finished_at: datetime, *, complete: bool = True,
+               not_reached: Sequence[dict[str, Any]] = ()) -> Path:
+        """Assemble results.json atomically (temp file + os.replace); remove the spool."""
+        final = self.out_dir / "results.json"
+        self._spool.flush()
+        self._spool.seek(0)
+        header = self.header(finished_at, complete, not_reached)
+        fd, tmp = tempfile.mkstemp(dir=self.out_dir, prefix=".results-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write("{\n")
+                for key, value in header.items():
+                    out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+                out.write(ENDPOINTS_LINE + "\n")
+                first = True
+                for line in self._spool:
+                    out.write(("" if first else ",\n") + line.rstrip("\n"))
+                    first = False
+                out.write("\n]}\n")
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            self.close()
+        return final
+
+    def close(self) -> None:
+        """Drop the spool (also on an aborted run)."""
+        self._spool.close()
+        if os.path.exists(self._spool.name):
+            os.unlink(self._spool.name)
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """Every top-level key but ``endpoints``, without reading the endpoints."""
+    lines: list[str] = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.rstrip("\r\n") == ENDPOINTS_LINE:
+                header = json.loads("".join(lines) + '"endpoints": []}')
+                header.pop("endpoints")
+                return dict(header)
+            lines.append(line)
+    document = json.loads("".join(lines))  # not our streaming layout: read it whole
+    document.pop("endpoints", None)
+    return dict(document)
+
+
+def iter_endpoints(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The endpoints one at a time (any valid results.json; streamed for our own layout)."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.rstrip("\r\n") == ENDPOINTS_LINE:
+                break
+        else:
+            handle.seek(0)
+            yield from json.load(handle).get("endpoints", [])
+            return
+        for line in handle:
+            text = line.strip().rstrip(",")
+            if text in ("]}", "]", ""):
+                continue
+            yield json.loads(text)
+
+
+def copy_inputs(out_dir: Path, targets_path: Path | None, profile_path: Path | None) -> None:
+    """Keep the inputs beside the results: ``targets.toml`` and ``profile.toml``."""
+    if targets_path is not None:
+        shutil.copyfile(targets_path, out_dir / "targets.toml")
+    if profile_path is not None:
+        shutil.copyfile(profile_path, out_dir / "profile.toml")

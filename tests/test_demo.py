@@ -1,0 +1,40 @@
+"""``dccscan demo`` starts its estate, scans it and writes reports/demo/ in the current folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from scanner.cli import cli
+from scanner.lab.demo import DemoPKI, estate
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner/schema/results.schema.json").read_text())
+
+
+def test_demo_writes_reports_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["demo", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "reports" / "demo"
+    document = json.loads((out / "results.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+    by_name = {e["target"]["name"]: e for e in document["endpoints"]}
+    assert set(by_name) == {e.name for e in estate(DemoPKI.create())}
+    assert {e["target"]["interface"] for e in document["endpoints"]} == {"gateway", "self-service", "registration"}
+    assert by_name["registration-closed"]["error"]["kind"] == "refused"
+    mtls = by_name["gateway-mutual-tls"]
+    assert mtls["status"] == "ok" and mtls["tls"]["client_auth"] == "required" and len(mtls["chain"]) == 2
+    assert len(by_name["self-service-node2"]["chain"]) == 1  # missing intermediate
+    assert by_name["self-service-portal"]["chain"][0]["san"] == []  # CN only
+    assert by_name["registration-legacy"]["chain"][0]["not_before"].startswith("2018-06-01")
+    assert by_name["gateway-wildcard"]["chain"][0]["san"] == [{"type": "dns", "value": "*.dcc-user.example"}]
+    assert by_name["gateway-dr"]["chain"][0]["not_after"] < document["started_at"]  # expired
+    self_signed = by_name["registration-test"]["chain"]
+    assert len(self_signed) == 1 and self_signed[0]["subject"] == self_signed[0]["issuer"]
+    assert len(document["settings"]["trust_anchors"]) == 1
+    assert (out / "targets.toml").exists() and len(list((out / "chains").glob("*.pem"))) == 8
+    assert "report:" in result.output
