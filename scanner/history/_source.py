@@ -53,6 +53,8 @@ def read_results(path: str | Path) -> tuple[dict[str, Any], Iterator[dict[str, A
             header, endpoints = _load_whole(path)
         else:
             header, endpoints = reader[0](path), reader[1](path)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno, fix=_FIX) from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"cannot read results: {exc}", file=path, fix=_FIX) from exc
     if header.get("schema") != SCHEMA:
