@@ -57,6 +57,7 @@ class Effect:
     chrome: str | None
     firefox: tuple[str, int, str] | None
     firefox_public_only: bool = False
+    chrome_also: str | None = None  # a second flag set by CertVerifyProc::Verify itself
 
 
 _UNKNOWN_ISSUER = ("SEC_ERROR_UNKNOWN_ISSUER", PATH, TRUST)
@@ -78,9 +79,10 @@ EFFECTS: dict[str, Effect] = {
     "chain.ca.path_length": Effect("INVALID?", ("SEC_ERROR_PATH_LEN_CONSTRAINT_INVALID", PATH, FATAL)),
     "chain.name_constraints.violation": Effect("INVALID?", ("SEC_ERROR_CERT_NOT_IN_NAME_SPACE", PATH, FATAL)),
     "chain.signature.sha1": Effect("INVALID?", ("SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED", LEAF, TRUST),
-                                   firefox_public_only=True),
-    "chain.signature.md5": Effect("INVALID?", ("SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED", LEAF, TRUST)),
-    "chain.key.weak": Effect("INVALID?", ("MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE", LEAF, TRUST)),
+                                   firefox_public_only=True, chrome_also="WEAK_SIGNATURE_ALGORITHM"),
+    "chain.signature.md5": Effect("INVALID?", ("SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED", LEAF, TRUST),
+                                  chrome_also="WEAK_SIGNATURE_ALGORITHM"),
+    "chain.key.weak": Effect("INVALID?", ("MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE", LEAF, TRUST), chrome_also="WEAK_KEY"),
     "chain.key.unsupported_curve": Effect("INVALID?", ("SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE", LEAF, FATAL)),
     "chain.path_building_limit": Effect("AUTHORITY_INVALID", None),
     "chrome.validity.too_long": Effect("VALIDITY_TOO_LONG", None),
@@ -111,22 +113,20 @@ def chrome_verdict(failures: Sequence[Outcome], *, name_matched: bool, public: b
     """Chrome's verdict: flags from every failure, the net error from MapCertStatusToNetError."""
     flags: set[str] = set()
     fallback_invalid = False
-    reasons: list[dict[str, Any]] = []
+    hits: list[tuple[tuple[str, ...], Outcome]] = []
     for outcome in failures:
         effect = EFFECTS.get(outcome.check)
-        if effect is None or effect.chrome is None:
+        if effect is None or effect.chrome is None or (outcome.check == "name.mismatch" and name_matched):
             continue
-        if outcome.check == "name.mismatch" and name_matched:
-            continue
-        flag = "INVALID" if effect.chrome == "INVALID?" else effect.chrome
-        if effect.chrome == "INVALID?":
-            fallback_invalid = True
-        else:
-            flags.add(flag)
-        reasons.append(_reason(_chrome_code(flag), outcome))
-    if fallback_invalid and not flags & _CHROME_PATH_FLAGS and "INVALID" not in flags:
+        own = tuple(f for f in ("INVALID" if effect.chrome == "INVALID?" else effect.chrome, effect.chrome_also) if f)
+        fallback_invalid = fallback_invalid or effect.chrome == "INVALID?"
+        flags.update(f for f in own if effect.chrome != "INVALID?" or f != "INVALID")
+        hits.append((own, outcome))
+    if fallback_invalid and not flags & _CHROME_PATH_FLAGS:
         flags.add("INVALID")
     error = next((code for flag, code in CHROME_ORDER if flag in flags), None)
+    reasons = [_reason(_chrome_code(next((f for f, _ in CHROME_ORDER if f in own and f in flags), own[0])), outcome)
+               for own, outcome in hits]
     return {"accepted": error is None, "error": error, "reasons": _sorted(reasons, error)}
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Iterator, Sequence
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from scanner.evaluate.certs import ANY_EKU, SERVER_AUTH, CertFacts
 
@@ -81,7 +82,7 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     result: str | None = None
     try:
         assert child.cert is not None and issuer.cert is not None
-        child.cert.verify_directly_issued_by(issuer.cert)
+        _verify(child.cert, issuer.cert)
     except Exception as exc:  # noqa: BLE001 - InvalidSignature, unsupported key, ...
         result = f"{type(exc).__name__}: {exc}".rstrip(": ")
     with _SIG_LOCK:
@@ -89,6 +90,26 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
             _SIG_CACHE.clear()
         _SIG_CACHE[key] = result
     return result
+
+
+def _verify(child: x509.Certificate, issuer: x509.Certificate) -> None:
+    """Verify ``child``'s signature with ``issuer``'s key, whatever the hash (SHA-1 and MD5 too:
+    cryptography's ``verify_directly_issued_by`` refuses those, but a browser's verdict on a SHA-1
+    chain is "weak algorithm", not "bad signature", so we must tell the two apart)."""
+    key = issuer.public_key()
+    data, signature, digest = child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
+    if isinstance(key, rsa.RSAPublicKey):
+        params = child.signature_algorithm_parameters
+        pad = params if isinstance(params, (padding.PSS, padding.PKCS1v15)) else padding.PKCS1v15()
+        key.verify(signature, data, pad, digest)  # type: ignore[arg-type]
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(digest))  # type: ignore[arg-type]
+    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        key.verify(signature, data)
+    elif isinstance(key, dsa.DSAPublicKey):
+        key.verify(signature, data, digest)  # type: ignore[arg-type]
+    else:
+        raise ValueError(f"unsupported issuer key {type(key).__name__}")
 
 
 # ---------------------------------------------------------------------------- search
