@@ -40,6 +40,9 @@ define("chain.bad_signature", "A certificate's signature does not verify under i
 define("chain.path_building_limit", "Path building stopped at its work limit", "warning", "dccscan",
        "Chromium cert_verify_proc_builtin.cc kPathBuilderIterationLimit (browsers cap path building too)",
        "Send only the leaf and its own issuing chain; remove unrelated certificates.")
+define("chain.pool.unparseable", "A certificate sent after the leaf does not parse", "warning", "RFC 5280",
+       "RFC 5246 7.4.2; Chromium x509_util CreateX509CertificateFromBuffers (unparseable intermediates are dropped)",
+       "Remove the malformed certificate from the server's chain file.")
 define("chain.issuer.expired", "An issuing CA certificate in the chain has expired", "error", "Chrome and Firefox",
        f"{PKIX_CHECK} CheckValidity (SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE); {BSSL_VERIFY} (kValidityFailedNotAfter)",
        "Install the current issuing CA certificate on the server.")

@@ -192,20 +192,23 @@ def build(chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetime
         score = (0 if result.trusted else 1000) + sum(1 for i in result.issues if not i.check.startswith("expiry."))
         if best is None or score < best[0]:
             best = (score, result)
-        if score == 0 or count + 1 >= MAX_PATHS:
+        if score == 0:
+            break
+        if count + 1 >= MAX_PATHS:
+            search.exhausted = True
             break
     assert best is not None
     result = best[1]
     result.exhausted = search.exhausted
     if search.exhausted:
         result.issues.append(Issue("chain.path_building_limit", None,
-                                   f"path building stopped after {MAX_EXPANSIONS} candidate issuers"))
+                                   f"path building stopped at its limit ({MAX_EXPANSIONS} candidate issuers, {MAX_PATHS} paths)"))
     result.issues.extend(_unparseable_pool(chain))
     return result
 
 
 def _unparseable_pool(chain: Sequence[CertFacts]) -> list[Issue]:
-    return [Issue("rfc5280.certificate.unparseable", i, f"certificate {i} does not parse: {f.parse_error}", i)
+    return [Issue("chain.pool.unparseable", i, f"certificate {i} does not parse: {f.parse_error}", i)
             for i, f in enumerate(chain) if i and f.cert is None]
 
 
