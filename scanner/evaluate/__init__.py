@@ -18,7 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from scanner.checks import CRASHED, PROFILE_CHECKS, REGISTRY, Context, Outcome, run_all
+import scanner.checks  # noqa: F401 - registers every check (safe if scanner.checks is mid-import)
+from scanner.checks.dccki import PROFILE_CHECKS
+from scanner.checks.registry import CRASHED, REGISTRY, Context, Outcome, run_all
 from scanner.evaluate import browsers, certs, names, path
 from scanner.evaluate.profile import Profile, builtin_profile, load_profile
 

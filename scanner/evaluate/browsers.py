@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from scanner.checks import Outcome
+from scanner.checks.registry import Outcome
 
 # Chrome cert status flags, most serious first (MapCertStatusToNetError).
 CHROME_ORDER: tuple[tuple[str, str], ...] = (
