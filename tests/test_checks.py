@@ -107,12 +107,33 @@ def _malformed(lab: Lab) -> Built:
     return _local(lab, lab.chain(leaf(lab, key_usage=[], extra=[(bad_ku, True)])))
 
 
+def _anchor_unknown_critical(lab: Lab) -> Built:
+    odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.2"), b"\x05\x00")
+    root = issue(subject="Odd Root", ca=True, extra=[(odd, True)])
+    return [issue(subject=HOST, dns=[HOST], issuer=root).der], HOST, [root.der], NOW, None
+
+
+def _empty_issuer(lab: Lab) -> Built:
+    ca = issue(subject=x509.Name([]), issuer=lab.pki.root, ca=True)
+    return _local(lab, [issue(subject=HOST, dns=[HOST], issuer=ca).der, ca.der])
+
+
+def _critical_aia(lab: Lab) -> Built:
+    aia = x509.AuthorityInformationAccess([x509.AccessDescription(
+        x509.oid.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier("http://ca.test/ca.crt"))])
+    return _local(lab, lab.chain(leaf(lab, extra=[(aia, True)])))
+
+
 def _profile(**changes: Any) -> Any:
     return dataclasses.replace(builtin_profile(), **changes)
 
 
 FIRES: dict[str, Callable[[Lab], Built]] = {
     "chain.anchor_expired": _anchor_expired,
+    "chain.anchor.unknown_critical": _anchor_unknown_critical,
+    "chain.key.unsupported_algorithm": lambda lab: _local(lab, lab.chain(leaf(lab, key="ed25519"))),
+    "chrome.extension.unconsumed_critical": _critical_aia,
+    "firefox.issuer.empty_name": _empty_issuer,
     "chain.bad_signature": _case("bad-signature"),
     "chain.ca.key_cert_sign_missing": _case("ca-without-keycertsign"),
     "chain.ca.not_ca": _case("intermediate-not-ca"),

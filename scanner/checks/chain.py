@@ -79,6 +79,18 @@ define("chain.key.weak", "RSA or DSA key shorter than 1024 bits", "error", "Chro
 define("chain.key.unsupported_curve", "EC key on a curve browsers do not support", "error", "Chrome and Firefox",
        "BoringSSL pki/simple_path_builder_delegate.cc IsAcceptableCurveForEcdsa; mozilla::pkix pkixnss.cpp",
        "Use ECDSA on P-256 or P-384.")
+define("chain.key.unsupported_algorithm", "Key algorithm browsers do not accept (DSA, Ed25519, ...)", "error",
+       "Chrome and Firefox", "BoringSSL pki/simple_path_builder_delegate.cc IsPublicKeyAcceptable; "
+       "mozilla::pkix pkixnss.cpp (SEC_ERROR_UNSUPPORTED_KEYALG)", "Use RSA 2048+ or ECDSA P-256/P-384.")
+define("chain.anchor.unknown_critical", "The trust anchor has an unknown critical extension (Firefox rejects)",
+       "warning", "Firefox", "mozilla::pkix pkixcert.cpp BackCert::Init (trust anchors are parsed too); "
+       "BoringSSL ignores trust-anchor extensions", "Install a root certificate without unknown critical extensions.")
+define("chrome.extension.unconsumed_critical", "Critical AKI, SKI or AIA extension (Chrome's verifier rejects it)",
+       "error", "Chrome", "BoringSSL pki/verify_certificate_chain.cc VerifyNoUnconsumedCriticalExtensions; "
+       "RFC 5280 4.2.1.1, 4.2.1.2, 4.2.2.1 (MUST be non-critical)", "Reissue with these extensions non-critical.")
+define("firefox.issuer.empty_name", "A certificate names an empty issuer (Firefox rejects)", "error", "Firefox",
+       "mozilla::pkix pkixbuild.cpp (MOZILLA_PKIX_ERROR_EMPTY_ISSUER_NAME); RFC 5280 4.1.2.6",
+       "Reissue the CA certificate with a non-empty distinguished name.")
 define("chain.public_store.ct_unchecked", "Certificate Transparency not checked (public root)", "notice", "Chrome",
        "Chromium net/cert/ct_policy_enforcer; gecko CertVerifier::VerifyCertificateTransparencyPolicy",
        "Check that the certificate carries SCTs; DCCKI certificates under a locally installed root need none.",

@@ -48,7 +48,10 @@ def public_anchors() -> tuple[certs.CertFacts, ...]:
 
 
 def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    """UTC, truncated to whole seconds: certificate times have second granularity, and browsers
+    compare at that granularity (limbo rfc5280::validity::notafter-fractional)."""
+    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    return at.replace(microsecond=0)
 
 
 def _context(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,

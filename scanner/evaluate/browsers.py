@@ -84,6 +84,10 @@ EFFECTS: dict[str, Effect] = {
                                   chrome_also="WEAK_SIGNATURE_ALGORITHM"),
     "chain.key.weak": Effect("INVALID?", ("MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE", LEAF, TRUST), chrome_also="WEAK_KEY"),
     "chain.key.unsupported_curve": Effect("INVALID?", ("SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE", LEAF, FATAL)),
+    "chain.key.unsupported_algorithm": Effect("INVALID?", ("SEC_ERROR_UNSUPPORTED_KEYALG", LEAF, FATAL)),
+    "chain.anchor.unknown_critical": Effect(None, ("SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION", PATH, FATAL)),
+    "firefox.issuer.empty_name": Effect(None, ("MOZILLA_PKIX_ERROR_EMPTY_ISSUER_NAME", PATH, TRUST)),
+    "chrome.extension.unconsumed_critical": Effect("INVALID?", None),
     "chain.path_building_limit": Effect("AUTHORITY_INVALID", None),
     "chrome.validity.too_long": Effect("VALIDITY_TOO_LONG", None),
     # certificate structure

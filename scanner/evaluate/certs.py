@@ -23,13 +23,18 @@ from scanner.evaluate.names import Identities
 from scanner.lab import der
 
 ANY_EKU = "2.5.29.37.0"
+EMPTY_NAME = b"\x30\x00"  # DER of an empty distinguished name
 SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
 
-# Extensions the browsers' verifiers understand; any other critical one rejects the cert (P4).
-KNOWN_EXTENSIONS = frozenset({
-    "2.5.29.14", "2.5.29.15", "2.5.29.17", "2.5.29.19", "2.5.29.30", "2.5.29.32", "2.5.29.33",
-    "2.5.29.35", "2.5.29.36", "2.5.29.37", "2.5.29.54", "1.3.6.1.5.5.7.1.1",
+# Extensions BoringSSL's verifier consumes (verify_certificate_chain.cc
+# VerifyNoUnconsumedCriticalExtensions); any other critical one rejects the cert in Chrome (P4).
+CHROME_CONSUMED = frozenset({
+    "2.5.29.15", "2.5.29.17", "2.5.29.19", "2.5.29.30", "2.5.29.32", "2.5.29.33", "2.5.29.36",
+    "2.5.29.37", "2.5.29.54",
 })
+# mozilla::pkix (pkixcert.cpp BackCert::RememberExtension) also recognises AKI, SKI, AIA and the
+# TLS feature extension; an unrecognised critical extension is ERROR_UNKNOWN_CRITICAL_EXTENSION.
+KNOWN_EXTENSIONS = CHROME_CONSUMED | {"2.5.29.14", "2.5.29.35", "1.3.6.1.5.5.7.1.1", "1.3.6.1.5.5.7.1.24"}
 
 _HASH_BY_SIG_OID = {
     "1.2.840.113549.1.1.4": "md5", "1.2.840.113549.1.1.5": "sha1", "1.2.840.10045.4.1": "sha1",
@@ -70,6 +75,8 @@ class CertFacts:
     extensions: tuple[tuple[str, bool], ...] = ()
     duplicate_extensions: tuple[str, ...] = ()
     unknown_critical: tuple[str, ...] = ()
+    chrome_unconsumed: tuple[str, ...] = ()  # critical, known to Firefox, not consumed by Chrome
+    explicit_curve: bool = False
     extension_error: str | None = None
     signature_oid: str = ""
     signature_hash: str | None = None
@@ -82,7 +89,7 @@ class CertFacts:
 
     @property
     def self_issued(self) -> bool:
-        return bool(self.subject) and self.subject == self.issuer
+        return self.subject not in (b"", EMPTY_NAME) and self.subject == self.issuer
 
     @property
     def subject_cn(self) -> str | None:
@@ -103,8 +110,9 @@ def _decode_oid(body: bytes) -> str:
     return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
-def raw_extensions(cert_der: bytes) -> tuple[list[tuple[str, bool]], bytes, bytes]:
-    """(extension (oid, critical) list in order, TBS signature AlgorithmIdentifier, outer one)."""
+def raw_extensions(cert_der: bytes) -> tuple[list[tuple[str, bool]], bytes, bytes, bool]:
+    """(extension (oid, critical) list in order, TBS signature AlgorithmIdentifier, outer one,
+    whether the key's EC parameters are explicit rather than a named curve)."""
     _, cert_body, _ = der.read_tlv(cert_der)
     top = der.children(cert_body)
     _, tbs_body, _ = der.read_tlv(top[0][2])
@@ -119,7 +127,11 @@ def raw_extensions(cert_der: bytes) -> tuple[list[tuple[str, bool]], bytes, byte
             parts = der.children(ext_body)
             critical = len(parts) > 2 and parts[1][0] == 0x01 and parts[1][1] != b"\x00"
             out.append((_decode_oid(parts[0][1]), critical))
-    return out, fields[sig_index][2], top[1][2]
+    _, spki, _ = der.read_tlv(fields[sig_index + 4][2])
+    _, alg, _ = der.read_tlv(spki)
+    alg_parts = der.children(alg)
+    explicit = len(alg_parts) > 1 and alg_parts[1][0] == 0x30
+    return out, fields[sig_index][2], top[1][2], explicit
 
 
 def _key_facts(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
@@ -194,7 +206,7 @@ def parse(cert_der: bytes) -> CertFacts:
 
 def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
     cert = x509.load_der_x509_certificate(cert_der)
-    raw, tbs_alg, outer_alg = raw_extensions(cert_der)
+    raw, tbs_alg, outer_alg, explicit = raw_extensions(cert_der)
     oids = [oid for oid, _ in raw]
     duplicates = tuple(sorted({o for o in oids if oids.count(o) > 1}))
     exts: x509.Extensions | None
@@ -215,6 +227,8 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         extensions=tuple(raw), duplicate_extensions=duplicates,
         unknown_critical=tuple(o for o, crit in raw if crit and o not in KNOWN_EXTENSIONS),
+        chrome_unconsumed=tuple(o for o, crit in raw if crit and o in KNOWN_EXTENSIONS - CHROME_CONSUMED),
+        explicit_curve=explicit,
         extension_error=ext_error, signature_oid=sig_oid, signature_hash=_HASH_BY_SIG_OID.get(sig_oid),
         algorithm_mismatch=tbs_alg != outer_alg, key_type=key_type, key_size=key_size, curve=curve,
         **_extension_facts(cert, exts),  # type: ignore[arg-type]

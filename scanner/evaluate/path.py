@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
-from scanner.evaluate.certs import ANY_EKU, SERVER_AUTH, CertFacts
+from scanner.evaluate.certs import ANY_EKU, EMPTY_NAME, SERVER_AUTH, CertFacts
 
 MAX_DEPTH = 8            # certificates in one path, leaf included
 MAX_EXPANSIONS = 200     # issuer candidates tried in one evaluation (hostile-chain cap)
@@ -253,6 +253,10 @@ def _cert_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list
     if node.anchor:
         if at > f.not_after:
             out.append(Issue("chain.anchor_expired", idx, f"the trust anchor {f.subject_text} expired {f.not_after:%Y-%m-%d}", depth))
+        out.extend(_key_issues(f, idx, depth))
+        if f.unknown_critical:
+            out.append(Issue("chain.anchor.unknown_critical", idx,
+                             "the trust anchor has unknown critical extensions: " + ", ".join(f.unknown_critical), depth))
         if depth > 0:
             out.extend(_ca_issues(node, depth, path, anchor=True))
         return out
@@ -275,17 +279,30 @@ def _structure_issues(f: CertFacts, idx: int | None, depth: int) -> list[Issue]:
         out.append(Issue("rfc5280.extension.malformed", idx, f"an extension does not parse: {f.extension_error}", depth))
     if f.unknown_critical:
         out.append(Issue("rfc5280.extension.unknown_critical", idx, "unknown critical extensions: " + ", ".join(f.unknown_critical), depth))
+    if f.chrome_unconsumed:
+        out.append(Issue("chrome.extension.unconsumed_critical", idx,
+                         "critical extensions Chrome's verifier does not process: " + ", ".join(f.chrome_unconsumed), depth))
+    if f.issuer in (b"", EMPTY_NAME):
+        out.append(Issue("firefox.issuer.empty_name", idx, "the certificate's issuer name is empty", depth))
     if f.algorithm_mismatch:
         out.append(Issue("rfc5280.signature.algorithm_mismatch", idx,
                          "the outer signatureAlgorithm differs from the TBSCertificate's signature field", depth))
     if f.signature_hash in ("sha1", "md5", "md2"):
         check = "chain.signature.sha1" if f.signature_hash == "sha1" else "chain.signature.md5"
         out.append(Issue(check, idx, f"signed with {f.signature_hash.upper()} ({f.signature_oid})", depth))
-    if f.key_type in ("RSA", "DSA") and (f.key_size or 0) < 1024:
-        out.append(Issue("chain.key.weak", idx, f"{f.key_type} key of {f.key_size} bits (browsers need at least 1024)", depth))
-    if f.key_type == "EC" and f.curve not in ALLOWED_CURVES:
-        out.append(Issue("chain.key.unsupported_curve", idx, f"EC key on {f.curve}, which browsers do not support", depth))
-    return out
+    return out + _key_issues(f, idx, depth)
+
+
+def _key_issues(f: CertFacts, idx: int | None, depth: int) -> list[Issue]:
+    """P7: key algorithms and sizes the browsers accept (trust anchors included)."""
+    if f.key_type == "RSA" and (f.key_size or 0) < 1024:
+        return [Issue("chain.key.weak", idx, f"RSA key of {f.key_size} bits (browsers need at least 1024)", depth)]
+    if f.key_type == "EC" and (f.curve not in ALLOWED_CURVES or f.explicit_curve):
+        how = "explicit curve parameters" if f.explicit_curve else f"curve {f.curve}"
+        return [Issue("chain.key.unsupported_curve", idx, f"EC key with {how}, which browsers do not support", depth)]
+    if f.key_type not in ("RSA", "EC"):
+        return [Issue("chain.key.unsupported_algorithm", idx, f"{f.key_type} key, which browsers do not accept in TLS certificates", depth)]
+    return []
 
 
 def _time_issues(f: CertFacts, idx: int | None, depth: int, at: datetime) -> list[Issue]:
@@ -368,16 +385,29 @@ def _ip_in_subtree(packed: bytes, network: ipaddress.IPv4Network | ipaddress.IPv
         return False
 
 
-def _constraint_violations(nc: x509.NameConstraints, dns: Sequence[str], ips: Sequence[bytes]) -> list[str]:
+MAX_NAME_CONSTRAINT_CHECKS = 1 << 20  # BoringSSL name_constraints.cc caps the work likewise
+
+
+def _excluded_dns(name: str, base: str) -> bool:
+    """A wildcard SAN is excluded when any name it could stand for is (CVE-2025-61727)."""
+    if _dns_in_subtree(name, base):
+        return True
+    return name.startswith("*.") and _dns_in_subtree(base.lstrip("."), name[2:]) and base.lstrip(".") != name[2:]
+
+
+def _constraint_violations(nc: x509.NameConstraints, dns: Sequence[str], ips: Sequence[bytes],
+                           other_types: frozenset[type]) -> list[str]:
     out: list[str] = []
     permitted = list(nc.permitted_subtrees or [])
     excluded = list(nc.excluded_subtrees or [])
+    if (len(permitted) + len(excluded)) * max(1, len(dns) + len(ips)) > MAX_NAME_CONSTRAINT_CHECKS:
+        return [f"too many name constraint checks ({len(permitted) + len(excluded)} subtrees x {len(dns) + len(ips)} names)"]
     p_dns = [g.value for g in permitted if isinstance(g, x509.DNSName)]
     x_dns = [g.value for g in excluded if isinstance(g, x509.DNSName)]
     p_ip = [g.value for g in permitted if isinstance(g, x509.IPAddress)]
     x_ip = [g.value for g in excluded if isinstance(g, x509.IPAddress)]
     for name in dns:
-        if any(_dns_in_subtree(name, b) for b in x_dns):
+        if any(_excluded_dns(name, b) for b in x_dns):
             out.append(f"{name} is in an excluded subtree")
         elif p_dns and not any(_dns_in_subtree(name.removeprefix("*."), b) for b in p_dns):
             out.append(f"{name} is outside the permitted DNS subtrees ({', '.join(p_dns)})")
@@ -387,20 +417,34 @@ def _constraint_violations(nc: x509.NameConstraints, dns: Sequence[str], ips: Se
             out.append(f"{shown} is in an excluded IP range")
         elif p_ip and not any(_ip_in_subtree(packed, n) for n in p_ip):
             out.append(f"{shown} is outside the permitted IP ranges")
+    for kind in other_types & {type(g) for g in excluded}:
+        out.append(f"a {kind.__name__} SAN entry meets an excluded {kind.__name__} subtree")
     return out
 
 
+def _other_san_types(f: CertFacts) -> frozenset[type]:
+    """SAN entry types other than dNSName / iPAddress (for excluded-subtree checks)."""
+    try:
+        san = f.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - absent or unparseable
+        return frozenset()
+    return frozenset(type(g) for g in san if not isinstance(g, (x509.DNSName, x509.IPAddress)))
+
+
 def _name_constraint_issues(path: list[Node]) -> list[Issue]:
-    """P12: nameConstraints on any issuer apply to the SAN names of every certificate below it."""
+    """P12: nameConstraints on an issuer apply to the names of every certificate below it, except
+    self-issued intermediates (RFC 5280 6.1.3 b)."""
     out: list[Issue] = []
     for depth, ca in enumerate(path[1:], start=1):
         nc = ca.facts.name_constraints
         if nc is None:
             continue
-        for below in path[:depth]:
+        for position, below in enumerate(path[:depth]):
+            if position > 0 and below.facts.self_issued:
+                continue
             ids = below.facts.ids
             dns = ids.dns if ids.dns or ids.ips else (() if below.facts.is_ca else ids.cns)
-            for problem in _constraint_violations(nc, dns, ids.ips):
+            for problem in _constraint_violations(nc, dns, ids.ips, _other_san_types(below.facts)):
                 out.append(Issue("chain.name_constraints.violation", below.index,
                                  f"{problem} (constraint in {ca.facts.subject_text})", depth))
     return out
