@@ -42,7 +42,7 @@ define("name.mismatch", "Hostname not covered by the certificate's subjectAltNam
        "Reissue the certificate with the scanned hostname (or IP address) as a subjectAltName dNSName "
        "(or iPAddress) entry.", _mismatch)
 define("chrome.name.cn_only", "Hostname only in the Subject CN (no matching SAN); Chrome and Firefox reject it",
-       "error", "Chrome", f"{CHROME_VERIFY} (CN fallback removed in Chrome 58); gecko CertVerifier.h "
+       "error", "Chrome and Firefox", f"{CHROME_VERIFY} (CN fallback removed in Chrome 58); gecko CertVerifier.h "
        "SkipInvalidSANsForNonBuiltInRootsPolicy::FallBackToCommonName; SECMP0052",
        "Reissue the certificate under the DCCKI TLS profile with the hostname in subjectAltName.",
        _kind_check("chrome.name.cn_only", {n.CN_ONLY}, "chrome"))
