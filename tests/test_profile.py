@@ -101,3 +101,13 @@ def test_effective_date_is_a_setting(pki: LabPKI) -> None:
     later = Profile(effective_date=(NOW + dt.timedelta(days=30)).date())
     assert _status(pki, cn_only, later)["status"] == "grandfathered"
     assert _status(pki, cn_only, later)["effective_date"] == later.effective_date.isoformat()
+
+
+def test_readme_profile_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("<!-- section: verdicts -->")[1].split("<!-- section:")[0]
+    example = section.split("```toml\n")[1].split("```")[0]
+    path = tmp_path / "example.toml"
+    path.write_text(example)
+    profile = load_profile(path)
+    assert profile.name == "dccki-annex-b-2024" and profile.max_validity_days == 825

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from scanner.checks.registry import Context, Outcome, define
+from typing import Callable
+
+from scanner.checks.registry import Context, Outcome, Runner, define
 
 PKIX_CERT = "mozilla::pkix lib/mozpkix/lib/pkixcert.cpp BackCert::Init"
 BSSL_PARSE = "BoringSSL pki/parse_certificate.cc"
 
 
-def _serial(check_id: str, test: "callable", what: str) -> "callable":  # type: ignore[valid-type]
+def _serial(check_id: str, test: Callable[[int], bool], what: str) -> Runner:
     def run(ctx: Context) -> list[Outcome]:
         out = []
         for i, f in enumerate(ctx.chain):

@@ -6,7 +6,7 @@ say so in their source. ``scanner.evaluate`` turns the outcomes into the profile
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Callable
 
 from scanner.checks.registry import Context, Outcome, define
@@ -135,7 +135,7 @@ PRACTICE = "common PKI practice"
 define("dccki.san.missing", "TLS certificate without a subjectAltName dNSName or iPAddress", "error",
        "DCCKI profile (SECMP0052)", SECMP0052,
        "Request a new DCCKI Infrastructure Certificate whose CSR carries the hostname(s) in subjectAltName.",
-       _san_missing)
+       _san_missing, effective=date(2018, 11, 1))
 define("dccki.signature.not_allowed", "Signature algorithm not allowed by the profile (SHA-256+ required)", "error",
        PRACTICE, "dccscan dccki-tls-san rule 2 (RFC 5280, CA/Browser Forum BR 7.1.3.2)",
        "Reissue the certificate signed with SHA-256 or stronger.", _leaf_rule("dccki.signature.not_allowed", _signature))

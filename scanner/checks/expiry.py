@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from scanner.checks.registry import Context, Outcome, define
+from scanner.checks.registry import Context, Outcome, Runner, define
 
 
-def _window(check_id: str, position: int) -> "callable":  # type: ignore[valid-type]
+def _window(check_id: str, position: int) -> Runner:
     """Fails when the leaf expires within window ``position`` but not within the next, tighter one."""
     def run(ctx: Context) -> list[Outcome]:
         windows = sorted(ctx.profile.expiry_warning_days, reverse=True)

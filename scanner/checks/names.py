@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scanner.checks.registry import Context, Outcome, define
+from scanner.checks.registry import Context, Outcome, Runner, define
 from scanner.evaluate import names as n
 
 CHROME_VERIFY = "Chromium net/cert/x509_certificate.cc X509Certificate::VerifyHostname"
@@ -27,7 +27,7 @@ def _mismatch(ctx: Context) -> list[Outcome]:
     return [Outcome("name.mismatch", "fail", 0, f"{ctx.hostname} is not covered by the certificate. " + " | ".join(parts))]
 
 
-def _kind_check(check_id: str, kinds: set[str], browser: str) -> "callable":  # type: ignore[valid-type]
+def _kind_check(check_id: str, kinds: set[str], browser: str) -> Runner:
     def run(ctx: Context) -> list[Outcome]:
         result = ctx.chrome_names if browser == "chrome" else ctx.firefox_names
         hit = _kinds(result) & kinds

@@ -93,9 +93,11 @@ def _assemble(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
     public = ctx.public_store
     chrome = browsers.chrome_verdict(failures, name_matched=ctx.chrome_names.matched, public=public)
     firefox = browsers.firefox_verdict(failures, name_matched=ctx.firefox_names.matched, public=public)
-    for verdict in (chrome, firefox):
+    for browser, verdict, result in (("chrome", chrome, ctx.chrome_names), ("firefox", firefox, ctx.firefox_names)):
         for reason in verdict["reasons"]:
-            reason["check"] = browsers.reason_check(reason["check"], failed_ids)
+            if reason["check"] == "name.mismatch":
+                reason["message"] = "; ".join(m.detail for m in result.reasons) or reason["message"]
+            reason["check"] = browsers.reason_check(reason["check"], failed_ids, browser)
     if CRASHED in failed_ids:
         for verdict in (chrome, firefox):
             verdict["reasons"].append({"code": "DCCSCAN_CHECK_CRASHED", "check": CRASHED, "certificate_index": None,

@@ -176,9 +176,9 @@ def _sorted(reasons: list[dict[str, Any]], error: str | None) -> list[dict[str, 
     return sorted(reasons, key=lambda r: r["code"] != error)
 
 
-def reason_check(outcome_check: str, failed: set[str]) -> str:
+def reason_check(outcome_check: str, failed: set[str], browser: str = "chrome") -> str:
     """The most specific failed check behind a browser reason (e.g. chrome.name.cn_only)."""
     for specific, general in REFINES.items():
-        if general == outcome_check and specific in failed:
+        if general == outcome_check and specific in failed and (browser == "chrome" or "wildcard" not in specific):
             return specific
     return outcome_check
