@@ -135,6 +135,8 @@ CASES: dict[str, tuple[Case, str | None, str | None]] = {
                       "ERR_CERT_AUTHORITY_INVALID", "SEC_ERROR_BAD_SIGNATURE"),
     "unsupported-curve": (lambda lab: _local(lab, lab.chain(leaf(lab, key=ec.generate_private_key(ec.SECP256K1())))),
                           "ERR_CERT_INVALID", "SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE"),
+    "leaf-ku-before-issuer-eku": (lambda lab: _leaf_and_issuer_problems(lab),
+                                  "ERR_CERT_INVALID", "SEC_ERROR_INADEQUATE_KEY_USAGE"),
     "ip-in-san": (lambda lab: _local(lab, lab.chain(leaf(lab, dns=[], ips=["127.0.0.1"])), "127.0.0.1"), None, None),
     "ip-as-dns": (lambda lab: _local(lab, lab.chain(leaf(lab, dns=["127.0.0.1"])), "127.0.0.1"),
                   "ERR_CERT_COMMON_NAME_INVALID", "SSL_ERROR_BAD_CERT_DOMAIN"),
@@ -169,6 +171,12 @@ def _path_length(lab: Lab) -> tuple[list[bytes], str, list[bytes]]:
     upper = _intermediate(lab, path_length=0)
     lower = issue(subject="Lower CA", issuer=upper, ca=True)
     return [issue(subject=HOST, dns=[HOST], issuer=lower).der, lower.der, upper.der], HOST, [lab.pki.root.der]
+
+
+def _leaf_and_issuer_problems(lab: Lab) -> tuple[list[bytes], str, list[bytes]]:
+    """mozilla::pkix meets the leaf's keyUsage before the issuer's EKU (leaf checks come first)."""
+    ca = _intermediate(lab, eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    return [issue(subject=HOST, dns=[HOST], issuer=ca, key_usage=["crl_sign"]).der, ca.der], HOST, [lab.pki.root.der]
 
 
 def _renamed_issuing(lab: Lab) -> Issued:

@@ -24,7 +24,7 @@ from scanner.checks.registry import CRASHED, REGISTRY, Context, Outcome, run_all
 from scanner.evaluate import browsers, certs, names, path
 from scanner.evaluate.profile import Profile, builtin_profile, load_profile
 
-__all__ = ["evaluate", "evaluate_outcomes", "Profile", "builtin_profile", "load_profile", "public_anchors"]
+__all__ = ["evaluate", "evaluate_outcomes", "Profile", "builtin_profile", "load_profile", "public_anchors", "public_store_name"]
 
 
 
@@ -45,6 +45,12 @@ def public_anchors() -> tuple[certs.CertFacts, ...]:
         warnings.simplefilter("ignore")  # a few public roots have non-positive serials
         loaded = x509.load_pem_x509_certificates(pem)
         return tuple(certs.facts(c.public_bytes(Encoding.DER)) for c in loaded)
+
+
+def public_store_name() -> str:
+    """Name and version of the public root store used when no anchors are given (for settings)."""
+    import certifi
+    return f"certifi {certifi.__version__} ({len(public_anchors())} roots)"
 
 
 def _utc(at: datetime) -> datetime:

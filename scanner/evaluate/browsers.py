@@ -151,6 +151,8 @@ def firefox_verdict(failures: Sequence[Outcome], *, name_matched: bool, public: 
             mismatch = True
         else:
             depth = outcome.certificate_index if outcome.certificate_index is not None else 99
+            if depth != 0 and stage < PATH:
+                stage = PATH  # an issuer's own problem is met while building the path above the leaf
             pkix.append(((stage, depth if stage == PATH else 0, order.index(outcome.check)), code, group))
         reasons.append(_reason(code, outcome))
     error = _firefox_error(sorted(pkix), mismatch)
