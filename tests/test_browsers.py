@@ -9,11 +9,12 @@ same kind of cases against the real browsers.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from typing import Callable
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from scanner.evaluate import evaluate
@@ -54,6 +55,27 @@ def duplicate_san(fields: list[bytes]) -> list[bytes]:
 def make_v1(fields: list[bytes]) -> list[bytes]:
     """Drop the version and extensions: a v1 certificate."""
     return [f for f in fields if f[0] not in (0xA0, 0xA3)]
+
+
+def _probable_prime(bits: int, rng: random.Random) -> int:
+    while True:
+        n = rng.getrandbits(bits) | (1 << (bits - 1)) | 1
+        if all(pow(a, n - 1, n) == 1 for a in (2, 3, 5, 7, 11, 13, 17, 19, 23)):
+            return n
+
+
+def weak_rsa_key() -> rsa.RSAPrivateKey:
+    """A 512-bit RSA key (cryptography will not generate one; browsers must still judge one)."""
+    rng = random.Random(512)
+    e = 65537
+    while True:
+        p, q = _probable_prime(256, rng), _probable_prime(256, rng)
+        phi = (p - 1) * (q - 1)
+        if p != q and phi % e:
+            break
+    d = pow(e, -1, phi)
+    numbers = rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q))
+    return numbers.private_key(unsafe_skip_rsa_key_validation=True)
 
 
 Case = Callable[[Lab], tuple[list[bytes], str, list[bytes] | None]]
@@ -134,9 +156,11 @@ CASES: dict[str, tuple[Case, str | None, str | None]] = {
                                                _renamed_issuing(lab).der]),
                       "ERR_CERT_AUTHORITY_INVALID", "SEC_ERROR_BAD_SIGNATURE"),
     "unsupported-curve": (lambda lab: _local(lab, lab.chain(leaf(lab, key=ec.generate_private_key(ec.SECP256K1())))),
-                          "ERR_CERT_INVALID", "SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE"),
+                          "ERR_CERT_WEAK_KEY", "SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE"),
     "leaf-ku-before-issuer-eku": (lambda lab: _leaf_and_issuer_problems(lab),
                                   "ERR_CERT_INVALID", "SEC_ERROR_INADEQUATE_KEY_USAGE"),
+    "weak-rsa-512": (lambda lab: _local(lab, lab.chain(leaf(lab, key=weak_rsa_key()))),
+                     "ERR_CERT_WEAK_KEY", "MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE"),
     "ip-in-san": (lambda lab: _local(lab, lab.chain(leaf(lab, dns=[], ips=["127.0.0.1"])), "127.0.0.1"), None, None),
     "ip-as-dns": (lambda lab: _local(lab, lab.chain(leaf(lab, dns=["127.0.0.1"])), "127.0.0.1"),
                   "ERR_CERT_COMMON_NAME_INVALID", "SSL_ERROR_BAD_CERT_DOMAIN"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import random
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -13,14 +12,14 @@ from typing import Any, Callable
 import certifi
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from scanner.checks import REGISTRY, Check, catalogue, registry
 from scanner.evaluate import browsers, builtin_profile, evaluate, evaluate_outcomes
 from scanner.lab import der
 from scanner.lab.pki import LabPKI, Issued, issue, resign
-from test_browsers import CASES, HOST, NOW, Lab, leaf
+from test_browsers import CASES, HOST, NOW, Lab, leaf, weak_rsa_key
 
 SCANNER = Path(__file__).resolve().parents[1] / "scanner"
 Built = tuple[list[bytes], str, "list[bytes] | None", dt.datetime, Any]
@@ -29,27 +28,6 @@ Built = tuple[list[bytes], str, "list[bytes] | None", dt.datetime, Any]
 @pytest.fixture(scope="module")
 def lab() -> Lab:
     return Lab()
-
-
-def _probable_prime(bits: int, rng: random.Random) -> int:
-    while True:
-        n = rng.getrandbits(bits) | (1 << (bits - 1)) | 1
-        if all(pow(a, n - 1, n) == 1 for a in (2, 3, 5, 7, 11, 13, 17, 19, 23)):
-            return n
-
-
-def weak_rsa_key() -> rsa.RSAPrivateKey:
-    """A 512-bit RSA key (cryptography will not generate one; browsers must still judge one)."""
-    rng = random.Random(512)
-    e = 65537
-    while True:
-        p, q = _probable_prime(256, rng), _probable_prime(256, rng)
-        phi = (p - 1) * (q - 1)
-        if p != q and phi % e:
-            break
-    d = pow(e, -1, phi)
-    numbers = rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q))
-    return numbers.private_key(unsafe_skip_rsa_key_validation=True)
 
 
 def _serial(value: bytes) -> Callable[[list[bytes]], list[bytes]]:

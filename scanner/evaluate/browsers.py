@@ -36,8 +36,11 @@ CHROME_ORDER: tuple[tuple[str, str], ...] = (
     ("VALIDITY_TOO_LONG", "ERR_CERT_VALIDITY_TOO_LONG"),
     ("KEY_USAGE_INCOMPATIBLE", "ERR_SSL_KEY_USAGE_INCOMPATIBLE"),  # handshake, after verification
 )
-# Path-builder flags that MapPathBuilderErrorsToCertStatus maps explicitly.
-_CHROME_PATH_FLAGS = frozenset({"AUTHORITY_INVALID", "DATE_INVALID"})
+# Path-builder flags that MapPathBuilderErrorsToCertStatus maps explicitly (read in
+# net/cert/cert_verify_proc_builtin.cc): anything else on the path becomes INVALID only when none
+# of these is set. Unparseable intermediates are dropped (AddIntermediatesToIssuerSource); an
+# unparseable leaf is ERR_CERT_INVALID at once.
+_CHROME_PATH_FLAGS = frozenset({"AUTHORITY_INVALID", "DATE_INVALID", "WEAK_KEY"})
 
 # Firefox stages: order in which mozilla::pkix meets the problem.
 LEAF_PARSE, LEAF, PATH, LEAF_TIME, HOSTNAME = 0, 1, 2, 3, 4
@@ -82,9 +85,10 @@ EFFECTS: dict[str, Effect] = {
                                    firefox_public_only=True, chrome_also="WEAK_SIGNATURE_ALGORITHM"),
     "chain.signature.md5": Effect("INVALID?", ("SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED", LEAF, TRUST),
                                   chrome_also="WEAK_SIGNATURE_ALGORITHM"),
-    "chain.key.weak": Effect("INVALID?", ("MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE", LEAF, TRUST), chrome_also="WEAK_KEY"),
-    "chain.key.unsupported_curve": Effect("INVALID?", ("SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE", LEAF, FATAL)),
-    "chain.key.unsupported_algorithm": Effect("INVALID?", ("SEC_ERROR_UNSUPPORTED_KEYALG", LEAF, FATAL)),
+    # kUnacceptablePublicKey is mapped to WEAK_KEY by MapPathBuilderErrorsToCertStatus (checked).
+    "chain.key.weak": Effect("WEAK_KEY", ("MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE", LEAF, TRUST)),
+    "chain.key.unsupported_curve": Effect("WEAK_KEY", ("SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE", LEAF, FATAL)),
+    "chain.key.unsupported_algorithm": Effect("WEAK_KEY", ("SEC_ERROR_UNSUPPORTED_KEYALG", LEAF, FATAL)),
     "chain.anchor.unknown_critical": Effect(None, ("SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION", PATH, FATAL)),
     "firefox.issuer.empty_name": Effect(None, ("MOZILLA_PKIX_ERROR_EMPTY_ISSUER_NAME", PATH, TRUST)),
     "chrome.extension.unconsumed_critical": Effect("INVALID?", None),
