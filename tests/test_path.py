@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -19,6 +21,11 @@ NOW = dt.datetime.now(UTC).replace(microsecond=0)
 @pytest.fixture(scope="module")
 def pki() -> LabPKI:
     return LabPKI.create()
+
+
+@pytest.fixture(scope="module")
+def fixed_leaf(pki: LabPKI) -> bytes:
+    return pki.leaf(dns=["a.test"]).der
 
 
 def build(chain: list[bytes], anchors: list[bytes]) -> path.PathResult:
@@ -138,3 +145,22 @@ def test_unparseable_pool_member_is_reported(pki: LabPKI) -> None:
     result = evaluate([leaf.der, b"junk", pki.issuing.der], "a.test", anchors=[pki.root.der], at=NOW)
     assert result["browsers"]["chrome"]["accepted"]
     assert [(f["id"], f["certificate_index"]) for f in result["findings"]] == [("chain.pool.unparseable", 1)]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_mutated_chains_never_raise(pki: LabPKI, fixed_leaf: bytes, data: st.DataObject) -> None:
+    """Flip or cut bytes of a real chain: the engine must still answer in the schema's shape."""
+    chain = [fixed_leaf, pki.issuing.der]
+    which = data.draw(st.integers(0, 1))
+    blob = bytearray(chain[which])
+    for _ in range(data.draw(st.integers(1, 4))):
+        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        blob = blob[: data.draw(st.integers(0, len(blob)))]
+    chain[which] = bytes(blob)
+    result = evaluate(chain, data.draw(st.text(max_size=30)), anchors=[pki.root.der], at=NOW)
+    assert set(result) == {"browsers", "profile", "findings"}
+    for verdict in result["browsers"].values():
+        assert verdict["accepted"] is (verdict["error"] is None)
+    assert all(f["id"] != "dccscan.check.crashed" for f in result["findings"]), result["findings"]

@@ -15,6 +15,12 @@ issuer-independent checks), then path building up the chain, then the leaf's val
 which ``BuildForward`` defers until a path is found. PSM (``SSLServerCertVerification.cpp``
 ``DetermineCertOverrideErrors``) then, for overridable errors, also checks the hostname and shows
 trust errors first, then ``SSL_ERROR_BAD_CERT_DOMAIN``, then time errors.
+
+Read in the sources: Chrome's flag order and MapPathBuilderErrorsToCertStatus (unacceptable key
+-> WEAK_KEY; no issuer / bad signature -> AUTHORITY_INVALID; anything else -> INVALID only when
+nothing else is set); PSM's "trust, then mismatch, then time" choice. From notes and memory, to be
+confirmed by the oracle suite: the exact set of PSM trust-group codes, Firefox accepting SHA-1
+under a locally installed root, and where ERR_SSL_KEY_USAGE_INCOMPATIBLE ranks.
 """
 
 from __future__ import annotations
