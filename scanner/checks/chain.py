@@ -1,0 +1,116 @@
+"""Chain checks: path building, trust, issuer rules (browser-rules.md P1-P16).
+
+The path builder (``scanner/evaluate/path.py``) finds the problems; this module gives each one
+its metadata. Which error each browser shows for it is the table in ``scanner/evaluate/browsers.py``.
+"""
+
+from __future__ import annotations
+
+from scanner.checks.registry import Context, Outcome, define
+
+BSSL_VERIFY = "BoringSSL pki/verify_certificate_chain.cc"
+PKIX_CHECK = "mozilla::pkix lib/mozpkix/lib/pkixcheck.cpp"
+PKIX_BUILD = "mozilla::pkix lib/mozpkix/lib/pkixbuild.cpp BuildForward"
+CHROME_BUILTIN = "Chromium net/cert/cert_verify_proc_builtin.cc MapPathBuilderErrorsToCertStatus"
+
+
+def _ct_unchecked(ctx: Context) -> list[Outcome]:
+    if not ctx.public_store or not ctx.path.trusted:
+        return [Outcome("chain.public_store.ct_unchecked", "not-applicable", 0)]
+    return [Outcome("chain.public_store.ct_unchecked", "fail", 0,
+                    "the chain ends at a public root: Chrome and Firefox also require Certificate Transparency "
+                    "(SCTs), which an offline evaluation cannot check")]
+
+
+define("chain.incomplete", "Incomplete chain: the leaf's issuing CA certificate is not sent", "error",
+       "Chrome and Firefox", f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); {CHROME_BUILTIN} (kNoIssuersFound); RFC 5246 7.4.2",
+       "Configure the server to send the issuing CA certificate(s) after the leaf. Browsers do not reliably "
+       "fetch missing intermediates (Firefox never does for a private PKI).")
+define("chain.untrusted_root", "Chain ends at a root that is not trusted", "error", "Chrome and Firefox",
+       f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); {CHROME_BUILTIN} (kNoIssuersFound)",
+       "Use a certificate issued under the DCCKI hierarchy, and install the DCCKI Root CA as a trust anchor "
+       "(or pass it with --trust-anchor).")
+define("chain.self_signed_leaf", "Self-signed leaf certificate that is not trusted", "error", "Chrome and Firefox",
+       "gecko SSLServerCertVerification.cpp (MOZILLA_PKIX_ERROR_SELF_SIGNED_CERT); " + CHROME_BUILTIN,
+       "Replace the self-signed certificate with one issued by the DCCKI issuing CA.")
+define("chain.bad_signature", "A certificate's signature does not verify under its issuer", "error",
+       "Chrome and Firefox", "mozilla::pkix pkixverify.cpp VerifySignedData (SEC_ERROR_BAD_SIGNATURE); "
+       f"{CHROME_BUILTIN} (kVerifySignedDataFailed)",
+       "The presented issuer is not the one that signed the certificate: send the right intermediate.")
+define("chain.path_building_limit", "Path building stopped at its work limit", "warning", "dccscan",
+       "Chromium cert_verify_proc_builtin.cc kPathBuilderIterationLimit (browsers cap path building too)",
+       "Send only the leaf and its own issuing chain; remove unrelated certificates.")
+define("chain.pool.unparseable", "A certificate sent after the leaf does not parse", "warning", "RFC 5280",
+       "RFC 5246 7.4.2; Chromium x509_util CreateX509CertificateFromBuffers (unparseable intermediates are dropped)",
+       "Remove the malformed certificate from the server's chain file.")
+define("chain.issuer.expired", "An issuing CA certificate in the chain has expired", "error", "Chrome and Firefox",
+       f"{PKIX_CHECK} CheckValidity (SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE); {BSSL_VERIFY} (kValidityFailedNotAfter)",
+       "Install the current issuing CA certificate on the server.")
+define("chain.issuer.not_yet_valid", "An issuing CA certificate in the chain is not yet valid", "error",
+       "Chrome and Firefox", f"{PKIX_CHECK} CheckValidity; {BSSL_VERIFY} (kValidityFailedNotBefore)",
+       "Check the CA certificate and the clocks of the issuing system.")
+define("chain.anchor_expired", "The trust anchor has expired (Firefox rejects, Chrome ignores anchor validity)",
+       "warning", "Firefox", f"{PKIX_CHECK} CheckValidity on the trust anchor",
+       "Install the renewed root certificate as a trust anchor.")
+define("chain.ca.not_ca", "An issuing certificate is not a CA (basicConstraints cA missing)", "error",
+       "Chrome and Firefox", f"{PKIX_CHECK} CheckBasicConstraints (SEC_ERROR_CA_CERT_INVALID); {BSSL_VERIFY} "
+       "(kMissingBasicConstraints)", "Send the real issuing CA certificate; a leaf cannot issue certificates.")
+define("chain.ca.v1", "A version 1 certificate is used as an intermediate CA", "error", "Chrome and Firefox",
+       f"{PKIX_CHECK} CheckBasicConstraints (MOZILLA_PKIX_ERROR_V1_CERT_USED_AS_CA); {BSSL_VERIFY}",
+       "Reissue the intermediate as a v3 certificate with basicConstraints cA=TRUE.")
+define("chain.ca.key_cert_sign_missing", "An issuing CA's keyUsage lacks keyCertSign", "error", "Chrome and Firefox",
+       f"{PKIX_CHECK} CheckKeyUsage (SEC_ERROR_INADEQUATE_KEY_USAGE); {BSSL_VERIFY} (RFC 5280 6.1.4 n)",
+       "Reissue the CA certificate with keyUsage keyCertSign.")
+define("chain.ca.path_length", "A CA's pathLenConstraint is exceeded", "error", "Chrome and Firefox",
+       f"{PKIX_CHECK} CheckBasicConstraints (SEC_ERROR_PATH_LEN_CONSTRAINT_INVALID); {BSSL_VERIFY}; RFC 5280 4.2.1.9",
+       "Issue from a CA whose pathLenConstraint allows the intermediates in the chain.")
+define("chain.name_constraints.violation", "A name is outside an issuing CA's nameConstraints", "error",
+       "Chrome and Firefox", "mozilla::pkix pkixnames.cpp CheckNameConstraints (SEC_ERROR_CERT_NOT_IN_NAME_SPACE); "
+       "BoringSSL pki/name_constraints.cc; RFC 5280 4.2.1.10",
+       "Request the certificate only for names the issuing CA is constrained to.")
+define("chain.signature.sha1", "SHA-1 signature on a certificate in the chain", "error", "Chrome and Firefox",
+       "Chromium net/cert/cert_verify_proc.cc InspectSignatureAlgorithmsInChain; BoringSSL DigestPolicy::kStrong; "
+       "gecko NSSCertDBTrustDomain CheckSignatureDigestAlgorithm", "Reissue the certificate with SHA-256 or stronger.")
+define("chain.signature.md5", "MD5 (or MD2) signature on a certificate in the chain", "error", "Chrome and Firefox",
+       "Chromium net/cert/cert_verify_proc.cc InspectSignatureAlgorithmsInChain", "Reissue the certificate with SHA-256 or stronger.")
+define("chain.key.weak", "RSA or DSA key shorter than 1024 bits", "error", "Chrome and Firefox",
+       "Chromium cert_verify_proc_builtin.cc SimplePathBuilderDelegate(1024); gecko CertVerifier.cpp MIN_RSA_BITS_WEAK "
+       "(MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE)", "Use RSA 2048 or stronger, or ECDSA P-256/P-384.")
+define("chain.key.unsupported_curve", "EC key on a curve browsers do not support", "error", "Chrome and Firefox",
+       "BoringSSL pki/simple_path_builder_delegate.cc IsAcceptableCurveForEcdsa; mozilla::pkix pkixnss.cpp",
+       "Use ECDSA on P-256 or P-384.")
+define("chain.key.unsupported_algorithm", "Key algorithm browsers do not accept (DSA, Ed25519, ...)", "error",
+       "Chrome and Firefox", "BoringSSL pki/simple_path_builder_delegate.cc IsPublicKeyAcceptable; "
+       "mozilla::pkix pkixnss.cpp (SEC_ERROR_UNSUPPORTED_KEYALG)", "Use RSA 2048+ or ECDSA P-256/P-384.")
+define("chain.anchor.unknown_critical", "The trust anchor has an unknown critical extension (Firefox rejects)",
+       "warning", "Firefox", "mozilla::pkix pkixcert.cpp BackCert::Init (trust anchors are parsed too); "
+       "BoringSSL ignores trust-anchor extensions", "Install a root certificate without unknown critical extensions.")
+define("chrome.extension.unconsumed_critical", "Critical AKI, SKI or AIA extension (Chrome's verifier rejects it)",
+       "error", "Chrome", "BoringSSL pki/verify_certificate_chain.cc VerifyNoUnconsumedCriticalExtensions; "
+       "RFC 5280 4.2.1.1, 4.2.1.2, 4.2.2.1 (MUST be non-critical)", "Reissue with these extensions non-critical.")
+define("firefox.issuer.empty_name", "A certificate names an empty issuer (Firefox rejects)", "error", "Firefox",
+       "mozilla::pkix pkixbuild.cpp (MOZILLA_PKIX_ERROR_EMPTY_ISSUER_NAME); RFC 5280 4.1.2.6",
+       "Reissue the CA certificate with a non-empty distinguished name.")
+define("chain.public_store.ct_unchecked", "Certificate Transparency not checked (public root)", "notice", "Chrome",
+       "Chromium net/cert/ct_policy_enforcer; gecko CertVerifier::VerifyCertificateTransparencyPolicy",
+       "Check that the certificate carries SCTs; DCCKI certificates under a locally installed root need none.",
+       _ct_unchecked)
+define("chrome.validity.too_long", "Validity longer than Chrome allows for public roots", "error", "Chrome",
+       "Chromium net/cert/cert_verify_proc.cc HasTooLongValidity (398 days from 2020-09-01)",
+       "Reissue with a validity of at most 398 days.")
+define("rfc5280.eku.server_auth_missing", "extendedKeyUsage present without serverAuth", "error", "Chrome and Firefox",
+       f"{PKIX_CHECK} CheckExtendedKeyUsage (SEC_ERROR_INADEQUATE_CERT_TYPE); {BSSL_VERIFY} VerifyExtendedKeyUsage",
+       "Include id-kp-serverAuth in the extendedKeyUsage of the leaf and of every CA that has an EKU.")
+define("firefox.eku.any_only", "extendedKeyUsage has anyExtendedKeyUsage but not serverAuth (Firefox rejects)",
+       "error", "Firefox", f"{PKIX_CHECK} MatchEKU (anyExtendedKeyUsage is not accepted)",
+       "Include id-kp-serverAuth explicitly.")
+define("firefox.leaf.is_ca", "The leaf is a CA certificate (Firefox rejects it as a server certificate)", "error",
+       "Firefox", f"{PKIX_CHECK} CheckBasicConstraints (MOZILLA_PKIX_ERROR_CA_CERT_USED_AS_END_ENTITY)",
+       "Reissue the server certificate with basicConstraints cA=FALSE (or without basicConstraints).")
+define("firefox.key_usage.leaf_unusable", "Leaf keyUsage allows no TLS server use (Firefox rejects)", "error",
+       "Firefox", f"{PKIX_CHECK} CheckKeyUsage; gecko CertVerifier.cpp BuildCertChainForOneKeyUsage",
+       "Include digitalSignature in the leaf's keyUsage.")
+define("chrome.key_usage.tls_incompatible", "Leaf keyUsage lacks digitalSignature (Chrome's TLS handshake fails)",
+       "error", "Chrome", "BoringSSL ssl/handshake_client.cc (enforce RSA key usage); Chromium "
+       "net/socket/ssl_client_socket_impl.cc (ERR_SSL_KEY_USAGE_INCOMPATIBLE)",
+       "Include digitalSignature in the leaf's keyUsage.")

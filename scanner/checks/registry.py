@@ -1,0 +1,113 @@
+"""The check registry: stable ids with metadata, zlint/pkilint style.
+
+Every problem dccscan reports is a registered ``Check`` with a stable dotted id, a title, a
+severity, the source it rests on, a citation and advice. Checks register themselves at import
+time (one module per concern in this package). Running a check yields per-certificate
+``Outcome``s: ``pass``, ``fail``, ``not-applicable`` or ``not-effective`` (the rule post-dates the
+certificate); only failures become findings, but all outcomes are kept so tests and evidence can
+tell "passed" from "did not apply". An exception inside a check is caught by the runner and
+becomes a ``dccscan.check.crashed`` failure: one broken check never costs a scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable, Literal
+
+from scanner.severity import Severity
+
+Status = Literal["pass", "fail", "not-applicable", "not-effective"]
+SOURCES = ("DCCKI profile (SECMP0052)", "Chrome", "Firefox", "Chrome and Firefox", "RFC 5280", "RFC 6125",
+           "common PKI practice", "dccscan")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one check on one certificate (index None: the endpoint as a whole)."""
+
+    check: str
+    status: Status
+    certificate_index: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class Context:
+    """What a check may look at. Built once per evaluation by ``scanner.evaluate``."""
+
+    chain: list[Any]            # CertFacts, leaf first, as presented
+    hostname: str
+    at: datetime
+    profile: Any                # scanner.evaluate.profile.Profile
+    path: Any                   # scanner.evaluate.path.PathResult
+    chrome_names: Any           # scanner.evaluate.names.NameResult
+    firefox_names: Any
+    public_store: bool
+
+    @property
+    def leaf(self) -> Any:
+        return self.chain[0]
+
+
+Runner = Callable[[Context], list[Outcome]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """Metadata of one check plus the function that runs it."""
+
+    id: str
+    title: str
+    severity: Severity
+    source: str
+    citation: str
+    advice: str
+    run: Runner = field(repr=False, compare=False)
+    effective: date | None = None
+
+    def catalogue_entry(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "severity": self.severity, "source": self.source,
+                "citation": self.citation, "effective": self.effective.isoformat() if self.effective else None,
+                "advice": self.advice}
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def register(check: Check) -> Check:
+    """Add ``check``; ids are unique and must follow the dotted lower-case form."""
+    if check.id in REGISTRY:
+        raise ValueError(f"check {check.id} registered twice")
+    if check.source not in SOURCES:
+        raise ValueError(f"check {check.id}: unknown source {check.source!r}")
+    REGISTRY[check.id] = check
+    return check
+
+
+def path_check(check_id: str) -> Runner:
+    """Runner for a check whose failures the path builder (``evaluate/path.py``) reports as issues."""
+    def run(ctx: Context) -> list[Outcome]:
+        failures = [Outcome(check_id, "fail", i.index, i.detail) for i in ctx.path.issues if i.check == check_id]
+        return failures or [Outcome(check_id, "pass", None)]
+    return run
+
+
+def define(check_id: str, title: str, severity: Severity, source: str, citation: str, advice: str,
+           run: Runner | None = None, effective: date | None = None) -> Check:
+    """Register a check; without ``run`` it is a path check (see :func:`path_check`)."""
+    return register(Check(check_id, title, severity, source, citation, advice, run or path_check(check_id), effective))
+
+
+CRASHED = "dccscan.check.crashed"
+
+
+def run_all(ctx: Context) -> list[Outcome]:
+    """Every registered check's outcomes; a crashing check yields a ``dccscan.check.crashed`` failure."""
+    outcomes: list[Outcome] = []
+    for check in sorted(REGISTRY.values(), key=lambda c: c.id):
+        try:
+            outcomes.extend(check.run(ctx))
+        except Exception as exc:  # noqa: BLE001 - a broken check must not cost the scan
+            outcomes.append(Outcome(CRASHED, "fail", None, f"check {check.id} crashed: {type(exc).__name__}: {exc}"))
+    return outcomes

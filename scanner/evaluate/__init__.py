@@ -1,0 +1,147 @@
+"""The verdict engine: captured bytes in, browser verdicts, profile status and findings out.
+
+Pure and deterministic: no network, no clock (the caller passes ``at``), so an evidence pack can be
+re-evaluated months later with identical results. It never raises: a problem with the input is a
+finding, and an exception anywhere inside is caught and reported as ``dccscan.check.crashed``.
+
+Flow: parse every certificate once (cached by SHA-256, ``certs.py``), build the path over the
+presented pool plus the anchors (``path.py``), match the hostname as each browser does
+(``names.py``), run every registered check (``scanner.checks``), then derive each browser's
+verdict (``browsers.py``) and the profile status from the failed checks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import scanner.checks  # noqa: F401 - registers every check (safe if scanner.checks is mid-import)
+from scanner.checks.dccki import PROFILE_CHECKS
+from scanner.checks.registry import CRASHED, REGISTRY, Context, Outcome, run_all
+from scanner.evaluate import browsers, certs, names, path
+from scanner.evaluate.profile import Profile, builtin_profile, load_profile
+
+__all__ = ["evaluate", "evaluate_outcomes", "Profile", "builtin_profile", "load_profile", "public_anchors", "public_store_name"]
+
+
+
+@lru_cache(maxsize=1)
+def _builtin() -> Profile:
+    return builtin_profile()
+
+
+@lru_cache(maxsize=1)
+def public_anchors() -> tuple[certs.CertFacts, ...]:
+    """The public root store (certifi's Mozilla bundle), parsed once."""
+    import certifi
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    pem = Path(certifi.where()).read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a few public roots have non-positive serials
+        loaded = x509.load_pem_x509_certificates(pem)
+        return tuple(certs.facts(c.public_bytes(Encoding.DER)) for c in loaded)
+
+
+def public_store_name() -> str:
+    """Name and version of the public root store used when no anchors are given (for settings)."""
+    import certifi
+    return f"certifi {certifi.__version__} ({len(public_anchors())} roots)"
+
+
+def _utc(at: datetime) -> datetime:
+    """UTC, truncated to whole seconds: certificate times have second granularity, and browsers
+    compare at that granularity (limbo rfc5280::validity::notafter-fractional)."""
+    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    return at.replace(microsecond=0)
+
+
+def _context(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
+             profile: Profile) -> Context:
+    facts = [certs.facts(d) for d in chain]
+    public = anchors is None
+    anchor_facts = list(public_anchors()) if public else [certs.facts(a) for a in anchors or ()]
+    result = path.build(facts, anchor_facts, at, public_root=public)
+    ids = facts[0].ids
+    return Context(chain=facts, hostname=hostname, at=at, profile=profile, path=result,
+                   chrome_names=names.chrome_match(hostname, ids),
+                   firefox_names=names.firefox_match(hostname, ids, builtin_root=public and result.trusted),
+                   public_store=public)
+
+
+def evaluate_outcomes(chain: Sequence[bytes], hostname: str, *, anchors: Sequence[bytes] | None, at: datetime,
+                      profile: Profile | None = None) -> tuple[Context, list[Outcome]]:
+    """Every check's outcome (pass / fail / not-applicable / not-effective), for tests and evidence."""
+    ctx = _context(chain, hostname, anchors, _utc(at), profile or _builtin())
+    return ctx, run_all(ctx)
+
+
+def evaluate(chain: Sequence[bytes], hostname: str, *, anchors: Sequence[bytes] | None, at: datetime,
+             profile: Profile | None = None) -> dict[str, Any]:
+    """``{"browsers": {"chrome", "firefox"}, "profile", "findings"}`` as in the results schema."""
+    profile = profile or _builtin()
+    if not chain:
+        return _crashed(profile, "no certificate was presented")
+    try:
+        ctx, outcomes = evaluate_outcomes(chain, hostname, anchors=anchors, at=at, profile=profile)
+        return _assemble(ctx, outcomes)
+    except Exception as exc:  # noqa: BLE001 - the engine never raises
+        return _crashed(profile, f"evaluation failed: {type(exc).__name__}: {exc}")
+
+
+def _assemble(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
+    failures = [o for o in outcomes if o.status == "fail"]
+    failed_ids = {o.check for o in failures}
+    public = ctx.public_store
+    chrome = browsers.chrome_verdict(failures, name_matched=ctx.chrome_names.matched, public=public)
+    firefox = browsers.firefox_verdict(failures, name_matched=ctx.firefox_names.matched, public=public)
+    for browser, verdict, result in (("chrome", chrome, ctx.chrome_names), ("firefox", firefox, ctx.firefox_names)):
+        for reason in verdict["reasons"]:
+            if reason["check"] == "name.mismatch":
+                reason["message"] = "; ".join(m.detail for m in result.reasons) or reason["message"]
+            reason["check"] = browsers.reason_check(reason["check"], failed_ids, browser)
+    if CRASHED in failed_ids:
+        for verdict in (chrome, firefox):
+            verdict["reasons"].append({"code": "DCCSCAN_CHECK_CRASHED", "check": CRASHED, "certificate_index": None,
+                                       "message": "a check crashed; this verdict may be incomplete"})
+    return {"browsers": {"chrome": chrome, "firefox": firefox},
+            "profile": _profile_status(ctx, outcomes), "findings": [_finding(o) for o in failures]}
+
+
+def _finding(outcome: Outcome) -> dict[str, Any]:
+    check = REGISTRY[outcome.check]
+    return {"id": check.id, "severity": check.severity, "title": check.title,
+            "certificate_index": outcome.certificate_index, "detail": outcome.detail, "source": check.source,
+            "citation": check.citation, "advice": check.advice}
+
+
+def _profile_status(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
+    profile: Profile = ctx.profile
+    relevant = [o for o in outcomes if o.check in PROFILE_CHECKS]
+    breaches = sorted({o.check for o in relevant if o.status == "fail"})
+    deferred = sorted({o.check for o in relevant if o.status == "not-effective"})
+    if ctx.leaf.cert is None:
+        status = "not-evaluated"
+    elif breaches:
+        status = "noncompliant"
+    elif deferred:
+        status = "grandfathered"
+    else:
+        status = "compliant"
+    return {"name": profile.name, "status": status, "effective_date": profile.effective_date.isoformat(),
+            "breaches": breaches, "grandfathered": deferred}
+
+
+def _crashed(profile: Profile, why: str) -> dict[str, Any]:
+    reason = {"code": "DCCSCAN_CHECK_CRASHED", "message": why, "check": CRASHED, "certificate_index": None}
+    verdict = {"accepted": False, "error": None, "reasons": [reason]}
+    check = REGISTRY[CRASHED]
+    return {"browsers": {"chrome": dict(verdict, reasons=[dict(reason)]), "firefox": dict(verdict, reasons=[dict(reason)])},
+            "profile": {"name": profile.name, "status": "not-evaluated",
+                        "effective_date": profile.effective_date.isoformat(), "breaches": [], "grandfathered": []},
+            "findings": [{"id": CRASHED, "severity": check.severity, "title": check.title, "certificate_index": None,
+                          "detail": why, "source": check.source, "citation": check.citation, "advice": check.advice}]}

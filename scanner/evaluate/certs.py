@@ -1,0 +1,274 @@
+"""Per-certificate facts the checks need, parsed once and cached by SHA-256 fingerprint.
+
+An estate reuses a handful of intermediates across thousands of endpoints, so everything about a
+certificate that does not depend on the hostname or the time (names, key, extensions, signature
+algorithm) is computed once per fingerprint. Hostile DER yields a ``CertFacts`` with
+``parse_error`` set rather than an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import ExtensionOID
+
+from scanner.evaluate.names import Identities
+from scanner.lab import der
+
+ANY_EKU = "2.5.29.37.0"
+EMPTY_NAME = b"\x30\x00"  # DER of an empty distinguished name
+SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+
+# Extensions BoringSSL's verifier consumes (verify_certificate_chain.cc
+# VerifyNoUnconsumedCriticalExtensions); any other critical one rejects the cert in Chrome (P4).
+CHROME_CONSUMED = frozenset({
+    "2.5.29.15", "2.5.29.17", "2.5.29.19", "2.5.29.30", "2.5.29.32", "2.5.29.33", "2.5.29.36",
+    "2.5.29.37", "2.5.29.54",
+})
+# mozilla::pkix (pkixcert.cpp BackCert::RememberExtension) also recognises AKI, SKI, AIA and the
+# TLS feature extension; an unrecognised critical extension is ERROR_UNKNOWN_CRITICAL_EXTENSION.
+KNOWN_EXTENSIONS = CHROME_CONSUMED | {"2.5.29.14", "2.5.29.35", "1.3.6.1.5.5.7.1.1", "1.3.6.1.5.5.7.1.24"}
+
+_HASH_BY_SIG_OID = {
+    "1.2.840.113549.1.1.4": "md5", "1.2.840.113549.1.1.5": "sha1", "1.2.840.10045.4.1": "sha1",
+    "1.3.14.3.2.29": "sha1", "1.2.840.10040.4.3": "sha1", "1.2.840.113549.1.1.2": "md2",
+    "1.2.840.113549.1.1.11": "sha256", "1.2.840.113549.1.1.12": "sha384",
+    "1.2.840.113549.1.1.13": "sha512", "1.2.840.113549.1.1.14": "sha224",
+    "1.2.840.10045.4.3.2": "sha256", "1.2.840.10045.4.3.3": "sha384", "1.2.840.10045.4.3.4": "sha512",
+    "1.2.840.10045.4.3.1": "sha224", "1.3.101.112": "ed25519", "1.3.101.113": "ed448",
+    "1.2.840.113549.1.1.10": "pss",
+}
+_KU_FLAGS = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+             "key_agreement", "key_cert_sign", "crl_sign")
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    """Everything hostname- and time-independent that the engine asks of one certificate."""
+
+    der: bytes
+    sha256: str
+    cert: x509.Certificate | None = None
+    parse_error: str | None = None
+    subject: bytes = b""
+    issuer: bytes = b""
+    subject_text: str = ""
+    issuer_text: str = ""
+    version: int = 3
+    serial: int = 0
+    not_before: datetime = datetime.min.replace(tzinfo=timezone.utc)
+    not_after: datetime = datetime.max.replace(tzinfo=timezone.utc)
+    ski: bytes | None = None
+    aki: bytes | None = None
+    bc_present: bool = False
+    is_ca: bool = False
+    path_len: int | None = None
+    key_usage: frozenset[str] | None = None
+    eku: tuple[str, ...] | None = None
+    extensions: tuple[tuple[str, bool], ...] = ()
+    duplicate_extensions: tuple[str, ...] = ()
+    unknown_critical: tuple[str, ...] = ()
+    chrome_unconsumed: tuple[str, ...] = ()  # critical, known to Firefox, not consumed by Chrome
+    explicit_curve: bool = False
+    extension_error: str | None = None
+    signature_oid: str = ""
+    signature_hash: str | None = None
+    algorithm_mismatch: bool = False
+    key_type: str = "unknown"
+    key_size: int | None = None
+    curve: str | None = None
+    ids: Identities = field(default_factory=Identities)
+    name_constraints: x509.NameConstraints | None = None
+
+    @property
+    def self_issued(self) -> bool:
+        return self.subject not in (b"", EMPTY_NAME) and self.subject == self.issuer
+
+    @property
+    def subject_cn(self) -> str | None:
+        return self.ids.cns[-1] if self.ids.cns else None
+
+
+def _decode_oid(body: bytes) -> str:
+    arcs: list[int] = []
+    value = 0
+    for byte in body:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs:
+        return ""
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+def raw_extensions(cert_der: bytes) -> tuple[list[tuple[str, bool]], bytes, bytes, bool]:
+    """(extension (oid, critical) list in order, TBS signature AlgorithmIdentifier, outer one,
+    whether the key's EC parameters are explicit rather than a named curve)."""
+    _, cert_body, _ = der.read_tlv(cert_der)
+    top = der.children(cert_body)
+    _, tbs_body, _ = der.read_tlv(top[0][2])
+    fields = der.children(tbs_body)
+    sig_index = 2 if fields[0][0] == 0xA0 else 1
+    out: list[tuple[str, bool]] = []
+    for tag, value, _ in fields:
+        if tag != 0xA3:
+            continue
+        _, seq, _ = der.read_tlv(value)
+        for _, ext_body, _ in der.children(seq):
+            parts = der.children(ext_body)
+            critical = len(parts) > 2 and parts[1][0] == 0x01 and parts[1][1] != b"\x00"
+            out.append((_decode_oid(parts[0][1]), critical))
+    _, spki, _ = der.read_tlv(fields[sig_index + 4][2])
+    _, alg, _ = der.read_tlv(spki)
+    alg_parts = der.children(alg)
+    explicit = len(alg_parts) > 1 and alg_parts[1][0] == 0x30
+    return out, fields[sig_index][2], top[1][2], explicit
+
+
+def _key_facts(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size, None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.key_size, key.curve.name
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256, None
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456, None
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size, None
+    return type(key).__name__, None, None
+
+
+def _identities(cert: x509.Certificate, exts: x509.Extensions | None) -> Identities:
+    cns = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
+    if exts is None:
+        return Identities(cns=cns)
+    try:
+        san = exts.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+    except x509.ExtensionNotFound:
+        return Identities(cns=cns)
+    dns = tuple(san.get_values_for_type(x509.DNSName))
+    ips = tuple(ip.packed for ip in san.get_values_for_type(x509.IPAddress))
+    return Identities(dns=dns, ips=ips, cns=cns, has_san_extension=True)
+
+
+def _ext_value(exts: x509.Extensions | None, oid: x509.ObjectIdentifier) -> object | None:
+    if exts is None:
+        return None
+    try:
+        return exts.get_extension_for_oid(oid).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _extension_facts(cert: x509.Certificate, exts: x509.Extensions | None) -> dict[str, object]:
+    bc = _ext_value(exts, ExtensionOID.BASIC_CONSTRAINTS)
+    ku = _ext_value(exts, ExtensionOID.KEY_USAGE)
+    eku = _ext_value(exts, ExtensionOID.EXTENDED_KEY_USAGE)
+    ski = _ext_value(exts, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
+    aki = _ext_value(exts, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
+    nc = _ext_value(exts, ExtensionOID.NAME_CONSTRAINTS)
+    facts: dict[str, object] = {
+        "bc_present": isinstance(bc, x509.BasicConstraints),
+        "is_ca": bool(isinstance(bc, x509.BasicConstraints) and bc.ca),
+        "path_len": bc.path_length if isinstance(bc, x509.BasicConstraints) else None,
+        "eku": tuple(o.dotted_string for o in eku) if isinstance(eku, x509.ExtendedKeyUsage) else None,
+        "ski": ski.digest if isinstance(ski, x509.SubjectKeyIdentifier) else None,
+        "aki": aki.key_identifier if isinstance(aki, x509.AuthorityKeyIdentifier) else None,
+        "name_constraints": nc if isinstance(nc, x509.NameConstraints) else None,
+        "ids": _identities(cert, exts),
+    }
+    if isinstance(ku, x509.KeyUsage):
+        facts["key_usage"] = frozenset(f for f in _KU_FLAGS if getattr(ku, f))
+    return facts
+
+
+def parse(cert_der: bytes) -> CertFacts:
+    """Facts for one DER certificate; never raises."""
+    fingerprint = hashlib.sha256(cert_der).hexdigest()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. non-positive serials: reported by our own check
+        try:
+            return _parse(cert_der, fingerprint)
+        except Exception as exc:  # noqa: BLE001 - hostile DER
+            return CertFacts(der=cert_der, sha256=fingerprint, parse_error=str(exc) or type(exc).__name__)
+
+
+def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
+    cert = x509.load_der_x509_certificate(cert_der)
+    raw, tbs_alg, outer_alg, explicit = raw_extensions(cert_der)
+    oids = [oid for oid, _ in raw]
+    duplicates = tuple(sorted({o for o in oids if oids.count(o) > 1}))
+    exts: x509.Extensions | None
+    ext_error: str | None = None
+    try:
+        exts = cert.extensions
+    except Exception as exc:  # noqa: BLE001 - duplicate or malformed extension
+        exts, ext_error = None, str(exc) or type(exc).__name__
+    if duplicates:
+        ext_error = None
+    sig_oid = cert.signature_algorithm_oid.dotted_string
+    key_type, key_size, curve = _key_facts(cert)
+    return CertFacts(
+        der=cert_der, sha256=fingerprint, cert=cert,
+        subject=cert.subject.public_bytes(), issuer=cert.issuer.public_bytes(),
+        subject_text=_rfc4514(cert.subject), issuer_text=_rfc4514(cert.issuer),
+        version=1 if cert.version == x509.Version.v1 else 3, serial=cert.serial_number,
+        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        extensions=tuple(raw), duplicate_extensions=duplicates,
+        unknown_critical=tuple(o for o, crit in raw if crit and o not in KNOWN_EXTENSIONS),
+        chrome_unconsumed=tuple(o for o, crit in raw if crit and o in KNOWN_EXTENSIONS - CHROME_CONSUMED),
+        explicit_curve=explicit,
+        extension_error=ext_error, signature_oid=sig_oid, signature_hash=_HASH_BY_SIG_OID.get(sig_oid),
+        algorithm_mismatch=tbs_alg != outer_alg, key_type=key_type, key_size=key_size, curve=curve,
+        **_extension_facts(cert, exts),  # type: ignore[arg-type]
+    )
+
+
+def _rfc4514(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except Exception:  # noqa: BLE001
+        return "<unparseable name>"
+
+
+class _FactsCache:
+    """A bounded LRU of ``CertFacts`` by SHA-256, safe to share between threads."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._items: OrderedDict[str, CertFacts] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def get(self, cert_der: bytes) -> CertFacts:
+        key = hashlib.sha256(cert_der).hexdigest()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+        facts = parse(cert_der)
+        with self._lock:
+            self._items[key] = facts
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return facts
+
+
+CACHE = _FactsCache()
+
+
+def facts(cert_der: bytes) -> CertFacts:
+    """Cached :func:`parse`."""
+    return CACHE.get(bytes(cert_der))

@@ -1,0 +1,450 @@
+"""Certificate path building and the per-certificate rules browsers apply to a path (P1-P16).
+
+Both browsers treat everything after the leaf as an unordered pool of candidate issuers (P15), so
+we do too: a depth-first search from the leaf over the pool plus the trust anchors, verifying each
+signature with cryptography, bounded in depth and in total work so that a hostile chain of a
+hundred certificates costs milliseconds, not minutes. Of the complete candidate paths we keep the
+one a browser would settle on: a path to an anchor with the fewest problems, else the best dead
+end. A dead end is told apart as *incomplete* (the leaf's issuer was never sent) or *untrusted
+root* (the chain ends at a self-signed certificate, or at a CA whose own issuer we do not trust).
+
+Every problem is an ``Issue`` naming a registered check id; ``browsers.py`` maps those ids to
+each browser's error code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterator, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+
+from scanner.evaluate.certs import ANY_EKU, EMPTY_NAME, SERVER_AUTH, CertFacts
+
+MAX_DEPTH = 8            # certificates in one path, leaf included
+MAX_EXPANSIONS = 200     # issuer candidates tried in one evaluation (hostile-chain cap)
+MAX_PATHS = 16           # complete candidate paths compared
+PUBLIC_MAX_VALIDITY = ((datetime(2020, 9, 1).date(), 398), (datetime(2018, 3, 1).date(), 825))
+ALLOWED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+
+
+@dataclass(frozen=True)
+class Node:
+    """One certificate on a path: its facts, its index in the presented chain (None when it came
+    only from the trust anchors) and whether it is a trust anchor."""
+
+    facts: CertFacts
+    index: int | None
+    anchor: bool = False
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem: the registered check id, the presented index (None: not presented), detail."""
+
+    check: str
+    index: int | None
+    detail: str
+    depth: int = 0
+
+
+@dataclass
+class PathResult:
+    """The path a browser would settle on and what is wrong with it."""
+
+    path: list[Node]
+    trusted: bool
+    issues: list[Issue] = field(default_factory=list)
+    public_root: bool = False
+    exhausted: bool = False
+
+    @property
+    def anchor(self) -> Node | None:
+        return self.path[-1] if self.trusted else None
+
+
+# ---------------------------------------------------------------------------- signatures
+
+_SIG_CACHE: dict[tuple[str, str], str | None] = {}
+_SIG_LOCK = threading.Lock()
+
+
+def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
+    """None when ``issuer``'s key verifies ``child``'s signature, else why not (cached per pair)."""
+    key = (child.sha256, issuer.sha256)
+    with _SIG_LOCK:
+        if key in _SIG_CACHE:
+            return _SIG_CACHE[key]
+    result: str | None = None
+    try:
+        assert child.cert is not None and issuer.cert is not None
+        _verify(child.cert, issuer.cert)
+    except Exception as exc:  # noqa: BLE001 - InvalidSignature, unsupported key, ...
+        result = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    with _SIG_LOCK:
+        if len(_SIG_CACHE) > 100_000:
+            _SIG_CACHE.clear()
+        _SIG_CACHE[key] = result
+    return result
+
+
+def _verify(child: x509.Certificate, issuer: x509.Certificate) -> None:
+    """Verify ``child``'s signature with ``issuer``'s key, whatever the hash (SHA-1 and MD5 too:
+    cryptography's ``verify_directly_issued_by`` refuses those, but a browser's verdict on a SHA-1
+    chain is "weak algorithm", not "bad signature", so we must tell the two apart)."""
+    key = issuer.public_key()
+    data, signature, digest = child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
+    if isinstance(key, rsa.RSAPublicKey):
+        params = child.signature_algorithm_parameters
+        pad = params if isinstance(params, (padding.PSS, padding.PKCS1v15)) else padding.PKCS1v15()
+        key.verify(signature, data, pad, digest)  # type: ignore[arg-type]
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(digest))  # type: ignore[arg-type]
+    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        key.verify(signature, data)
+    elif isinstance(key, dsa.DSAPublicKey):
+        key.verify(signature, data, digest)  # type: ignore[arg-type]
+    else:
+        raise ValueError(f"unsupported issuer key {type(key).__name__}")
+
+
+# ---------------------------------------------------------------------------- search
+
+
+@dataclass
+class _Search:
+    pool: list[Node]
+    anchors: list[Node]
+    anchor_shas: frozenset[str]
+    budget: int = MAX_EXPANSIONS
+    exhausted: bool = False
+
+    def candidates(self, node: Node, used: set[str]) -> list[Node]:
+        """Issuers named by ``node`` (anchors first, AKI matches before others), not yet used."""
+        want = node.facts.issuer
+        found = [n for n in (*self.anchors, *self.pool) if n.facts.subject == want and n.facts.sha256 not in used]
+        aki = node.facts.aki
+        return sorted(found, key=lambda n: (not n.anchor, aki is not None and n.facts.ski != aki))
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    path: list[Node]
+    trusted: bool
+    end: str  # "anchor" | "bad-signature" | "no-issuer"
+    bad_signature: str | None = None
+
+
+def _walk(search: _Search, path: list[Node], used: set[str]) -> Iterator[_Candidate]:
+    node = path[-1]
+    if node.anchor:
+        yield _Candidate(list(path), True, "anchor")
+        return
+    options = search.candidates(node, used) if len(path) < MAX_DEPTH else []
+    bad: str | None = None
+    progressed = False
+    for option in options:
+        if search.budget <= 0:
+            search.exhausted = True
+            break
+        search.budget -= 1
+        error = signature_error(node.facts, option.facts)
+        if error is not None:
+            bad = bad or f"signature does not verify under {option.facts.subject_text}: {error}"
+            continue
+        progressed = True
+        yield from _walk(search, [*path, option], used | {option.facts.sha256})
+    if not progressed:
+        yield _Candidate(list(path), False, "bad-signature" if bad else "no-issuer", bad)
+
+
+def _nodes(chain: Sequence[CertFacts], anchors: Sequence[CertFacts]) -> tuple[list[Node], list[Node], frozenset[str]]:
+    anchor_shas = frozenset(a.sha256 for a in anchors if a.cert is not None)
+    anchor_nodes = [Node(a, None, True) for a in anchors if a.cert is not None]
+    seen: set[str] = set()
+    pool: list[Node] = []
+    for index, f in enumerate(chain[1:], start=1):
+        if f.cert is None or f.sha256 in seen or f.sha256 in anchor_shas:
+            continue
+        seen.add(f.sha256)
+        pool.append(Node(f, index))
+    return pool, anchor_nodes, anchor_shas
+
+
+def build(chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetime, *,
+          public_root: bool = False) -> PathResult:
+    """The best path from ``chain[0]`` and its issues. ``chain`` holds parsed facts, leaf first."""
+    leaf = chain[0]
+    if leaf.cert is None:
+        return PathResult([Node(leaf, 0)], False,
+                          [Issue("rfc5280.certificate.unparseable", 0, f"the leaf does not parse: {leaf.parse_error}")],
+                          public_root)
+    pool, anchor_nodes, anchor_shas = _nodes(chain, anchors)
+    search = _Search(pool, anchor_nodes, anchor_shas)
+    start = Node(leaf, 0, leaf.sha256 in anchor_shas)
+    best: tuple[int, PathResult] | None = None
+    for count, candidate in enumerate(_walk(search, [start], {leaf.sha256})):
+        result = _judge(candidate, at, public_root)
+        score = (0 if result.trusted else 1000) + sum(1 for i in result.issues if not i.check.startswith("expiry."))
+        if best is None or score < best[0]:
+            best = (score, result)
+        if score == 0:
+            break
+        if count + 1 >= MAX_PATHS:
+            search.exhausted = True
+            break
+    assert best is not None
+    result = best[1]
+    result.exhausted = search.exhausted
+    if search.exhausted:
+        result.issues.append(Issue("chain.path_building_limit", None,
+                                   f"path building stopped at its limit ({MAX_EXPANSIONS} candidate issuers, {MAX_PATHS} paths)"))
+    result.issues.extend(_unparseable_pool(chain))
+    return result
+
+
+def _unparseable_pool(chain: Sequence[CertFacts]) -> list[Issue]:
+    return [Issue("chain.pool.unparseable", i, f"certificate {i} does not parse: {f.parse_error}", i)
+            for i, f in enumerate(chain) if i and f.cert is None]
+
+
+# ---------------------------------------------------------------------------- judging a path
+
+
+def _judge(candidate: _Candidate, at: datetime, public_root: bool) -> PathResult:
+    path = candidate.path
+    issues: list[Issue] = []
+    if not candidate.trusted:
+        issues.append(_dead_end(candidate))
+    for depth, node in enumerate(path):
+        issues.extend(_cert_issues(node, depth, path, at))
+    issues.extend(_name_constraint_issues(path))
+    if public_root and candidate.trusted:
+        issues.extend(_public_root_issues(path[0]))
+    return PathResult(path, candidate.trusted, issues, public_root)
+
+
+def _dead_end(candidate: _Candidate) -> Issue:
+    top = candidate.path[-1]
+    depth = len(candidate.path) - 1
+    f = top.facts
+    if candidate.end == "bad-signature":
+        return Issue("chain.bad_signature", top.index, candidate.bad_signature or "bad signature", depth)
+    if f.self_issued and depth == 0:
+        return Issue("chain.self_signed_leaf", 0, "the leaf is self-signed and is not a trust anchor", 0)
+    if f.self_issued:
+        return Issue("chain.untrusted_root", top.index,
+                     f"the chain ends at the self-signed {f.subject_text}, which is not a trust anchor", depth)
+    if depth == 0:
+        return Issue("chain.incomplete", 0,
+                     f"the leaf's issuer ({f.issuer_text}) was not presented and is not a trust anchor: "
+                     "the server does not send its intermediate certificate (or the issuer is an untrusted root)", 0)
+    return Issue("chain.untrusted_root", top.index,
+                 f"the chain ends at {f.subject_text}, whose issuer ({f.issuer_text}) is not a trust anchor", depth)
+
+
+def _cert_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list[Issue]:
+    f, idx = node.facts, node.index
+    out: list[Issue] = []
+    if node.anchor:
+        if at > f.not_after:
+            out.append(Issue("chain.anchor_expired", idx, f"the trust anchor {f.subject_text} expired {f.not_after:%Y-%m-%d}", depth))
+        out.extend(_key_issues(f, idx, depth))
+        if f.unknown_critical:
+            out.append(Issue("chain.anchor.unknown_critical", idx,
+                             "the trust anchor has unknown critical extensions: " + ", ".join(f.unknown_critical), depth))
+        if depth > 0:
+            out.extend(_ca_issues(node, depth, path, anchor=True))
+        return out
+    out.extend(_structure_issues(f, idx, depth))
+    out.extend(_time_issues(f, idx, depth, at))
+    out.extend(_eku_issues(f, idx, depth))
+    if depth == 0:
+        out.extend(_leaf_issues(f))
+    else:
+        out.extend(_ca_issues(node, depth, path, anchor=False))
+    return out
+
+
+def _structure_issues(f: CertFacts, idx: int | None, depth: int) -> list[Issue]:
+    """Parsing, extensions, signature algorithm and key: the same rules for every non-anchor."""
+    out: list[Issue] = []
+    if f.duplicate_extensions:
+        out.append(Issue("rfc5280.extension.duplicate", idx, "duplicate extensions: " + ", ".join(f.duplicate_extensions), depth))
+    if f.extension_error:
+        out.append(Issue("rfc5280.extension.malformed", idx, f"an extension does not parse: {f.extension_error}", depth))
+    if f.unknown_critical:
+        out.append(Issue("rfc5280.extension.unknown_critical", idx, "unknown critical extensions: " + ", ".join(f.unknown_critical), depth))
+    if f.chrome_unconsumed:
+        out.append(Issue("chrome.extension.unconsumed_critical", idx,
+                         "critical extensions Chrome's verifier does not process: " + ", ".join(f.chrome_unconsumed), depth))
+    if f.issuer in (b"", EMPTY_NAME):
+        out.append(Issue("firefox.issuer.empty_name", idx, "the certificate's issuer name is empty", depth))
+    if f.algorithm_mismatch:
+        out.append(Issue("rfc5280.signature.algorithm_mismatch", idx,
+                         "the outer signatureAlgorithm differs from the TBSCertificate's signature field", depth))
+    if f.signature_hash in ("sha1", "md5", "md2"):
+        check = "chain.signature.sha1" if f.signature_hash == "sha1" else "chain.signature.md5"
+        out.append(Issue(check, idx, f"signed with {f.signature_hash.upper()} ({f.signature_oid})", depth))
+    return out + _key_issues(f, idx, depth)
+
+
+def _key_issues(f: CertFacts, idx: int | None, depth: int) -> list[Issue]:
+    """P7: key algorithms and sizes the browsers accept (trust anchors included)."""
+    if f.key_type == "RSA" and (f.key_size or 0) < 1024:
+        return [Issue("chain.key.weak", idx, f"RSA key of {f.key_size} bits (browsers need at least 1024)", depth)]
+    if f.key_type == "EC" and (f.curve not in ALLOWED_CURVES or f.explicit_curve):
+        how = "explicit curve parameters" if f.explicit_curve else f"curve {f.curve}"
+        return [Issue("chain.key.unsupported_curve", idx, f"EC key with {how}, which browsers do not support", depth)]
+    if f.key_type not in ("RSA", "EC"):
+        return [Issue("chain.key.unsupported_algorithm", idx, f"{f.key_type} key, which browsers do not accept in TLS certificates", depth)]
+    return []
+
+
+def _time_issues(f: CertFacts, idx: int | None, depth: int, at: datetime) -> list[Issue]:
+    prefix = "rfc5280.validity" if depth == 0 else "chain.issuer"
+    if at > f.not_after:
+        return [Issue(f"{prefix}.expired", idx, f"expired {f.not_after:%Y-%m-%d %H:%M:%SZ} ({f.subject_text})", depth)]
+    if at < f.not_before:
+        return [Issue(f"{prefix}.not_yet_valid", idx, f"not valid before {f.not_before:%Y-%m-%d %H:%M:%SZ} ({f.subject_text})", depth)]
+    return []
+
+
+def _eku_issues(f: CertFacts, idx: int | None, depth: int) -> list[Issue]:
+    """P1: an EKU that is present must allow serverAuth (Firefox: anyEKU does not count)."""
+    if f.eku is None or SERVER_AUTH in f.eku:
+        return []
+    shown = ", ".join(f.eku) or "an empty list"
+    if ANY_EKU in f.eku:
+        return [Issue("firefox.eku.any_only", idx, f"extendedKeyUsage has anyExtendedKeyUsage but not serverAuth ({shown})", depth)]
+    return [Issue("rfc5280.eku.server_auth_missing", idx, f"extendedKeyUsage lacks serverAuth ({shown})", depth)]
+
+
+def _leaf_issues(f: CertFacts) -> list[Issue]:
+    out: list[Issue] = []
+    if f.is_ca:
+        out.append(Issue("firefox.leaf.is_ca", 0, "the leaf has basicConstraints cA=TRUE", 0))
+    ku = f.key_usage
+    if ku is not None and not ku & {"digital_signature", "key_encipherment", "key_agreement"}:
+        out.append(Issue("firefox.key_usage.leaf_unusable", 0,
+                         "keyUsage has none of digitalSignature, keyEncipherment, keyAgreement", 0))
+    if ku is not None and "digital_signature" not in ku:
+        out.append(Issue("chrome.key_usage.tls_incompatible", 0,
+                         "keyUsage lacks digitalSignature, which ECDHE and TLS 1.3 handshakes need", 0))
+    return out
+
+
+def _ca_issues(node: Node, depth: int, path: list[Node], *, anchor: bool) -> list[Issue]:
+    """P2/P3: an issuer must be a v3 CA with keyCertSign, within its pathLenConstraint."""
+    f, idx = node.facts, node.index
+    out: list[Issue] = []
+    if f.version == 1 and not anchor:
+        out.append(Issue("chain.ca.v1", idx, f"{f.subject_text} is a v1 certificate used as a CA", depth))
+    elif not f.is_ca and not (anchor and f.version == 1):
+        out.append(Issue("chain.ca.not_ca", idx, f"{f.subject_text} issues certificates but is not a CA (basicConstraints)", depth))
+    if f.key_usage is not None and "key_cert_sign" not in f.key_usage:
+        out.append(Issue("chain.ca.key_cert_sign_missing", idx, f"{f.subject_text} has keyUsage without keyCertSign", depth))
+    below = sum(1 for n in path[1:depth] if not n.facts.self_issued)
+    if f.path_len is not None and below > f.path_len:
+        out.append(Issue("chain.ca.path_length", idx,
+                         f"{f.subject_text} allows {f.path_len} intermediate(s) below it; the path has {below}", depth))
+    return out
+
+
+def _public_root_issues(leaf: Node) -> list[Issue]:
+    f = leaf.facts
+    days = (f.not_after - f.not_before) / timedelta(days=1)
+    for start, limit in PUBLIC_MAX_VALIDITY:
+        if f.not_before.date() >= start:
+            if days > limit:
+                return [Issue("chrome.validity.too_long", 0, f"valid for {days:.0f} days; Chrome allows {limit} for public roots", 0)]
+            break
+    return []
+
+
+# ---------------------------------------------------------------------------- name constraints
+
+
+def _dns_in_subtree(name: str, base: str) -> bool:
+    name, base = name.lower().rstrip("."), base.lower().rstrip(".")
+    if not base:
+        return True
+    if base.startswith("."):
+        return name.endswith(base)
+    return name == base or name.endswith("." + base)
+
+
+def _ip_in_subtree(packed: bytes, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    try:
+        return ipaddress.ip_address(packed) in network
+    except ValueError:
+        return False
+
+
+MAX_NAME_CONSTRAINT_CHECKS = 1 << 20  # BoringSSL name_constraints.cc caps the work likewise
+
+
+def _excluded_dns(name: str, base: str) -> bool:
+    """A wildcard SAN is excluded when any name it could stand for is (CVE-2025-61727)."""
+    if _dns_in_subtree(name, base):
+        return True
+    return name.startswith("*.") and _dns_in_subtree(base.lstrip("."), name[2:]) and base.lstrip(".") != name[2:]
+
+
+def _constraint_violations(nc: x509.NameConstraints, dns: Sequence[str], ips: Sequence[bytes],
+                           other_types: frozenset[type]) -> list[str]:
+    out: list[str] = []
+    permitted = list(nc.permitted_subtrees or [])
+    excluded = list(nc.excluded_subtrees or [])
+    if (len(permitted) + len(excluded)) * max(1, len(dns) + len(ips)) > MAX_NAME_CONSTRAINT_CHECKS:
+        return [f"too many name constraint checks ({len(permitted) + len(excluded)} subtrees x {len(dns) + len(ips)} names)"]
+    p_dns = [g.value for g in permitted if isinstance(g, x509.DNSName)]
+    x_dns = [g.value for g in excluded if isinstance(g, x509.DNSName)]
+    p_ip = [g.value for g in permitted if isinstance(g, x509.IPAddress)]
+    x_ip = [g.value for g in excluded if isinstance(g, x509.IPAddress)]
+    for name in dns:
+        if any(_excluded_dns(name, b) for b in x_dns):
+            out.append(f"{name} is in an excluded subtree")
+        elif p_dns and not any(_dns_in_subtree(name.removeprefix("*."), b) for b in p_dns):
+            out.append(f"{name} is outside the permitted DNS subtrees ({', '.join(p_dns)})")
+    for packed in ips:
+        shown = str(ipaddress.ip_address(packed))
+        if any(_ip_in_subtree(packed, n) for n in x_ip):
+            out.append(f"{shown} is in an excluded IP range")
+        elif p_ip and not any(_ip_in_subtree(packed, n) for n in p_ip):
+            out.append(f"{shown} is outside the permitted IP ranges")
+    for kind in other_types & {type(g) for g in excluded}:
+        out.append(f"a {kind.__name__} SAN entry meets an excluded {kind.__name__} subtree")
+    return out
+
+
+def _other_san_types(f: CertFacts) -> frozenset[type]:
+    """SAN entry types other than dNSName / iPAddress (for excluded-subtree checks)."""
+    try:
+        san = f.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - absent or unparseable
+        return frozenset()
+    return frozenset(type(g) for g in san if not isinstance(g, (x509.DNSName, x509.IPAddress)))
+
+
+def _name_constraint_issues(path: list[Node]) -> list[Issue]:
+    """P12: nameConstraints on an issuer apply to the names of every certificate below it, except
+    self-issued intermediates (RFC 5280 6.1.3 b)."""
+    out: list[Issue] = []
+    for depth, ca in enumerate(path[1:], start=1):
+        nc = ca.facts.name_constraints
+        if nc is None:
+            continue
+        for position, below in enumerate(path[:depth]):
+            if position > 0 and below.facts.self_issued:
+                continue
+            ids = below.facts.ids
+            dns = ids.dns if ids.dns or ids.ips else (() if below.facts.is_ca else ids.cns)
+            for problem in _constraint_violations(nc, dns, ids.ips, _other_san_types(below.facts)):
+                out.append(Issue("chain.name_constraints.violation", below.index,
+                                 f"{problem} (constraint in {ca.facts.subject_text})", depth))
+    return out
