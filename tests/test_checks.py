@@ -19,7 +19,7 @@ from scanner.checks import REGISTRY, Check, catalogue, registry
 from scanner.evaluate import browsers, builtin_profile, evaluate, evaluate_outcomes
 from scanner.lab import der
 from scanner.lab.pki import LabPKI, Issued, issue, resign
-from test_browsers import CASES, HOST, NOW, Lab, leaf, weak_rsa_key
+from tests.test_browsers import CASES, HOST, NOW, Lab, leaf, weak_rsa_key
 
 SCANNER = Path(__file__).resolve().parents[1] / "scanner"
 Built = tuple[list[bytes], str, "list[bytes] | None", dt.datetime, Any]

@@ -46,10 +46,11 @@ async def test_runner_streams_one_outcome_per_endpoint(nursery: trio.Nursery, le
     assert dns.address is None
 
 
-def write_results(tmp_path: Path, outcomes: list[Outcome]) -> tuple[Path, ResultsWriter]:
+def write_results(tmp_path: Path, outcomes: list[Outcome],
+                  anchors: list[bytes] | None = None) -> tuple[Path, ResultsWriter]:
     writer = ResultsWriter(tmp_path, started_at=NOW, targets_file=None, settings=SETTINGS)
     for outcome in outcomes:
-        writer.add(endpoint_record(outcome, anchors=None, profile=None))
+        writer.add(endpoint_record(outcome, anchors=anchors, profile=None))
     return writer.finish(NOW), writer
 
 
@@ -58,9 +59,10 @@ async def test_results_json_layout_schema_and_chains(nursery: trio.Nursery, tmp_
     specs = [tls_spec(leaf), tls_spec(leaf, client_auth="required", client_cas=[pki.issuing.pem]),
              ServerSpec(kind="http")]
     outcomes, _ = await scan(specs, nursery)
-    path, writer = write_results(tmp_path, outcomes)
+    path, writer = write_results(tmp_path, outcomes, anchors=[pki.root.der])
     document = json.loads(path.read_text())
     jsonschema.validate(document, SCHEMA)
+    assert all(f["severity"] != "error" for e in document["endpoints"] for f in e["findings"])
     lines = path.read_text().splitlines()
     assert lines[0] == "{" and lines[1].startswith('"schema": ')
     start = lines.index(ENDPOINTS_LINE)
