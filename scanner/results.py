@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from scanner import __version__
 from scanner.certinfo import describe, iso_utc
@@ -64,18 +64,26 @@ def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[byte
     return result
 
 
+def recorded_time(moment: datetime) -> datetime:
+    """``moment`` as the results model records it (UTC, whole seconds)."""
+    return datetime.fromisoformat(iso_utc(moment).replace("Z", "+00:00"))
+
+
 def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: Any | None) -> dict[str, Any]:
     """The schema's ``endpoint`` object for a runner ``Outcome``."""
     target, capture, error = outcome.target, outcome.capture, outcome.error
     chain = list(capture.chain) if capture is not None else []
-    verdicts = evaluate_chain(chain, target.hostname, anchors, outcome.scanned_at, profile) if chain else None
+    # Evaluate at the time as recorded (whole seconds): evidence verification re-evaluates at
+    # ``scanned_at``, and a sub-second difference can cross a certificate's notAfter.
+    at = recorded_time(outcome.scanned_at)
+    verdicts = evaluate_chain(chain, target.hostname, anchors, at, profile) if chain else None
     return {
         "id": endpoint_id(target.name, outcome.address, target.host, target.port),
         "target": target.to_json(),
         "address": outcome.address,
         "status": "error" if error is not None else "ok",
         "error": error.to_json() if error is not None else None,
-        "scanned_at": iso_utc(outcome.scanned_at),
+        "scanned_at": iso_utc(at),
         "duration_ms": round(outcome.duration_ms, 1),
         "tls": capture.to_tls_json() if capture is not None and (capture.version or capture.chain) else None,
         "chain": [describe(der, index) for index, der in enumerate(chain)],
@@ -178,30 +186,56 @@ class ResultsWriter:
         self._spool.flush()
         self._spool.seek(0)
         header = self.header(finished_at, complete, not_reached)
-        fd, tmp = tempfile.mkstemp(dir=self.out_dir, prefix=".results-", suffix=".json")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write("{\n")
-                for key, value in header.items():
-                    out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
-                out.write(ENDPOINTS_LINE + "\n")
-                first = True
-                for line in self._spool:
-                    out.write(("" if first else ",\n") + line.rstrip("\n"))
-                    first = False
-                out.write("\n]}\n")
-            os.replace(tmp, final)
+            _write_document(final, header, self._endpoint_lines())
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
             self.close()
         return final
+
+    def _endpoint_lines(self) -> Iterator[str]:
+        for line in self._spool:
+            yield line.rstrip("\n")
 
     def close(self) -> None:
         """Drop the spool (also on an aborted run)."""
         self._spool.close()
         if os.path.exists(self._spool.name):
             os.unlink(self._spool.name)
+
+
+def _write_document(final: Path, header: dict[str, Any], endpoint_lines: Iterable[str]) -> None:
+    """Write the streaming layout to a temp file beside ``final``, then replace it atomically."""
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".results-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("{\n")
+            for key, value in header.items():
+                out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+            out.write(ENDPOINTS_LINE + "\n")
+            first = True
+            for line in endpoint_lines:
+                out.write(("" if first else ",\n") + line)
+                first = False
+            out.write("\n]}\n")
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def add_header_keys(path: str | Path, **keys: Any) -> Path:
+    """Add (or replace) top-level keys of a finished results.json, atomically.
+
+    Why: a nightly scan learns its ``changes`` only after it is recorded in history, i.e. after
+    results.json exists; readers must never see a half-rewritten file, and the endpoints are
+    copied as they are (streamed, so memory stays flat).
+    """
+    final = Path(path)
+    header = read_header(final)
+    header.update(keys)
+    lines = (json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in iter_endpoints(final))
+    _write_document(final, header, lines)
+    return final
 
 
 def read_header(path: str | Path) -> dict[str, Any]:

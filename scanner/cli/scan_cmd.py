@@ -18,7 +18,9 @@ from typing import Any, Callable, Sequence
 import click
 import trio
 
+from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
+from scanner.log import log_event
 from scanner.probe.runner import Outcome, scan_targets
 from scanner.results import ResultsWriter, copy_inputs, endpoint_record, iter_endpoints
 from scanner.severity import FAIL_ON_CHOICES
@@ -43,6 +45,7 @@ class ScanRequest:
     targets_sha256: str | None = None
     profile_path: Path | None = None
     profile: Any | None = None
+    max_duration: float | None = None  # seconds; then stop as for SIGTERM (complete: false)
 
 
 def _optional(module: str) -> Any | None:
@@ -96,6 +99,16 @@ async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], No
                     return
 
         nursery.start_soon(watch)
+        if request.max_duration is not None:
+
+            async def expire() -> None:
+                nonlocal stopped
+                await trio.sleep(request.max_duration or 0.0)
+                log_event("run.deadline", max_duration=request.max_duration)
+                stopped = True
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(expire)
         await scan_targets(request.targets, concurrency=request.concurrency, sink=sink, progress=progress,
                            per_address=request.per_address)
         nursery.cancel_scope.cancel()
@@ -228,27 +241,34 @@ def _progress_bar(total: int) -> Any:
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@nightly_options
 def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None, out_dir: Path | None,
          formats: str, concurrency: int, per_address: int | None, timeout: float | None, anchors: tuple[str, ...],
          client_cert: str | None, client_key: str | None, profile_path: Path | None, fail_on: str,
-         quiet: bool) -> None:
+         quiet: bool, nightly: NightlyOptions) -> None:
     """Scan TLS endpoints and write results.json, reports and the presented chains.
 
     Exit codes: 0 all scanned and nothing at or above --fail-on; 1 findings at or above it;
-    2 bad command line or input file; 3 some endpoints could not be scanned.
+    2 bad command line or input file; 3 some endpoints could not be scanned; 4 another run
+    holds the --db lock (nothing was scanned).
     """
     wanted = parse_formats(formats)
     try:
         targets, sha256 = collect_targets(hosts, targets_path, hostname, timeout, anchors, client_cert, client_key)
         profile = load_profile(profile_path)
         out = prepare_out_dir(out_dir or default_out_dir())
+        nightly.validate()
     except InputError as exc:
         raise input_failure(exc) from None
     request = ScanRequest(targets=targets, out_dir=out, concurrency=concurrency, per_address=per_address,
                           fail_on=fail_on,
                           formats=wanted, targets_path=targets_path, targets_sha256=sha256,
                           profile_path=profile_path, profile=profile)
-    code = execute(request, quiet=quiet)
+    try:
+        code = run_nightly(nightly, lambda seconds: execute(dataclasses.replace(request, max_duration=seconds),
+                                                            quiet=quiet), out, wanted)
+    except InputError as exc:
+        raise input_failure(exc) from None
     raise click.exceptions.Exit(code)
 
 
