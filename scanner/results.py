@@ -64,26 +64,18 @@ def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[byte
     return result
 
 
-def recorded_time(moment: datetime) -> datetime:
-    """``moment`` as the results model records it (UTC, whole seconds)."""
-    return datetime.fromisoformat(iso_utc(moment).replace("Z", "+00:00"))
-
-
 def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: Any | None) -> dict[str, Any]:
     """The schema's ``endpoint`` object for a runner ``Outcome``."""
     target, capture, error = outcome.target, outcome.capture, outcome.error
     chain = list(capture.chain) if capture is not None else []
-    # Evaluate at the time as recorded (whole seconds): evidence verification re-evaluates at
-    # ``scanned_at``, and a sub-second difference can cross a certificate's notAfter.
-    at = recorded_time(outcome.scanned_at)
-    verdicts = evaluate_chain(chain, target.hostname, anchors, at, profile) if chain else None
+    verdicts = evaluate_chain(chain, target.hostname, anchors, outcome.scanned_at, profile) if chain else None
     return {
         "id": endpoint_id(target.name, outcome.address, target.host, target.port),
         "target": target.to_json(),
         "address": outcome.address,
         "status": "error" if error is not None else "ok",
         "error": error.to_json() if error is not None else None,
-        "scanned_at": iso_utc(at),
+        "scanned_at": iso_utc(outcome.scanned_at),
         "duration_ms": round(outcome.duration_ms, 1),
         "tls": capture.to_tls_json() if capture is not None and (capture.version or capture.chain) else None,
         "chain": [describe(der, index) for index, der in enumerate(chain)],

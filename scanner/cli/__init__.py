@@ -7,6 +7,7 @@ this module only builds the group and registers them. Exit codes (kept by every 
 1  findings at or above the threshold (``--fail-on``)
 2  invalid command line or input file
 3  one or more endpoints could not be scanned (and no findings above the threshold)
+4  another run holds the history database's lock (``--db``); nothing was scanned or changed
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_UNSCANNED = 3
+EXIT_LOCKED = 4  # the same value as scanner.runlock.EXIT_LOCKED (a test keeps them equal)
 
 # module name -> attribute holding the click command; a module that is absent is skipped so
 # that a partially installed tree still starts.

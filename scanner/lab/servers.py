@@ -47,6 +47,7 @@ class ServerSpec:
     chain_pem: bytes = b""
     key_pem: bytes = field(default=b"", repr=False)
     host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port; a fixed port lets a later estate stand in at the same address
     client_auth: Literal["none", "optional", "required"] = "none"
     client_cas: Sequence[bytes] = ()
     min_version: str | None = None
@@ -179,9 +180,9 @@ def closed_port(host: str = "127.0.0.1") -> int:
 async def serve(spec: ServerSpec, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Serve one spec until cancelled; reports the bound port through ``task_status``."""
     if spec.kind == "closed":
-        task_status.started(closed_port(spec.host))
+        task_status.started(spec.port or closed_port(spec.host))
         return
-    listeners = await trio.open_tcp_listeners(0, host=spec.host)
+    listeners = await trio.open_tcp_listeners(spec.port, host=spec.host)
     port = listeners[0].socket.getsockname()[1]
     await trio.serve_listeners(_handler(spec), listeners, task_status=_Started(task_status, port))
 
