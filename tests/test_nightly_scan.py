@@ -255,7 +255,7 @@ def test_two_runs_on_one_database_never_overlap(leaf: Issued, tmp_path: Path) ->
 def test_max_duration_stops_a_silent_endpoint_and_keeps_what_was_gathered(leaf: Issued, tmp_path: Path) -> None:
     with LabEstate([tls_spec(leaf), ServerSpec(kind="silent")]) as (good, silent):
         done = subprocess.run([sys.executable, "-m", "scanner", "scan", f"127.0.0.1:{good}", f"127.0.0.1:{silent}",
-                               "--timeout", "600", "--max-duration", "3", "--out", str(tmp_path / "out"),
+                               "--timeout", "600", "--max-duration", "6", "--out", str(tmp_path / "out"),
                                "--format", "json,html", "--fail-on", "never", "--db", str(tmp_path / "h.db"),
                                "--log-format", "json"], capture_output=True, text=True, timeout=HANG)
     assert done.returncode == 3, done.stderr
