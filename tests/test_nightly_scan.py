@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -196,7 +197,6 @@ def test_evidence_pack_of_the_scan_verifies_with_the_real_engine(nightly: Nightl
                            "--public-key", str(nightly.public_key)], capture_output=True, text=True, timeout=HANG)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 endpoint(s) re-evaluated to the recorded verdicts" in done.stdout
-    import zipfile
     with zipfile.ZipFile(nightly.pack) as pack:
         assert pack.read("results.json") == (nightly.second / "results.json").read_bytes()
         assert b"Changes since" in pack.read("report.html")
