@@ -1,0 +1,49 @@
+"""Start the oracle estate once: cases, the loopback server and both real browsers.
+
+Shared by the pytest fixtures (``test_oracle.py``) and the observation script (``observe.py``),
+so the test and the committed table are produced the same way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from tests.browsers import chromium, firefox, nss
+from tests.browsers.cases import Case
+
+BROWSERS = ("chrome", "firefox")
+
+
+def unavailable_reason(browser: str) -> str | None:
+    """Why ``browser`` cannot be asked on this machine, or None when it can."""
+    reason = os.environ.get("DCCSCAN_BROWSERS_UNAVAILABLE")
+    if reason:
+        return f"browsers unavailable: {reason}"
+    binary, package = ((chromium.BINARY, "playwright") if browser == "chrome"
+                       else (firefox.BINARY, "marionette_driver"))
+    if not Path(binary).exists():
+        return f"{binary} is not installed (apt-get install {Path(binary).name})"
+    if importlib.util.find_spec(package) is None:
+        return f"Python package {package} is not installed (pip install -e '.[test]')"
+    if nss.certutil() is None:
+        return "certutil is not installed (apt-get install libnss3-tools)"
+    return None
+
+
+def all_anchors(cases: list[Case]) -> list[bytes]:
+    """Every case's roots: both browsers trust them all at once."""
+    return [anchor for case in cases for anchor in case.anchors]
+
+
+def dns_hostnames(cases: list[Case]) -> list[str]:
+    return [case.hostname for case in cases if not case.is_ip]
+
+
+def start_browser(browser: str, cases: list[Case]) -> "chromium.Chromium | firefox.Firefox":
+    """A running browser trusting every case root."""
+    if browser == "chrome":
+        return chromium.Chromium(all_anchors(cases))
+    return firefox.Firefox(all_anchors(cases), dns_hostnames(cases))
+

@@ -1,0 +1,80 @@
+"""Real browsers agree: dccscan's predicted error equals what Chromium and Firefox really say.
+
+Every case in ``cases.py`` is served on loopback and browsed by Debian's Chromium (playwright)
+and Firefox ESR (Marionette), both trusting all case roots as locally installed anchors. For each
+case and browser the engine's ``browsers.<browser>.error`` must equal the browser's own code
+(None when the page loads). The browsers are always asked live; ``docs/browser-observations.md``
+is only a record of one run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import re
+from typing import Iterator
+
+import pytest
+
+from tests.browsers.cases import CASE_IDS, Case, build_cases
+from tests.browsers.server import OracleServer
+from tests.browsers.session import BROWSERS, start_browser, unavailable_reason
+
+pytestmark = pytest.mark.browser
+CODE = re.compile(r"[A-Z][A-Z0-9_]+")
+
+
+@pytest.fixture(scope="session")
+def oracle_cases() -> dict[str, Case]:
+    return {case.id: case for case in build_cases()}
+
+
+@pytest.fixture(scope="session")
+def oracle_server(oracle_cases: dict[str, Case]) -> Iterator[OracleServer]:
+    with OracleServer(oracle_cases.values()) as server:
+        yield server
+
+
+def _driver(browser: str, cases: dict[str, Case]) -> Iterator[object]:
+    reason = unavailable_reason(browser)
+    if reason:
+        pytest.skip(reason)
+    driver = start_browser(browser, list(cases.values()))
+    try:
+        yield driver
+    finally:
+        driver.close()
+
+
+@pytest.fixture(scope="session")
+def chrome_driver(oracle_cases: dict[str, Case]) -> Iterator[object]:
+    yield from _driver("chrome", oracle_cases)
+
+
+@pytest.fixture(scope="session")
+def firefox_driver(oracle_cases: dict[str, Case]) -> Iterator[object]:
+    yield from _driver("firefox", oracle_cases)
+
+
+def predicted_error(case: Case, browser: str) -> str | None:
+    """dccscan's prediction for ``case`` (skips while the engine is not in this tree)."""
+    if importlib.util.find_spec("scanner.evaluate") is None:
+        pytest.skip("scanner.evaluate not available")
+    from scanner.evaluate import evaluate  # type: ignore[import-not-found]
+
+    result = evaluate(list(case.chain), case.hostname, anchors=list(case.anchors), at=dt.datetime.now(dt.timezone.utc))
+    return result["browsers"][browser]["error"]
+
+
+@pytest.mark.parametrize("browser", BROWSERS)
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_prediction_matches_real_browser(case_id: str, browser: str, oracle_cases: dict[str, Case],
+                                          oracle_server: OracleServer, request: pytest.FixtureRequest) -> None:
+    case = oracle_cases[case_id]
+    driver = request.getfixturevalue(f"{browser}_driver")
+    observed = driver.error_for(oracle_server.url(case))
+    assert observed is None or CODE.fullmatch(observed), f"{browser} gave no error code: {observed}"
+    predicted = predicted_error(case, browser)
+    assert predicted == observed, (
+        f"{case.id} ({case.rule}: {case.description}), host {case.hostname}: "
+        f"dccscan predicts {predicted!r} for {browser}, the real browser says {observed!r}")
