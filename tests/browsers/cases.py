@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from scanner.certinfo import der_to_pem
 from scanner.lab import der
 from scanner.lab.pki import CLIENT_AUTH, SERVER_AUTH, UTC, Issued, LabPKI, issue, name, resign
 
 DOMAIN = "dcclab.example"
+AIA_HOST = f"aia.{DOMAIN}"  # Chromium maps it to the server's HTTP port; port 80 in the URL
 UNKNOWN_CRITICAL = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.7.1"), b"\x05\x00")
 
 
@@ -39,6 +40,7 @@ class Case:
     chain: tuple[bytes, ...]  # DER, exactly as served, leaf first
     key_pem: bytes  # the leaf's private key (PKCS#8 PEM)
     anchors: tuple[bytes, ...]  # DER roots installed in the browsers for this case
+    aia_der: bytes | None = None  # served over plain HTTP at aia_url(id), for AIA-fetching browsers
 
     @property
     def is_ip(self) -> bool:
@@ -56,6 +58,10 @@ class Case:
     def url(self, port: int) -> str:
         host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
         return f"https://{host}:{port}/"
+
+
+def aia_url(case_id: str) -> str:
+    return f"http://{AIA_HOST}/{case_id}.der"
 
 
 def _now() -> dt.datetime:
@@ -79,13 +85,15 @@ def _ca(case_id: str, role: str, issuer: Issued | None = None, **kwargs) -> Issu
 
 
 def _case(case_id: str, rule: str, description: str, leaf: Issued, *, hostname: str | None = None,
-          served: Sequence[Issued] | None = None, anchors: Sequence[Issued] | None = None) -> Case:
+          served: Sequence[Issued] | None = None, anchors: Sequence[Issued] | None = None,
+          aia: Issued | None = None) -> Case:
     """Assemble a case; by default serve leaf + intermediates and trust the leaf's root."""
     served = list(served) if served is not None else [leaf, *[c for c in leaf.chain if c.cert.issuer != c.cert.subject]]
     if anchors is None:
         anchors = [leaf.chain[-1]] if leaf.chain else [leaf]
     return Case(id=case_id, rule=rule, description=description, hostname=hostname or _host(case_id),
-                chain=tuple(c.der for c in served), key_pem=leaf.key_pem, anchors=tuple(a.der for a in anchors))
+                chain=tuple(c.der for c in served), key_pem=leaf.key_pem, anchors=tuple(a.der for a in anchors),
+                aia_der=aia.der if aia else None)
 
 
 def _simple(case_id: str, rule: str, description: str, *, hostname: str | None = None,
@@ -173,6 +181,12 @@ def _name_cases() -> list[Case]:
                 hostname="dccscan-oracle.appspot.com", dns=["*.appspot.com"]),
         _simple("wildcard-unknown-tld", "H8", "*.test: a two-label wildcard over an unknown TLD",
                 hostname="dccscan-oracle.test", dns=["*.test"]),
+        _simple("wildcard-idn", "H10", "wildcard over an A-label parent", hostname=f"a.xn--bcher-kva.{DOMAIN}",
+                dns=[f"*.xn--bcher-kva.{DOMAIN}"]),
+        _simple("san-invalid-entry-skipped", "H11", "a malformed SAN dNSName next to the right one",
+                dns=[f"bad..name.{DOMAIN}", _host("san-invalid-entry-skipped")]),
+        _simple("hostname-trailing-dot", "H6", "absolute hostname (trailing dot), SAN without it",
+                hostname=_host("hostname-trailing-dot") + ".", dns=[_host("hostname-trailing-dot")]),
         _simple("underscore-name", "H11/H12", "underscore in the hostname and SAN",
                 hostname=f"under_score.{DOMAIN}"),
         _simple("san-empty", "H13", "SAN extension with no names, CN is the hostname",
@@ -208,6 +222,10 @@ def _trust_cases() -> list[Case]:
     self_signed = issue(subject=name(_host("self-signed-leaf")), dns=[_host("self-signed-leaf")])
     missing = _pki("missing-intermediate")
     m_leaf = missing.leaf(dns=[_host("missing-intermediate")])
+    aia_pki = _pki("missing-intermediate-aia")
+    aia_ext = x509.AuthorityInformationAccess([x509.AccessDescription(
+        AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(aia_url("missing-intermediate-aia")))])
+    aia_leaf = aia_pki.leaf(dns=[_host("missing-intermediate-aia")], extra=[(aia_ext, False)])
     extra_pki, unrelated = _pki("chain-extra-cert"), _pki("chain-extra-cert-unrelated")
     x_leaf = extra_pki.leaf(dns=[_host("chain-extra-cert")])
     deep_root = _ca("chain-unordered", "Root")
@@ -224,6 +242,8 @@ def _trust_cases() -> list[Case]:
         _case("self-signed-leaf", "P3", "self-signed leaf, not installed", self_signed, anchors=[decoy.root]),
         _case("missing-intermediate", "P14", "only the leaf is served (intermediate never served anywhere)",
               m_leaf, served=[m_leaf]),
+        _case("missing-intermediate-aia", "P14", "only the leaf is served; its AIA caIssuers URL serves the intermediate",
+              aia_leaf, served=[aia_leaf], aia=aia_pki.issuing),
         _case("chain-extra-cert", "P15", "an unrelated CA certificate appended", x_leaf,
               served=[x_leaf, extra_pki.issuing, unrelated.issuing]),
         _case("chain-unordered", "P15", "two intermediates served upper before lower", u_leaf,
@@ -241,6 +261,7 @@ def _signature_cases() -> list[Case]:
     rsa_i = _ca("sha1-intermediate", "Issuing", rsa_i_root, key="rsa-2048", hash_name="sha1")
     sha1_root = _ca("sha1-root", "Root", key="rsa-2048", hash_name="sha1")
     sha1_root_int = _ca("sha1-root", "Issuing", sha1_root, key="rsa-2048")
+    md5 = _pki("md5-leaf", key="rsa-2048")
     mism = _pki("sig-alg-mismatch")
     mism_leaf = _resigned(mism.leaf(dns=[_host("sig-alg-mismatch")]), mism.issuing, outer_hash_name="sha384")
     k1 = _pki("ec-secp256k1-intermediate")
@@ -252,6 +273,8 @@ def _signature_cases() -> list[Case]:
               issue(subject="leaf", issuer=rsa_i, dns=[_host("sha1-intermediate")], key="rsa-2048")),
         _case("sha1-root", "P8", "self-signed root signed with SHA-1 (anchor: allowed)",
               issue(subject="leaf", issuer=sha1_root_int, dns=[_host("sha1-root")], key="rsa-2048")),
+        _case("md5-leaf", "P8", "leaf signed with MD5 (RSA)",
+              md5.leaf(dns=[_host("md5-leaf")], key="rsa-2048", hash_name="md5")),
         _case("sig-alg-mismatch", "P9", "outer signatureAlgorithm differs from the TBS one", mism_leaf),
         _simple("rsa1024-leaf", "P7", "RSA-1024 leaf", key="rsa-1024"),
         _simple("rsa2048-leaf", "P7", "RSA-2048 leaf", key="rsa-2048"),
@@ -267,11 +290,22 @@ def _usage_cases() -> list[Case]:
     any_eku = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE
     eku_int_pki = _pki("intermediate-eku-no-serverauth")
     eku_int = _ca("intermediate-eku-no-serverauth", "clientAuth Issuing", eku_int_pki.root, eku=[CLIENT_AUTH])
+    any_int_pki = _pki("intermediate-eku-any")
+    any_int = _ca("intermediate-eku-any", "anyEKU Issuing", any_int_pki.root, eku=[any_eku])
+    srv_int_pki = _pki("intermediate-eku-serverauth")
+    srv_int = _ca("intermediate-eku-serverauth", "serverAuth Issuing", srv_int_pki.root, eku=[SERVER_AUTH])
     return [
         _simple("eku-absent", "P1", "leaf without EKU", eku=None),
         _simple("eku-clientauth-only", "P1", "leaf EKU clientAuth only", eku=[CLIENT_AUTH]),
         _simple("eku-any-only", "P1", "leaf EKU anyExtendedKeyUsage only", eku=[any_eku]),
         _simple("eku-server-client", "P1", "leaf EKU serverAuth + clientAuth", eku=[SERVER_AUTH, CLIENT_AUTH]),
+        _simple("eku-empty", "P1", "leaf EKU extension with no purposes", eku=[], extra=[(x509.ExtendedKeyUsage([]), False)]),
+        _simple("eku-server-ocspsigning", "P1", "leaf EKU serverAuth + OCSPSigning",
+                eku=[SERVER_AUTH, ExtendedKeyUsageOID.OCSP_SIGNING]),
+        _case("intermediate-eku-any", "P1", "issuing CA with EKU anyExtendedKeyUsage only",
+              issue(subject="leaf", issuer=any_int, dns=[_host("intermediate-eku-any")])),
+        _case("intermediate-eku-serverauth", "P1", "issuing CA with EKU serverAuth",
+              issue(subject="leaf", issuer=srv_int, dns=[_host("intermediate-eku-serverauth")])),
         _case("intermediate-eku-no-serverauth", "P1", "issuing CA with EKU clientAuth only",
               issue(subject="leaf", issuer=eku_int, dns=[_host("intermediate-eku-no-serverauth")])),
         _simple("ku-rsa-no-digitalsignature", "P2", "RSA leaf, keyUsage keyEncipherment only",
@@ -301,16 +335,21 @@ def _constraint_cases() -> list[Case]:
         root = _ca(case_id, "Root")
         inter = _ca(case_id, "Issuing", root, **kwargs)
         out.append(_case(case_id, rule, description, issue(subject="leaf", issuer=inter, dns=[_host(case_id)])))
-    out += [_pathlen_case(), _v1_intermediate_case(), _duplicate_extension_case(), _negative_serial_case()]
+    out += [*_pathlen_cases(), _v1_intermediate_case(), _duplicate_extension_case(), _negative_serial_case()]
     return out
 
 
-def _pathlen_case() -> Case:
-    root = _ca("intermediate-pathlen-violated", "Root")
-    upper = _ca("intermediate-pathlen-violated", "Upper", root, path_length=0)
-    lower = _ca("intermediate-pathlen-violated", "Lower", upper)
-    leaf = issue(subject="leaf", issuer=lower, dns=[_host("intermediate-pathlen-violated")])
-    return _case("intermediate-pathlen-violated", "P3", "pathLen 0 CA above another CA", leaf)
+def _pathlen_cases() -> list[Case]:
+    out = []
+    for case_id, upper_len, description in [
+        ("intermediate-pathlen-violated", 0, "pathLen 0 CA above another CA"),
+        ("intermediate-pathlen-ok", 1, "pathLen 1 CA above a pathLen 0 CA"),
+    ]:
+        root = _ca(case_id, "Root")
+        upper = _ca(case_id, "Upper", root, path_length=upper_len)
+        lower = _ca(case_id, "Lower", upper, path_length=0)
+        out.append(_case(case_id, "P3", description, issue(subject="leaf", issuer=lower, dns=[_host(case_id)])))
+    return out
 
 
 def _v1_intermediate_case() -> Case:
@@ -361,7 +400,7 @@ def build_cases() -> list[Case]:
              *_constraint_cases(), *_name_constraint_cases()]
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), "case ids must be unique"
-    dns_hosts = [c.hostname for c in cases if not c.is_ip]
+    dns_hosts = [c.hostname.rstrip(".") for c in cases if not c.is_ip]
     assert len(dns_hosts) == len(set(dns_hosts)), "DNS-named cases are told apart by SNI: hostnames must be unique"
     return cases
 
@@ -371,16 +410,17 @@ CASE_IDS: tuple[str, ...] = (
     "ip-cn-only", "ipv6-ipaddress-san", "dns-host-ip-san", "case-insensitive", "san-trailing-dot",
     "wildcard-leftmost", "wildcard-apex", "wildcard-two-labels", "wildcard-partial-prefix",
     "wildcard-partial-suffix", "wildcard-not-leftmost", "wildcard-icann-suffix", "wildcard-private-suffix",
-    "wildcard-unknown-tld", "underscore-name", "san-empty", "san-critical-empty-subject",
+    "wildcard-unknown-tld", "wildcard-idn", "san-invalid-entry-skipped", "hostname-trailing-dot", "underscore-name", "san-empty", "san-critical-empty-subject",
     "expired-leaf", "not-yet-valid-leaf", "expired-intermediate", "expired-root", "long-validity-5y",
-    "untrusted-root", "self-signed-leaf", "missing-intermediate", "chain-extra-cert", "chain-unordered",
+    "untrusted-root", "self-signed-leaf", "missing-intermediate", "missing-intermediate-aia", "chain-extra-cert", "chain-unordered",
     "chain-duplicate", "chain-includes-root",
-    "sha1-leaf", "sha1-intermediate", "sha1-root", "sig-alg-mismatch", "rsa1024-leaf", "rsa2048-leaf",
+    "sha1-leaf", "sha1-intermediate", "sha1-root", "md5-leaf", "sig-alg-mismatch", "rsa1024-leaf", "rsa2048-leaf",
     "ec-p384-leaf", "ec-p521-leaf", "ec-secp256k1-leaf", "ec-secp256k1-intermediate",
-    "eku-absent", "eku-clientauth-only", "eku-any-only", "eku-server-client", "intermediate-eku-no-serverauth",
+    "eku-absent", "eku-clientauth-only", "eku-any-only", "eku-server-client", "eku-empty", "eku-server-ocspsigning",
+    "intermediate-eku-any", "intermediate-eku-serverauth", "intermediate-eku-no-serverauth",
     "ku-rsa-no-digitalsignature", "ku-ec-no-digitalsignature",
     "leaf-ca-true", "leaf-unknown-critical-ext", "leaf-unknown-noncritical-ext",
     "intermediate-no-basicconstraints", "intermediate-no-keycertsign", "intermediate-unknown-critical-ext",
-    "intermediate-pathlen-violated", "v1-intermediate", "duplicate-extension", "serial-negative",
+    "intermediate-pathlen-violated", "intermediate-pathlen-ok", "v1-intermediate", "duplicate-extension", "serial-negative",
     "nc-permitted-ok", "nc-permitted-violated", "nc-excluded-violated", "nc-excluded-ok",
 )

@@ -16,7 +16,8 @@ from tests.browsers import nss
 
 BINARY = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * 127.0.0.1, EXCLUDE ::1"]
+        "--disable-component-update", "--disable-sync"]
+HOST_RULES = ["MAP * 127.0.0.1", "EXCLUDE ::1"]  # every name to loopback; the IPv6 literal stays itself
 NET_ERROR = re.compile(r"net::(ERR_[A-Z0-9_]+)")
 NAV_TIMEOUT_MS = 20_000  # hang detection only
 
@@ -24,7 +25,8 @@ NAV_TIMEOUT_MS = 20_000  # hang detection only
 class Chromium:
     """A running headless Chromium trusting ``anchors``; ``error_for(url)`` asks it."""
 
-    def __init__(self, anchors: Iterable[bytes]) -> None:
+    def __init__(self, anchors: Iterable[bytes], host_rules: Iterable[str] = ()) -> None:
+        """``host_rules`` come before the catch-all mapping (e.g. ``MAP aia.host 127.0.0.1:PORT``)."""
         from playwright.sync_api import sync_playwright
 
         self._home = tempfile.TemporaryDirectory(prefix="dccscan-oracle-chromium-")
@@ -33,7 +35,8 @@ class Chromium:
         self._playwright = sync_playwright().start()
         try:
             self._browser = self._playwright.chromium.launch(
-                executable_path=BINARY, headless=True, args=ARGS, env={"HOME": str(home)})
+                executable_path=BINARY, headless=True, env={"HOME": str(home)},
+                args=[*ARGS, "--host-resolver-rules=" + ", ".join([*host_rules, *HOST_RULES])])
             self.version = self._browser.version
         except Exception:
             self._playwright.stop()

@@ -1,7 +1,8 @@
 """A loopback TLS server that presents every case's chain, chosen by SNI.
 
 All DNS-named cases share one port and are told apart by the SNI the browser sends; IP-literal
-cases (no SNI) get a port each. After the handshake it answers a tiny HTTP 200 page, so a browser
+cases (no SNI) get a port each; one plain-HTTP port serves the intermediates that AIA caIssuers
+URLs name (Chromium fetches them; Firefox never does). After the handshake it answers a tiny HTTP 200 page, so a browser
 that accepted the certificate shows a plain success rather than an ambiguous connection error.
 Stdlib ``ssl`` in background threads: the browsers drive it from synchronous test code.
 """
@@ -14,8 +15,9 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import urlsplit
 
-from tests.browsers.cases import Case
+from tests.browsers.cases import Case, aia_url
 
 BODY = b"<!doctype html><title>dccscan oracle</title><p id=ok>accepted</p>"
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
@@ -41,13 +43,15 @@ class OracleServer:
         self._folder = tempfile.TemporaryDirectory(prefix="dccscan-oracle-server-")
         folder = Path(self._folder.name)
         self.cases = list(cases)
-        self._by_sni = {c.hostname.lower(): _context(c, folder) for c in self.cases if not c.is_ip}
+        self._by_sni = {_sni_key(c.hostname): _context(c, folder) for c in self.cases if not c.is_ip}
+        self._aia = {urlsplit(aia_url(c.id)).path: c.aia_der for c in self.cases if c.aia_der}
         self._sockets: list[socket.socket] = []
         self._closed = threading.Event()
         self.sni_port = self._listen("127.0.0.1", self._sni_context())
         self.ports: dict[str, int] = {}
         for case in self.cases:
             self.ports[case.id] = self._listen(case.hostname, _context(case, folder)) if case.is_ip else self.sni_port
+        self.aia_port = self._listen("127.0.0.1", None)
 
     def url(self, case: Case) -> str:
         return case.url(self.ports[case.id])
@@ -60,7 +64,7 @@ class OracleServer:
         ctx.load_cert_chain(*self._first_files())
 
         def pick(sock: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
-            sock.context = self._by_sni.get((server_name or "").lower(), default)
+            sock.context = self._by_sni.get(_sni_key(server_name or ""), default)
 
         ctx.sni_callback = pick  # type: ignore[assignment]
         return ctx
@@ -70,7 +74,8 @@ class OracleServer:
         folder = Path(self._folder.name)
         return folder / f"{first.id}.chain.pem", folder / f"{first.id}.key.pem"
 
-    def _listen(self, address: str, ctx: ssl.SSLContext) -> int:
+    def _listen(self, address: str, ctx: ssl.SSLContext | None) -> int:
+        """Accept on ``address`` in a thread: TLS with ``ctx``, or plain HTTP (AIA) when None."""
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.bind((address, 0))
@@ -88,7 +93,7 @@ class OracleServer:
                 continue
             except OSError:
                 return
-            threading.Thread(target=_serve_one, args=(conn, ctx), daemon=True).start()
+            threading.Thread(target=self._serve_one, args=(conn, ctx), daemon=True).start()
 
     def close(self) -> None:
         self._closed.set()
@@ -103,19 +108,39 @@ class OracleServer:
         self.close()
 
 
-def _serve_one(conn: socket.socket, ctx: ssl.SSLContext) -> None:
-    """Handshake, read one request head, answer 200; any failure just drops the connection."""
-    conn.settimeout(10)
-    try:
-        with ctx.wrap_socket(conn, server_side=True) as tls:
-            request = b""
-            while b"\r\n\r\n" not in request and len(request) < 65536:
-                chunk = tls.recv(4096)
-                if not chunk:
-                    return
-                request += chunk
-            tls.sendall(RESPONSE)
-    except (OSError, ssl.SSLError):
-        pass
-    finally:
-        conn.close()
+    def _serve_one(self, conn: socket.socket, ctx: ssl.SSLContext | None) -> None:
+        """Handshake, read one request head, answer; any failure just drops the connection."""
+        conn.settimeout(10)
+        try:
+            stream = ctx.wrap_socket(conn, server_side=True) if ctx else conn
+            with stream:
+                request = _read_head(stream)
+                stream.sendall(RESPONSE if ctx else self._aia_answer(request))
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    def _aia_answer(self, request: bytes) -> bytes:
+        """The DER a case's AIA caIssuers URL names, or 404."""
+        parts = request.split(b" ", 2)
+        body = self._aia.get(parts[1].decode("ascii", "replace")) if len(parts) > 2 else None
+        if body is None:
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/pkix-cert\r\nConnection: close\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def _sni_key(hostname: str) -> str:
+    """Browsers send SNI lowercase and without a trailing dot (RFC 6066)."""
+    return hostname.lower().rstrip(".")
+
+
+def _read_head(stream: socket.socket) -> bytes:
+    request = b""
+    while b"\r\n\r\n" not in request and len(request) < 65536:
+        chunk = stream.recv(4096)
+        if not chunk:
+            break
+        request += chunk
+    return request

@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 from tests.browsers import chromium, firefox, nss
-from tests.browsers.cases import Case
+from tests.browsers.cases import AIA_HOST, Case
+from tests.browsers.server import OracleServer
 
 BROWSERS = ("chrome", "firefox")
 
@@ -38,12 +39,14 @@ def all_anchors(cases: list[Case]) -> list[bytes]:
 
 
 def dns_hostnames(cases: list[Case]) -> list[str]:
-    return [case.hostname for case in cases if not case.is_ip]
+    """Every DNS name a case browses, also without a trailing dot (what the resolver is asked)."""
+    names = [case.hostname for case in cases if not case.is_ip]
+    return [*names, *(n.rstrip(".") for n in names if n.endswith("."))]
 
 
-def start_browser(browser: str, cases: list[Case]) -> "chromium.Chromium | firefox.Firefox":
-    """A running browser trusting every case root."""
+def start_browser(browser: str, cases: list[Case], server: OracleServer) -> "chromium.Chromium | firefox.Firefox":
+    """A running browser trusting every case root and resolving every case name to loopback."""
     if browser == "chrome":
-        return chromium.Chromium(all_anchors(cases))
+        return chromium.Chromium(all_anchors(cases), [f"MAP {AIA_HOST} 127.0.0.1:{server.aia_port}"])
     return firefox.Firefox(all_anchors(cases), dns_hostnames(cases))
 

@@ -35,11 +35,11 @@ def oracle_server(oracle_cases: dict[str, Case]) -> Iterator[OracleServer]:
         yield server
 
 
-def _driver(browser: str, cases: dict[str, Case]) -> Iterator[object]:
+def _driver(browser: str, cases: dict[str, Case], server: OracleServer) -> Iterator[object]:
     reason = unavailable_reason(browser)
     if reason:
         pytest.skip(reason)
-    driver = start_browser(browser, list(cases.values()))
+    driver = start_browser(browser, list(cases.values()), server)
     try:
         yield driver
     finally:
@@ -47,13 +47,13 @@ def _driver(browser: str, cases: dict[str, Case]) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def chrome_driver(oracle_cases: dict[str, Case]) -> Iterator[object]:
-    yield from _driver("chrome", oracle_cases)
+def chrome_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) -> Iterator[object]:
+    yield from _driver("chrome", oracle_cases, oracle_server)
 
 
 @pytest.fixture(scope="session")
-def firefox_driver(oracle_cases: dict[str, Case]) -> Iterator[object]:
-    yield from _driver("firefox", oracle_cases)
+def firefox_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) -> Iterator[object]:
+    yield from _driver("firefox", oracle_cases, oracle_server)
 
 
 def predicted_error(case: Case, browser: str) -> str | None:
