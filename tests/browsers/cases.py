@@ -15,7 +15,7 @@ import datetime as dt
 import ipaddress
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
@@ -77,7 +77,7 @@ def _pki(case_id: str, key: str = "ec-p256") -> LabPKI:
     return LabPKI.create(org=f"Oracle {case_id}", key=key)
 
 
-def _ca(case_id: str, role: str, issuer: Issued | None = None, **kwargs) -> Issued:
+def _ca(case_id: str, role: str, issuer: Issued | None = None, **kwargs: Any) -> Issued:
     """A CA certificate named after the case (root when ``issuer`` is None)."""
     kwargs.setdefault("not_before", _now() - dt.timedelta(days=10))
     kwargs.setdefault("days", 1000)
@@ -98,7 +98,7 @@ def _case(case_id: str, rule: str, description: str, leaf: Issued, *, hostname: 
 
 def _simple(case_id: str, rule: str, description: str, *, hostname: str | None = None,
             cn: str | None = None, dns: Sequence[str] | None = None, key: str = "ec-p256",
-            subject_empty: bool = False, **leaf_kwargs) -> Case:
+            subject_empty: bool = False, **leaf_kwargs: Any) -> Case:
     """A leaf from a fresh two-level hierarchy; ``dns`` defaults to the case hostname."""
     host = hostname or _host(case_id)
     pki = _pki(case_id, key="rsa-2048" if key.startswith("rsa") else "ec-p256")
@@ -242,7 +242,8 @@ def _trust_cases() -> list[Case]:
         _case("self-signed-leaf", "P3", "self-signed leaf, not installed", self_signed, anchors=[decoy.root]),
         _case("missing-intermediate", "P14", "only the leaf is served (intermediate never served anywhere)",
               m_leaf, served=[m_leaf]),
-        _case("missing-intermediate-aia", "P14", "only the leaf is served; its AIA caIssuers URL serves the intermediate",
+        _case("missing-intermediate-aia", "P14",
+              "only the leaf is served; its AIA caIssuers URL serves the intermediate",
               aia_leaf, served=[aia_leaf], aia=aia_pki.issuing),
         _case("chain-extra-cert", "P15", "an unrelated CA certificate appended", x_leaf,
               served=[x_leaf, extra_pki.issuing, unrelated.issuing]),
@@ -299,7 +300,8 @@ def _usage_cases() -> list[Case]:
         _simple("eku-clientauth-only", "P1", "leaf EKU clientAuth only", eku=[CLIENT_AUTH]),
         _simple("eku-any-only", "P1", "leaf EKU anyExtendedKeyUsage only", eku=[any_eku]),
         _simple("eku-server-client", "P1", "leaf EKU serverAuth + clientAuth", eku=[SERVER_AUTH, CLIENT_AUTH]),
-        _simple("eku-empty", "P1", "leaf EKU extension with no purposes", eku=[], extra=[(x509.ExtendedKeyUsage([]), False)]),
+        _simple("eku-empty", "P1", "leaf EKU extension with no purposes", eku=[],
+                extra=[(x509.ExtendedKeyUsage([]), False)]),
         _simple("eku-server-ocspsigning", "P1", "leaf EKU serverAuth + OCSPSigning",
                 eku=[SERVER_AUTH, ExtendedKeyUsageOID.OCSP_SIGNING]),
         _case("intermediate-eku-any", "P1", "issuing CA with EKU anyExtendedKeyUsage only",
@@ -324,14 +326,15 @@ def _constraint_cases() -> list[Case]:
         _simple("leaf-unknown-noncritical-ext", "P4", "leaf with an unknown non-critical extension",
                 extra=[(UNKNOWN_CRITICAL, False)]),
     ]
-    for case_id, rule, description, kwargs in [
+    flawed_issuers: list[tuple[str, str, str, dict[str, Any]]] = [
         ("intermediate-no-basicconstraints", "P3", "issuing CA without basicConstraints",
          {"basic_constraints": False}),
         ("intermediate-no-keycertsign", "P2", "issuing CA keyUsage without keyCertSign",
          {"key_usage": ["digital_signature", "crl_sign"]}),
         ("intermediate-unknown-critical-ext", "P4", "issuing CA with an unknown critical extension",
          {"extra": [(UNKNOWN_CRITICAL, True)]}),
-    ]:
+    ]
+    for case_id, rule, description, kwargs in flawed_issuers:
         root = _ca(case_id, "Root")
         inter = _ca(case_id, "Issuing", root, **kwargs)
         out.append(_case(case_id, rule, description, issue(subject="leaf", issuer=inter, dns=[_host(case_id)])))
@@ -405,22 +408,37 @@ def build_cases() -> list[Case]:
     return cases
 
 
-CASE_IDS: tuple[str, ...] = (
-    "san-exact", "san-mismatch", "cn-only", "cn-ignored-san-present", "ip-ipaddress-san", "ip-in-dnsname",
-    "ip-cn-only", "ipv6-ipaddress-san", "dns-host-ip-san", "case-insensitive", "san-trailing-dot",
-    "wildcard-leftmost", "wildcard-apex", "wildcard-two-labels", "wildcard-partial-prefix",
-    "wildcard-partial-suffix", "wildcard-not-leftmost", "wildcard-icann-suffix", "wildcard-private-suffix",
-    "wildcard-unknown-tld", "wildcard-idn", "san-invalid-entry-skipped", "hostname-trailing-dot", "underscore-name", "san-empty", "san-critical-empty-subject",
-    "expired-leaf", "not-yet-valid-leaf", "expired-intermediate", "expired-root", "long-validity-5y",
-    "untrusted-root", "self-signed-leaf", "missing-intermediate", "missing-intermediate-aia", "chain-extra-cert", "chain-unordered",
-    "chain-duplicate", "chain-includes-root",
-    "sha1-leaf", "sha1-intermediate", "sha1-root", "md5-leaf", "sig-alg-mismatch", "rsa1024-leaf", "rsa2048-leaf",
-    "ec-p384-leaf", "ec-p521-leaf", "ec-secp256k1-leaf", "ec-secp256k1-intermediate",
-    "eku-absent", "eku-clientauth-only", "eku-any-only", "eku-server-client", "eku-empty", "eku-server-ocspsigning",
-    "intermediate-eku-any", "intermediate-eku-serverauth", "intermediate-eku-no-serverauth",
-    "ku-rsa-no-digitalsignature", "ku-ec-no-digitalsignature",
-    "leaf-ca-true", "leaf-unknown-critical-ext", "leaf-unknown-noncritical-ext",
-    "intermediate-no-basicconstraints", "intermediate-no-keycertsign", "intermediate-unknown-critical-ext",
-    "intermediate-pathlen-violated", "intermediate-pathlen-ok", "v1-intermediate", "duplicate-extension", "serial-negative",
-    "nc-permitted-ok", "nc-permitted-violated", "nc-excluded-violated", "nc-excluded-ok",
-)
+# Every case id, in order, with what browser-rules.md / browser-oracle.md predict:
+# (Chrome accepts?, Firefox accepts?), None where the notes are silent. The browsers decide.
+_BOTH, _NEITHER = (True, True), (False, False)
+NOTES: dict[str, tuple[bool | None, bool | None]] = {
+    "san-exact": _BOTH, "san-mismatch": _NEITHER, "cn-only": _NEITHER, "cn-ignored-san-present": _NEITHER,
+    "ip-ipaddress-san": _BOTH, "ip-in-dnsname": _NEITHER, "ip-cn-only": _NEITHER, "ipv6-ipaddress-san": _BOTH,
+    "dns-host-ip-san": _NEITHER, "case-insensitive": _BOTH, "san-trailing-dot": (True, False),
+    "wildcard-leftmost": _BOTH, "wildcard-apex": _NEITHER, "wildcard-two-labels": _NEITHER,
+    "wildcard-partial-prefix": _NEITHER, "wildcard-partial-suffix": _NEITHER, "wildcard-not-leftmost": _NEITHER,
+    "wildcard-icann-suffix": (False, True), "wildcard-private-suffix": _BOTH, "wildcard-unknown-tld": _NEITHER,
+    "wildcard-idn": _BOTH, "san-invalid-entry-skipped": _BOTH, "hostname-trailing-dot": _BOTH,
+    "underscore-name": _BOTH, "san-empty": _NEITHER, "san-critical-empty-subject": _BOTH,
+    "expired-leaf": _NEITHER, "not-yet-valid-leaf": _NEITHER, "expired-intermediate": _NEITHER,
+    "expired-root": (None, None), "long-validity-5y": _BOTH,
+    "untrusted-root": _NEITHER, "self-signed-leaf": _NEITHER, "missing-intermediate": _NEITHER,
+    "missing-intermediate-aia": (True, False), "chain-extra-cert": _BOTH, "chain-unordered": _BOTH,
+    "chain-duplicate": _BOTH, "chain-includes-root": _BOTH,
+    "sha1-leaf": (False, True), "sha1-intermediate": (False, True), "sha1-root": _BOTH, "md5-leaf": (None, None),
+    "sig-alg-mismatch": (False, None), "rsa1024-leaf": _BOTH, "rsa2048-leaf": _BOTH, "ec-p384-leaf": _BOTH,
+    "ec-p521-leaf": _BOTH, "ec-secp256k1-leaf": (False, None), "ec-secp256k1-intermediate": (False, None),
+    "eku-absent": _BOTH, "eku-clientauth-only": _NEITHER, "eku-any-only": (True, False),
+    "eku-server-client": _BOTH, "eku-empty": _NEITHER, "eku-server-ocspsigning": (True, False),
+    "intermediate-eku-any": (True, False), "intermediate-eku-serverauth": _BOTH,
+    "intermediate-eku-no-serverauth": _NEITHER, "ku-rsa-no-digitalsignature": (False, True),
+    "ku-ec-no-digitalsignature": (None, True), "leaf-ca-true": (True, False),
+    "leaf-unknown-critical-ext": _NEITHER, "leaf-unknown-noncritical-ext": _BOTH,
+    "intermediate-no-basicconstraints": _NEITHER, "intermediate-no-keycertsign": _NEITHER,
+    "intermediate-unknown-critical-ext": _NEITHER, "intermediate-pathlen-violated": _NEITHER,
+    "intermediate-pathlen-ok": _BOTH, "v1-intermediate": _NEITHER, "duplicate-extension": _NEITHER,
+    "serial-negative": _BOTH, "nc-permitted-ok": _BOTH, "nc-permitted-violated": _NEITHER,
+    "nc-excluded-violated": _NEITHER, "nc-excluded-ok": _BOTH,
+}
+
+CASE_IDS: tuple[str, ...] = tuple(NOTES)  # for parametrizing without generating keys at collection

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from tests.browsers import nss
+from . import nss
 
 BINARY = "/usr/bin/firefox-esr"
 STARTUP_TIMEOUT_S = 90  # hang detection only
@@ -63,6 +63,7 @@ class Firefox:
         (profile / "user.js").write_text(
             "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items()))
         self._client = Marionette(bin=BINARY, headless=True, profile=str(profile),
+                                  gecko_log=str(Path(self._folder.name) / "gecko.log"),
                                   startup_timeout=STARTUP_TIMEOUT_S)
         try:
             self._client.start_session()

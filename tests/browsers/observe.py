@@ -14,45 +14,14 @@ import datetime as dt
 import pprint
 import sys
 from pathlib import Path
+from typing import Mapping
 
-from tests.browsers.cases import Case, build_cases
-from tests.browsers.server import OracleServer
-from tests.browsers.session import BROWSERS, start_browser, unavailable_reason
+from .cases import NOTES, Case, build_cases
+from .server import OracleServer
+from .session import BROWSERS, start_browser, unavailable_reason
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "browser-observations.md"
-Observed = dict[str, tuple[str | None, str | None]]
-
-# What the reference notes predict: (Chrome accepts?, Firefox accepts?); None = the notes are silent.
-_BOTH, _NEITHER = (True, True), (False, False)
-NOTES: dict[str, tuple[bool | None, bool | None]] = {
-    "san-exact": _BOTH, "san-mismatch": _NEITHER, "cn-only": _NEITHER, "cn-ignored-san-present": _NEITHER,
-    "ip-ipaddress-san": _BOTH, "ip-in-dnsname": _NEITHER, "ip-cn-only": _NEITHER, "ipv6-ipaddress-san": _BOTH,
-    "dns-host-ip-san": _NEITHER, "case-insensitive": _BOTH, "san-trailing-dot": (True, False),
-    "wildcard-leftmost": _BOTH, "wildcard-apex": _NEITHER, "wildcard-two-labels": _NEITHER,
-    "wildcard-partial-prefix": _NEITHER, "wildcard-partial-suffix": _NEITHER, "wildcard-not-leftmost": _NEITHER,
-    "wildcard-icann-suffix": (False, True), "wildcard-private-suffix": _BOTH, "wildcard-unknown-tld": _NEITHER,
-    "wildcard-idn": _BOTH, "san-invalid-entry-skipped": _BOTH, "hostname-trailing-dot": _BOTH,
-    "underscore-name": _BOTH, "san-empty": _NEITHER, "san-critical-empty-subject": _BOTH,
-    "expired-leaf": _NEITHER, "not-yet-valid-leaf": _NEITHER, "expired-intermediate": _NEITHER,
-    "expired-root": (None, None), "long-validity-5y": _BOTH,
-    "untrusted-root": _NEITHER, "self-signed-leaf": _NEITHER, "missing-intermediate": _NEITHER,
-    "missing-intermediate-aia": (True, False), "chain-extra-cert": _BOTH, "chain-unordered": _BOTH,
-    "chain-duplicate": _BOTH, "chain-includes-root": _BOTH,
-    "sha1-leaf": (False, True), "sha1-intermediate": (False, True), "sha1-root": _BOTH, "md5-leaf": (None, None),
-    "sig-alg-mismatch": (False, None), "rsa1024-leaf": _BOTH, "rsa2048-leaf": _BOTH, "ec-p384-leaf": _BOTH,
-    "ec-p521-leaf": _BOTH, "ec-secp256k1-leaf": (False, None), "ec-secp256k1-intermediate": (False, None),
-    "eku-absent": _BOTH, "eku-clientauth-only": _NEITHER, "eku-any-only": (True, False),
-    "eku-server-client": _BOTH, "eku-empty": _NEITHER, "eku-server-ocspsigning": (True, False),
-    "intermediate-eku-any": (True, False), "intermediate-eku-serverauth": _BOTH,
-    "intermediate-eku-no-serverauth": _NEITHER, "ku-rsa-no-digitalsignature": (False, True),
-    "ku-ec-no-digitalsignature": (None, True), "leaf-ca-true": (True, False),
-    "leaf-unknown-critical-ext": _NEITHER, "leaf-unknown-noncritical-ext": _BOTH,
-    "intermediate-no-basicconstraints": _NEITHER, "intermediate-no-keycertsign": _NEITHER,
-    "intermediate-unknown-critical-ext": _NEITHER, "intermediate-pathlen-violated": _NEITHER,
-    "intermediate-pathlen-ok": _BOTH, "v1-intermediate": _NEITHER, "duplicate-extension": _NEITHER,
-    "serial-negative": _BOTH, "nc-permitted-ok": _BOTH, "nc-permitted-violated": _NEITHER,
-    "nc-excluded-violated": _NEITHER, "nc-excluded-ok": _BOTH,
-}
+Observed = Mapping[str, tuple[str | None, str | None]]
 
 # Observations about error codes that an accept/reject comparison cannot show (reviewed by hand
 # against the run recorded in docs/browser-observations.md; re-read them after a browser upgrade).
@@ -129,12 +98,13 @@ def render(cases: list[Case], versions: dict[str, str], observed: Observed) -> s
     for case in cases:
         chrome, firefox = observed[case.id]
         differs = " (differ)" if (chrome is None) != (firefox is None) else ""
-        lines.append(f"| `{case.id}` | {case.rule} | {case.description}{differs} | {_cell(chrome)} | {_cell(firefox)} |")
+        lines.append(f"| `{case.id}` | {case.rule} | {case.description}{differs} "
+                     f"| {_cell(chrome)} | {_cell(firefox)} |")
     lines += ["", "## Surprises against the reference notes", ""]
     lines += [f"- {s}" for s in surprises(observed)] or ["- none in acceptance"]
     lines += ["", "Remarks on the error codes:", ""] + [f"- {r}" for r in REMARKS]
     lines += ["", "## Machine-readable", "", "```python",
-              "OBSERVED = " + pprint.pformat(observed, width=110, sort_dicts=False), "```", ""]
+              "OBSERVED = " + pprint.pformat(dict(observed), width=110, sort_dicts=False), "```", ""]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import urlsplit
 
-from tests.browsers.cases import Case, aia_url
+from .cases import Case, aia_url
 
 BODY = b"<!doctype html><title>dccscan oracle</title><p id=ok>accepted</p>"
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"

@@ -9,12 +9,23 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import Protocol
 
-from tests.browsers import chromium, firefox, nss
-from tests.browsers.cases import AIA_HOST, Case
-from tests.browsers.server import OracleServer
+from . import chromium, firefox, nss
+from .cases import AIA_HOST, Case
+from .server import OracleServer
 
 BROWSERS = ("chrome", "firefox")
+
+
+class BrowserDriver(Protocol):
+    """What ``chromium.Chromium`` and ``firefox.Firefox`` both offer."""
+
+    version: str
+
+    def error_for(self, url: str) -> str | None: ...
+
+    def close(self) -> None: ...
 
 
 def unavailable_reason(browser: str) -> str | None:
@@ -44,7 +55,7 @@ def dns_hostnames(cases: list[Case]) -> list[str]:
     return [*names, *(n.rstrip(".") for n in names if n.endswith("."))]
 
 
-def start_browser(browser: str, cases: list[Case], server: OracleServer) -> "chromium.Chromium | firefox.Firefox":
+def start_browser(browser: str, cases: list[Case], server: OracleServer) -> BrowserDriver:
     """A running browser trusting every case root and resolving every case name to loopback."""
     if browser == "chrome":
         return chromium.Chromium(all_anchors(cases), [f"MAP {AIA_HOST} 127.0.0.1:{server.aia_port}"])

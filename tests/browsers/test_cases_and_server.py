@@ -9,8 +9,9 @@ from typing import Iterator
 import pytest
 from OpenSSL import SSL, crypto
 
-from tests.browsers.cases import CASE_IDS, Case, build_cases
-from tests.browsers.server import BODY, OracleServer
+from .cases import CASE_IDS, Case, build_cases
+from .observe import render, surprises
+from .server import BODY, OracleServer
 
 RULES_FILE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "browser-rules.md"
 
@@ -79,3 +80,41 @@ def test_server_presents_each_chain_exactly(cases: list[Case], server: OracleSer
                            case.hostname if case.is_ip else "127.0.0.1")
     assert chain == list(case.chain)
     assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(BODY)
+
+
+def test_aia_url_serves_the_intermediate(cases: list[Case], server: OracleServer) -> None:
+    """Chromium fetches the AIA caIssuers URL; the server must answer it with the DER, and 404 otherwise."""
+    case = next(c for c in cases if c.aia_der)
+    with socket.create_connection(("127.0.0.1", server.aia_port), timeout=20) as raw:
+        raw.sendall(f"GET /{case.id}.der HTTP/1.1\r\nHost: aia\r\n\r\n".encode())
+        answer = _read_all(raw)
+    assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(case.aia_der or b"?")
+    with socket.create_connection(("127.0.0.1", server.aia_port), timeout=20) as raw:
+        raw.sendall(b"GET /nothing.der HTTP/1.1\r\n\r\n")
+        assert _read_all(raw).startswith(b"HTTP/1.1 404")
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_surprises_compare_acceptance_with_the_notes() -> None:
+    observed = {"san-exact": ("ERR_CERT_INVALID", None), "san-mismatch": (None, "SSL_ERROR_BAD_CERT_DOMAIN"),
+                "expired-root": (None, None)}  # the notes are silent on expired-root
+    found = surprises(observed)
+    assert len(found) == 2
+    assert "`san-exact`: the notes predict Chrome would accept" in found[0]
+    assert "`san-mismatch`: the notes predict Chrome would reject" in found[1]
+
+
+def test_document_carries_a_loadable_observed_dict(cases: list[Case]) -> None:
+    observed = {c.id: (None, "SEC_ERROR_UNKNOWN_ISSUER") for c in cases}
+    text = render(cases, {"chrome": "1", "firefox": "2"}, observed)
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(block, namespace)
+    assert namespace["OBSERVED"] == observed
+    assert text.count("\n| `") == len(cases)

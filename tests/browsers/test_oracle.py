@@ -16,9 +16,9 @@ from typing import Iterator
 
 import pytest
 
-from tests.browsers.cases import CASE_IDS, Case, build_cases
-from tests.browsers.server import OracleServer
-from tests.browsers.session import BROWSERS, start_browser, unavailable_reason
+from .cases import CASE_IDS, Case, build_cases
+from .server import OracleServer
+from .session import BROWSERS, BrowserDriver, start_browser, unavailable_reason
 
 pytestmark = pytest.mark.browser
 CODE = re.compile(r"[A-Z][A-Z0-9_]+")
@@ -35,7 +35,7 @@ def oracle_server(oracle_cases: dict[str, Case]) -> Iterator[OracleServer]:
         yield server
 
 
-def _driver(browser: str, cases: dict[str, Case], server: OracleServer) -> Iterator[object]:
+def _driver(browser: str, cases: dict[str, Case], server: OracleServer) -> Iterator[BrowserDriver]:
     reason = unavailable_reason(browser)
     if reason:
         pytest.skip(reason)
@@ -47,12 +47,12 @@ def _driver(browser: str, cases: dict[str, Case], server: OracleServer) -> Itera
 
 
 @pytest.fixture(scope="session")
-def chrome_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) -> Iterator[object]:
+def chrome_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) -> Iterator[BrowserDriver]:
     yield from _driver("chrome", oracle_cases, oracle_server)
 
 
 @pytest.fixture(scope="session")
-def firefox_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) -> Iterator[object]:
+def firefox_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) -> Iterator[BrowserDriver]:
     yield from _driver("firefox", oracle_cases, oracle_server)
 
 
@@ -71,7 +71,7 @@ def predicted_error(case: Case, browser: str) -> str | None:
 def test_prediction_matches_real_browser(case_id: str, browser: str, oracle_cases: dict[str, Case],
                                           oracle_server: OracleServer, request: pytest.FixtureRequest) -> None:
     case = oracle_cases[case_id]
-    driver = request.getfixturevalue(f"{browser}_driver")
+    driver: BrowserDriver = request.getfixturevalue(f"{browser}_driver")
     observed = driver.error_for(oracle_server.url(case))
     assert observed is None or CODE.fullmatch(observed), f"{browser} gave no error code: {observed}"
     predicted = predicted_error(case, browser)
