@@ -8,6 +8,7 @@ is switched off: OCSP, CRLite, preloaded intermediates (remote settings), enterp
 
 from __future__ import annotations
 
+import gc
 import json
 import tempfile
 from pathlib import Path
@@ -87,8 +88,10 @@ class Firefox:
             return str(code) if code else f"UNEXPECTED: {str(exc).splitlines()[0]}"
 
     def close(self) -> None:
+        """Stop Firefox and drop its profiles now: mozprofile's own finalisers fail at interpreter exit."""
         try:
-            self._client.delete_session()
+            self._client.cleanup()  # deletes the session, stops Firefox, removes the cloned profile
         finally:
-            self._client.cleanup()
+            del self._client
+            gc.collect()
             self._folder.cleanup()

@@ -59,6 +59,8 @@ def observe(cases: list[Case]) -> tuple[dict[str, str], Observed]:
             try:
                 versions[browser] = driver.version
                 for case in cases:
+                    if case.id in server.unavailable:
+                        raise SystemExit(f"cannot observe {case.id}: {server.unavailable[case.id]}")
                     results[browser][case.id] = driver.error_for(server.url(case))
             finally:
                 driver.close()

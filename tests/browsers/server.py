@@ -49,8 +49,15 @@ class OracleServer:
         self._closed = threading.Event()
         self.sni_port = self._listen("127.0.0.1", self._sni_context())
         self.ports: dict[str, int] = {}
+        self.unavailable: dict[str, str] = {}  # case id -> why it cannot be served here
         for case in self.cases:
-            self.ports[case.id] = self._listen(case.hostname, _context(case, folder)) if case.is_ip else self.sni_port
+            if not case.is_ip:
+                self.ports[case.id] = self.sni_port
+                continue
+            try:
+                self.ports[case.id] = self._listen(case.hostname, _context(case, folder))
+            except OSError as exc:  # e.g. a container without IPv6 loopback
+                self.unavailable[case.id] = f"cannot listen on {case.hostname}: {exc}"
         self.aia_port = self._listen("127.0.0.1", None)
 
     def url(self, case: Case) -> str:
