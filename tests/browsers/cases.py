@@ -22,7 +22,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from scanner.certinfo import der_to_pem
 from scanner.lab import der
-from scanner.lab.pki import CLIENT_AUTH, SERVER_AUTH, UTC, Issued, LabPKI, issue, name, resign
+from scanner.lab.pki import CLIENT_AUTH, SERVER_AUTH, UTC, Issued, LabPKI, issue, name, new_key, resign
 
 DOMAIN = "dcclab.example"
 AIA_HOST = f"aia.{DOMAIN}"  # Chromium maps it to the server's HTTP port; port 80 in the URL
@@ -304,6 +304,8 @@ def _usage_cases() -> list[Case]:
                 extra=[(x509.ExtendedKeyUsage([]), False)]),
         _simple("eku-server-ocspsigning", "P1", "leaf EKU serverAuth + OCSPSigning",
                 eku=[SERVER_AUTH, ExtendedKeyUsageOID.OCSP_SIGNING]),
+        _simple("eku-server-codesigning", "P1", "leaf EKU serverAuth + codeSigning (strict modes refuse)",
+                eku=[SERVER_AUTH, ExtendedKeyUsageOID.CODE_SIGNING]),
         _case("intermediate-eku-any", "P1", "issuing CA with EKU anyExtendedKeyUsage only",
               issue(subject="leaf", issuer=any_int, dns=[_host("intermediate-eku-any")])),
         _case("intermediate-eku-serverauth", "P1", "issuing CA with EKU serverAuth",
@@ -377,30 +379,64 @@ def _negative_serial_case() -> Case:
     return _case("serial-negative", "P6", "leaf with a negative serial number", leaf)
 
 
+def _constrained(permitted: Sequence[x509.GeneralName] = (),
+                 excluded: Sequence[x509.GeneralName] = ()) -> x509.NameConstraints:
+    return x509.NameConstraints(permitted_subtrees=list(permitted) or None, excluded_subtrees=list(excluded) or None)
+
+
 def _name_constraint_cases() -> list[Case]:
+    ok, bad, loopback = x509.DNSName(f"ok.{DOMAIN}"), x509.DNSName(f"bad.{DOMAIN}"), ipaddress.ip_network("127.0.0.0/8")
+    table: list[tuple[str, str, x509.NameConstraints, str, list[str], list[str]]] = [
+        # case id, description, constraints on the issuing CA, hostname, leaf SAN dNSNames, leaf SAN iPAddresses
+        ("nc-permitted-ok", "SAN inside permitted subtree", _constrained([ok]),
+         f"nc-permitted-ok.ok.{DOMAIN}", [f"nc-permitted-ok.ok.{DOMAIN}"], []),
+        ("nc-permitted-violated", "SAN outside the permitted subtree", _constrained([ok]),
+         _host("nc-permitted-violated"), [_host("nc-permitted-violated")], []),
+        ("nc-excluded-violated", "SAN inside an excluded subtree", _constrained(excluded=[bad]),
+         f"nc-excluded-violated.bad.{DOMAIN}", [f"nc-excluded-violated.bad.{DOMAIN}"], []),
+        ("nc-excluded-ok", "SAN outside the excluded subtree", _constrained(excluded=[bad]),
+         _host("nc-excluded-ok"), [_host("nc-excluded-ok")], []),
+        ("nc-wildcard-vs-permitted-host", "wildcard SAN over a permitted single host",
+         _constrained([x509.DNSName(f"a.ncw.{DOMAIN}")]), f"a.ncw.{DOMAIN}", [f"*.ncw.{DOMAIN}"], []),
+        ("nc-ip-permitted-ok", "iPAddress SAN inside a permitted 127.0.0.0/8",
+         _constrained([x509.IPAddress(loopback)]), "127.0.0.1", [], ["127.0.0.1"]),
+        ("nc-ip-excluded-violated", "iPAddress SAN inside an excluded 127.0.0.0/8",
+         _constrained(excluded=[x509.IPAddress(loopback)]), "127.0.0.1", [], ["127.0.0.1"]),
+    ]
     out = []
-    for case_id, permitted, excluded, leaf_host, description in [
-        ("nc-permitted-ok", f"ok.{DOMAIN}", None, f"nc-permitted-ok.ok.{DOMAIN}", "SAN inside permitted subtree"),
-        ("nc-permitted-violated", f"ok.{DOMAIN}", None, _host("nc-permitted-violated"),
-         "SAN outside the permitted subtree"),
-        ("nc-excluded-violated", None, f"bad.{DOMAIN}", f"nc-excluded-violated.bad.{DOMAIN}",
-         "SAN inside an excluded subtree"),
-        ("nc-excluded-ok", None, f"bad.{DOMAIN}", _host("nc-excluded-ok"), "SAN outside the excluded subtree"),
-    ]:
-        constraints = x509.NameConstraints(
-            permitted_subtrees=[x509.DNSName(permitted)] if permitted else None,
-            excluded_subtrees=[x509.DNSName(excluded)] if excluded else None)
+    for case_id, description, constraints, hostname, dns, ips in table:
         root = _ca(case_id, "Root")
         inter = _ca(case_id, "Constrained Issuing", root, name_constraints=constraints)
-        leaf = issue(subject="leaf", issuer=inter, dns=[leaf_host])
-        out.append(_case(case_id, "P12", description, leaf, hostname=leaf_host))
+        leaf = issue(subject="leaf", issuer=inter, dns=dns, ips=ips)
+        out.append(_case(case_id, "P12", description, leaf, hostname=hostname))
     return out
+
+
+def _path_choice_case() -> Case:
+    """One issuing CA key and subject certified twice: expired under root A, valid under root B."""
+    root_a, root_b = _ca("chain-alternate-path", "Root A"), _ca("chain-alternate-path", "Root B")
+    key = new_key("ec-p256")
+    subject = name("Cross Issuing CA", o="Oracle chain-alternate-path")
+    now = _now()
+    expired = issue(subject=subject, issuer=root_a, key=key, ca=True, not_before=now - dt.timedelta(days=400), days=200)
+    valid = issue(subject=subject, issuer=root_b, key=key, ca=True, not_before=now - dt.timedelta(days=10), days=1000)
+    leaf = issue(subject="leaf", issuer=valid, dns=[_host("chain-alternate-path")])
+    return _case("chain-alternate-path", "P15", "expired and valid certificates for the same issuing CA served",
+                 leaf, served=[leaf, expired, valid], anchors=[root_a, root_b])
+
+
+def _v1_root_case() -> Case:
+    root = _ca("v1-root", "Root")
+    root = _resigned(root, root, edit_tbs=_v1)
+    inter = _ca("v1-root", "Issuing", root)
+    return _case("v1-root", "P3", "installed root is X.509 v1 (no basicConstraints)",
+                 issue(subject="leaf", issuer=inter, dns=[_host("v1-root")]))
 
 
 def build_cases() -> list[Case]:
     """Every case, freshly generated (keys and validity dates relative to now)."""
     cases = [*_name_cases(), *_validity_cases(), *_trust_cases(), *_signature_cases(), *_usage_cases(),
-             *_constraint_cases(), *_name_constraint_cases()]
+             *_constraint_cases(), *_name_constraint_cases(), _path_choice_case(), _v1_root_case()]
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), "case ids must be unique"
     dns_hosts = [c.hostname.rstrip(".") for c in cases if not c.is_ip]
@@ -430,6 +466,7 @@ NOTES: dict[str, tuple[bool | None, bool | None]] = {
     "ec-p521-leaf": _BOTH, "ec-secp256k1-leaf": (False, None), "ec-secp256k1-intermediate": (False, None),
     "eku-absent": _BOTH, "eku-clientauth-only": _NEITHER, "eku-any-only": (True, False),
     "eku-server-client": _BOTH, "eku-empty": _NEITHER, "eku-server-ocspsigning": (True, False),
+    "eku-server-codesigning": (None, True),
     "intermediate-eku-any": (True, False), "intermediate-eku-serverauth": _BOTH,
     "intermediate-eku-no-serverauth": _NEITHER, "ku-rsa-no-digitalsignature": (False, True),
     "ku-ec-no-digitalsignature": (None, True), "leaf-ca-true": (True, False),
@@ -438,7 +475,9 @@ NOTES: dict[str, tuple[bool | None, bool | None]] = {
     "intermediate-unknown-critical-ext": _NEITHER, "intermediate-pathlen-violated": _NEITHER,
     "intermediate-pathlen-ok": _BOTH, "v1-intermediate": _NEITHER, "duplicate-extension": _NEITHER,
     "serial-negative": _BOTH, "nc-permitted-ok": _BOTH, "nc-permitted-violated": _NEITHER,
-    "nc-excluded-violated": _NEITHER, "nc-excluded-ok": _BOTH,
+    "nc-excluded-violated": _NEITHER, "nc-excluded-ok": _BOTH, "nc-wildcard-vs-permitted-host": (None, False),
+    "nc-ip-permitted-ok": _BOTH, "nc-ip-excluded-violated": _NEITHER,
+    "chain-alternate-path": _BOTH, "v1-root": (None, True),
 }
 
 CASE_IDS: tuple[str, ...] = tuple(NOTES)  # for parametrizing without generating keys at collection

@@ -41,6 +41,10 @@ REMARKS = [
     "Chrome fetches a missing intermediate from the leaf's AIA caIssuers URL and accepts; Firefox "
     "(preloaded intermediates off, nothing cached) says `SEC_ERROR_UNKNOWN_ISSUER`. Without AIA "
     "both reject, with their \"unknown authority\" codes.",
+    "Chrome accepts leaves whose EKU adds codeSigning or OCSPSigning to serverAuth: it runs "
+    "BoringSSL's lenient SERVER_AUTH EKU mode (not the strict ones) under a local root; Firefox "
+    "refuses OCSPSigning only.",
+    "An X.509 v1 installed root (no basicConstraints) is accepted by both; a v1 intermediate by neither.",
     "An expired installed root is rejected by both (`ERR_CERT_DATE_INVALID`, "
     "`SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE`): trust-anchor validity counts.",
 ]
