@@ -10,6 +10,7 @@ what ``browser-rules.md`` / ``browser-oracle.md`` lead one to expect (``NOTES`` 
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import pprint
 import sys
@@ -112,6 +113,12 @@ def render(cases: list[Case], versions: dict[str, str], observed: Observed) -> s
     lines += ["", "## Machine-readable", "", "```python",
               "OBSERVED = " + pprint.pformat(dict(observed), width=110, sort_dicts=False), "```", ""]
     return "\n".join(lines)
+
+
+def load_observed(path: Path = OUTPUT) -> dict[str, tuple[str | None, str | None]]:
+    """The ``OBSERVED`` dict recorded in ``docs/browser-observations.md`` (for offline checks)."""
+    block = path.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    return ast.literal_eval(block.split("=", 1)[1].strip())
 
 
 def main(argv: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Start the oracle estate once: cases, the loopback server and both real browsers.
+"""Start the oracle estate once (cases, loopback server, both real browsers) and ask the engine.
 
 Shared by the pytest fixtures (``test_oracle.py``) and the observation script (``observe.py``),
 so the test and the committed table are produced the same way.
@@ -6,16 +6,21 @@ so the test and the committed table are produced the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import Protocol
+
+import pytest
 
 from . import chromium, firefox, nss
 from .cases import AIA_HOST, Case
 from .server import OracleServer
 
 BROWSERS = ("chrome", "firefox")
+CODE = re.compile(r"[A-Z][A-Z0-9_]+")  # the shape of every browser error code
 
 
 class BrowserDriver(Protocol):
@@ -61,3 +66,12 @@ def start_browser(browser: str, cases: list[Case], server: OracleServer) -> Brow
         return chromium.Chromium(all_anchors(cases), [f"MAP {AIA_HOST} 127.0.0.1:{server.aia_port}"])
     return firefox.Firefox(all_anchors(cases), dns_hostnames(cases))
 
+
+def predicted_error(case: Case, browser: str) -> str | None:
+    """dccscan's prediction for ``case`` (skips while the engine is not in this tree)."""
+    if importlib.util.find_spec("scanner.evaluate") is None:
+        pytest.skip("scanner.evaluate not available")
+    from scanner.evaluate import evaluate  # type: ignore[import-not-found]
+
+    result = evaluate(list(case.chain), case.hostname, anchors=list(case.anchors), at=dt.datetime.now(dt.timezone.utc))
+    return result["browsers"][browser]["error"]

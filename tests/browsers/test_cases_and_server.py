@@ -10,8 +10,9 @@ import pytest
 from OpenSSL import SSL, crypto
 
 from .cases import CASE_IDS, Case, build_cases
-from .observe import render, surprises
+from .observe import load_observed, render, surprises
 from .server import BODY, OracleServer
+from .session import CODE
 
 RULES_FILE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "browser-rules.md"
 
@@ -110,11 +111,17 @@ def test_surprises_compare_acceptance_with_the_notes() -> None:
     assert "`san-mismatch`: the notes predict Chrome would reject" in found[1]
 
 
-def test_document_carries_a_loadable_observed_dict(cases: list[Case]) -> None:
+def test_document_carries_a_loadable_observed_dict(cases: list[Case], tmp_path: Path) -> None:
     observed = {c.id: (None, "SEC_ERROR_UNKNOWN_ISSUER") for c in cases}
     text = render(cases, {"chrome": "1", "firefox": "2"}, observed)
-    block = text.split("```python\n", 1)[1].split("```", 1)[0]
-    namespace: dict[str, object] = {}
-    exec(block, namespace)
-    assert namespace["OBSERVED"] == observed
+    written = tmp_path / "observations.md"
+    written.write_text(text)
+    assert load_observed(written) == observed
     assert text.count("\n| `") == len(cases)
+
+
+def test_committed_observations_cover_every_case() -> None:
+    """A case added without re-running ``python -m tests.browsers.observe`` is caught here."""
+    recorded = load_observed()
+    assert list(recorded) == list(CASE_IDS)
+    assert all(code is None or CODE.fullmatch(code) for pair in recorded.values() for code in pair)

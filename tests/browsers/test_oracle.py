@@ -9,19 +9,15 @@ is only a record of one run.
 
 from __future__ import annotations
 
-import datetime as dt
-import importlib.util
-import re
 from typing import Iterator
 
 import pytest
 
 from .cases import CASE_IDS, Case, build_cases
 from .server import OracleServer
-from .session import BROWSERS, BrowserDriver, start_browser, unavailable_reason
+from .session import BROWSERS, CODE, BrowserDriver, predicted_error, start_browser, unavailable_reason
 
 pytestmark = pytest.mark.browser
-CODE = re.compile(r"[A-Z][A-Z0-9_]+")
 
 
 @pytest.fixture(scope="session")
@@ -54,16 +50,6 @@ def chrome_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) ->
 @pytest.fixture(scope="session")
 def firefox_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) -> Iterator[BrowserDriver]:
     yield from _driver("firefox", oracle_cases, oracle_server)
-
-
-def predicted_error(case: Case, browser: str) -> str | None:
-    """dccscan's prediction for ``case`` (skips while the engine is not in this tree)."""
-    if importlib.util.find_spec("scanner.evaluate") is None:
-        pytest.skip("scanner.evaluate not available")
-    from scanner.evaluate import evaluate  # type: ignore[import-not-found]
-
-    result = evaluate(list(case.chain), case.hostname, anchors=list(case.anchors), at=dt.datetime.now(dt.timezone.utc))
-    return result["browsers"][browser]["error"]
 
 
 @pytest.mark.parametrize("browser", BROWSERS)
