@@ -237,9 +237,9 @@ def _trust_cases() -> list[Case]:
     incl = _pki("chain-includes-root")
     i_leaf = incl.leaf(dns=[_host("chain-includes-root")])
     return [
-        _case("untrusted-root", "P14/P15", "chain to a root no browser trusts",
+        _case("untrusted-root", "P15", "chain to a root no browser trusts",
               stray.leaf(dns=[_host("untrusted-root")]), anchors=[decoy.root]),
-        _case("self-signed-leaf", "P3", "self-signed leaf, not installed", self_signed, anchors=[decoy.root]),
+        _case("self-signed-leaf", "P15", "self-signed leaf, not installed", self_signed, anchors=[decoy.root]),
         _case("missing-intermediate", "P14", "only the leaf is served (intermediate never served anywhere)",
               m_leaf, served=[m_leaf]),
         _case("missing-intermediate-aia", "P14",
