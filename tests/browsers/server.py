@@ -47,7 +47,7 @@ class OracleServer:
         self._aia = {urlsplit(aia_url(c.id)).path: c.aia_der for c in self.cases if c.aia_der}
         self._sockets: list[socket.socket] = []
         self._closed = threading.Event()
-        self.sni_port = self._listen("127.0.0.1", self._sni_context())
+        self.sni_port = self._listen("127.0.0.1", self._sni_context(folder))
         self.ports: dict[str, int] = {}
         self.unavailable: dict[str, str] = {}  # case id -> why it cannot be served here
         for case in self.cases:
@@ -63,23 +63,17 @@ class OracleServer:
     def url(self, case: Case) -> str:
         return case.url(self.ports[case.id])
 
-    def _sni_context(self) -> ssl.SSLContext:
-        """The shared-port context: switches to the case's context from the SNI name."""
-        default = next(iter(self._by_sni.values()))
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-        ctx.load_cert_chain(*self._first_files())
+    def _sni_context(self, folder: Path) -> ssl.SSLContext:
+        """The shared-port context: switches to the case's own context from the SNI name."""
+        first = next(c for c in self.cases if not c.is_ip)
+        default = self._by_sni[_sni_key(first.hostname)]
+        ctx = _context(first, folder)
 
         def pick(sock: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
             sock.context = self._by_sni.get(_sni_key(server_name or ""), default)
 
         ctx.sni_callback = pick  # type: ignore[assignment]
         return ctx
-
-    def _first_files(self) -> tuple[Path, Path]:
-        first = next(c for c in self.cases if not c.is_ip)
-        folder = Path(self._folder.name)
-        return folder / f"{first.id}.chain.pem", folder / f"{first.id}.key.pem"
 
     def _listen(self, address: str, ctx: ssl.SSLContext | None) -> int:
         """Accept on ``address`` in a thread: TLS with ``ctx``, or plain HTTP (AIA) when None."""
