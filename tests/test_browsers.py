@@ -271,3 +271,20 @@ def test_public_store_rules(lab: Lab) -> None:
     result = evaluate(lab.chain(leaf(lab)), HOST, anchors=None, at=NOW)
     assert result["browsers"]["chrome"]["error"] == "ERR_CERT_AUTHORITY_INVALID"
     assert "chain.untrusted_root" in {f["id"] for f in result["findings"]}
+
+
+def test_empty_eku_keeps_the_other_extensions(lab: Lab) -> None:
+    """cryptography refuses every extension when the EKU list is empty; the browsers still read the
+    SAN, so the only problem reported is the EKU itself (no hostname mismatch)."""
+    chain = lab.chain(leaf(lab, eku=[], extra=[(x509.ExtendedKeyUsage([]), False)]))
+    result = evaluate(chain, HOST, anchors=[lab.pki.root.der], at=NOW)
+    ids = {f["id"] for f in result["findings"]}
+    assert "rfc5280.eku.empty" in ids
+    assert not ids & {"name.mismatch", "rfc5280.extension.malformed", "dccki.san.missing"}
+
+
+def test_aia_recovery_is_listed_for_chrome(lab: Lab) -> None:
+    """Chrome accepts a chain it completes over AIA, but its verdict still names the gap."""
+    chain = [leaf(lab, extra=[(_aia("http://ca.dcc.test/issuing.crt"), False)]).der]
+    chrome = evaluate(chain, HOST, anchors=[lab.pki.root.der], at=NOW)["browsers"]["chrome"]
+    assert chrome["accepted"] and [r["check"] for r in chrome["reasons"]] == ["chain.incomplete.aia"]

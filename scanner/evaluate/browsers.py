@@ -10,17 +10,22 @@ not map to a specific flag become ``CERT_STATUS_INVALID`` only when no other pat
 (``"INVALID?"`` in the table). The hostname is always checked (``CertVerifyProc::Verify``). A
 keyUsage the TLS handshake cannot use fails the handshake itself, after certificate verification.
 
-Firefox: mozilla::pkix returns the first error it meets: the leaf's own problems (parse, then
-issuer-independent checks), then path building up the chain, then the leaf's validity period,
-which ``BuildForward`` defers until a path is found. PSM (``SSLServerCertVerification.cpp``
+Firefox: mozilla::pkix returns the first error it meets: the leaf's parse errors (BackCert::Init),
+then path building up the chain (each issuer's own checks, signatures, name constraints), then the
+leaf's issuer-independent problems, which ``BuildForward`` defers until a path is found
+(``deferredEndEntityError``), validity last. PSM (``SSLServerCertVerification.cpp``
 ``DetermineCertOverrideErrors``) then, for overridable errors, also checks the hostname and shows
-trust errors first, then ``SSL_ERROR_BAD_CERT_DOMAIN``, then time errors.
+trust errors first, then ``SSL_ERROR_BAD_CERT_DOMAIN``, then time errors. A leaf key the browser's
+TLS client has no signature scheme for fails the handshake before any of this.
 
 Read in the sources: Chrome's flag order and MapPathBuilderErrorsToCertStatus (unacceptable key
--> WEAK_KEY; no issuer / bad signature -> AUTHORITY_INVALID; anything else -> INVALID only when
-nothing else is set); PSM's "trust, then mismatch, then time" choice. From notes and memory, to be
-confirmed by the oracle suite: the exact set of PSM trust-group codes, Firefox accepting SHA-1
-under a locally installed root, and where ERR_SSL_KEY_USAGE_INCOMPATIBLE ranks.
+-> WEAK_KEY; unparseable key -> INVALID; no issuer / bad signature -> AUTHORITY_INVALID; anything
+else -> INVALID only when nothing else is set); trust_store_nss.cc (local anchors enforce expiry);
+kVerifyPrefs (TLS signature schemes); pkixbuild.cpp (deferred leaf errors, RecordResult);
+pkixcheck.cpp (EKU, signature digest); gecko FindIssuer (skips presented certificates failing
+BackCert::Init) and CheckSignatureDigestAlgorithm (SHA-1 refused); PSM's "trust, then mismatch,
+then time" choice. The real-browser oracle (``tests/browsers``) confirms the codes its cases
+cover; the others (e.g. weak RSA keys, empty issuer names, public-root rules) rest on the sources.
 """
 
 from __future__ import annotations

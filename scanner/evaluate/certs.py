@@ -219,6 +219,7 @@ def _extension_facts(cert: x509.Certificate, exts: x509.Extensions | None) -> di
     ski = _ext_value(exts, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
     aki = _ext_value(exts, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
     nc = _ext_value(exts, ExtensionOID.NAME_CONSTRAINTS)
+    san = _ext_value(exts, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     facts: dict[str, object] = {
         "bc_present": isinstance(bc, x509.BasicConstraints),
         "is_ca": bool(isinstance(bc, x509.BasicConstraints) and bc.ca),
@@ -229,8 +230,7 @@ def _extension_facts(cert: x509.Certificate, exts: x509.Extensions | None) -> di
         "name_constraints": nc if isinstance(nc, x509.NameConstraints) else None,
         "ids": _identities(cert, exts),
         "ca_issuers": _ca_issuers(exts),
-        "san_empty": isinstance(san := _ext_value(exts, ExtensionOID.SUBJECT_ALTERNATIVE_NAME), x509.SubjectAlternativeName)
-        and len(san) == 0,
+        "san_empty": isinstance(san, x509.SubjectAlternativeName) and len(san) == 0,
     }
     if isinstance(ku, x509.KeyUsage):
         facts["key_usage"] = frozenset(f for f in _KU_FLAGS if getattr(ku, f))
