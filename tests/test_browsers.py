@@ -127,17 +127,17 @@ CASES: dict[str, tuple[Case, str | None, str | None]] = {
     "ku-crl-sign-only": (lambda lab: _local(lab, lab.chain(leaf(lab, key_usage=["crl_sign"]))),
                          "ERR_SSL_KEY_USAGE_INCOMPATIBLE", "SEC_ERROR_INADEQUATE_KEY_USAGE"),
     "sha1-leaf": (lambda lab: ([lab.rsa.leaf(HOST, dns=[HOST], hash_name="sha1").der, lab.rsa.issuing.der], HOST,
-                               [lab.rsa.root.der]), "ERR_CERT_INVALID", None),
+                               [lab.rsa.root.der]), "ERR_CERT_INVALID", "SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED"),
     "sha1-leaf-expired": (lambda lab: ([lab.rsa.leaf(HOST, dns=[HOST], hash_name="sha1", not_before=NOW - dt.timedelta(days=9),
                                                      days=2).der, lab.rsa.issuing.der], HOST, [lab.rsa.root.der]),
-                          "ERR_CERT_WEAK_SIGNATURE_ALGORITHM", "SEC_ERROR_EXPIRED_CERTIFICATE"),
+                          "ERR_CERT_WEAK_SIGNATURE_ALGORITHM", "SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED"),
     "unknown-critical": (lambda lab: _local(lab, lab.chain(leaf(lab, extra=[(x509.UnrecognizedExtension(
         x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"), True)]))),
                          "ERR_CERT_INVALID", "SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION"),
     "duplicate-extension": (lambda lab: _local(lab, lab.chain(resign(leaf(lab), lab.pki.issuing.key, edit_tbs=duplicate_san))),
                             "ERR_CERT_INVALID", "SEC_ERROR_EXTENSION_VALUE_INVALID"),
     "algorithm-mismatch": (lambda lab: _local(lab, lab.chain(resign(leaf(lab), lab.pki.issuing.key, outer_hash_name="sha384"))),
-                           "ERR_CERT_INVALID", "MOZILLA_PKIX_ERROR_SIGNATURE_ALGORITHM_MISMATCH"),
+                           "ERR_CERT_INVALID", "SEC_ERROR_BAD_SIGNATURE"),
     "intermediate-not-ca": (lambda lab: _not_ca(lab), "ERR_CERT_INVALID", "SEC_ERROR_CA_CERT_INVALID"),
     "intermediate-v1": (lambda lab: _v1(lab), "ERR_CERT_INVALID", "MOZILLA_PKIX_ERROR_V1_CERT_USED_AS_CA"),
     "intermediate-expired": (lambda lab: _expired_ca(lab, HOST), "ERR_CERT_DATE_INVALID", "SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE"),
@@ -156,11 +156,32 @@ CASES: dict[str, tuple[Case, str | None, str | None]] = {
                                                _renamed_issuing(lab).der]),
                       "ERR_CERT_AUTHORITY_INVALID", "SEC_ERROR_BAD_SIGNATURE"),
     "unsupported-curve": (lambda lab: _local(lab, lab.chain(leaf(lab, key=ec.generate_private_key(ec.SECP256K1())))),
-                          "ERR_CERT_WEAK_KEY", "SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE"),
-    "leaf-ku-before-issuer-eku": (lambda lab: _leaf_and_issuer_problems(lab),
-                                  "ERR_CERT_INVALID", "SEC_ERROR_INADEQUATE_KEY_USAGE"),
+                          "ERR_SSL_VERSION_OR_CIPHER_MISMATCH", "SSL_ERROR_NO_CYPHER_OVERLAP"),
+    "issuer-eku-before-leaf-ku": (lambda lab: _leaf_and_issuer_problems(lab),
+                                  "ERR_CERT_INVALID", "SEC_ERROR_INADEQUATE_CERT_TYPE"),
     "weak-rsa-512": (lambda lab: _local(lab, lab.chain(leaf(lab, key=weak_rsa_key()))),
                      "ERR_CERT_WEAK_KEY", "MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE"),
+    # corrected by the real-browser oracle (tests/browsers): see scanner/evaluate/browsers.py
+    "empty-eku": (lambda lab: _local(lab, lab.chain(leaf(lab, eku=[], extra=[(x509.ExtendedKeyUsage([]), False)]))),
+                  "ERR_CERT_INVALID", "SEC_ERROR_INADEQUATE_CERT_TYPE"),
+    "eku-ocsp-signing": (lambda lab: _local(lab, lab.chain(leaf(lab, eku=[ExtendedKeyUsageOID.SERVER_AUTH,
+                                                                      ExtendedKeyUsageOID.OCSP_SIGNING]))),
+                         None, "SEC_ERROR_INADEQUATE_CERT_TYPE"),
+    "empty-san": (lambda lab: _local(lab, lab.chain(lab.pki.leaf(HOST, dns=[], san=True))),
+                  "ERR_CERT_INVALID", "SSL_ERROR_BAD_CERT_DOMAIN"),
+    "incomplete-with-aia": (lambda lab: _local(lab, [leaf(lab, extra=[(_aia("http://ca.dcc.test/issuing.crt"), False)]).der]),
+                            None, "SEC_ERROR_UNKNOWN_ISSUER"),
+    "incomplete-with-https-aia": (lambda lab: _local(lab, [leaf(lab, extra=[(_aia("https://ca.dcc.test/i.crt"), False)]).der]),
+                                  "ERR_CERT_AUTHORITY_INVALID", "SEC_ERROR_UNKNOWN_ISSUER"),
+    "p521-leaf": (lambda lab: _local(lab, lab.chain(leaf(lab, key="ec-p521"))), "ERR_SSL_VERSION_OR_CIPHER_MISMATCH", None),
+    "secp256k1-intermediate": (lambda lab: _ca_leaf(lab, _intermediate(lab, key=ec.generate_private_key(ec.SECP256K1()))),
+                               "ERR_CERT_INVALID", "SEC_ERROR_UNSUPPORTED_ELLIPTIC_CURVE"),
+    "intermediate-unknown-critical": (lambda lab: _ca_leaf(lab, _intermediate(lab, extra=[(x509.UnrecognizedExtension(
+        x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"), True)])), "ERR_CERT_INVALID", "SEC_ERROR_UNKNOWN_ISSUER"),
+    "intermediate-duplicate-extension": (lambda lab: _ca_leaf(lab, resign(_intermediate(lab), lab.pki.root.key,
+                                                                         edit_tbs=duplicate_san)),
+                                         "ERR_CERT_AUTHORITY_INVALID", "SEC_ERROR_UNKNOWN_ISSUER"),
+    "anchor-expired": (lambda lab: _expired_anchor(lab), "ERR_CERT_DATE_INVALID", "SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE"),
     "ip-in-san": (lambda lab: _local(lab, lab.chain(leaf(lab, dns=[], ips=["127.0.0.1"])), "127.0.0.1"), None, None),
     "ip-as-dns": (lambda lab: _local(lab, lab.chain(leaf(lab, dns=["127.0.0.1"])), "127.0.0.1"),
                   "ERR_CERT_COMMON_NAME_INVALID", "SSL_ERROR_BAD_CERT_DOMAIN"),
@@ -198,9 +219,23 @@ def _path_length(lab: Lab) -> tuple[list[bytes], str, list[bytes]]:
 
 
 def _leaf_and_issuer_problems(lab: Lab) -> tuple[list[bytes], str, list[bytes]]:
-    """mozilla::pkix meets the leaf's keyUsage before the issuer's EKU (leaf checks come first)."""
+    """mozilla::pkix defers the leaf's own keyUsage error until a path is found (pkixbuild.cpp
+    BuildForward, deferredEndEntityError), so the issuer's EKU, met while building the path, wins."""
     ca = _intermediate(lab, eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
     return [issue(subject=HOST, dns=[HOST], issuer=ca, key_usage=["crl_sign"]).der, ca.der], HOST, [lab.pki.root.der]
+
+
+def _aia(url: str) -> x509.AuthorityInformationAccess:
+    """AIA caIssuers pointing at ``url`` (Chrome fetches http URLs only)."""
+    return x509.AuthorityInformationAccess([x509.AccessDescription(
+        x509.oid.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url))])
+
+
+def _expired_anchor(lab: Lab) -> tuple[list[bytes], str, list[bytes] | None]:
+    """A locally installed root that has expired: Chrome (NSS anchors) and Firefox both enforce it."""
+    root = issue(subject="Short Root", ca=True, not_before=NOW - dt.timedelta(days=30), days=10)
+    ca = issue(subject="CA", issuer=root, ca=True)
+    return [issue(subject=HOST, dns=[HOST], issuer=ca).der, ca.der], HOST, [root.der]
 
 
 def _renamed_issuing(lab: Lab) -> Issued:
@@ -236,3 +271,20 @@ def test_public_store_rules(lab: Lab) -> None:
     result = evaluate(lab.chain(leaf(lab)), HOST, anchors=None, at=NOW)
     assert result["browsers"]["chrome"]["error"] == "ERR_CERT_AUTHORITY_INVALID"
     assert "chain.untrusted_root" in {f["id"] for f in result["findings"]}
+
+
+def test_empty_eku_keeps_the_other_extensions(lab: Lab) -> None:
+    """cryptography refuses every extension when the EKU list is empty; the browsers still read the
+    SAN, so the only problem reported is the EKU itself (no hostname mismatch)."""
+    chain = lab.chain(leaf(lab, eku=[], extra=[(x509.ExtendedKeyUsage([]), False)]))
+    result = evaluate(chain, HOST, anchors=[lab.pki.root.der], at=NOW)
+    ids = {f["id"] for f in result["findings"]}
+    assert "rfc5280.eku.empty" in ids
+    assert not ids & {"name.mismatch", "rfc5280.extension.malformed", "dccki.san.missing"}
+
+
+def test_aia_recovery_is_listed_for_chrome(lab: Lab) -> None:
+    """Chrome accepts a chain it completes over AIA, but its verdict still names the gap."""
+    chain = [leaf(lab, extra=[(_aia("http://ca.dcc.test/issuing.crt"), False)]).der]
+    chrome = evaluate(chain, HOST, anchors=[lab.pki.root.der], at=NOW)["browsers"]["chrome"]
+    assert chrome["accepted"] and [r["check"] for r in chrome["reasons"]] == ["chain.incomplete.aia"]

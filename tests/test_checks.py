@@ -62,12 +62,6 @@ def _public(_: Lab) -> Built:
     return [leaf_der], "root.example", None, NOW, None
 
 
-def _anchor_expired(lab: Lab) -> Built:
-    root = issue(subject="Short Root", ca=True, not_before=NOW - dt.timedelta(days=30), days=10)
-    ca = issue(subject="CA", issuer=root, ca=True)
-    return [issue(subject=HOST, dns=[HOST], issuer=ca).der, ca.der], HOST, [root.der], NOW, None
-
-
 def _issuer_future(lab: Lab) -> Built:
     ca = issue(subject="Future CA", issuer=lab.pki.root, ca=True, not_before=NOW + dt.timedelta(days=3))
     return _local(lab, [issue(subject=HOST, dns=[HOST], issuer=ca).der, ca.der])
@@ -107,7 +101,7 @@ def _profile(**changes: Any) -> Any:
 
 
 FIRES: dict[str, Callable[[Lab], Built]] = {
-    "chain.anchor_expired": _anchor_expired,
+    "chain.anchor_expired": _case("anchor-expired"),
     "chain.anchor.unknown_critical": _anchor_unknown_critical,
     "chain.key.unsupported_algorithm": lambda lab: _local(lab, lab.chain(leaf(lab, key="ed25519"))),
     "chrome.extension.unconsumed_critical": _critical_aia,
@@ -118,6 +112,12 @@ FIRES: dict[str, Callable[[Lab], Built]] = {
     "chain.ca.path_length": _case("path-length"),
     "chain.ca.v1": _case("intermediate-v1"),
     "chain.incomplete": _case("incomplete"),
+    "chain.incomplete.aia": _case("incomplete-with-aia"),
+    "chrome.tls.no_signature_scheme": _case("p521-leaf"),
+    "firefox.tls.no_signature_scheme": _case("unsupported-curve"),
+    "firefox.eku.ocsp_signing_leaf": _case("eku-ocsp-signing"),
+    "rfc5280.eku.empty": _case("empty-eku"),
+    "rfc5280.san.empty": _case("empty-san"),
     "chain.issuer.expired": _case("intermediate-expired"),
     "chain.issuer.not_yet_valid": _issuer_future,
     "chain.key.unsupported_curve": _case("unsupported-curve"),

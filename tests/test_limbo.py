@@ -83,8 +83,6 @@ DISAGREE: dict[str, tuple[tuple[str, ...], str]] = {
     "rfc5280::serial::negative": (("chrome",),
         "a negative serial is a warning only in BoringSSL (P6); Firefox rejects this chain for another reason (its "
         "trust anchor carries an unknown critical extension)"),
-    "rfc5280::validity::expired-root": (("chrome",),
-        "BoringSSL does not enforce trust-anchor validity by default; mozilla::pkix does (Firefox rejects)"),
     "rfc5280::ca-empty-subject": (("chrome",),
         "BoringSSL accepts an empty CA subject; mozilla::pkix rejects (MOZILLA_PKIX_ERROR_EMPTY_ISSUER_NAME)" + UNVERIFIED),
     "rfc5280::unknown-critical-extension-root": (("chrome",),
@@ -120,6 +118,9 @@ DISAGREE: dict[str, tuple[tuple[str, ...], str]] = {
         "the modulus size rule is CA policy; neither browser checks it (pyca accepts too)"),
     "webpki::forbidden-rsa-key-not-divisible-by-8-in-leaf": (("chrome", "firefox"),
         "the modulus size rule is CA policy; neither browser checks it"),
+    "webpki::cryptographydotio-chain-missing-intermediate": (("chrome",),
+        "Chrome fetches the missing intermediate from the leaf's AIA caIssuers URL (cert_issuer_source_aia.cc; "
+        "observed in the oracle case missing-intermediate-aia); Firefox does not fetch (SEC_ERROR_UNKNOWN_ISSUER)"),
 }
 
 

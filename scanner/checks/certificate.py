@@ -39,12 +39,19 @@ define("rfc5280.extension.duplicate", "The same extension appears twice", "error
 define("rfc5280.extension.malformed", "An extension's value does not parse", "error", "RFC 5280",
        f"RFC 5280 4.2; {BSSL_PARSE}; {PKIX_CERT}", "Reissue the certificate with well-formed extensions.")
 define("rfc5280.extension.unknown_critical", "Unknown critical extension", "error", "Chrome and Firefox",
-       f"RFC 5280 4.2; {PKIX_CERT} (SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION); BoringSSL pki/verify_certificate_chain.cc "
-       "VerifyNoUnconsumedCriticalExtensions", "Reissue the certificate without the critical extension, or mark it non-critical.")
+       f"RFC 5280 4.2; {PKIX_CERT} (SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION; on a presented intermediate gecko "
+       "NSSCertDBTrustDomain::FindIssuer skips the certificate: SEC_ERROR_UNKNOWN_ISSUER); BoringSSL "
+       "pki/verify_certificate_chain.cc VerifyNoUnconsumedCriticalExtensions", "Reissue the certificate without the critical extension, or mark it non-critical.")
 define("rfc5280.signature.algorithm_mismatch", "Outer signatureAlgorithm differs from the TBS signature field",
        "error", "Chrome and Firefox", "RFC 5280 4.1.1.2; Chromium net/cert/cert_verify_proc.cc "
-       "InspectSignatureAlgorithmForCert; BoringSSL kSignatureAlgorithmMismatch",
+       "InspectSignatureAlgorithmForCert; BoringSSL kSignatureAlgorithmMismatch; mozilla::pkix pkixcheck.cpp "
+       "CheckSignatureAlgorithm (ERROR_SIGNATURE_ALGORITHM_MISMATCH, deferred for a leaf by pkixbuild.cpp BuildForward: "
+       "the signature, checked with the outer algorithm, usually fails first as SEC_ERROR_BAD_SIGNATURE)",
        "Reissue the certificate; the CA software is producing inconsistent certificates.")
+define("rfc5280.san.empty", "subjectAltName extension with no entries", "error", "Chrome",
+       f"RFC 5280 4.2.1.6 (GeneralNames SIZE 1..MAX); {BSSL_PARSE} / general_names.cc (the certificate does not parse: "
+       "ERR_CERT_INVALID); mozilla::pkix pkixnames.cpp SearchNames tolerates it (no names: SSL_ERROR_BAD_CERT_DOMAIN)",
+       "Reissue the certificate with the hostname(s) in subjectAltName.")
 define("rfc5280.serial.negative", "Negative serial number", "warning", "RFC 5280",
        "RFC 5280 4.1.2.2; BoringSSL pki/parse_certificate.cc VerifySerialNumber (warning only)",
        "Ask the CA to issue positive serial numbers.", _serial("rfc5280.serial.negative", lambda s: s < 0, "negative"))

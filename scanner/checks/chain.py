@@ -26,6 +26,11 @@ define("chain.incomplete", "Incomplete chain: the leaf's issuing CA certificate 
        "Chrome and Firefox", f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); {CHROME_BUILTIN} (kNoIssuersFound); RFC 5246 7.4.2",
        "Configure the server to send the issuing CA certificate(s) after the leaf. Browsers do not reliably "
        "fetch missing intermediates (Firefox never does for a private PKI).")
+define("chain.incomplete.aia", "Incomplete chain: the issuing CA certificate is not sent (AIA caIssuers names it)",
+       "error", "Chrome and Firefox", f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER; gecko never fetches AIA); Chromium "
+       "net/cert/cert_verify_proc_builtin.cc with cert_issuer_source_aia.cc (Chrome fetches the http caIssuers URL)",
+       "Configure the server to send the issuing CA certificate(s) after the leaf: Chrome recovers by fetching "
+       "the AIA URL, Firefox does not.")
 define("chain.untrusted_root", "Chain ends at a root that is not trusted", "error", "Chrome and Firefox",
        f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); {CHROME_BUILTIN} (kNoIssuersFound)",
        "Use a certificate issued under the DCCKI hierarchy, and install the DCCKI Root CA as a trust anchor "
@@ -49,9 +54,11 @@ define("chain.issuer.expired", "An issuing CA certificate in the chain has expir
 define("chain.issuer.not_yet_valid", "An issuing CA certificate in the chain is not yet valid", "error",
        "Chrome and Firefox", f"{PKIX_CHECK} CheckValidity; {BSSL_VERIFY} (kValidityFailedNotBefore)",
        "Check the CA certificate and the clocks of the issuing system.")
-define("chain.anchor_expired", "The trust anchor has expired (Firefox rejects, Chrome ignores anchor validity)",
-       "warning", "Firefox", f"{PKIX_CHECK} CheckValidity on the trust anchor",
-       "Install the renewed root certificate as a trust anchor.")
+define("chain.anchor_expired", "The trust anchor has expired (both browsers reject a locally installed one)",
+       "error", "Chrome and Firefox", f"{PKIX_CHECK} CheckValidity on the trust anchor (reported as "
+       "SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE by pkixbuild.cpp RecordResult); Chromium net/cert/internal/"
+       "trust_store_nss.cc (locally installed anchors: CertificateTrust WithEnforceAnchorExpiry); BoringSSL "
+       "pki/verify_certificate_chain.cc (enforce_anchor_expiry)", "Install the renewed root certificate as a trust anchor.")
 define("chain.ca.not_ca", "An issuing certificate is not a CA (basicConstraints cA missing)", "error",
        "Chrome and Firefox", f"{PKIX_CHECK} CheckBasicConstraints (SEC_ERROR_CA_CERT_INVALID); {BSSL_VERIFY} "
        "(kMissingBasicConstraints)", "Send the real issuing CA certificate; a leaf cannot issue certificates.")
@@ -70,14 +77,17 @@ define("chain.name_constraints.violation", "A name is outside an issuing CA's na
        "Request the certificate only for names the issuing CA is constrained to.")
 define("chain.signature.sha1", "SHA-1 signature on a certificate in the chain", "error", "Chrome and Firefox",
        "Chromium net/cert/cert_verify_proc.cc InspectSignatureAlgorithmsInChain; BoringSSL DigestPolicy::kStrong; "
-       "gecko NSSCertDBTrustDomain CheckSignatureDigestAlgorithm", "Reissue the certificate with SHA-256 or stronger.")
+       "gecko NSSCertDBTrustDomain::CheckSignatureDigestAlgorithm (SHA-1 is ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED "
+       "whatever the root), called from mozilla::pkix pkixcheck.cpp CheckSignatureAlgorithm", "Reissue the certificate with SHA-256 or stronger.")
 define("chain.signature.md5", "MD5 (or MD2) signature on a certificate in the chain", "error", "Chrome and Firefox",
        "Chromium net/cert/cert_verify_proc.cc InspectSignatureAlgorithmsInChain", "Reissue the certificate with SHA-256 or stronger.")
 define("chain.key.weak", "RSA or DSA key shorter than 1024 bits", "error", "Chrome and Firefox",
        "Chromium cert_verify_proc_builtin.cc SimplePathBuilderDelegate(1024); gecko CertVerifier.cpp MIN_RSA_BITS_WEAK "
        "(MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE)", "Use RSA 2048 or stronger, or ECDSA P-256/P-384.")
 define("chain.key.unsupported_curve", "EC key on a curve browsers do not support", "error", "Chrome and Firefox",
-       "BoringSSL pki/simple_path_builder_delegate.cc IsAcceptableCurveForEcdsa; mozilla::pkix pkixnss.cpp",
+       "BoringSSL pki/verify_certificate_chain.cc PathVerifier::ParseAndCheckPublicKey (kFailedParsingSpki, "
+       "ERR_CERT_INVALID in Chrome); mozilla::pkix pkixcheck.cpp CheckSubjectPublicKeyInfoContents "
+       "(ERROR_UNSUPPORTED_ELLIPTIC_CURVE)",
        "Use ECDSA on P-256 or P-384.")
 define("chain.key.unsupported_algorithm", "Key algorithm browsers do not accept (DSA, Ed25519, ...)", "error",
        "Chrome and Firefox", "BoringSSL pki/simple_path_builder_delegate.cc IsPublicKeyAcceptable; "
@@ -101,6 +111,13 @@ define("chrome.validity.too_long", "Validity longer than Chrome allows for publi
 define("rfc5280.eku.server_auth_missing", "extendedKeyUsage present without serverAuth", "error", "Chrome and Firefox",
        f"{PKIX_CHECK} CheckExtendedKeyUsage (SEC_ERROR_INADEQUATE_CERT_TYPE); {BSSL_VERIFY} VerifyExtendedKeyUsage",
        "Include id-kp-serverAuth in the extendedKeyUsage of the leaf and of every CA that has an EKU.")
+define("rfc5280.eku.empty", "extendedKeyUsage extension with no purposes", "error", "Chrome and Firefox",
+       f"RFC 5280 4.2.1.12 (SIZE 1..MAX); BoringSSL pki/extended_key_usage.cc ParseEKUExtension (the certificate does "
+       f"not parse: ERR_CERT_INVALID); {PKIX_CHECK} CheckExtendedKeyUsage (EmptyAllowed::No: SEC_ERROR_INADEQUATE_CERT_TYPE)",
+       "Reissue the certificate with extendedKeyUsage serverAuth.")
+define("firefox.eku.ocsp_signing_leaf", "The leaf's extendedKeyUsage includes OCSPSigning (Firefox rejects)", "error",
+       "Firefox", f"{PKIX_CHECK} CheckExtendedKeyUsage (an end-entity with id-kp-OCSPSigning: ERROR_INADEQUATE_CERT_TYPE)",
+       "Reissue the server certificate without id-kp-OCSPSigning.")
 define("firefox.eku.any_only", "extendedKeyUsage has anyExtendedKeyUsage but not serverAuth (Firefox rejects)",
        "error", "Firefox", f"{PKIX_CHECK} MatchEKU (anyExtendedKeyUsage is not accepted)",
        "Include id-kp-serverAuth explicitly.")
@@ -110,6 +127,13 @@ define("firefox.leaf.is_ca", "The leaf is a CA certificate (Firefox rejects it a
 define("firefox.key_usage.leaf_unusable", "Leaf keyUsage allows no TLS server use (Firefox rejects)", "error",
        "Firefox", f"{PKIX_CHECK} CheckKeyUsage; gecko CertVerifier.cpp BuildCertChainForOneKeyUsage",
        "Include digitalSignature in the leaf's keyUsage.")
+define("chrome.tls.no_signature_scheme", "Leaf key Chrome's TLS client cannot use (P-521, other curves, non-RSA/EC)",
+       "error", "Chrome", "Chromium net/socket/ssl_client_socket_impl.cc kVerifyPrefs (ECDSA P-256/P-384 and RSA only): "
+       "the handshake fails before verification (ERR_SSL_VERSION_OR_CIPHER_MISMATCH)",
+       "Use an RSA 2048+ or ECDSA P-256/P-384 key for the server certificate.")
+define("firefox.tls.no_signature_scheme", "Leaf EC key on a curve Firefox's TLS client cannot use", "error", "Firefox",
+       "NSS lib/ssl ssl3con.c default signature schemes (ECDSA P-256, P-384, P-521): the handshake fails before "
+       "verification (SSL_ERROR_NO_CYPHER_OVERLAP)", "Use an RSA 2048+ or ECDSA P-256/P-384 key for the server certificate.")
 define("chrome.key_usage.tls_incompatible", "Leaf keyUsage lacks digitalSignature (Chrome's TLS handshake fails)",
        "error", "Chrome", "BoringSSL ssl/handshake_client.cc (enforce RSA key usage); Chromium "
        "net/socket/ssl_client_socket_impl.cc (ERR_SSL_KEY_USAGE_INCOMPATIBLE)",

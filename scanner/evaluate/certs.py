@@ -23,6 +23,9 @@ from scanner.evaluate.names import Identities
 from scanner.lab import der
 
 ANY_EKU = "2.5.29.37.0"
+EKU_OID = "2.5.29.37"
+SAN_OID = "2.5.29.17"
+OCSP_SIGNING = "1.3.6.1.5.5.7.3.9"
 EMPTY_NAME = b"\x30\x00"  # DER of an empty distinguished name
 SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
 
@@ -86,6 +89,8 @@ class CertFacts:
     curve: str | None = None
     ids: Identities = field(default_factory=Identities)
     name_constraints: x509.NameConstraints | None = None
+    san_empty: bool = False  # a subjectAltName extension with no entries (BoringSSL cannot parse it)
+    ca_issuers: tuple[str, ...] = ()  # AIA caIssuers http URLs (Chrome fetches a missing issuer there)
 
     @property
     def self_issued(self) -> bool:
@@ -110,28 +115,54 @@ def _decode_oid(body: bytes) -> str:
     return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
-def raw_extensions(cert_der: bytes) -> tuple[list[tuple[str, bool]], bytes, bytes, bool]:
-    """(extension (oid, critical) list in order, TBS signature AlgorithmIdentifier, outer one,
-    whether the key's EC parameters are explicit rather than a named curve)."""
+def _extension_elements(cert_der: bytes) -> tuple[list[tuple[str, bool, bytes, bytes]], list[bytes], bytes]:
+    """(each extension as (oid, critical, extnValue contents, whole encoding), the TBS fields, the
+    outer signature AlgorithmIdentifier), read straight from the DER."""
     _, cert_body, _ = der.read_tlv(cert_der)
     top = der.children(cert_body)
     _, tbs_body, _ = der.read_tlv(top[0][2])
     fields = der.children(tbs_body)
-    sig_index = 2 if fields[0][0] == 0xA0 else 1
-    out: list[tuple[str, bool]] = []
+    out: list[tuple[str, bool, bytes, bytes]] = []
     for tag, value, _ in fields:
         if tag != 0xA3:
             continue
         _, seq, _ = der.read_tlv(value)
-        for _, ext_body, _ in der.children(seq):
+        for _, ext_body, whole in der.children(seq):
             parts = der.children(ext_body)
             critical = len(parts) > 2 and parts[1][0] == 0x01 and parts[1][1] != b"\x00"
-            out.append((_decode_oid(parts[0][1]), critical))
-    _, spki, _ = der.read_tlv(fields[sig_index + 4][2])
+            out.append((_decode_oid(parts[0][1]), critical, parts[-1][1], whole))
+    return out, [w for _, _, w in fields], top[1][2]
+
+
+def raw_extensions(cert_der: bytes) -> tuple[list[tuple[str, bool]], bytes, bytes, bool]:
+    """(extension (oid, critical) list in order, TBS signature AlgorithmIdentifier, outer one,
+    whether the key's EC parameters are explicit rather than a named curve)."""
+    elements, fields, outer = _extension_elements(cert_der)
+    sig_index = 2 if fields[0][0] == 0xA0 else 1
+    _, spki, _ = der.read_tlv(fields[sig_index + 4])
     _, alg, _ = der.read_tlv(spki)
     alg_parts = der.children(alg)
     explicit = len(alg_parts) > 1 and alg_parts[1][0] == 0x30
-    return out, fields[sig_index][2], top[1][2], explicit
+    return [(oid, crit) for oid, crit, _, _ in elements], fields[sig_index], outer, explicit
+
+
+def _empty_list_extensions(cert_der: bytes) -> frozenset[str]:
+    """EKU / SAN extensions whose value is an empty SEQUENCE. RFC 5280 says SIZE (1..MAX), so
+    cryptography refuses every extension of such a certificate, yet the browsers read it:
+    mozilla::pkix sees an EKU without serverAuth, BoringSSL fails to parse the certificate."""
+    elements, _, _ = _extension_elements(cert_der)
+    return frozenset(oid for oid, _, value, _ in elements if oid in (EKU_OID, SAN_OID) and value == b"\x30\x00")
+
+
+def _without_extensions(cert_der: bytes, oids: frozenset[str]) -> x509.Certificate:
+    """The certificate with ``oids`` removed from its extensions (signature left stale): only
+    used to read the remaining extensions when cryptography refuses the whole set."""
+    elements, fields, outer = _extension_elements(cert_der)
+    kept = [whole for oid, _, _, whole in elements if oid not in oids]
+    tbs = [der.tlv(0xA3, der.sequence(*kept)) if f[0] == 0xA3 else f for f in fields]
+    _, cert_body, _ = der.read_tlv(cert_der)
+    signature = der.children(cert_body)[2][2]
+    return x509.load_der_x509_certificate(der.sequence(der.sequence(*tbs), outer, signature))
 
 
 def _key_facts(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
@@ -147,6 +178,16 @@ def _key_facts(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
     if isinstance(key, dsa.DSAPublicKey):
         return "DSA", key.key_size, None
     return type(key).__name__, None, None
+
+
+def _ca_issuers(exts: x509.Extensions | None) -> tuple[str, ...]:
+    aia = _ext_value(exts, ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
+    if not isinstance(aia, x509.AuthorityInformationAccess):
+        return ()
+    return tuple(d.access_location.value for d in aia
+                 if d.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS
+                 and isinstance(d.access_location, x509.UniformResourceIdentifier)
+                 and d.access_location.value.lower().startswith("http://"))
 
 
 def _identities(cert: x509.Certificate, exts: x509.Extensions | None) -> Identities:
@@ -178,6 +219,7 @@ def _extension_facts(cert: x509.Certificate, exts: x509.Extensions | None) -> di
     ski = _ext_value(exts, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
     aki = _ext_value(exts, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
     nc = _ext_value(exts, ExtensionOID.NAME_CONSTRAINTS)
+    san = _ext_value(exts, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     facts: dict[str, object] = {
         "bc_present": isinstance(bc, x509.BasicConstraints),
         "is_ca": bool(isinstance(bc, x509.BasicConstraints) and bc.ca),
@@ -187,6 +229,8 @@ def _extension_facts(cert: x509.Certificate, exts: x509.Extensions | None) -> di
         "aki": aki.key_identifier if isinstance(aki, x509.AuthorityKeyIdentifier) else None,
         "name_constraints": nc if isinstance(nc, x509.NameConstraints) else None,
         "ids": _identities(cert, exts),
+        "ca_issuers": _ca_issuers(exts),
+        "san_empty": isinstance(san, x509.SubjectAlternativeName) and len(san) == 0,
     }
     if isinstance(ku, x509.KeyUsage):
         facts["key_usage"] = frozenset(f for f in _KU_FLAGS if getattr(ku, f))
@@ -211,10 +255,14 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
     duplicates = tuple(sorted({o for o in oids if oids.count(o) > 1}))
     exts: x509.Extensions | None
     ext_error: str | None = None
+    empty_lists: frozenset[str] = frozenset()
     try:
         exts = cert.extensions
     except Exception as exc:  # noqa: BLE001 - duplicate or malformed extension
         exts, ext_error = None, str(exc) or type(exc).__name__
+        empty_lists = frozenset() if duplicates else _empty_list_extensions(cert_der)
+        if empty_lists:
+            exts, ext_error = _without_extensions(cert_der, empty_lists).extensions, None
     if duplicates:
         ext_error = None
     sig_oid = cert.signature_algorithm_oid.dotted_string
@@ -231,8 +279,18 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
         explicit_curve=explicit,
         extension_error=ext_error, signature_oid=sig_oid, signature_hash=_HASH_BY_SIG_OID.get(sig_oid),
         algorithm_mismatch=tbs_alg != outer_alg, key_type=key_type, key_size=key_size, curve=curve,
-        **_extension_facts(cert, exts),  # type: ignore[arg-type]
+        **{**_extension_facts(cert, exts), **_empty_list_facts(empty_lists)},  # type: ignore[arg-type]
     )
+
+
+def _empty_list_facts(empty_lists: frozenset[str]) -> dict[str, object]:
+    """Facts for EKU / SAN extensions present with no entries (see ``_empty_list_extensions``)."""
+    out: dict[str, object] = {}
+    if EKU_OID in empty_lists:
+        out["eku"] = ()
+    if SAN_OID in empty_lists:
+        out["san_empty"] = True
+    return out
 
 
 def _rfc4514(name: x509.Name) -> str:

@@ -23,13 +23,19 @@ from typing import Iterator, Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
-from scanner.evaluate.certs import ANY_EKU, EMPTY_NAME, SERVER_AUTH, CertFacts
+from scanner.evaluate.certs import ANY_EKU, EMPTY_NAME, OCSP_SIGNING, SERVER_AUTH, CertFacts
 
 MAX_DEPTH = 8            # certificates in one path, leaf included
 MAX_EXPANSIONS = 200     # issuer candidates tried in one evaluation (hostile-chain cap)
 MAX_PATHS = 16           # complete candidate paths compared
 PUBLIC_MAX_VALIDITY = ((datetime(2020, 9, 1).date(), 398), (datetime(2018, 3, 1).date(), 825))
 ALLOWED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+# Curves each browser's TLS client offers an ECDSA signature scheme for: Chromium
+# net/socket/ssl_client_socket_impl.cc kVerifyPrefs has P-256 and P-384 only; NSS (Firefox) also
+# offers ecdsa_secp521r1_sha512. A leaf key outside these fails the handshake before the
+# certificate is ever verified.
+CHROME_TLS_CURVES = frozenset({"secp256r1", "secp384r1"})
+FIREFOX_TLS_CURVES = ALLOWED_CURVES
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,11 @@ def _dead_end(candidate: _Candidate) -> Issue:
     if f.self_issued:
         return Issue("chain.untrusted_root", top.index,
                      f"the chain ends at the self-signed {f.subject_text}, which is not a trust anchor", depth)
+    if f.ca_issuers:
+        return Issue("chain.incomplete.aia", top.index,
+                     f"the issuer of {f.subject_text} ({f.issuer_text}) was not presented and is not a trust anchor; "
+                     f"its AIA caIssuers URL ({f.ca_issuers[0]}) names where to fetch it: Chrome fetches it (and "
+                     "accepts if that completes a trusted path), Firefox does not", depth)
     if depth == 0:
         return Issue("chain.incomplete", 0,
                      f"the leaf's issuer ({f.issuer_text}) was not presented and is not a trust anchor: "
@@ -282,6 +293,8 @@ def _structure_issues(f: CertFacts, idx: int | None, depth: int) -> list[Issue]:
     if f.chrome_unconsumed:
         out.append(Issue("chrome.extension.unconsumed_critical", idx,
                          "critical extensions Chrome's verifier does not process: " + ", ".join(f.chrome_unconsumed), depth))
+    if f.san_empty:
+        out.append(Issue("rfc5280.san.empty", idx, "the subjectAltName extension has no entries", depth))
     if f.issuer in (b"", EMPTY_NAME):
         out.append(Issue("firefox.issuer.empty_name", idx, "the certificate's issuer name is empty", depth))
     if f.algorithm_mismatch:
@@ -315,17 +328,41 @@ def _time_issues(f: CertFacts, idx: int | None, depth: int, at: datetime) -> lis
 
 
 def _eku_issues(f: CertFacts, idx: int | None, depth: int) -> list[Issue]:
-    """P1: an EKU that is present must allow serverAuth (Firefox: anyEKU does not count)."""
-    if f.eku is None or SERVER_AUTH in f.eku:
+    """P1: an EKU that is present must allow serverAuth (Firefox: anyEKU does not count); an empty
+    EKU is a parse error for BoringSSL; Firefox refuses a leaf that also claims OCSPSigning."""
+    if f.eku is None:
         return []
-    shown = ", ".join(f.eku) or "an empty list"
+    if f.eku == ():
+        return [Issue("rfc5280.eku.empty", idx, "the extendedKeyUsage extension lists no purposes", depth)]
+    out: list[Issue] = []
+    if depth == 0 and OCSP_SIGNING in f.eku:
+        out.append(Issue("firefox.eku.ocsp_signing_leaf", idx, "the leaf's extendedKeyUsage includes OCSPSigning", depth))
+    if SERVER_AUTH in f.eku:
+        return out
+    shown = ", ".join(f.eku)
     if ANY_EKU in f.eku:
-        return [Issue("firefox.eku.any_only", idx, f"extendedKeyUsage has anyExtendedKeyUsage but not serverAuth ({shown})", depth)]
-    return [Issue("rfc5280.eku.server_auth_missing", idx, f"extendedKeyUsage lacks serverAuth ({shown})", depth)]
+        return out + [Issue("firefox.eku.any_only", idx, f"extendedKeyUsage has anyExtendedKeyUsage but not serverAuth ({shown})", depth)]
+    return out + [Issue("rfc5280.eku.server_auth_missing", idx, f"extendedKeyUsage lacks serverAuth ({shown})", depth)]
+
+
+def _handshake_issues(f: CertFacts) -> list[Issue]:
+    """A leaf key no signature scheme the browser offers can use: the TLS handshake fails first."""
+    out: list[Issue] = []
+    shown = "explicit curve parameters" if f.explicit_curve else f"curve {f.curve}"
+    if f.key_type == "EC" and (f.explicit_curve or f.curve not in CHROME_TLS_CURVES):
+        out.append(Issue("chrome.tls.no_signature_scheme", 0,
+                         f"the leaf's EC key uses {shown}; Chrome offers ECDSA signature schemes for P-256 and P-384 only", 0))
+    elif f.key_type not in ("RSA", "EC"):
+        out.append(Issue("chrome.tls.no_signature_scheme", 0,
+                         f"the leaf has a {f.key_type} key; Chrome offers only RSA and ECDSA (P-256, P-384) signature schemes", 0))
+    if f.key_type == "EC" and (f.explicit_curve or f.curve not in FIREFOX_TLS_CURVES):
+        out.append(Issue("firefox.tls.no_signature_scheme", 0,
+                         f"the leaf's EC key uses {shown}; Firefox offers ECDSA signature schemes for P-256, P-384 and P-521 only", 0))
+    return out
 
 
 def _leaf_issues(f: CertFacts) -> list[Issue]:
-    out: list[Issue] = []
+    out: list[Issue] = _handshake_issues(f)
     if f.is_ca:
         out.append(Issue("firefox.leaf.is_ca", 0, "the leaf has basicConstraints cA=TRUE", 0))
     ku = f.key_usage
