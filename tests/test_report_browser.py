@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -56,10 +57,35 @@ def _open(report: Path, *, javascript: bool = True) -> tuple[Any, list[str], lis
     return page, errors, requests, dialogs, close
 
 
+def _in_own_thread(check: Callable[[Path], None], tmp_path: Path) -> None:
+    """Run a Playwright check on a thread of its own.
+
+    Playwright's sync API refuses to start on a thread whose asyncio loop is already running, and
+    the browser-oracle session keeps one running on the main thread for the whole test session.
+    """
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            check(tmp_path)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="report-browser")
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+
+
 def test_report_in_headless_chromium(tmp_path: Path) -> None:
     reason = _unavailable()
     if reason:
         pytest.skip(reason)
+    _in_own_thread(_check_report_in_headless_chromium, tmp_path)
+
+
+def _check_report_in_headless_chromium(tmp_path: Path) -> None:
     document = build_estate(complete=False)
     results = write_results(document, tmp_path)
     (report,) = write_reports(results, tmp_path, ["html"])
@@ -90,6 +116,10 @@ def test_report_reads_and_filters_without_javascript(tmp_path: Path) -> None:
     reason = _unavailable()
     if reason:
         pytest.skip(reason)
+    _in_own_thread(_check_report_reads_and_filters_without_javascript, tmp_path)
+
+
+def _check_report_reads_and_filters_without_javascript(tmp_path: Path) -> None:
     results = write_results(build_estate(), tmp_path)
     (report,) = write_reports(results, tmp_path, ["html"])
     page, errors, requests, _, close = _open(report, javascript=False)
