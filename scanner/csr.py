@@ -139,7 +139,8 @@ def _from_der(data: bytes, file: str, *, line: int | None) -> Request:
                          fix="pass the whole .csr file (PEM or DER) exactly as openssl req wrote it")
     try:
         csr = x509.load_der_x509_csr(data)
-    except ValueError as exc:
+        csr.subject  # noqa: B018 - parsed lazily: a broken subject is bad input, said now
+    except Exception as exc:  # noqa: BLE001 - ValueError, InvalidVersion, TypeError from hostile DER
         raise InputError(_not_a_request(data, exc), file=file, line=line,
                          fix="pass a PKCS#10 certificate request (openssl req -new ... -out NAME.csr)") from None
     return Request(der=data, csr=csr, file=file, encoding="DER")
@@ -163,7 +164,7 @@ def _der_framing(data: bytes) -> str | None:
 def _not_a_request(data: bytes, exc: Exception) -> str:
     try:
         x509.load_der_x509_certificate(data)
-    except ValueError:
+    except Exception:  # noqa: BLE001 - not a certificate either
         return f"not a PKCS#10 certificate request: {exc}"
     return "this is a DER certificate, not a certificate request"
 

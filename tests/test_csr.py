@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import re
 import shlex
 import shutil
@@ -19,6 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from scanner.checks import REGISTRY, REQUEST_CHECKS
 from scanner.csr import Request, check_request, parse_request
+from scanner.errors import InputError
 from scanner.evaluate import evaluate, evaluate_outcomes
 from scanner.lab.pki import LabPKI, Requested, issue, name, request
 
@@ -308,3 +310,27 @@ def test_bad_hostname_and_missing_file_exit_2(tmp_path: Path, pki: LabPKI) -> No
     der_cert = write(tmp_path, "cert.der", pki.leaf(HOST, dns=[HOST]).der)
     run = dccscan("check-csr", der_cert)
     assert run.returncode == 2 and "DER certificate, not a certificate request" in run.stderr
+
+
+_SEED = request(dns=[HOST, "*.dcc.test"], ips=["127.0.0.1"]).der
+
+
+def test_mutated_requests_never_crash() -> None:
+    """Hostile bytes give an InputError or a report, never another exception. A seeded sweep of
+    byte edits and cuts (hypothesis's shrinking bias rarely reaches the lazily parsed subject)."""
+    rng = random.Random(20261125)
+    outcomes = {"input": 0, "report": 0}
+    for _ in range(600):
+        blob = bytearray(_SEED)
+        for _ in range(rng.randint(1, 3)):
+            blob[rng.randrange(len(blob))] = rng.randrange(256)
+        try:
+            report = check(bytes(blob[: rng.randint(len(blob) - 2, len(blob))]), HOST)
+        except InputError as exc:
+            assert exc.file == "test.csr" and exc.fix
+            outcomes["input"] += 1
+            continue
+        outcomes["report"] += 1
+        assert report["profile"]["status"] in ("compliant", "noncompliant")
+        assert all(f["id"] in REGISTRY for f in report["findings"])
+    assert min(outcomes.values()) > 50, outcomes
