@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import jsonschema
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
@@ -237,6 +238,9 @@ def test_cli_exit_codes_and_formats(tmp_path: Path) -> None:
     doc = json.loads(run.stdout)
     assert run.returncode == 0 and doc["exit_code"] == 0 and doc["request"]["encoding"] == "DER"
     assert [f["id"] for f in doc["findings"]] == ["csr.hostname.browsers_differ"]
+    defs = json.loads((ROOT / "scanner" / "schema" / "results.schema.json").read_text())["$defs"]
+    for f in doc["findings"]:
+        jsonschema.validate(f, {**defs["finding"], "$defs": defs})
     assert dccscan("check-csr", wildcard, "--fail-on", "warning").returncode == 1
 
 
@@ -250,6 +254,10 @@ def test_cli_against(tmp_path: Path, pki: LabPKI) -> None:
     assert "same key, same SANs" in run.stdout
     run = dccscan("check-csr", csr_path, "--against", other)
     assert run.returncode == 1 and "csr.against.key_mismatch" in run.stdout and "DIFFERENT KEY" in run.stdout
+    garbage = write(tmp_path, "garbage.pem", b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    run = dccscan("check-csr", csr_path, "--against", garbage)
+    assert run.returncode == 2 and "garbage.pem" in run.stderr and "does not parse as X.509" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def readme_openssl_command() -> str:
