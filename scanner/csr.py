@@ -220,7 +220,7 @@ def _extensions(csr: x509.CertificateSigningRequest) -> tuple[x509.Extensions | 
 
 def _key(csr: x509.CertificateSigningRequest) -> tuple[str, int | None, str | None]:
     try:
-        return certs._key_facts(csr)  # type: ignore[arg-type] - reads only .public_key()
+        return certs._key_facts(csr)  # type: ignore[arg-type]  # reads only .public_key()
     except Exception:  # noqa: BLE001 - key algorithm cryptography does not know
         return "unknown", None, None
 
@@ -230,7 +230,8 @@ def request_facts(request: Request, at: datetime) -> RequestFacts:
     csr = request.csr
     exts, structure = _extensions(csr)
     wanted = {f.name for f in dataclasses.fields(RequestFacts)}
-    ext_facts = {k: v for k, v in certs._extension_facts(csr, exts).items() if k in wanted}  # type: ignore[arg-type]
+    found: dict[str, Any] = certs._extension_facts(csr, exts)  # type: ignore[arg-type]  # duck-typed: .subject
+    ext_facts = {k: v for k, v in found.items() if k in wanted}
     key_type, key_size, curve = _key(csr)
     sig_oid = csr.signature_algorithm_oid.dotted_string
     return RequestFacts(
@@ -300,8 +301,10 @@ def _name_outcomes(facts: RequestFacts, profile: Profile, at: datetime, hostname
         ctx = _context(facts, profile, at, reference)
         rows.append({"name": shown, "checked_as": reference, "chrome": ctx.chrome_names.matched,
                      "firefox": ctx.firefox_names.matched})
-        prefix = "" if reference == shown else f"requested {shown} (checked as {reference}): "
-        outcomes += [dataclasses.replace(o, detail=prefix + o.detail) for o in _run(NAME_RULES, ctx)]
+        prefix = "" if reference == shown else f"requested {shown}, checked as "
+        # per-entry notes (firefox.name.*) say which SAN entry already, and are reported once
+        outcomes += [dataclasses.replace(o, detail=prefix + o.detail) if o.check.startswith("csr.") else o
+                     for o in _run(NAME_RULES, ctx)]
     return outcomes, rows
 
 

@@ -136,6 +136,14 @@ def test_trailing_dot_san_only_firefox_rejects() -> None:
     assert ids(report) == {"csr.hostname.browsers_differ", "firefox.name.absolute_san"}
 
 
+def test_derived_names_say_which_entry_and_notes_come_once() -> None:
+    report = check(request(dns=["*.co.uk", HOST + "."]))
+    details = [f["detail"] for f in report["findings"]]
+    assert sorted(f["id"] for f in report["findings"]) == [
+        "csr.hostname.browsers_differ", "csr.hostname.browsers_differ", "firefox.name.absolute_san"]
+    assert any(d.startswith("requested *.co.uk, checked as x.co.uk: Chrome rejects") for d in details)
+
+
 def test_eku_and_key_usage_rules() -> None:
     report = check(request(dns=[HOST], eku=[ExtendedKeyUsageOID.CLIENT_AUTH], key_usage=["key_encipherment"]))
     assert ids(report) == {"dccki.eku.server_auth_missing", "dccki.key_usage.digital_signature_missing"}

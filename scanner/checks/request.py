@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from scanner.checks.registry import Context, Outcome, Runner, define
 from scanner.evaluate import names as n
@@ -66,7 +66,7 @@ def _request(ctx: Context) -> RequestFacts | None:
     return leaf if isinstance(leaf, RequestFacts) else None
 
 
-def _request_rule(check_id: str, rule: Any) -> Runner:
+def _request_rule(check_id: str, rule: Callable[[RequestFacts, Context], str | None]) -> Runner:
     """A check on the request: ``rule(facts, ctx)`` says why it fails (None: pass; '': n/a)."""
     def run(ctx: Context) -> list[Outcome]:
         facts = _request(ctx)
