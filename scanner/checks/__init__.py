@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.checks import certificate, chain, dccki, engine, expiry, names  # noqa: F401 - registration
+from scanner.checks import certificate, chain, dccki, engine, expiry, names, request  # noqa: F401 - registration
 from scanner.checks.registry import CRASHED, REGISTRY, Check, Context, Outcome, run_all
 from scanner.checks.dccki import PROFILE_CHECKS
+from scanner.checks.request import REQUEST_CHECKS
 
-__all__ = ["CRASHED", "REGISTRY", "PROFILE_CHECKS", "Check", "Context", "Outcome", "run_all", "get", "catalogue"]
+__all__ = ["CRASHED", "REGISTRY", "PROFILE_CHECKS", "REQUEST_CHECKS", "Check", "Context", "Outcome", "run_all", "get", "catalogue"]
 
 
 def get(check_id: str) -> Check:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 from scanner.severity import Severity
 
 Status = Literal["pass", "fail", "not-applicable", "not-effective"]
-SOURCES = ("DCCKI profile (SECMP0052)", "Chrome", "Firefox", "Chrome and Firefox", "RFC 5280", "RFC 6125",
+SOURCES = ("DCCKI profile (SECMP0052)", "Chrome", "Firefox", "Chrome and Firefox", "RFC 5280", "RFC 2986", "RFC 6125",
            "common PKI practice", "dccscan")
 
 

@@ -273,3 +273,65 @@ class LabPKI:
     def leaf(self, cn: str | None = None, *, dns: Sequence[str] = (), ips: Sequence[str] = (), **kwargs) -> Issued:
         """A leaf from the issuing CA (conformant unless told otherwise)."""
         return issue(subject=name(cn, ou="DCCKI Infrastructure"), issuer=self.issuing, dns=dns, ips=ips, **kwargs)
+
+
+@dataclass
+class Requested:
+    """A certificate request (PKCS#10) with the private key that signed it."""
+
+    der: bytes
+    key: PrivateKey
+
+    @property
+    def pem(self) -> bytes:
+        return x509.load_der_x509_csr(self.der).public_bytes(serialization.Encoding.PEM)
+
+
+def request(
+    *,
+    subject: x509.Name | str | None = None,
+    key: PrivateKey | str | None = None,
+    dns: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    eku: Sequence[x509.ObjectIdentifier] | None = (SERVER_AUTH, CLIENT_AUTH),
+    key_usage: Sequence[str] | None = None,
+    ca: bool | None = None,
+    hash_name: str = "sha256",
+    extra: Sequence[tuple[x509.ExtensionType, bool]] = (),
+) -> Requested:
+    """A CSR as a DCC User makes it for a DCCKI TLS certificate. Defaults conform to the profile:
+    SAN with the given names (none when none are given), EKU serverAuth and clientAuth, keyUsage
+    digitalSignature (+ keyEncipherment for RSA), SHA-256. ``ca=True``/``False`` adds
+    basicConstraints; ``key_usage=[]`` and ``eku=None`` omit those; other hashes (SHA-1) are made
+    by re-signing the CertificationRequestInfo (:func:`resign_request`)."""
+    if isinstance(key, str) or key is None:
+        key = shared_key(key or "ec-p256")
+    if isinstance(subject, str) or subject is None:
+        subject = name(subject, ou="DCCKI Infrastructure")
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    names = _general_names(dns, ips)
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    if key_usage is None:
+        key_usage = ["digital_signature", "key_encipherment"] if isinstance(key, rsa.RSAPrivateKey) else ["digital_signature"]
+    if key_usage:
+        builder = builder.add_extension(x509.KeyUsage(**{f: (f in key_usage) for f in KEY_USAGE_FLAGS}), critical=True)
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    for ext, critical in extra:
+        builder = builder.add_extension(ext, critical=critical)
+    csr = builder.sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else HASHES["sha256"]())
+    made = Requested(der=csr.public_bytes(serialization.Encoding.DER), key=key)
+    return resign_request(made, hash_name) if hash_name != "sha256" else made
+
+
+def resign_request(made: Requested, hash_name: str) -> Requested:
+    """Sign the request's CertificationRequestInfo again with ``hash_name`` (SHA-1 included, which
+    cryptography refuses to build)."""
+    family = _key_family(made.key)
+    _, body, _ = der.read_tlv(made.der)
+    info = der.children(body)[0][2]
+    signature = _sign(made.key, info, hash_name)
+    return Requested(der=der.sequence(info, _alg_id(family, hash_name), der.bit_string(signature)), key=made.key)
