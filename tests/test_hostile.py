@@ -175,3 +175,15 @@ async def test_chain_of_100_keeps_the_first_ones_and_evaluates_them(hostile: dic
     capture = caught.value.capture
     assert capture is not None and capture.certificates_presented == 100
     assert capture.chain[0] == hostile_certs.good.der and len(capture.chain) == MAX_CHAIN_CERTS
+
+
+async def test_an_interrupted_scan_reports_only_finished_targets(hostile: dict[str, int]) -> None:
+    """The runner says which targets finished; everything else is 'not reached'."""
+    targets = [parse_cli_target(f"127.0.0.1:{hostile[label]}", hostname=HOSTNAME, timeout=60)
+               for label in ("backend", "silent", "slowloris")]
+    finished: list[str] = []
+    outcomes: list[Outcome] = []
+    with trio.move_on_after(2):  # stands in for Ctrl-C: the stalling two are still in flight
+        await scan_targets(targets, concurrency=10, sink=outcomes.append,
+                           finished=lambda t: finished.append(t.name))
+    assert finished == [targets[0].name] and [o.target.name for o in outcomes] == [targets[0].name]
