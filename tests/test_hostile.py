@@ -187,3 +187,12 @@ async def test_an_interrupted_scan_reports_only_finished_targets(hostile: dict[s
         await scan_targets(targets, concurrency=10, sink=outcomes.append,
                            finished=lambda t: finished.append(t.name))
     assert finished == [targets[0].name] and [o.target.name for o in outcomes] == [targets[0].name]
+
+
+def test_readme_explains_every_error_kind() -> None:
+    """The README's hostile table is what a person reads to act on a kind: it must list them all."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("<!-- section: hostile -->", 1)[1].split("<!-- section:", 1)[0]
+    listed = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
+    kinds = SCHEMA["$defs"]["endpoint"]["properties"]["error"]["oneOf"][1]["properties"]["kind"]["enum"]
+    assert listed == set(kinds)
