@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import socket
 import struct
 from dataclasses import dataclass
 from functools import partial
@@ -111,12 +110,6 @@ def random_bytes(seed: int = 7, size: int = 4096) -> bytes:
     noise = bytearray(random.Random(seed).randbytes(size))
     noise[0] = 0x9F
     return bytes(noise)
-
-
-async def reset(stream: trio.SocketStream) -> None:
-    """Read the ClientHello, then abort the connection (RST via SO_LINGER 0)."""
-    await read_client_hello(stream)
-    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 async def raw_certificates(certificates: list[bytes], stream: trio.SocketStream) -> None:
@@ -261,6 +254,7 @@ def tls_specs(pki: LabPKI, certs: HostileCertificates) -> dict[str, ServerSpec]:
         "tls1.0-only": _tls(good, min_version="TLSv1", max_version="TLSv1", cipher_list="ALL:@SECLEVEL=0"),
         "tls1.3-only": _tls(good, min_version="TLSv1.3"),
         "client-cert-rejected": _tls(good, client_auth="required", client_cas=[pki.issuing.pem]),
+        "reset": ServerSpec(kind="reset"),  # reads the ClientHello, then RST (SO_LINGER 0)
     }
 
 
@@ -274,7 +268,6 @@ def handlers(backend_port: int) -> dict[str, Handler]:
         "ssh": partial(send_then_linger, SSH_BANNER, first=True),
         "random-bytes": partial(send_then_linger, random_bytes()),
         **{f"alert-{a.replace('_', '-')}": partial(send_then_linger, alert(a)) for a in ALERTS},
-        "reset": reset,
         "unparseable-certificate": partial(raw_certificates, [UNPARSEABLE_DER]),
         "sni-required": partial(proxy, backend_port, forward_all, hello_check=require_sni(HOSTNAME)),
     }
