@@ -28,7 +28,7 @@ class Wire:
     notes: list[str] = field(default_factory=list)
     bytes_received: int = 0
     limit: int | None = None  # the probe caps what one handshake may send us
-    keep_transcript: bool = False  # the probe keeps what arrived, to read unparseable certificates
+    transcript_limit: int = 0  # the probe keeps the first bytes that arrived, to read unparseable certificates
     transcript: bytearray = field(default_factory=bytearray, repr=False)
 
     async def flush(self) -> None:
@@ -55,8 +55,8 @@ class Wire:
         self.bytes_received += len(data)
         if self.limit is not None and self.bytes_received > self.limit:
             raise OversizedError(self.bytes_received)
-        if self.keep_transcript:
-            self.transcript += data
+        if len(self.transcript) < self.transcript_limit:
+            self.transcript += data[: self.transcript_limit - len(self.transcript)]
         self.conn.bio_write(data)
 
     async def handshake(self) -> None:

@@ -34,6 +34,9 @@ OVERSIZE_REASONS = ("excessive message size", "record too long", "data length to
 # Memory guards against hostile servers: a real handshake is a few KB, a long chain some tens.
 MAX_HANDSHAKE_BYTES = 2 * 1024 * 1024
 MAX_CHAIN_CERTS = 64
+# The raw bytes kept to read back a certificate OpenSSL cannot parse: OpenSSL itself refuses a
+# certificate message over 100 KB, so more would never be used.
+TRANSCRIPT_BYTES = 128 * 1024
 REQUIRED_ALERTS = {"certificate_required", "handshake_failure", "bad_certificate",
                    "certificate_unknown", "unknown_ca", "access_denied", "unexpected_message"}
 
@@ -257,7 +260,7 @@ async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientI
         conn.set_tlsext_host_name(hostname.encode("ascii"))
     observer = _Observer(capture)
     conn.set_info_callback(observer)
-    wire = Wire(stream, conn, limit=max_bytes, keep_transcript=True)
+    wire = Wire(stream, conn, limit=max_bytes, transcript_limit=TRANSCRIPT_BYTES)
     progress.wire = wire
     try:
         await wire.handshake()
@@ -272,6 +275,7 @@ async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientI
         _fill_session(capture, conn)
         _handshake_failed(wire, exc, capture, identity)
         return
+    wire.transcript_limit, wire.transcript = 0, bytearray()  # a chain OpenSSL parsed needs no raw copy
     observer(conn, 0, 0)
     _fill_session(capture, conn)
     capture.client_cert_sent = capture.cert_requested and identity is not None
