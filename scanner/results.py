@@ -14,9 +14,10 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
+import secrets
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,27 @@ SCHEMA = "dccscan/1"
 ENDPOINTS_LINE = '"endpoints": ['
 EXIT_OK, EXIT_FINDINGS, EXIT_UNSCANNED = 0, 1, 3
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]")
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it (``os.replace``) only when the block
+    ends normally: an interrupted or crashed run never leaves a truncated file under the real
+    name, only the previous version or none. Permissions follow the umask, as a plain open would."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        yield temp
+        os.replace(temp, path)
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename."""
+    with replacing(path) as temp:
+        temp.write_bytes(data)
 
 
 def endpoint_id(name: str, address: str | None, host: str, port: int) -> str:
@@ -156,7 +178,7 @@ class ResultsWriter:
         self.summary.add(endpoint)
         if endpoint["chain"]:
             pem = "".join(cert["pem"] for cert in endpoint["chain"])
-            (self.chains_dir / f"{safe_id(endpoint['id'])}.pem").write_text(pem, encoding="ascii")
+            write_atomic(self.chains_dir / f"{safe_id(endpoint['id'])}.pem", pem.encode("ascii"))
 
     def header(self, finished_at: datetime, complete: bool, not_reached: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -197,22 +219,16 @@ class ResultsWriter:
 
 def _write_document(final: Path, header: dict[str, Any], endpoint_lines: Iterable[str]) -> None:
     """Write the streaming layout to a temp file beside ``final``, then replace it atomically."""
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".results-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write("{\n")
-            for key, value in header.items():
-                out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
-            out.write(ENDPOINTS_LINE + "\n")
-            first = True
-            for line in endpoint_lines:
-                out.write(("" if first else ",\n") + line)
-                first = False
-            out.write("\n]}\n")
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(final) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        out.write("{\n")
+        for key, value in header.items():
+            out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+        out.write(ENDPOINTS_LINE + "\n")
+        first = True
+        for line in endpoint_lines:
+            out.write(("" if first else ",\n") + line)
+            first = False
+        out.write("\n]}\n")
 
 
 def add_header_keys(path: str | Path, **keys: Any) -> Path:
@@ -265,6 +281,6 @@ def iter_endpoints(path: str | Path) -> Iterator[dict[str, Any]]:
 def copy_inputs(out_dir: Path, targets_path: Path | None, profile_path: Path | None) -> None:
     """Keep the inputs beside the results: ``targets.toml`` and ``profile.toml``."""
     if targets_path is not None:
-        shutil.copyfile(targets_path, out_dir / "targets.toml")
+        write_atomic(out_dir / "targets.toml", Path(targets_path).read_bytes())
     if profile_path is not None:
-        shutil.copyfile(profile_path, out_dir / "profile.toml")
+        write_atomic(out_dir / "profile.toml", Path(profile_path).read_bytes())

@@ -375,6 +375,9 @@ def parse_cli_target(text: str, *, hostname: str | None = None, timeout: float =
     if match:
         host = match.group("v6") or match.group("host")
         port_text = match.group("v6port") if match.group("v6") else match.group("port")
+        if match.group("v6") and ":" not in host:
+            where.fail(f"target '{text}' puts brackets around '{host}', which is not an IPv6 address",
+                       "brackets are for IPv6 literals only: write gw.example.net:443 or [::1]:443")
     elif not is_ip_literal(text.strip()):
         where.fail(f"target '{text}' is not HOST[:PORT]", "write e.g. gw.example.net:443 or [::1]:8443")
     port = DEFAULT_PORT

@@ -6,6 +6,7 @@ is shared with ``dccscan demo``; the click command only turns options into its a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import signal
@@ -13,7 +14,7 @@ import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import click
 import trio
@@ -80,10 +81,12 @@ def _settings(request: ScanRequest, timeout: float) -> dict[str, Any]:
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+EXIT_INTERRUPTED_RENDER = 3  # results exist, the reports do not: "not everything was done"
 
 
 async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], None],
-                              progress: Callable[[int, int], None] | None) -> bool:
+                              progress: Callable[[int, int], None] | None,
+                              finished: Callable[[Target], None] | None = None) -> bool:
     """Scan; Ctrl-C or SIGTERM stops it cleanly (results so far are kept). True if stopped."""
     stopped = False
     async with trio.open_nursery() as nursery:
@@ -110,7 +113,7 @@ async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], No
 
             nursery.start_soon(expire)
         await scan_targets(request.targets, concurrency=request.concurrency, sink=sink, progress=progress,
-                           per_address=request.per_address)
+                           per_address=request.per_address, finished=finished)
         nursery.cancel_scope.cancel()
     return stopped
 
@@ -125,18 +128,32 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file,
                            settings=_settings(request, timeout))
     anchors = {t.name: anchor_ders(t) for t in request.targets}
-    reached: set[str] = set()
+    finished: set[str] = set()
 
     def sink(outcome: Outcome) -> None:
-        reached.add(outcome.target.name)
         writer.add(endpoint_record(outcome, anchors=anchors[outcome.target.name], profile=request.profile))
 
-    interrupted = trio.run(_scan_until_stopped, request, sink, progress)
+    interrupted = trio.run(_scan_until_stopped, request, sink, progress, lambda t: finished.add(t.name))
     complete = not interrupted
-    not_reached = [t.to_json() for t in request.targets if t.name not in reached]
-    results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
-    copy_inputs(request.out_dir, request.targets_path, request.profile_path)
+    # a target with several addresses may have some endpoints recorded and still be unfinished
+    not_reached = [t.to_json() for t in request.targets if t.name not in finished]
+    with signals_deferred():  # a second Ctrl-C must not cost the results gathered so far
+        results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
+        copy_inputs(request.out_dir, request.targets_path, request.profile_path)
     return results, writer.summary.exit_code(complete)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while results.json is assembled; they arrive when it is written."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def render(results: Path, out_dir: Path, formats: Sequence[str], *, quiet: bool) -> None:
@@ -279,5 +296,10 @@ def execute(request: ScanRequest, *, quiet: bool) -> int:
             results, code = run_scan(request, progress=lambda done, total: bar.update(done - bar.pos))
     else:
         results, code = run_scan(request)
-    render(results, request.out_dir, request.formats, quiet=quiet)
+    try:
+        render(results, request.out_dir, request.formats, quiet=quiet)
+    except KeyboardInterrupt:
+        click.echo(f"dccscan: interrupted while writing the reports; the results are in {results}",
+                   err=True)
+        return max(code, EXIT_INTERRUPTED_RENDER)
     return code

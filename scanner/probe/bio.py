@@ -26,6 +26,10 @@ class Wire:
     received_any: bool = False
     eof: bool = False
     notes: list[str] = field(default_factory=list)
+    bytes_received: int = 0
+    limit: int | None = None  # the probe caps what one handshake may send us
+    transcript_limit: int = 0  # the probe keeps the first bytes that arrived, to read unparseable certificates
+    transcript: bytearray = field(default_factory=bytearray, repr=False)
 
     async def flush(self) -> None:
         """Send whatever OpenSSL has queued (handshake records, alerts, application data)."""
@@ -48,6 +52,11 @@ class Wire:
         if not self.received_any:
             self.first_bytes = bytes(data[:16])
             self.received_any = True
+        self.bytes_received += len(data)
+        if self.limit is not None and self.bytes_received > self.limit:
+            raise OversizedError(self.bytes_received)
+        if len(self.transcript) < self.transcript_limit:
+            self.transcript += data[: self.transcript_limit - len(self.transcript)]
         self.conn.bio_write(data)
 
     async def handshake(self) -> None:
@@ -95,9 +104,28 @@ class Wire:
             pass
 
 
+class OversizedError(Exception):
+    """The peer sent more than ``Wire.limit`` bytes: reading stops so memory stays bounded."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"{received} bytes received")
+        self.received = received
+
+
+# OpenSSL reasons for alerts that do not contain the word "alert" (ssl/ssl_err.c)
+_ALERT_REASONS = {"tlsv1 unrecognized name": "unrecognized_name",
+                  "tlsv1 unsupported extension": "unsupported_extension",
+                  "tlsv1 certificate unobtainable": "certificate_unobtainable",
+                  "tlsv1 bad certificate status response": "bad_certificate_status_response",
+                  "tlsv1 bad certificate hash value": "bad_certificate_hash_value",
+                  "tlsv13 alert certificate required": "certificate_required"}
+
+
 def alert_name(error: SSL.Error) -> str | None:
     """``handshake_failure`` from an OpenSSL reason such as 'sslv3 alert handshake failure'."""
     for reason in error_reasons(error):
+        if reason in _ALERT_REASONS:
+            return _ALERT_REASONS[reason]
         if " alert " in f" {reason} ":
             tail = reason.split("alert", 1)[1].strip()
             if tail:

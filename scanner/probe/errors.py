@@ -15,6 +15,8 @@ Modelled on httpx's exception tree: catch the branch you care about, and every l
     |   +-- ClientCertRejectedError "client-cert-rejected": our client certificate was refused
     +-- HandshakeError              "handshake": any other handshake failure
     +-- CertificateParseError       "certificate-parse": the presented chain could not be read
+    +-- ProtocolError               "protocol": the server broke TLS framing or a safety limit
+                                    (oversized handshake, too many certificates)
 
 An error may carry the partial ``capture`` (e.g. the server chain that arrived before a client
 certificate was rejected), so the evidence keeps what the server did present.
@@ -84,6 +86,13 @@ class HandshakeError(ProbeError):
 
 class CertificateParseError(ProbeError):
     kind = "certificate-parse"
+
+
+class ProtocolError(ProbeError):
+    """The server sent more than a sane handshake holds, or broke the record layer: we stop
+    reading (memory stays bounded) and say what it did."""
+
+    kind = "protocol"
 
 
 # What a person can do about an alert, for the alerts servers actually send in a handshake.

@@ -36,6 +36,7 @@ class Outcome:
 
 Sink = Callable[[Outcome], None]
 Progress = Callable[[int, int], None]  # (targets done, targets total)
+Finished = Callable[[Target], None]  # a target whose every address has an outcome
 
 
 async def probe_address(target: Target, address: str) -> Outcome:
@@ -108,8 +109,11 @@ async def scan_target(target: Target, limits: Limits, sink: Sink) -> None:
 
 
 async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sink,
-                       progress: Progress | None = None, per_address: int | None = None) -> None:
-    """Scan every target; ``sink`` gets each endpoint outcome as soon as it is known."""
+                       progress: Progress | None = None, per_address: int | None = None,
+                       finished: Finished | None = None) -> None:
+    """Scan every target; ``sink`` gets each endpoint outcome as soon as it is known, and
+    ``finished`` each target once all its addresses are done (what an interrupted run has not
+    finished is listed as not reached)."""
     limits = Limits(concurrency, per_address)
     done = 0
 
@@ -117,6 +121,8 @@ async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sin
         nonlocal done
         await scan_target(target, limits, sink)
         done += 1
+        if finished is not None:
+            finished(target)
         if progress is not None:
             progress(done, len(targets))
 

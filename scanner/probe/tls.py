@@ -22,13 +22,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
-from scanner.probe import errors
-from scanner.probe.bio import Wire, alert_name, error_reasons
+from scanner.probe import errors, records
+from scanner.probe.bio import OversizedError, Wire, alert_name, error_reasons
 
 ClientAuth = Literal["none", "optional", "required"]
 ALPN_OFFER = [b"h2", b"http/1.1"]
 AFTER_HANDSHAKE_READ = 2.0  # seconds at most, within the endpoint's deadline
 PARSE_REASONS = ("asn1", "x509", "certificate parse", "bad certificate data")
+OVERSIZE_REASONS = ("excessive message size", "record too long", "data length too long",
+                    "packet length too long", "encrypted length too long")
+# Memory guards against hostile servers: a real handshake is a few KB, a long chain some tens.
+MAX_HANDSHAKE_BYTES = 2 * 1024 * 1024
+MAX_CHAIN_CERTS = 64
+# The raw bytes kept to read back a certificate OpenSSL cannot parse: OpenSSL itself refuses a
+# certificate message over 100 KB, so more would never be used.
+TRANSCRIPT_BYTES = 128 * 1024
 REQUIRED_ALERTS = {"certificate_required", "handshake_failure", "bad_certificate",
                    "certificate_unknown", "unknown_ca", "access_denied", "unexpected_message"}
 
@@ -53,6 +61,7 @@ class Capture:
     client_auth: ClientAuth = "none"
     client_cert_sent: bool = False
     acceptable_ca_names: list[str] = field(default_factory=list)
+    certificates_presented: int = 0  # before the MAX_CHAIN_CERTS cap
 
     def to_tls_json(self) -> dict[str, Any]:
         return {"version": self.version, "cipher": self.cipher, "alpn": self.alpn,
@@ -108,7 +117,9 @@ class _Observer:
             if not self.capture.chain:
                 chain = conn.get_peer_cert_chain(as_cryptography=True)
                 if chain:
-                    self.capture.chain = [c.public_bytes(serialization.Encoding.DER) for c in chain]
+                    self.capture.certificates_presented = len(chain)
+                    self.capture.chain = [c.public_bytes(serialization.Encoding.DER)
+                                          for c in chain[:MAX_CHAIN_CERTS]]
         except Exception:  # noqa: BLE001 - a callback must never raise into OpenSSL
             pass
 
@@ -167,42 +178,90 @@ def _connect_error(exc: OSError, address: str, port: int) -> errors.ProbeError:
     return errors.ProbeError(f"cannot connect to {where}: {exc.strerror or exc}", phase="connect")
 
 
+@dataclass
+class _Progress:
+    """How far one probe got, for the message when it ends early."""
+
+    phase: str = "connect"
+    wire: Wire | None = None
+
+    @property
+    def received(self) -> int:
+        return self.wire.bytes_received if self.wire is not None else 0
+
+
 async def probe(address: str, port: int, *, hostname: str, timeout: float,
-                identity: ClientIdentity | None = None) -> Capture:
+                identity: ClientIdentity | None = None, max_bytes: int = MAX_HANDSHAKE_BYTES) -> Capture:
     """Connect, handshake and capture, all under one ``trio.fail_after(timeout)`` deadline.
 
-    Raises a ``scanner.probe.errors.ProbeError`` subclass; never anything else for network or
-    TLS trouble.
+    ``max_bytes`` caps what the server may send us during the handshake (memory stays bounded
+    whatever it does). Raises a ``scanner.probe.errors.ProbeError`` subclass; never anything
+    else for network or TLS trouble.
     """
     capture = Capture()
-    phase = ["connect"]
+    progress = _Progress()
+    where = f"{address} port {port}"
     try:
         with trio.fail_after(timeout):
             stream = await connect(address, port)
-            phase[0] = "handshake"
+            progress.phase = "handshake"
             async with stream:
-                await _handshake(stream, hostname, identity, capture, phase)
+                await _handshake(stream, hostname, identity, capture, progress, max_bytes)
     except trio.TooSlowError:
-        raise errors.TimeoutError(
-            f"no complete answer from {address} port {port} within {timeout:g}s during {phase[0]}; "
-            "the host may be filtered or overloaded: check reachability or raise --timeout",
-            phase=phase[0], capture=capture if capture.chain else None) from None
+        raise _timeout(where, timeout, progress, capture) from None
     except (trio.BrokenResourceError, ConnectionResetError) as exc:
-        raise errors.ResetError(f"{address} port {port} reset the connection during {phase[0]}; "
+        raise errors.ResetError(f"{where} reset the connection during {progress.phase}; "
                                 "a firewall or a non-TLS service may be in the way",
-                                phase=phase[0], capture=capture if capture.chain else None) from exc
+                                phase=progress.phase, capture=_partial(capture)) from exc
+    except OversizedError as exc:
+        raise errors.ProtocolError(
+            f"{where} sent more than {max_bytes // 1024} KB during the TLS handshake ({exc.received} "
+            "bytes and counting); dccscan stopped reading. A real handshake is a few KB: check "
+            "that this port serves TLS and that its certificate chain is not bloated",
+            phase=progress.phase, capture=_partial(capture)) from None
+    _check_chain_size(capture)
     return capture
 
 
+def _partial(capture: Capture) -> Capture | None:
+    return capture if capture.chain else None
+
+
+def _timeout(where: str, timeout: float, progress: _Progress, capture: Capture) -> errors.TimeoutError:
+    """Silence, a stall after some bytes and a trickle all end here: say which it was."""
+    if progress.phase == "handshake" and progress.received:
+        what = (f"the server started its answer ({progress.received} bytes) and then stalled or "
+                "trickled; a proxy, load balancer or overloaded server may be in the way")
+    elif progress.phase == "handshake":
+        what = ("the port accepted the connection but never answered; a firewall may be swallowing "
+                "packets, or the service waits for something other than a TLS ClientHello")
+    else:
+        what = "the host may be filtered or overloaded: check reachability"
+    return errors.TimeoutError(
+        f"no complete answer from {where} within {timeout:g}s during {progress.phase}: {what}; "
+        "raise --timeout only if it is merely slow", phase=progress.phase, capture=_partial(capture))
+
+
+def _check_chain_size(capture: Capture) -> None:
+    """A server presenting more than MAX_CHAIN_CERTS certificates is misconfigured (or hostile):
+    the first ones are kept and judged, and the endpoint says what happened."""
+    if capture.certificates_presented > MAX_CHAIN_CERTS:
+        raise errors.ProtocolError(
+            f"the server presented {capture.certificates_presented} certificates; dccscan keeps and "
+            f"evaluates the first {MAX_CHAIN_CERTS}. A server should send its certificate and the "
+            "intermediates only (usually 2 to 4): fix its chain file", phase="handshake", capture=capture)
+
+
 async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientIdentity | None,
-                     capture: Capture, phase: list[str]) -> None:
+                     capture: Capture, progress: _Progress, max_bytes: int) -> None:
     conn = SSL.Connection(_context(identity), None)
     conn.set_connect_state()
     if hostname and not is_ip_literal(hostname):
         conn.set_tlsext_host_name(hostname.encode("ascii"))
     observer = _Observer(capture)
     conn.set_info_callback(observer)
-    wire = Wire(stream, conn)
+    wire = Wire(stream, conn, limit=max_bytes, transcript_limit=TRANSCRIPT_BYTES)
+    progress.wire = wire
     try:
         await wire.handshake()
     except EOFError:
@@ -216,12 +275,13 @@ async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientI
         _fill_session(capture, conn)
         _handshake_failed(wire, exc, capture, identity)
         return
+    wire.transcript_limit, wire.transcript = 0, bytearray()  # a chain OpenSSL parsed needs no raw copy
     observer(conn, 0, 0)
     _fill_session(capture, conn)
     capture.client_cert_sent = capture.cert_requested and identity is not None
     capture.client_auth = "optional" if capture.cert_requested else "none"
     if capture.cert_requested and capture.version == "TLSv1.3":
-        phase[0] = "after-handshake"
+        progress.phase = "after-handshake"
         await _read_verdict(wire, observer, capture, identity)
     _require_chain(capture)
 
@@ -229,10 +289,20 @@ async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientI
 def _check_tls(wire: Wire, capture: Capture) -> None:
     """Raise NotTLSError when the first bytes are not a TLS record (handshake or alert)."""
     if wire.received_any and wire.first_bytes[:1] not in (b"\x16", b"\x15"):
-        sample = wire.first_bytes[:8].decode("ascii", "replace")
-        raise errors.NotTLSError(f"the port answered, but not with TLS (first bytes {sample!r}); "
-                                 "check the port number: it may be plain HTTP or another service",
+        raise errors.NotTLSError(f"the port answered, but not with TLS: {_looks_like(wire.first_bytes)}; "
+                                 "check the port number and that TLS is not terminated elsewhere",
                                  phase="handshake")
+
+
+def _looks_like(first: bytes) -> str:
+    """What the first bytes of a non-TLS answer suggest, with the bytes shown safely."""
+    sample = first[:8]
+    printable = all(32 <= b < 127 for b in sample)
+    shown = repr(sample.decode("ascii")) if printable else sample.hex(" ")
+    for prefix, service in ((b"HTTP/", "plain HTTP"), (b"SSH-", "an SSH server"), (b"220", "an FTP or SMTP server")):
+        if first.startswith(prefix):
+            return f"it looks like {service} (first bytes {shown})"
+    return f"first bytes {shown}"
 
 
 def _handshake_failed(wire: Wire, exc: SSL.Error, capture: Capture,
@@ -255,11 +325,29 @@ def _handshake_failed(wire: Wire, exc: SSL.Error, capture: Capture,
         raise errors.TLSAlertError(errors.alert_message(alert), phase="handshake", alert=alert,
                                    capture=partial)
     reasons = "; ".join(error_reasons(exc)) or "unknown error"
+    if any(word in reasons for word in OVERSIZE_REASONS):
+        raise errors.ProtocolError(
+            f"the server sent a TLS message larger than allowed ({reasons}); its certificate chain "
+            "is probably bloated (a certificate message over 100 KB): fix the server's chain file",
+            phase="handshake", capture=partial)
     if any(word in reasons for word in PARSE_REASONS):
-        raise errors.CertificateParseError(f"the server's certificate could not be parsed: {reasons}",
-                                           phase="handshake", capture=partial)
+        raise _parse_error(wire, capture, reasons)
     raise errors.HandshakeError(f"the TLS handshake failed: {reasons}", phase="handshake",
                                 capture=partial)
+
+
+def _parse_error(wire: Wire, capture: Capture, reasons: str) -> errors.CertificateParseError:
+    """The server's certificate did not parse: keep the raw bytes it sent (TLS 1.2 sends them in
+    the clear) so the results and evidence hold exactly what was presented."""
+    if not capture.chain:
+        raw = records.certificate_list(bytes(wire.transcript), MAX_CHAIN_CERTS + 1)
+        capture.certificates_presented = len(raw)
+        capture.chain = raw[:MAX_CHAIN_CERTS]
+    kept = f"; the {len(capture.chain)} certificate(s) it sent are kept as raw bytes" if capture.chain else ""
+    return errors.CertificateParseError(
+        f"the server's certificate could not be parsed ({reasons}){kept}. Browsers reject it too: "
+        "reissue or reinstall the certificate (check the PEM/DER file the server loads)",
+        phase="handshake", capture=_partial(capture))
 
 
 async def _read_verdict(wire: Wire, observer: _Observer, capture: Capture,

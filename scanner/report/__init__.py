@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
+from scanner.results import replacing
+
 FORMATS: dict[str, str] = {"html": "report.html", "junit": "junit.xml", "csv": "results.csv"}
 
 
@@ -35,5 +37,8 @@ def write_reports(results_path: Path, out_dir: Path, formats: Iterable[str]) -> 
     written: list[Path] = []
     for fmt in dict.fromkeys(f.strip().lower() for f in formats):
         if fmt in FORMATS:
-            written.append(_writer(fmt)(Path(results_path), out_dir / FORMATS[fmt]))
+            final = out_dir / FORMATS[fmt]
+            with replacing(final) as temp:  # an interrupted render never leaves half a report
+                _writer(fmt)(Path(results_path), temp)
+            written.append(final)
     return written
