@@ -81,9 +81,19 @@ def describe_cached(der: bytes, index: int) -> dict[str, Any]:
 
 def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: Any | None) -> dict[str, Any]:
     """The schema's ``endpoint`` object for a runner ``Outcome``."""
+    record = endpoint_shell(outcome)
+    record.update(chain_part(outcome_chain(outcome), outcome.target.hostname, anchors, outcome.scanned_at, profile))
+    return record
+
+
+def outcome_chain(outcome: Any) -> list[bytes]:
+    """The DER chain an outcome captured (possibly empty)."""
+    return list(outcome.capture.chain) if outcome.capture is not None else []
+
+
+def endpoint_shell(outcome: Any) -> dict[str, Any]:
+    """Every endpoint field that costs nothing to compute; ``chain_part`` fills the rest."""
     target, capture, error = outcome.target, outcome.capture, outcome.error
-    chain = list(capture.chain) if capture is not None else []
-    verdicts = evaluate_chain(chain, target.hostname, anchors, outcome.scanned_at, profile) if chain else None
     return {
         "id": endpoint_id(target.name, outcome.address, target.host, target.port),
         "target": target.to_json(),
@@ -93,6 +103,16 @@ def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: A
         "scanned_at": iso_utc(outcome.scanned_at),
         "duration_ms": round(outcome.duration_ms, 1),
         "tls": capture.to_tls_json() if capture is not None and (capture.version or capture.chain) else None,
+        "chain": [], "browsers": None, "profile": None, "findings": [],
+    }
+
+
+def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
+               profile: Any | None) -> dict[str, Any]:
+    """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
+    records and the verdicts. Plain data in and out, so it can run in a worker process."""
+    verdicts = evaluate_chain(chain, hostname, anchors, at, profile) if chain else None
+    return {
         "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
         "browsers": (verdicts or {}).get("browsers"),
         "profile": (verdicts or {}).get("profile"),

@@ -20,7 +20,8 @@ import trio
 
 from scanner.errors import InputError
 from scanner.probe.runner import Outcome, Retry, scan_targets
-from scanner.results import ResultsWriter, copy_inputs, endpoint_record, iter_endpoints
+from scanner.recordpool import RecordPool
+from scanner.results import ResultsWriter, copy_inputs, iter_endpoints
 from scanner.severity import FAIL_ON_CHOICES
 from scanner.shard import Shard, parse_shard
 from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
@@ -83,6 +84,18 @@ def _settings(request: ScanRequest, timeout: float) -> dict[str, Any]:
     return settings
 
 
+def _anchor_lookup(targets: Sequence[Target]) -> dict[str, list[bytes] | None]:
+    """Trust anchors per target name, each file read once (estates share one anchor file)."""
+    by_paths: dict[tuple[Path, ...], list[bytes] | None] = {}
+    out: dict[str, list[bytes] | None] = {}
+    for target in targets:
+        key = tuple(target.trust_anchors)
+        if key not in by_paths:
+            by_paths[key] = anchor_ders(target)
+        out[target.name] = by_paths[key]
+    return out
+
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -116,16 +129,22 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     timeout = max((t.timeout for t in request.targets), default=10.0)
     targets_file = ({"path": str(request.targets_path), "sha256": request.targets_sha256}
                     if request.targets_path is not None and request.targets_sha256 else None)
-    writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file,
-                           settings=_settings(request, timeout))
-    anchors = {t.name: anchor_ders(t) for t in request.targets}
+    anchors = _anchor_lookup(request.targets)
+    settings = _settings(request, timeout)
+    # the pool forks its workers before the writer starts its thread
+    pool = RecordPool(lambda o: anchors[o.target.name], request.profile)
+    writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings)
+    pool.writer = writer
     reached: set[str] = set()
 
     def sink(outcome: Outcome) -> None:
         reached.add(outcome.target.name)
-        writer.add(endpoint_record(outcome, anchors=anchors[outcome.target.name], profile=request.profile))
+        pool.submit(outcome)
 
-    interrupted = trio.run(_scan_until_stopped, request, sink, progress)
+    try:
+        interrupted = trio.run(_scan_until_stopped, request, sink, progress)
+    finally:
+        pool.close()
     complete = not interrupted
     not_reached = [t.to_json() for t in request.targets if t.name not in reached]
     results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
