@@ -9,13 +9,16 @@ file that replaces the target atomically, so a reader never sees half a document
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import json
 import os
 import re
+import queue
 import secrets
 import tempfile
+import threading
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -86,11 +89,33 @@ def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[byte
     return result
 
 
+@functools.lru_cache(maxsize=256)
+def _described(der: bytes) -> dict[str, Any]:
+    """``describe`` once per certificate: an estate presents the same intermediates thousands
+    of times. Callers copy the record before setting its index and never mutate it."""
+    return describe(der, 0)
+
+
+def describe_cached(der: bytes, index: int) -> dict[str, Any]:
+    """The schema's certificate record (see ``certinfo.describe``), cached by DER."""
+    return dict(_described(bytes(der)), index=index)
+
+
 def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: Any | None) -> dict[str, Any]:
     """The schema's ``endpoint`` object for a runner ``Outcome``."""
+    record = endpoint_shell(outcome)
+    record.update(chain_part(outcome_chain(outcome), outcome.target.hostname, anchors, outcome.scanned_at, profile))
+    return record
+
+
+def outcome_chain(outcome: Any) -> list[bytes]:
+    """The DER chain an outcome captured (possibly empty)."""
+    return list(outcome.capture.chain) if outcome.capture is not None else []
+
+
+def endpoint_shell(outcome: Any) -> dict[str, Any]:
+    """Every endpoint field that costs nothing to compute; ``chain_part`` fills the rest."""
     target, capture, error = outcome.target, outcome.capture, outcome.error
-    chain = list(capture.chain) if capture is not None else []
-    verdicts = evaluate_chain(chain, target.hostname, anchors, outcome.scanned_at, profile) if chain else None
     return {
         "id": endpoint_id(target.name, outcome.address, target.host, target.port),
         "target": target.to_json(),
@@ -100,7 +125,17 @@ def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: A
         "scanned_at": iso_utc(outcome.scanned_at),
         "duration_ms": round(outcome.duration_ms, 1),
         "tls": capture.to_tls_json() if capture is not None and (capture.version or capture.chain) else None,
-        "chain": [describe(der, index) for index, der in enumerate(chain)],
+        "chain": [], "browsers": None, "profile": None, "findings": [],
+    }
+
+
+def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
+               profile: Any | None) -> dict[str, Any]:
+    """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
+    records and the verdicts. Plain data in and out, so it can run in a worker process."""
+    verdicts = evaluate_chain(chain, hostname, anchors, at, profile) if chain else None
+    return {
+        "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
         "browsers": (verdicts or {}).get("browsers"),
         "profile": (verdicts or {}).get("profile"),
         "findings": list((verdicts or {}).get("findings") or []),
@@ -157,6 +192,40 @@ class Summary:
                 "by_severity": dict(self.by_severity), "exit_code": self.exit_code(complete)}
 
 
+class ChainFiles:
+    """Writes ``chains/<id>.pem`` from a background thread: creating a thousand small files costs
+    the scan's event loop seconds of blocking system calls, while the thread runs them in parallel
+    (file I/O releases the GIL). The queue is bounded, so a slow disk slows the scan rather than
+    filling memory; a write error is raised by ``close()``."""
+
+    def __init__(self, folder: Path, depth: int = 256) -> None:
+        self.folder = folder
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue(maxsize=depth)
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="dccscan-chains", daemon=True)
+        self._thread.start()
+
+    def put(self, stem: str, pem: str) -> None:
+        self._queue.put((stem, pem))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    write_atomic(self.folder / f"{item[0]}.pem", item[1].encode("ascii"))
+                except OSError as exc:
+                    self._error = exc
+
+    def close(self) -> None:
+        """Wait for every queued file; raise the first write error, if any."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
 class ResultsWriter:
     """Streams endpoints to a spool and writes ``chains/``; ``finish()`` makes results.json."""
 
@@ -171,6 +240,7 @@ class ResultsWriter:
         self.summary = Summary(fail_on=settings.get("fail_on", "error"))
         self._spool = tempfile.NamedTemporaryFile("w+", encoding="utf-8", dir=self.out_dir,
                                                   prefix=".endpoints-", suffix=".spool", delete=False)
+        self._chains = ChainFiles(self.chains_dir)
 
     def add(self, endpoint: dict[str, Any]) -> None:
         """Record one finished endpoint (its chain PEM goes to disk now)."""
@@ -178,7 +248,7 @@ class ResultsWriter:
         self.summary.add(endpoint)
         if endpoint["chain"]:
             pem = "".join(cert["pem"] for cert in endpoint["chain"])
-            write_atomic(self.chains_dir / f"{safe_id(endpoint['id'])}.pem", pem.encode("ascii"))
+            self._chains.put(safe_id(endpoint["id"]), pem)
 
     def header(self, finished_at: datetime, complete: bool, not_reached: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -197,6 +267,7 @@ class ResultsWriter:
                not_reached: Sequence[dict[str, Any]] = ()) -> Path:
         """Assemble results.json atomically (temp file + os.replace); remove the spool."""
         final = self.out_dir / "results.json"
+        self._chains.close()  # every chain file is on disk before results.json names it
         self._spool.flush()
         self._spool.seek(0)
         header = self.header(finished_at, complete, not_reached)
@@ -212,6 +283,10 @@ class ResultsWriter:
 
     def close(self) -> None:
         """Drop the spool (also on an aborted run)."""
+        try:
+            self._chains.close()
+        except OSError:
+            pass  # already raised by finish(), or the run is being aborted anyway
         self._spool.close()
         if os.path.exists(self._spool.name):
             os.unlink(self._spool.name)

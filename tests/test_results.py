@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.util
 import json
 from datetime import datetime, timezone
@@ -139,8 +141,10 @@ async def test_concurrency_limits_hold(nursery: trio.Nursery, leaf: Issued, conc
                                        per_address: int | None, in_flight: int) -> None:
     gate = trio.Event()
     accepted: list[int] = []
-    ports = [await nursery.start(serve, tls_spec(leaf, hold=gate, accepted=accepted)) for _ in range(5)]
-    targets = [parse_cli_target(f"127.0.0.1:{p}", timeout=60) for p in ports]  # all one address
+    port = await nursery.start(serve, tls_spec(leaf, hold=gate, accepted=accepted))
+    # five names behind one load balancer: one address and port (the per-address key)
+    targets = [dataclasses.replace(parse_cli_target(f"127.0.0.1:{port}", timeout=60), name=f"lb{i}")
+               for i in range(5)]
     outcomes: list[Outcome] = []
 
     async def run() -> None:

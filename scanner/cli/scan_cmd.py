@@ -22,14 +22,18 @@ import trio
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
 from scanner.log import log_event
-from scanner.probe.runner import Outcome, scan_targets
-from scanner.results import ResultsWriter, copy_inputs, endpoint_record, iter_endpoints
+from scanner.probe.runner import Outcome, Retry, scan_targets
+from scanner.recordpool import RecordPool
+from scanner.results import ResultsWriter, copy_inputs, iter_endpoints
 from scanner.severity import FAIL_ON_CHOICES
+from scanner.shard import Shard, parse_shard
 from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
                              parse_cli_target)
 
 FORMATS = ("json", "html", "junit", "csv")
 DEFAULT_CONCURRENCY = 50
+DEFAULT_PER_ADDRESS = 1
+DEFAULT_RETRIES = 1
 
 
 @dataclasses.dataclass
@@ -39,7 +43,9 @@ class ScanRequest:
     targets: Sequence[Target]
     out_dir: Path
     concurrency: int = DEFAULT_CONCURRENCY
-    per_address: int | None = None
+    per_address: int | None = DEFAULT_PER_ADDRESS
+    retries: int = DEFAULT_RETRIES
+    shard: Shard | None = None
     fail_on: str = "error"
     formats: Sequence[str] = ("json", "html")
     targets_path: Path | None = None
@@ -77,7 +83,21 @@ def _settings(request: ScanRequest, timeout: float) -> dict[str, Any]:
                 "trust_anchors": anchor_records(paths), "profile": profile}
     if request.per_address is not None:
         settings["per_address"] = request.per_address
+    settings["retries"] = request.retries
+    settings["shard"] = str(request.shard) if request.shard is not None else None
     return settings
+
+
+def _anchor_lookup(targets: Sequence[Target]) -> dict[str, list[bytes] | None]:
+    """Trust anchors per target name, each file read once (estates share one anchor file)."""
+    by_paths: dict[tuple[Path, ...], list[bytes] | None] = {}
+    out: dict[str, list[bytes] | None] = {}
+    for target in targets:
+        key = tuple(target.trust_anchors)
+        if key not in by_paths:
+            by_paths[key] = anchor_ders(target)
+        out[target.name] = by_paths[key]
+    return out
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -113,7 +133,8 @@ async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], No
 
             nursery.start_soon(expire)
         await scan_targets(request.targets, concurrency=request.concurrency, sink=sink, progress=progress,
-                           per_address=request.per_address, finished=finished)
+                           per_address=request.per_address, finished=finished,
+                           retry=Retry(retries=request.retries))
         nursery.cancel_scope.cancel()
     return stopped
 
@@ -125,15 +146,18 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     timeout = max((t.timeout for t in request.targets), default=10.0)
     targets_file = ({"path": str(request.targets_path), "sha256": request.targets_sha256}
                     if request.targets_path is not None and request.targets_sha256 else None)
-    writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file,
-                           settings=_settings(request, timeout))
-    anchors = {t.name: anchor_ders(t) for t in request.targets}
+    anchors = _anchor_lookup(request.targets)
+    settings = _settings(request, timeout)
+    # the pool forks its workers before the writer starts its thread
+    pool = RecordPool(lambda o: anchors[o.target.name], request.profile)
+    writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings)
+    pool.writer = writer
     finished: set[str] = set()
 
-    def sink(outcome: Outcome) -> None:
-        writer.add(endpoint_record(outcome, anchors=anchors[outcome.target.name], profile=request.profile))
-
-    interrupted = trio.run(_scan_until_stopped, request, sink, progress, lambda t: finished.add(t.name))
+    try:
+        interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress, lambda t: finished.add(t.name))
+    finally:
+        pool.close()
     complete = not interrupted
     # a target with several addresses may have some endpoints recorded and still be unfinished
     not_reached = [t.to_json() for t in request.targets if t.name not in finished]
@@ -249,7 +273,11 @@ def _progress_bar(total: int) -> Any:
 @click.option("--format", "formats", default="json,html", show_default=True, help=f"Comma list of {', '.join(FORMATS)}.")
 @click.option("--concurrency", type=click.IntRange(1, 10000), default=DEFAULT_CONCURRENCY, show_default=True,
               help="Handshakes in flight at once, across all targets.")
-@click.option("--per-address", type=click.IntRange(1, 10000), help="Handshakes in flight at once to one IP address [no limit].")
+@click.option("--per-address", type=click.IntRange(1, 10000), default=DEFAULT_PER_ADDRESS, show_default=True,
+              help="Handshakes in flight at once to one IP address and port (a shared load balancer).")
+@click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True,
+              help="Retries of a failed connect (refused, reset), after a jittered backoff.")
+@click.option("--shard", "shard_text", metavar="I/N", help="Scan only shard I of N of the targets (stable split by name).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [10; overrides the file].")
 @click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable); replaces the public store.")
 @click.option("--client-cert", help="PEM client certificate (chain) for mutual TLS.")
@@ -260,7 +288,8 @@ def _progress_bar(total: int) -> Any:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @nightly_options
 def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None, out_dir: Path | None,
-         formats: str, concurrency: int, per_address: int | None, timeout: float | None, anchors: tuple[str, ...],
+         formats: str, concurrency: int, per_address: int, retries: int, shard_text: str | None,
+         timeout: float | None, anchors: tuple[str, ...],
          client_cert: str | None, client_key: str | None, profile_path: Path | None, fail_on: str,
          quiet: bool, nightly: NightlyOptions) -> None:
     """Scan TLS endpoints and write results.json, reports and the presented chains.
@@ -272,13 +301,16 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     wanted = parse_formats(formats)
     try:
         targets, sha256 = collect_targets(hosts, targets_path, hostname, timeout, anchors, client_cert, client_key)
+        shard = parse_shard(shard_text) if shard_text is not None else None
+        if shard is not None:
+            targets = shard.select(targets)
         profile = load_profile(profile_path)
         out = prepare_out_dir(out_dir or default_out_dir())
         nightly.validate()
     except InputError as exc:
         raise input_failure(exc) from None
     request = ScanRequest(targets=targets, out_dir=out, concurrency=concurrency, per_address=per_address,
-                          fail_on=fail_on,
+                          retries=retries, shard=shard, fail_on=fail_on,
                           formats=wanted, targets_path=targets_path, targets_sha256=sha256,
                           profile_path=profile_path, profile=profile)
     try:

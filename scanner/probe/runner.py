@@ -1,14 +1,18 @@
 """Scan many targets concurrently, streaming one outcome per endpoint as soon as it is done.
 
 A global ``trio.CapacityLimiter`` bounds the handshakes in flight (never knock over a target
-estate, never exhaust file descriptors); an optional per-address limit protects one host that
-many targets share. Outcomes are handed to ``sink`` one at a time and not
-kept, so memory stays flat however large the estate. Nothing a target does raises out of here:
-every failure becomes an outcome with a classified ``ProbeError``.
+estate, never exhaust file descriptors); a per-address limit (per IP address and port, i.e. per
+listening service) protects one load balancer that many target names share. A connect failure
+(refused, reset, unreachable) is retried a bounded number of times after a jittered backoff, so a
+briefly overloaded listener is not reported as down, and retries from many endpoints do not
+arrive in lock-step. Outcomes are handed to ``sink`` one at a time and not kept, so memory stays
+flat however large the estate. Nothing a target does raises out of here: every failure becomes
+an outcome with a classified ``ProbeError``.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +41,9 @@ class Outcome:
 Sink = Callable[[Outcome], None]
 Progress = Callable[[int, int], None]  # (targets done, targets total)
 Finished = Callable[[Target], None]  # a target whose every address has an outcome
+RetryHook = Callable[[Target, str, int, errors.ProbeError], None]  # (target, address, attempt, error)
+
+RETRY_DELAY = 0.5  # seconds before the first retry; doubled per retry, then jittered by +-50%
 
 
 async def probe_address(target: Target, address: str) -> Outcome:
@@ -56,26 +63,29 @@ async def probe_address(target: Target, address: str) -> Outcome:
 
 
 class Limits:
-    """The global limit and, optionally, one per IP address (many targets often share a load
-    balancer: it must not see the whole concurrency at once)."""
+    """The global limit and, optionally, one per address and port: many target names often
+    resolve to one load balancer, which must not see the whole concurrency at once. The key
+    includes the port because each listener is its own service (and one machine serving many
+    ports, like a loopback benchmark estate, is not one overloaded listener)."""
 
     def __init__(self, concurrency: int, per_address: int | None = None) -> None:
         self.total = trio.CapacityLimiter(max(1, concurrency))
         self.per_address = per_address
-        self._by_address: dict[str, trio.CapacityLimiter] = {}
+        self._by_address: dict[tuple[str, int], trio.CapacityLimiter] = {}
 
-    def address(self, address: str) -> trio.CapacityLimiter | None:
+    def address(self, address: str, port: int) -> trio.CapacityLimiter | None:
         if self.per_address is None:
             return None
-        if address not in self._by_address:
-            self._by_address[address] = trio.CapacityLimiter(max(1, self.per_address))
-        return self._by_address[address]
+        key = (address, port)
+        if key not in self._by_address:
+            self._by_address[key] = trio.CapacityLimiter(max(1, self.per_address))
+        return self._by_address[key]
 
 
 async def _limited(limits: Limits, target: Target, address: str) -> Outcome:
     """Take the address's slot first, then a global one: waiting for a busy address must not
     hold a global slot that another address could use."""
-    per_address = limits.address(address)
+    per_address = limits.address(address, target.port)
     if per_address is None:
         async with limits.total:
             return await probe_address(target, address)
@@ -83,7 +93,46 @@ async def _limited(limits: Limits, target: Target, address: str) -> Outcome:
         return await probe_address(target, address)
 
 
-async def scan_target(target: Target, limits: Limits, sink: Sink) -> None:
+def retryable(error: errors.ProbeError | None) -> bool:
+    """Connect failures only (refused, reset, unreachable). Not DNS (the resolver already
+    retries), not timeouts (the whole deadline was spent: a retry would double the cost of every
+    filtered address) and nothing after TCP connected (the server answered: that is its verdict)."""
+    if error is None or error.phase != "connect":
+        return False
+    return not isinstance(error, (errors.DnsError, errors.TimeoutError))
+
+
+def backoff(attempt: int, base: float = RETRY_DELAY) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): exponential, jittered +-50%."""
+    return base * (2 ** attempt) * random.uniform(0.5, 1.5)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often and how patiently to retry a connect failure."""
+
+    retries: int = 0
+    delay: float = RETRY_DELAY
+    on_retry: RetryHook | None = None
+
+
+async def _with_retries(limits: Limits, target: Target, address: str, retry: Retry) -> Outcome:
+    """Probe, retrying connect failures; the wait holds no slot (others use it meanwhile)."""
+    attempt = 0
+    while True:
+        outcome = await _limited(limits, target, address)
+        if attempt >= retry.retries or not retryable(outcome.error):
+            if attempt and outcome.error is not None:
+                outcome.error.message += f" (after {attempt + 1} attempts)"
+            return outcome
+        assert outcome.error is not None
+        if retry.on_retry is not None:
+            retry.on_retry(target, address, attempt + 1, outcome.error)
+        await trio.sleep(backoff(attempt, retry.delay))
+        attempt += 1
+
+
+async def scan_target(target: Target, limits: Limits, sink: Sink, retry: Retry = Retry()) -> None:
     """Resolve, then probe every address of the target concurrently (within the limits)."""
     limiter = limits.total
     started = datetime.now(timezone.utc)
@@ -101,7 +150,7 @@ async def scan_target(target: Target, limits: Limits, sink: Sink) -> None:
         return
 
     async def one(address: str) -> None:
-        sink(await _limited(limits, target, address))
+        sink(await _with_retries(limits, target, address, retry))
 
     async with trio.open_nursery() as nursery:
         for address in addresses:
@@ -110,16 +159,17 @@ async def scan_target(target: Target, limits: Limits, sink: Sink) -> None:
 
 async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sink,
                        progress: Progress | None = None, per_address: int | None = None,
-                       finished: Finished | None = None) -> None:
+                       finished: Finished | None = None, retry: Retry = Retry()) -> None:
     """Scan every target; ``sink`` gets each endpoint outcome as soon as it is known, and
     ``finished`` each target once all its addresses are done (what an interrupted run has not
-    finished is listed as not reached)."""
+    finished is listed as not reached). ``per_address=None`` means no per-address limit (the
+    CLI's default is 1)."""
     limits = Limits(concurrency, per_address)
     done = 0
 
     async def run(target: Target) -> None:
         nonlocal done
-        await scan_target(target, limits, sink)
+        await scan_target(target, limits, sink, retry)
         done += 1
         if finished is not None:
             finished(target)

@@ -12,6 +12,7 @@ data or silence means it was optional.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass, field
@@ -77,7 +78,10 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)
 def _context(identity: ClientIdentity | None) -> SSL.Context:
+    """One client context per identity, shared by every connection: building an OpenSSL context
+    (cipher tables, verify store) costs about as much as a loopback handshake."""
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_verify(SSL.VERIFY_NONE)
     ctx.set_alpn_protos(ALPN_OFFER)

@@ -1,0 +1,323 @@
+"""Benchmark: dccscan against sslyze and against a bare trio + pyOpenSSL floor, as whole processes.
+
+    python3 benchmarks/run.py                 # N = 1000 and 10000 (sslyze at 1000 only)
+    python3 benchmarks/run.py --n 1000        # one size
+
+From a fresh checkout it creates ``.venv`` and installs the project with its ``bench`` extra
+(sslyze) when that is missing, then re-runs itself there. It generates a loopback estate (RSA-2048
+issuing CA and root, one RSA-2048 leaf certificate per endpoint with SAN ``host<i>.bench.test``;
+cached in ``benchmarks/out/estate/``), serves it from separate processes on 127.0.0.1 (one port
+per endpoint), then times (a) ``dccscan scan --targets`` with json+html output, (b) sslyze's
+``--certinfo`` scan with the same trust anchor, (c) ``floor.py``. Wall time, endpoints per second
+and peak RSS (``wait4`` rusage of each child) go to ``benchmarks/out/bench-<time>.{json,md}``,
+and the markdown table is printed. It also re-runs the verdict engine over the captured chains
+and re-renders the HTML report in-process, to state what share of the scan they cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+OUT = BENCH / "out"
+VENV = ROOT / ".venv"
+VENV_PY = VENV / "bin" / "python"
+SERVER_PROCESSES = 2
+DEFAULT_SIZES = (1000, 10000)
+
+
+def bootstrap() -> None:
+    """Re-run inside the project's .venv with the bench extra installed (sslyze)."""
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    if not VENV_PY.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    probe = subprocess.run([str(VENV_PY), "-c", "import sslyze, scanner"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([str(VENV_PY), "-m", "pip", "install", "-q", "-e", f"{ROOT}[bench]"], check=True)
+    os.execv(str(VENV_PY), [str(VENV_PY), __file__, *sys.argv[1:]])
+
+
+# --- the estate ----------------------------------------------------------------------------
+
+def make_estate(n: int) -> Path:
+    """Root, issuing CA and ``n`` leaves (cached: an existing larger estate is reused)."""
+    folder = OUT / "estate"
+    count_file = folder / "count"
+    if count_file.exists() and int(count_file.read_text()) >= n:
+        return folder
+    sys.path.insert(0, str(ROOT))
+    from scanner.lab.pki import LabPKI, issue, name, shared_key
+
+    print(f"generating an estate of {n} RSA-2048 leaves (once; cached in {folder})", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    pki = LabPKI.create(org="DCCKI Bench", key="rsa-2048")
+    key = shared_key("rsa-2048")
+    with open(folder / "leaves.pem", "wb") as out:
+        for i in range(n):
+            leaf = issue(subject=name(f"host{i}.bench.test", ou="DCCKI Infrastructure"), issuer=pki.issuing,
+                         key=key, dns=[f"host{i}.bench.test"])
+            out.write(leaf.pem)
+    (folder / "root.pem").write_bytes(pki.root.pem)
+    (folder / "issuing.pem").write_bytes(pki.issuing.pem)
+    from cryptography.hazmat.primitives import serialization
+    (folder / "leaf-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    count_file.write_text(str(n))
+    return folder
+
+
+class Servers:
+    """The estate's first ``n`` endpoints served by SERVER_PROCESSES processes; ``ports`` in order."""
+
+    def __init__(self, estate: Path, n: int) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+        self.ports: list[int] = []
+        share = -(-n // SERVER_PROCESSES)
+        for start in range(0, n, share):
+            self.procs.append(subprocess.Popen(
+                [sys.executable, str(BENCH / "estate.py"), str(estate), "--start", str(start),
+                 "--count", str(min(share, n - start))], stdout=subprocess.PIPE, text=True))
+        for proc in self.procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line:
+                raise SystemExit("an estate server failed to start (see its error above)")
+            self.ports += json.loads(line)["ports"]
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=30)
+
+
+def write_inputs(folder: Path, estate: Path, ports: list[int]) -> dict[str, Path]:
+    """The same endpoints as a dccscan targets file, an sslyze targets file and floor's list."""
+    targets = folder / "targets.toml"
+    with open(targets, "w", encoding="utf-8") as out:
+        out.write(f'[defaults]\ntrust_anchors = ["{estate / "root.pem"}"]\ntimeout = 30\n\n')
+        for i, port in enumerate(ports):
+            out.write(f'[[target]]\nname = "host{i}"\nhost = "127.0.0.1"\nport = {port}\n'
+                      f'hostname = "host{i}.bench.test"\n\n')
+    sslyze = folder / "sslyze-targets.txt"
+    sslyze.write_text("".join(f"host{i}.bench.test:{port}{{127.0.0.1}}\n" for i, port in enumerate(ports)))
+    floor = folder / "floor-endpoints.json"
+    floor.write_text(json.dumps([[port, f"host{i}.bench.test"] for i, port in enumerate(ports)]))
+    return {"targets": targets, "sslyze": sslyze, "floor": floor}
+
+
+# --- timing --------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    tool: str
+    n: int
+    wall_s: float
+    peak_rss_mb: float
+    exit_code: int
+    ok: int | None = None
+
+    @property
+    def per_s(self) -> float:
+        return self.n / self.wall_s
+
+    @property
+    def ms_per_endpoint(self) -> float:
+        return 1000 * self.wall_s / self.n
+
+
+def timed(tool: str, n: int, cmd: list[str], log: Path) -> Run:
+    """Run ``cmd`` as a whole process; wall time and its own peak RSS (wait4 rusage)."""
+    print(f"  {tool}: {' '.join(cmd[:3])} ...", flush=True)
+    with open(log, "w") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Run(tool, n, wall, usage.ru_maxrss / 1024, proc.returncode)
+
+
+def run_dccscan(n: int, inputs: dict[str, Path], work: Path, concurrency: int | None) -> Run:
+    out = work / "dccscan-out"
+    cmd = [str(VENV / "bin" / "dccscan"), "scan", "--targets", str(inputs["targets"]), "--out", str(out),
+           "--format", "json,html", "--fail-on", "never", "--quiet"]
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    run = timed("dccscan", n, cmd, work / "dccscan.log")
+    header = json.loads(_header_text(out / "results.json"))
+    run.ok = header["summary"]["by_status"].get("ok", 0)
+    return run
+
+
+def _header_text(path: Path) -> str:
+    sys.path.insert(0, str(ROOT))
+    from scanner.results import read_header
+    return json.dumps(read_header(path))
+
+
+def run_sslyze(n: int, inputs: dict[str, Path], work: Path, estate: Path) -> Run:
+    report = work / "sslyze.json"
+    cmd = [sys.executable, "-m", "sslyze", "--certinfo", "--certinfo_ca_file", str(estate / "root.pem"),
+           "--targets_in", str(inputs["sslyze"]), "--json_out", str(report), "--quiet"]
+    run = timed("sslyze", n, cmd, work / "sslyze.log")
+    if report.exists():
+        results = json.loads(report.read_text()).get("server_scan_results", [])
+        run.ok = sum(1 for r in results if r.get("scan_status") == "COMPLETED"
+                     and (r.get("scan_result") or {}).get("certificate_info", {}).get("status") == "COMPLETED")
+    return run
+
+
+def run_floor(n: int, inputs: dict[str, Path], work: Path, concurrency: int) -> Run:
+    cmd = [sys.executable, str(BENCH / "floor.py"), str(inputs["floor"]), "--concurrency", str(concurrency)]
+    run = timed("floor", n, cmd, work / "floor.log")
+    lines = (work / "floor.log").read_text().strip().splitlines()
+    run.ok = json.loads(lines[-1])["captured"] if lines else None
+    return run
+
+
+def engine_and_render_share(results: Path) -> dict[str, float]:
+    """Seconds the verdict engine and the HTML renderer take for this scan, measured in-process
+    with cold caches (what the scan itself paid)."""
+    sys.path.insert(0, str(ROOT))
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from scanner.evaluate import evaluate
+    from scanner.report import write_reports
+    from scanner.results import iter_endpoints, read_header
+
+    header = read_header(results)
+    anchors = [x509.load_pem_x509_certificate(a["pem"].encode()).public_bytes(Encoding.DER)
+               for a in header["settings"]["trust_anchors"]]
+    chains = [(e["target"]["hostname"], [x509.load_pem_x509_certificate(c["pem"].encode()).public_bytes(Encoding.DER)
+                                         for c in e["chain"]], e["scanned_at"]) for e in iter_endpoints(results)]
+    at = datetime.fromisoformat(header["started_at"].replace("Z", "+00:00"))
+    started = time.perf_counter()
+    for hostname, chain, _ in chains:
+        evaluate(chain, hostname, anchors=anchors, at=at)
+    engine = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        write_reports(results, Path(tmp), ["html"])
+        render = time.perf_counter() - started
+    return {"engine_s": engine, "render_s": render}
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+def table(runs: list[Run]) -> str:
+    rows = ["| N | tool | wall (s) | endpoints/s | ms/endpoint | peak RSS (MB) | chains captured |",
+            "|---:|---|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        rows.append(f"| {r.n} | {r.tool} | {r.wall_s:.2f} | {r.per_s:.0f} | {r.ms_per_endpoint:.2f} | "
+                    f"{r.peak_rss_mb:.0f} | {r.ok if r.ok is not None else '-'} |")
+    return "\n".join(rows)
+
+
+def ratios(runs: list[Run], shares: dict[int, dict[str, float]]) -> list[str]:
+    lines = []
+    by = {(r.n, r.tool): r for r in runs}
+    for n in sorted({r.n for r in runs}):
+        d = by.get((n, "dccscan"))
+        if d is None:
+            continue
+        if (n, "sslyze") in by:
+            s = by[(n, "sslyze")]
+            lines.append(f"- N={n}: dccscan/sslyze time = {d.wall_s / s.wall_s:.3f} "
+                         f"(dccscan {s.wall_s / d.wall_s:.1f}x faster)")
+        if (n, "floor") in by:
+            lines.append(f"- N={n}: dccscan/floor time = {d.wall_s / by[(n, 'floor')].wall_s:.2f}")
+        if n in shares:
+            share = (shares[n]["engine_s"] + shares[n]["render_s"]) / d.wall_s
+            lines.append(f"- N={n}: verdict engine {shares[n]['engine_s']:.2f}s + HTML render "
+                         f"{shares[n]['render_s']:.2f}s = {100 * share:.0f}% of the dccscan run")
+    sizes = sorted(n for n, tool in by if tool == "dccscan")
+    if len(sizes) > 1:
+        small, large = by[(sizes[0], "dccscan")], by[(sizes[-1], "dccscan")]
+        lines.append(f"- linearity: ms/endpoint at N={large.n} / at N={small.n} = "
+                     f"{large.ms_per_endpoint / small.ms_per_endpoint:.2f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, nargs="+", default=list(DEFAULT_SIZES), help="estate sizes")
+    parser.add_argument("--sslyze-max", type=int, default=1000, help="run sslyze only up to this N")
+    parser.add_argument("--concurrency", type=int, default=None, help="dccscan --concurrency (default: its own)")
+    parser.add_argument("--floor-concurrency", type=int, default=None, help="floor concurrency (default: dccscan's)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of floor and dccscan per N, interleaved; the fastest counts (shared machines are noisy)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["dccscan", "sslyze", "floor", "share"])
+    args = parser.parse_args()
+    bootstrap()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by every child
+    sys.path.insert(0, str(ROOT))
+    from scanner.cli.scan_cmd import DEFAULT_CONCURRENCY
+    concurrency = args.concurrency or DEFAULT_CONCURRENCY
+    floor_concurrency = args.floor_concurrency or concurrency
+    estate = make_estate(max(args.n))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    meta: dict[str, Any] = {"date": stamp, "cores": os.cpu_count(), "load_before": os.getloadavg(),
+                            "python": platform.python_version(), "machine": platform.machine(),
+                            "concurrency": concurrency, "floor_concurrency": floor_concurrency}
+    runs: list[Run] = []
+    shares: dict[int, dict[str, float]] = {}
+    for n in args.n:
+        print(f"N={n}: starting {n} TLS endpoints on 127.0.0.1 in {SERVER_PROCESSES} processes", flush=True)
+        servers = Servers(estate, n)
+        work = Path(tempfile.mkdtemp(prefix=f"dccscan-bench-{n}-"))
+        try:
+            inputs = write_inputs(work, estate, servers.ports)
+            floors: list[Run] = []
+            scans: list[Run] = []
+            for _ in range(max(1, args.repeat)):
+                if "floor" not in args.skip:
+                    floors.append(run_floor(n, inputs, work, floor_concurrency))
+                if "dccscan" not in args.skip:
+                    shutil.rmtree(work / "dccscan-out", ignore_errors=True)
+                    scans.append(run_dccscan(n, inputs, work, args.concurrency))
+            for group in (floors, scans):  # the fastest run, with the largest peak RSS of any
+                if group:
+                    best = min(group, key=lambda r: r.wall_s)
+                    runs.append(dataclasses.replace(best, peak_rss_mb=max(r.peak_rss_mb for r in group)))
+            meta.setdefault("all_walls", {})[n] = {"floor": [r.wall_s for r in floors],
+                                                   "dccscan": [r.wall_s for r in scans]}
+            if scans:
+                if "share" not in args.skip:
+                    shares[n] = engine_and_render_share(work / "dccscan-out" / "results.json")
+            if "sslyze" not in args.skip and n <= args.sslyze_max:
+                runs.append(run_sslyze(n, inputs, work, estate))
+        finally:
+            servers.close()
+            shutil.rmtree(work, ignore_errors=True)
+    meta["load_after"] = os.getloadavg()
+    text = (f"dccscan benchmark {stamp}: {meta['cores']} cores, Python {meta['python']}, "
+            f"load average before {meta['load_before'][0]:.2f}, after {meta['load_after'][0]:.2f}\n\n"
+            + table(runs) + "\n\n" + "\n".join(ratios(runs, shares)) + "\n")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"bench-{stamp}.md").write_text(text)
+    (OUT / f"bench-{stamp}.json").write_text(json.dumps(
+        {"meta": meta, "runs": [asdict(r) | {"per_s": r.per_s} for r in runs], "shares": shares}, indent=2))
+    print("\n" + text)
+
+
+if __name__ == "__main__":
+    main()

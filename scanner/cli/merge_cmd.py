@@ -1,0 +1,146 @@
+"""``dccscan merge OUT_DIR RESULTS_DIR...``: the shards of one scan (``scan --shard I/N`` run on
+several machines) become one results.json, as if one machine had scanned the whole file.
+
+Only shards of the same scan merge: the same targets file (by SHA-256), trust anchors, profile
+and failure threshold, the same N and no shard twice. Anything else is refused before a byte is
+written, because a merged report over different inputs would state verdicts nobody computed.
+Endpoints are streamed from each input into the output (memory stays flat), the summary is
+recomputed, and the result is complete only when every shard is present and complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+
+from scanner.cli.scan_cmd import input_failure, parse_formats, prepare_out_dir, render
+from scanner.errors import InputError
+from scanner.results import ResultsWriter, iter_endpoints, read_header
+from scanner.shard import parse_shard
+
+SAME = {"targets_file.sha256": "targets file (SHA-256)", "settings.trust_anchors": "trust anchors",
+        "settings.profile": "profile", "settings.fail_on": "--fail-on threshold"}
+
+
+@dataclass
+class Part:
+    """One input: its folder, results.json and header."""
+
+    folder: Path
+    results: Path
+    header: dict[str, Any]
+
+
+def _load(folder: Path) -> Part:
+    results = folder / "results.json" if folder.is_dir() else folder
+    if not results.is_file():
+        raise InputError("no results.json here", file=folder,
+                         fix="give the --out folders of the shard scans (each holds results.json)")
+    try:
+        header = read_header(results)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read results.json ({exc})", file=results,
+                         fix="copy the shard's folder again; it may be truncated") from exc
+    if header.get("schema") != "dccscan/1":
+        raise InputError(f"not a dccscan/1 results file (schema {header.get('schema')!r})", file=results,
+                         fix="merge results written by dccscan scan")
+    return Part(results.parent, results, header)
+
+
+def _value(header: dict[str, Any], dotted: str) -> Any:
+    value: Any = header
+    for key in dotted.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def check_compatible(parts: Sequence[Part]) -> tuple[int | None, set[int]]:
+    """Raise InputError unless the parts are distinct shards of one scan; (N, indices seen)."""
+    first = parts[0]
+    for part in parts[1:]:
+        for key, label in SAME.items():
+            if _value(part.header, key) != _value(first.header, key):
+                raise InputError(f"the {label} differs from that of {first.results}; these are not "
+                                 "shards of one scan", file=part.results,
+                                 fix="merge only the shards of one scan: same targets file, trust "
+                                     "anchors, profile and --fail-on")
+    shards = [part.header.get("settings", {}).get("shard") for part in parts]
+    if len(parts) == 1 and shards[0] is None:
+        return None, set()
+    seen: dict[int, Path] = {}
+    count: int | None = None
+    for part, text in zip(parts, shards):
+        if text is None:
+            raise InputError("this scan was not run with --shard, so it cannot be merged with others "
+                             "(its endpoints would be counted twice)", file=part.results,
+                             fix="merge the results of `dccscan scan --shard I/N` runs")
+        shard = parse_shard(text)
+        if count is not None and shard.count != count:
+            raise InputError(f"shard {shard} splits the targets into {shard.count}, others into {count}",
+                             file=part.results, fix="merge shards of one split (the same N)")
+        if shard.index in seen:
+            raise InputError(f"shard {shard} is also in {seen[shard.index]}", file=part.results,
+                             fix="give each shard once")
+        count = shard.count
+        seen[shard.index] = part.results
+    return count, set(seen)
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def merge_results(out_dir: Path, parts: Sequence[Part]) -> tuple[Path, int, list[int]]:
+    """Write OUT_DIR/results.json (and chains/) from the parts; (path, exit code, missing shards)."""
+    count, present = check_compatible(parts)
+    missing = sorted(set(range(1, count + 1)) - present) if count else []
+    first = parts[0].header
+    settings = dict(first["settings"], shard=None)
+    writer = ResultsWriter(out_dir, started_at=min(_time(p.header["started_at"]) for p in parts),
+                           targets_file=first.get("targets_file"), settings=settings)
+    try:
+        for part in parts:
+            for endpoint in iter_endpoints(part.results):
+                writer.add(endpoint)
+    except BaseException:
+        writer.close()
+        raise
+    complete = not missing and all(p.header.get("complete") for p in parts)
+    not_reached = [t for p in parts for t in p.header.get("not_reached") or []]
+    results = writer.finish(max(_time(p.header["finished_at"]) for p in parts), complete=complete,
+                            not_reached=not_reached)
+    for name in ("targets.toml", "profile.toml"):
+        source = parts[0].folder / name
+        if source.is_file() and source.resolve() != (out_dir / name).resolve():
+            shutil.copyfile(source, out_dir / name)
+    return results, writer.summary.exit_code(complete), missing
+
+
+@click.command()
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.argument("results_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "formats", default="json,html", show_default=True, help="Comma list of json, html, junit, csv.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def merge(out_dir: Path, results_dirs: tuple[Path, ...], formats: str, quiet: bool) -> None:
+    """Merge the results of `scan --shard I/N` runs into OUT_DIR and render its reports.
+
+    Exit codes as for scan: 0 clean, 1 findings at or above the scans' --fail-on, 2 inputs that
+    are not shards of one scan, 3 endpoints not scanned or shards missing (incomplete).
+    """
+    wanted = parse_formats(formats)
+    try:
+        parts = [_load(folder) for folder in results_dirs]
+        out = prepare_out_dir(out_dir)
+        results, code, missing = merge_results(out, parts)
+    except InputError as exc:
+        raise input_failure(exc) from None
+    if missing:
+        click.echo(f"dccscan: shard(s) {', '.join(map(str, missing))} missing: the merged results are "
+                   "marked incomplete", err=True)
+    render(results, out, wanted, quiet=quiet)
+    raise click.exceptions.Exit(code)

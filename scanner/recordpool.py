@@ -1,0 +1,92 @@
+"""Endpoint records built off the event loop: certificate records and verdicts in worker processes.
+
+The probe loop is one thread; parsing certificates, building paths and running every check costs
+about as much CPU per endpoint as the handshake itself. Done inline, it stalls every connection in
+flight. Here the loop only builds the cheap part of the record (``endpoint_shell``) and hands the
+chain to a pool of worker processes (``chain_part``: plain bytes in, plain dicts out); the
+finished record is written from the pool's callback thread under a lock. With one core (or
+``workers=0``) everything runs inline, exactly as before. A worker that dies costs nothing but
+time: the record is then built in this process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Callable, Sequence
+
+from scanner.results import ResultsWriter, chain_part, endpoint_shell, outcome_chain
+
+
+def default_workers() -> int:
+    """One worker per core beyond the one the probe loop uses (none on a single core)."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C and SIGTERM to the scan, which stops cleanly and then closes the
+    pool; the engine is imported before the first chain arrives."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    import scanner.evaluate  # noqa: F401
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """fork (workers inherit the imported engine: cheap) while this process has one thread;
+    forkserver otherwise, since forking a process with other threads can inherit held locks."""
+    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+
+
+class RecordPool:
+    """``submit(outcome)`` from the event loop; ``close()`` waits for every record to be written."""
+
+    def __init__(self, anchors: Callable[[Any], Sequence[bytes] | None], profile: Any | None, *,
+                 writer: ResultsWriter | None = None, workers: int | None = None) -> None:
+        self.writer = writer  # may be set after construction (start the pool before threads)
+        self.anchors = anchors
+        self.profile = profile
+        self._lock = threading.Lock()
+        count = default_workers() if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
+        if count > 0 and importlib.util.find_spec("scanner.evaluate") is not None:
+            import scanner.evaluate  # noqa: F401 - imported once here, inherited by forked workers
+            self._pool = ProcessPoolExecutor(count, mp_context=_context(), initializer=_worker_init)
+            self._pool.submit(int)  # starts the workers now, before the caller starts threads
+
+    def submit(self, outcome: Any) -> None:
+        """Queue one outcome; its record reaches the writer when its verdicts are ready."""
+        shell = endpoint_shell(outcome)
+        chain = outcome_chain(outcome)
+        args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile)
+        if not chain or self._pool is None:
+            self._write(shell, chain_part(*args))
+            return
+        try:
+            future = self._pool.submit(chain_part, *args)
+        except RuntimeError:  # pool broken or shut down: build it here
+            self._write(shell, chain_part(*args))
+            return
+        future.add_done_callback(lambda done: self._finish(done, shell, args))
+
+    def _finish(self, done: Future[dict[str, Any]], shell: dict[str, Any], args: tuple[Any, ...]) -> None:
+        try:
+            part = done.result()
+        except Exception:  # noqa: BLE001 - a dead worker must not lose the endpoint
+            part = chain_part(*args)
+        self._write(shell, part)
+
+    def _write(self, shell: dict[str, Any], part: dict[str, Any]) -> None:
+        shell.update(part)
+        assert self.writer is not None, "RecordPool.writer must be set before submit()"
+        with self._lock:
+            self.writer.add(shell)
+
+    def close(self) -> None:
+        """Wait until every submitted record is written, then stop the workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

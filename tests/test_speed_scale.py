@@ -1,0 +1,306 @@
+"""Being kind to targets and splitting the work: the per-address limit, connect retries,
+``--shard I/N`` and ``dccscan merge``, against real TLS servers on 127.0.0.1 (no timings)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+import pytest
+import trio
+from click.testing import CliRunner, Result
+from hypothesis import given, settings, strategies as st
+
+from scanner.cli import cli
+from scanner.errors import InputError
+from scanner.lab.pki import Issued, LabPKI
+from scanner.lab.servers import LabEstate, ServerSpec, _handler
+from scanner.probe import errors
+from scanner.probe.runner import Outcome, Retry, backoff, retryable, scan_targets
+from scanner.shard import Shard, parse_shard, shard_of
+from scanner.targets import Target, parse_cli_target
+from tests.lab_fixtures import leaf, pki, tls_spec  # noqa: F401 - fixtures
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner/schema/results.schema.json").read_text())
+HANG = 30  # seconds: hang detection only
+
+
+class Counter:
+    """Counts connections open at once on a loopback TLS server (the load balancer's view)."""
+
+    def __init__(self, spec: ServerSpec, release_at: int = 1) -> None:
+        self.inner = _handler(spec)
+        self.now = self.peak = 0
+        self.release_at = release_at  # hold connections until this many are open together
+        self.released = trio.Event()
+
+    async def __call__(self, stream: trio.SocketStream) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        if self.now >= self.release_at:
+            self.released.set()
+        try:
+            await self.released.wait()
+            await trio.sleep(0.02)  # give a second connection the chance to overlap, were it let in
+            await self.inner(stream)
+        finally:
+            self.now -= 1
+
+
+async def serve_counting(nursery: trio.Nursery, counter: Counter) -> int:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    nursery.start_soon(trio.serve_listeners, counter, listeners)
+    return int(listeners[0].socket.getsockname()[1])
+
+
+def names_behind(port: int, count: int, **options: Any) -> list[Target]:
+    """``count`` target names that all resolve to one address and port."""
+    base = parse_cli_target(f"127.0.0.1:{port}", timeout=HANG, **options)
+    return [dataclasses.replace(base, name=f"lb{i}") for i in range(count)]
+
+
+@pytest.mark.parametrize("per_address", [1, 3])
+async def test_per_address_limit_caps_connections_to_one_listener(nursery: trio.Nursery, leaf: Issued,
+                                                                  per_address: int) -> None:
+    counter = Counter(tls_spec(leaf), release_at=per_address)
+    port = await serve_counting(nursery, counter)
+    outcomes: list[Outcome] = []
+    with trio.fail_after(HANG):  # a limit below 3 would never release the server: hang detection
+        await scan_targets(names_behind(port, 6), concurrency=50, per_address=per_address, sink=outcomes.append)
+    assert counter.peak == per_address
+    assert len(outcomes) == 6 and all(o.error is None for o in outcomes)
+
+
+class CountingEstate(LabEstate):
+    """LabEstate whose one server counts concurrent connections (runs in a background thread)."""
+
+    def __init__(self, counter: Counter) -> None:
+        super().__init__([])
+        self.counter = counter
+
+    async def _main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            async with trio.open_nursery() as nursery:
+                self.ports = [await serve_counting(nursery, self.counter)]
+                self._ready.set()
+                await trio.sleep_forever()
+
+
+def scan(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["scan", *args], catch_exceptions=False)
+
+
+def merge(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["merge", *args], catch_exceptions=False)
+
+
+def test_scan_defaults_to_one_connection_per_address_and_one_retry(leaf: Issued, tmp_path: Path) -> None:
+    counter = Counter(tls_spec(leaf))
+    with CountingEstate(counter) as (port,):
+        targets = tmp_path / "targets.toml"
+        targets.write_text("".join(f'[[target]]\nname = "lb{i}"\nhost = "127.0.0.1"\nport = {port}\n\n'
+                                   for i in range(4)))  # four names, one listener
+        result = scan("--targets", str(targets), "--out", str(tmp_path / "out"), "--format", "json",
+                      "--fail-on", "never", "-q")
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "out/results.json").read_text())
+    assert document["summary"]["endpoints"] == 4
+    assert document["settings"]["per_address"] == 1 and document["settings"]["retries"] == 1
+    assert document["settings"]["shard"] is None
+    assert counter.peak == 1
+
+
+def refusing_socket() -> socket.socket:
+    """Bound but not listening: the kernel refuses connections until ``listen()``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def test_refused_connect_is_retried_and_then_succeeds(nursery: trio.Nursery, leaf: Issued) -> None:
+    sock = refusing_socket()
+    port = sock.getsockname()[1]
+    retries: list[tuple[int, str]] = []
+
+    def open_up(target: Target, address: str, attempt: int, error: errors.ProbeError) -> None:
+        retries.append((attempt, error.kind))
+        sock.listen(16)  # from now on the port accepts: the retry must find a TLS server
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        nursery.start_soon(trio.serve_listeners, _handler(tls_spec(leaf)), [listener])
+
+    outcomes: list[Outcome] = []
+    with trio.fail_after(HANG):
+        await scan_targets(names_behind(port, 1), concurrency=4, sink=outcomes.append,
+                           retry=Retry(retries=1, delay=0.05, on_retry=open_up))
+    assert retries == [(1, "refused")]
+    assert outcomes[0].error is None and outcomes[0].capture is not None and outcomes[0].capture.chain
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+async def test_retries_are_bounded(retries: int) -> None:
+    sock = refusing_socket()
+    seen: list[int] = []
+    outcomes: list[Outcome] = []
+    with sock, trio.fail_after(HANG):
+        await scan_targets(names_behind(sock.getsockname()[1], 1), concurrency=4, sink=outcomes.append,
+                           retry=Retry(retries=retries, delay=0.01, on_retry=lambda *a: seen.append(a[2])))
+    assert seen == list(range(1, retries + 1))
+    error = outcomes[0].error
+    assert error is not None and error.kind == "refused"
+    assert ("attempts" in error.message) == (retries > 0)
+
+
+def test_only_connect_failures_are_retried_with_jitter() -> None:
+    assert retryable(errors.RefusedError("x", phase="connect"))
+    assert retryable(errors.ResetError("x", phase="connect"))
+    assert not retryable(errors.ResetError("x", phase="handshake"))
+    assert not retryable(errors.TimeoutError("x", phase="connect"))
+    assert not retryable(errors.DnsError("x", phase="connect"))
+    assert not retryable(None)
+    delays = {backoff(1, 1.0) for _ in range(50)}
+    assert all(1.0 <= d <= 3.0 for d in delays) and len(delays) > 1
+
+
+# --- sharding -------------------------------------------------------------------------------
+
+NAMES = st.lists(st.text(min_size=1, max_size=20), min_size=0, max_size=60, unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(NAMES, st.integers(min_value=1, max_value=9), st.randoms())
+def test_shards_are_disjoint_covering_and_stable(names: list[str], count: int, rnd: Any) -> None:
+    @dataclasses.dataclass
+    class T:
+        name: str
+    targets = [T(n) for n in names]
+    shards = [Shard(i, count).select(targets) for i in range(1, count + 1)]
+    picked = [t.name for shard in shards for t in shard]
+    assert sorted(picked) == sorted(names)  # covering and disjoint
+    shuffled = targets[:]
+    rnd.shuffle(shuffled)
+    extra = shuffled + [T("\x00another target")]
+    for i, shard in enumerate(shards, start=1):  # order and other targets do not move anyone
+        assert {t.name for t in Shard(i, count).select(extra)} - {"\x00another target"} == {t.name for t in shard}
+
+
+def test_shard_split_is_fixed_across_versions() -> None:
+    # the split must not change between releases: machines of one night may run different versions
+    assert [shard_of(f"gw-{i}", 4) for i in range(8)] == [shard_of(f"gw-{i}", 4) for i in range(8)]
+    assert shard_of("gw.dcc-user.example", 1) == 1
+    assert shard_of("gw-0", 4) == int.from_bytes(__import__("hashlib").sha256(b"gw-0").digest()[:8], "big") % 4 + 1
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "a/b", "3", "", "1/3/4"])
+def test_bad_shard_is_input_error(text: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_shard(text)
+    assert "fix:" in str(info.value)
+
+
+def test_bad_shard_on_the_command_line_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["scan", "127.0.0.1:1", "--shard", "5/4", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--shard" in result.output and "Traceback" not in result.output
+
+
+# --- merge ----------------------------------------------------------------------------------
+
+TARGET_NAMES = [f"gw-{i}" for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def estate(leaf: Issued, pki: LabPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Six loopback endpoints in a targets file with the lab root as trust anchor."""
+    folder = tmp_path_factory.mktemp("estate")
+    (folder / "root.pem").write_bytes(pki.root.pem)
+    with LabEstate([tls_spec(leaf) for _ in TARGET_NAMES]) as ports:
+        lines = ['[defaults]', 'trust_anchors = ["root.pem"]', 'timeout = 20', '']
+        for name, port in zip(TARGET_NAMES, ports):
+            lines += ['[[target]]', f'name = "{name}"', 'host = "127.0.0.1"', f'port = {port}',
+                      'hostname = "gw.dcc-user.example"', '']
+        (folder / "targets.toml").write_text("\n".join(lines))
+        yield folder / "targets.toml"
+
+
+def scan_shard(targets: Path, out: Path, shard: str) -> dict[str, Any]:
+    result = scan("--targets", str(targets), "--shard", shard, "--out", str(out), "--format", "json", "-q")
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def shards(estate: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("shards")
+    outs = [folder / f"s{i}" for i in (1, 2)]
+    for i, out in enumerate(outs, start=1):
+        scan_shard(estate, out, f"{i}/2")
+    return outs
+
+
+def endpoint_names(results: Path) -> list[str]:
+    return [e["target"]["name"] for e in json.loads(results.read_text())["endpoints"]]
+
+
+def test_shard_scans_are_disjoint_and_record_the_shard(shards: list[Path]) -> None:
+    first, second = (endpoint_names(s / "results.json") for s in shards)
+    assert first and second and not set(first) & set(second)
+    assert sorted(first + second) == TARGET_NAMES
+    assert json.loads((shards[1] / "results.json").read_text())["settings"]["shard"] == "2/2"
+
+
+def test_merge_makes_one_complete_schema_valid_scan(shards: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+    result = merge(str(out), *map(str, shards))
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "results.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert sorted(e["target"]["name"] for e in document["endpoints"]) == TARGET_NAMES
+    assert document["complete"] is True and document["settings"]["shard"] is None
+    assert document["summary"]["endpoints"] == 6 and document["summary"]["by_status"] == {"ok": 6}
+    assert (out / "report.html").is_file() and (out / "targets.toml").is_file()
+    assert len(list((out / "chains").glob("*.pem"))) == 6
+
+
+def test_merge_of_a_missing_shard_is_incomplete(shards: list[Path], tmp_path: Path) -> None:
+    result = merge(str(tmp_path), str(shards[0]), "--format", "json", "-q")
+    assert result.exit_code == 3 and "shard(s) 2 missing" in result.output
+    assert json.loads((tmp_path / "results.json").read_text())["complete"] is False
+
+
+def test_merge_of_an_interrupted_shard_is_incomplete(shards: list[Path], tmp_path: Path) -> None:
+    broken = tmp_path / "interrupted"
+    broken.mkdir()
+    text = (shards[1] / "results.json").read_text()
+    (broken / "results.json").write_text(text.replace('"complete": true', '"complete": false', 1))
+    result = merge(str(tmp_path / "out"), str(shards[0]), str(broken), "--format", "json", "-q")
+    assert result.exit_code == 3
+    assert json.loads((tmp_path / "out/results.json").read_text())["complete"] is False
+
+
+@pytest.mark.parametrize("case", ["same shard twice", "not a shard", "other targets file", "other N", "no results"])
+def test_merge_refuses_what_is_not_one_scan(case: str, shards: list[Path], estate: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    if case == "same shard twice":
+        inputs, expected = [shards[0], shards[0]], "also in"
+    elif case == "not a shard":
+        assert scan("--targets", str(estate), "--out", str(other), "--format", "json", "-q").exit_code == 0
+        inputs, expected = [shards[0], other], "not run with --shard"
+    elif case == "other targets file":
+        changed = estate.parent / "targets-other.toml"
+        changed.write_text(estate.read_text() + "\n# another file\n")
+        scan_shard(changed, other, "2/2")
+        inputs, expected = [shards[0], other], "targets file"
+    elif case == "other N":
+        scan_shard(estate, other, "2/3")
+        inputs, expected = [shards[0], other], "splits the targets"
+    else:
+        other.mkdir()
+        inputs, expected = [shards[0], other], "no results.json"
+    result = merge(str(tmp_path / "out"), *map(str, inputs))
+    assert result.exit_code == 2 and expected in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out/results.json").exists()
