@@ -139,6 +139,15 @@ def normalise_hostname(text: str, where: _Where, key: str = "hostname") -> str:
     return alabel
 
 
+def hostname_option(text: str, option: str) -> str:
+    """A hostname given as a command-line option, normalised as a targets file's ``hostname`` is.
+
+    For commands other than ``scan`` (e.g. ``check-csr --hostname``), so that every command
+    reads a name the same way; a bad name is an ``InputError`` naming ``option``.
+    """
+    return normalise_hostname(text, _Where(file=option))
+
+
 def _port(where: _Where, value: Any) -> int:
     _check_type(where, "port", value, int, "an integer from 1 to 65535")
     if not 1 <= value <= 65535:
