@@ -1,4 +1,4 @@
-"""``dccscan history``, ``dccscan diff`` and ``dccscan prune``, plus ``record_and_diff`` for ``scan``.
+"""``dccscan history``, ``dccscan diff`` and ``dccscan prune``, plus ``record_and_diff`` for ``scan``'s nightly steps.
 
 The options the nightly scan shares with these commands (``--db``, ``--wait-lock``,
 ``--log-format``) are defined here once as decorators, so that ``scan`` spells them the same way.
@@ -17,9 +17,8 @@ import click
 
 from scanner.errors import InputError
 from scanner.history import (default_db_path, diff_scans, latest_scan_id, list_scans, previous_scan_id, prune as
-                             prune_scans, read_results, record_scan, render_text)
+                             prune_scans, record_scan, render_text)
 from scanner.log import LOG_FORMATS, configure, log_event
-from scanner.notify import post_webhook, scan_payload
 from scanner.runlock import EXIT_LOCKED, LockBusy, run_lock
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,21 +67,6 @@ def record_and_diff(db_path: str | Path | None, results_path: str | Path) -> tup
     previous = previous_scan_id(db, scan_id)
     changes = diff_scans(previous, scan_id, db_path=db) if previous is not None else None
     log_event("history.recorded", db=str(db), scan_id=scan_id, previous_scan_id=previous)
-    return scan_id, changes
-
-
-def after_scan(db_path: str | Path | None, results_path: str | Path, *, webhook: str | None = None,
-               webhook_timeout: float = 10.0) -> tuple[int, dict[str, Any] | None]:
-    """Everything a scan does with its finished results for the nightly job: record them, diff
-    against the previous scan of the same targets, then (if asked) post the webhook.
-
-    The webhook never raises (a failure is a logged warning); recording errors do, as
-    ``InputError`` for a database that is not usable.
-    """
-    scan_id, changes = record_and_diff(db_path, results_path)
-    if webhook:
-        header, _ = read_results(results_path)
-        post_webhook(webhook, scan_payload(header, scan_id, changes), timeout=webhook_timeout)
     return scan_id, changes
 
 
