@@ -27,23 +27,23 @@ EXIT_USAGE = 2
 
 def db_option(func: F) -> F:
     return click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        help=f"history database (default {default_db_path()})")(func)
+                        help=f"History database [default: {default_db_path()}].")(func)
 
 
 def wait_lock_option(func: F) -> F:
     return click.option("--wait-lock", "wait_lock", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                        metavar="S", help="wait up to S seconds for another run on the same --db to finish; "
-                        f"then give up with exit code {EXIT_LOCKED}")(func)
+                        metavar="S", help="Wait up to S seconds for another run on the same --db to finish; "
+                        f"then give up with exit code {EXIT_LOCKED}.")(func)
 
 
 def log_format_option(func: F) -> F:
     return click.option("--log-format", "log_format", type=click.Choice(LOG_FORMATS), default="text",
-                        show_default=True, help="format of the log lines on stderr")(func)
+                        show_default=True, help="Format of the log lines on stderr.")(func)
 
 
 def format_option(func: F) -> F:
     return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                        show_default=True)(func)
+                        show_default=True, help="Output format.")(func)
 
 
 @contextmanager
@@ -106,9 +106,9 @@ def _pick_scans(db: Path, from_id: int | None, to_id: int | None) -> tuple[int |
 
 @click.command("diff")
 @db_option
-@click.option("--from", "from_id", type=int, default=None, help="older scan id (default: the previous scan "
-              "of the same targets file as --to)")
-@click.option("--to", "to_id", type=int, default=None, help="newer scan id (default: the latest scan)")
+@click.option("--from", "from_id", type=int, default=None, help="Older scan id [default: the previous scan "
+              "of the same targets as --to].")
+@click.option("--to", "to_id", type=int, default=None, help="Newer scan id [default: the latest scan].")
 @format_option
 def diff(db: Path | None, from_id: int | None, to_id: int | None, fmt: str) -> None:
     """What changed between two recorded scans (by default: the latest and the one before it)."""
@@ -126,7 +126,7 @@ def diff(db: Path | None, from_id: int | None, to_id: int | None, fmt: str) -> N
 
 @click.command("prune")
 @click.option("--keep-days", "keep_days", type=click.IntRange(min=0), required=True, metavar="N",
-              help="delete recorded scans that started more than N days ago")
+              help="Delete recorded scans that started more than N days ago.")
 @db_option
 @wait_lock_option
 @log_format_option
