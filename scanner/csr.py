@@ -35,7 +35,7 @@ from scanner.certinfo import describe, iso_utc
 from scanner.checks import PROFILE_CHECKS, REGISTRY, Outcome
 from scanner.checks.registry import CRASHED, Context
 from scanner.checks.request import RequestFacts, san_set
-from scanner.errors import InputError
+from scanner.errors import InputError, read_input
 from scanner.evaluate import builtin_profile, evaluate_outcomes, finding_record, profile_status
 from scanner.evaluate import certs, names
 from scanner.evaluate.profile import EKU_NAMES, Profile
@@ -74,11 +74,7 @@ class Request:
 def load_request(path: str | Path) -> Request:
     """The request in a PEM or DER file; ``InputError`` naming the file, the line and the fix."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the request: {exc.strerror or exc}", file=p,
-                         fix="pass the .csr file written by openssl req -out") from None
+    data = read_input(p, "the request", fix="pass the .csr file written by openssl req -out")
     return parse_request(data, str(p))
 
 

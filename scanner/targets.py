@@ -25,7 +25,7 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from scanner.errors import InputError
+from scanner.errors import InputError, read_input
 from scanner.probe.tls import ClientIdentity, is_ip_literal
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
@@ -321,11 +321,7 @@ def _build(where: _Where, raw: dict[str, Any], base: Path) -> Target:
 def load_targets(path: str | Path) -> TargetsFile:
     """Read and check a targets file; InputError (file, line, fix) on the first problem."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the targets file ({exc.strerror or exc})", file=path,
-                         fix="check the path given to --targets") from exc
+    data = read_input(path, "the targets file", fix="check the path given to --targets")
     try:
         text = data.decode("utf-8")
         document = tomllib.loads(text)
