@@ -148,9 +148,7 @@ def profile_status(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
 def _crashed(profile: Profile, why: str) -> dict[str, Any]:
     reason = {"code": "DCCSCAN_CHECK_CRASHED", "message": why, "check": CRASHED, "certificate_index": None}
     verdict = {"accepted": False, "error": None, "reasons": [reason]}
-    check = REGISTRY[CRASHED]
     return {"browsers": {"chrome": dict(verdict, reasons=[dict(reason)]), "firefox": dict(verdict, reasons=[dict(reason)])},
             "profile": {"name": profile.name, "status": "not-evaluated",
                         "effective_date": profile.effective_date.isoformat(), "breaches": [], "grandfathered": []},
-            "findings": [{"id": CRASHED, "severity": check.severity, "title": check.title, "certificate_index": None,
-                          "detail": why, "source": check.source, "citation": check.citation, "advice": check.advice}]}
+            "findings": [finding_record(Outcome(CRASHED, "fail", None, why))]}
