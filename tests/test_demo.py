@@ -7,6 +7,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -52,13 +53,16 @@ def test_demo_serve_keeps_the_estate_for_the_printed_command(tmp_path: Path) -> 
     """--serve: the printed re-scan command reaches the same running estate, until Ctrl-C."""
     proc = subprocess.Popen([sys.executable, "-m", "scanner", "demo", "--serve", "--format", "json", "--out",
                              str(tmp_path / "demo")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hang_guard = threading.Timer(120, proc.kill)  # a demo that never prints the command ends the read
+    hang_guard.start()
     try:
         assert proc.stdout is not None
         command = ""
-        for line in proc.stdout:  # hang guard: the test run's own timeout
+        for line in proc.stdout:
             if line.startswith("  dccscan scan "):
                 command = line.strip()
                 break
+        hang_guard.cancel()
         assert command, proc.stderr.read() if proc.stderr else ""
         args = shlex.split(command)[1:]
         rescan = CliRunner().invoke(cli, args, catch_exceptions=False)
@@ -66,5 +70,6 @@ def test_demo_serve_keeps_the_estate_for_the_printed_command(tmp_path: Path) -> 
         document = json.loads((tmp_path / "demo" / "rescan" / "results.json").read_text())
         assert sum(e["status"] == "ok" for e in document["endpoints"]) == 8
     finally:
+        hang_guard.cancel()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
