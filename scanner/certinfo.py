@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -87,10 +86,6 @@ def san_entries(cert: x509.Certificate) -> list[dict[str, str]]:
         else:
             out.append({"type": "other", "value": repr(gn)})
     return out
-
-
-def _ip_sans(entries: list[dict[str, str]]) -> list[str]:
-    return [str(ipaddress.ip_address(e["value"])) for e in entries if e["type"] == "ip"]
 
 
 def describe(der: bytes, index: int = 0) -> dict[str, Any]:

@@ -35,8 +35,8 @@ from scanner.certinfo import describe, iso_utc
 from scanner.checks import PROFILE_CHECKS, REGISTRY, Outcome
 from scanner.checks.registry import CRASHED, Context
 from scanner.checks.request import RequestFacts, san_set
-from scanner.errors import InputError
-from scanner.evaluate import _finding, _profile_status, builtin_profile, evaluate_outcomes
+from scanner.errors import InputError, read_input
+from scanner.evaluate import builtin_profile, evaluate_outcomes, finding_record, profile_status
 from scanner.evaluate import certs, names
 from scanner.evaluate.profile import EKU_NAMES, Profile
 from scanner.lab import der
@@ -74,11 +74,7 @@ class Request:
 def load_request(path: str | Path) -> Request:
     """The request in a PEM or DER file; ``InputError`` naming the file, the line and the fix."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the request: {exc.strerror or exc}", file=p,
-                         fix="pass the .csr file written by openssl req -out") from None
+    data = read_input(p, "the request", fix="pass the .csr file written by openssl req -out")
     return parse_request(data, str(p))
 
 
@@ -220,7 +216,7 @@ def _extensions(csr: x509.CertificateSigningRequest) -> tuple[x509.Extensions | 
 
 def _key(csr: x509.CertificateSigningRequest) -> tuple[str, int | None, str | None]:
     try:
-        return certs._key_facts(csr)  # type: ignore[arg-type]  # reads only .public_key()
+        return certs.key_facts(csr)
     except Exception:  # noqa: BLE001 - key algorithm cryptography does not know
         return "unknown", None, None
 
@@ -230,13 +226,13 @@ def request_facts(request: Request, at: datetime) -> RequestFacts:
     csr = request.csr
     exts, structure = _extensions(csr)
     wanted = {f.name for f in dataclasses.fields(RequestFacts)}
-    found: dict[str, Any] = certs._extension_facts(csr, exts)  # type: ignore[arg-type]  # duck-typed: .subject
+    found: dict[str, Any] = certs.extension_facts(csr, exts)
     ext_facts = {k: v for k, v in found.items() if k in wanted}
     key_type, key_size, curve = _key(csr)
     sig_oid = csr.signature_algorithm_oid.dotted_string
     return RequestFacts(
         der=request.der, sha256=hashlib.sha256(request.der).hexdigest(), cert=csr, not_before=at, not_after=at,
-        subject_text=_subject(csr), signature_oid=sig_oid, signature_hash=certs._HASH_BY_SIG_OID.get(sig_oid),
+        subject_text=_subject(csr), signature_oid=sig_oid, signature_hash=certs.signature_hash(sig_oid),
         signature_problem=_signature_problem(csr), key_type=key_type, key_size=key_size, curve=curve,
         spki=_spki(request.der, certificate=False), **structure, **ext_facts)
 
@@ -316,7 +312,7 @@ def _findings(outcomes: list[Outcome], about: str) -> list[dict[str, Any]]:
         if o.status != "fail" or (o.check, o.detail) in seen:
             continue
         seen.add((o.check, o.detail))
-        record = _finding(o)
+        record = finding_record(o)
         if about == "request":
             record["certificate_index"] = None
         out.append({**record, "about": about})
@@ -350,7 +346,7 @@ def compare_certificate(facts: RequestFacts, cert_der: bytes, cert_file: str, *,
                        firefox_names=None, public_store=False)
     summary = {"file": cert_file, "certificate": describe(cert_der, 0), "same_key": linked.issued_spki == facts.spki,
                "same_san": san_set(facts.ids) == san_set(issued.ids),
-               "profile": _profile_status(cert_ctx, cert_outcomes)}
+               "profile": profile_status(cert_ctx, cert_outcomes)}
     return summary, _findings(outcomes, "request") + _findings(cert_outcomes, "certificate")
 
 
@@ -380,7 +376,7 @@ def check_request(request: Request, *, hostnames: Sequence[str] = (), profile: P
     name_outcomes, rows = _name_outcomes(facts, profile, moment, hostnames)
     report: dict[str, Any] = {
         "request": _summary(request, facts), "checked_at": iso_utc(moment), "hostnames": list(hostnames),
-        "names": rows, "profile": _profile_status(ctx, outcomes), "against": None,
+        "names": rows, "profile": profile_status(ctx, outcomes), "against": None,
         "findings": _findings(outcomes + name_outcomes, "request")}
     if against is not None:
         report["against"], extra = compare_certificate(facts, against[0], against[1], hostnames=hostnames,

@@ -30,3 +30,15 @@ class InputError(Exception):
         if self.fix:
             text += f"\n  fix: {self.fix}"
         return text
+
+
+def read_input(path: str | Path, what: str, fix: str) -> bytes:
+    """The bytes of a file the user named; an unreadable one is an ``InputError`` naming it.
+
+    One place, so that every command words a missing or unreadable input file the same way:
+    ``cannot read <what> (<reason>)`` with ``fix``.
+    """
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} ({exc.strerror or exc})", file=path, fix=fix) from exc

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from scanner import __version__
 from scanner.certinfo import sha256_hex
-from scanner.errors import InputError
+from scanner.errors import InputError, read_input
 
 FORMAT = "dccscan-evidence/1"
 MANIFEST, SIGNATURE, SIGNER = "manifest.json", "manifest.sig", "signer.pem"
@@ -76,11 +76,7 @@ def _pem_blocks(data: bytes, label: str) -> list[bytes]:
 def load_signing_key(path: Path) -> tuple[SigningKey, bytes]:
     """The private key in ``path`` and the PEM to embed as signer.pem: the certificate(s) in the
     same file when present (they must match the key), else the public key."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the signing key: {exc.strerror}", file=path,
-                         fix="pass a PEM file holding an Ed25519, ECDSA or RSA private key") from exc
+    data = read_input(path, "the signing key", fix="pass a PEM file holding an Ed25519, ECDSA or RSA private key")
     password = os.environ.get("DCCSCAN_KEY_PASSWORD")
     try:
         key = serialization.load_pem_private_key(data, password=password.encode() if password else None)
@@ -107,11 +103,7 @@ def load_signing_key(path: Path) -> tuple[SigningKey, bytes]:
 
 def load_public_key(path: Path) -> PublicKey:
     """A public key from a PEM public key or certificate (the first one in the file)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the public key: {exc.strerror}", file=path,
-                         fix="pass the signer's public key or certificate as PEM") from exc
+    data = read_input(path, "the public key", fix="pass the signer's public key or certificate as PEM")
     return _public_key_from_pem(data, path)
 
 

@@ -25,7 +25,7 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from scanner.errors import InputError
+from scanner.errors import InputError, read_input
 from scanner.probe.tls import ClientIdentity, is_ip_literal
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
@@ -137,6 +137,15 @@ def normalise_hostname(text: str, where: _Where, key: str = "hostname") -> str:
         where.fail(f"'{text}' is not a valid hostname", "use letters, digits and hyphens in "
                    "dot-separated labels (e.g. gw.example.net), or an IP address", key)
     return alabel
+
+
+def hostname_option(text: str, option: str) -> str:
+    """A hostname given as a command-line option, normalised as a targets file's ``hostname`` is.
+
+    For commands other than ``scan`` (e.g. ``check-csr --hostname``), so that every command
+    reads a name the same way; a bad name is an ``InputError`` naming ``option``.
+    """
+    return normalise_hostname(text, _Where(file=option))
 
 
 def _port(where: _Where, value: Any) -> int:
@@ -312,11 +321,7 @@ def _build(where: _Where, raw: dict[str, Any], base: Path) -> Target:
 def load_targets(path: str | Path) -> TargetsFile:
     """Read and check a targets file; InputError (file, line, fix) on the first problem."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the targets file ({exc.strerror or exc})", file=path,
-                         fix="check the path given to --targets") from exc
+    data = read_input(path, "the targets file", fix="check the path given to --targets")
     try:
         text = data.decode("utf-8")
         document = tomllib.loads(text)

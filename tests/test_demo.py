@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import shlex
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -38,3 +43,33 @@ def test_demo_writes_reports_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert len(document["settings"]["trust_anchors"]) == 1
     assert (out / "targets.toml").exists() and len(list((out / "chains").glob("*.pem"))) == 8
     assert "report:" in result.output
+    inputs = out / "estate"
+    assert Path(document["targets_file"]["path"]).resolve() == (inputs / "targets.toml").resolve()
+    assert (inputs / "targets.toml").is_file() and (inputs / "dccki-demo-root.pem").is_file()
+    assert f"dccscan scan --targets {Path('reports/demo/estate/targets.toml')}" in result.output
+
+
+def test_demo_serve_keeps_the_estate_for_the_printed_command(tmp_path: Path) -> None:
+    """--serve: the printed re-scan command reaches the same running estate, until Ctrl-C."""
+    proc = subprocess.Popen([sys.executable, "-m", "scanner", "demo", "--serve", "--format", "json", "--out",
+                             str(tmp_path / "demo")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hang_guard = threading.Timer(120, proc.kill)  # a demo that never prints the command ends the read
+    hang_guard.start()
+    try:
+        assert proc.stdout is not None
+        command = ""
+        for line in proc.stdout:
+            if line.startswith("  dccscan scan "):
+                command = line.strip()
+                break
+        hang_guard.cancel()
+        assert command, proc.stderr.read() if proc.stderr else ""
+        args = shlex.split(command)[1:]
+        rescan = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert rescan.exit_code == 1, rescan.output  # findings, as in the demo itself
+        document = json.loads((tmp_path / "demo" / "rescan" / "results.json").read_text())
+        assert sum(e["status"] == "ok" for e in document["endpoints"]) == 8
+    finally:
+        hang_guard.cancel()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0

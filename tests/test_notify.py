@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.historydata import T0, Estate, document, endpoint, finding, write_results
-from scanner.cli.history_cmd import after_scan
+from scanner.cli.nightly import NightlyOptions, after_scan
 from scanner.errors import InputError
 from scanner.log import configure
 from scanner.notify import post_webhook, scan_payload, validate_webhook_url
@@ -95,12 +95,12 @@ def test_after_scan_records_diffs_and_posts_the_changes(tmp_path: Path, receiver
     url, handler = receiver
     estate = Estate()
     chain = estate.chain(estate.leaf("gw.test"))
-    one = write_results(document([endpoint("gw.test", "127.0.0.1", 8443, chain=chain)]), tmp_path / "1.json")
-    two = write_results(document([endpoint("gw.test", "127.0.0.1", 8443, chain=chain, findings=[finding("a.b")])],
-                                 started_at=T0 + dt.timedelta(days=1)), tmp_path / "2.json")
-    db = tmp_path / "h.db"
-    assert after_scan(db, one, webhook=url, webhook_timeout=30) == (1, None)
-    scan_id, changes = after_scan(db, two, webhook=url, webhook_timeout=30)
+    write_results(document([endpoint("gw.test", "127.0.0.1", 8443, chain=chain)]), tmp_path / "1" / "results.json")
+    write_results(document([endpoint("gw.test", "127.0.0.1", 8443, chain=chain, findings=[finding("a.b")])],
+                           started_at=T0 + dt.timedelta(days=1)), tmp_path / "2" / "results.json")
+    options = NightlyOptions(db=tmp_path / "h.db", notify_webhook=url)
+    assert after_scan(options, tmp_path / "1", (), 0) == (1, None)
+    scan_id, changes = after_scan(options, tmp_path / "2", (), 1)
     first, second = (r["body"] for r in handler.received)
     assert first["changes"] is None and first["scan_id"] == 1
     assert second["scan_id"] == scan_id == 2 and second["changes"] == changes
@@ -113,6 +113,7 @@ def test_after_scan_with_a_dead_webhook_still_records(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     estate = Estate()
     doc = document([endpoint("gw.test", "127.0.0.1", 8443, chain=estate.chain(estate.leaf("gw.test")))])
-    scan_id, _ = after_scan(tmp_path / "h.db", write_results(doc, tmp_path / "r.json"),
-                            webhook=f"http://127.0.0.1:{port}/", webhook_timeout=30)
+    write_results(doc, tmp_path / "out" / "results.json")
+    options = NightlyOptions(db=tmp_path / "h.db", notify_webhook=f"http://127.0.0.1:{port}/")
+    scan_id, _ = after_scan(options, tmp_path / "out", (), 0)
     assert scan_id == 1

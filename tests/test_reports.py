@@ -17,6 +17,7 @@ from scanner.report import write_reports
 from scanner.report.csv import COLUMNS
 from scanner.report.html import render_html
 from scanner.report.terminal import render_summary
+from scanner.report.junit import CERTIFICATE_CHECKS
 from tests.reportdata import HOSTILE_CA_NAME, HOSTILE_SAN, build_estate, write_results
 
 
@@ -138,11 +139,33 @@ def test_junit_counts_follow_fail_on(estate: dict[str, Any], tmp_path: Path, fai
     root = _junit(document, tmp_path)
     cases = root.findall("./testsuite/testcase")
     assert len(root.findall("./testsuite")) == 7
-    assert int(root.get("tests", -1)) == len(cases) == 7 + 4
+    passed_checks = sum(len(set(CERTIFICATE_CHECKS) - {f["id"] for f in ep["findings"]})
+                        for ep in document["endpoints"] if ep["browsers"] is not None)
+    assert passed_checks >= 6 * (len(CERTIFICATE_CHECKS) - 1)  # six evaluated endpoints
+    assert int(root.get("tests", -1)) == len(cases) == 7 + 4 + passed_checks
     assert int(root.get("failures", -1)) == len(root.findall(".//failure")) == failures
     assert int(root.get("errors", -1)) == len(root.findall(".//error")) == 1
     error_case = root.find(".//error/..")
     assert error_case is not None and error_case.get("classname") == "gateway-secondary@127.0.0.1:8446"
+
+
+def test_junit_lists_every_certificate_check_once_per_evaluated_endpoint(estate: dict[str, Any],
+                                                                          tmp_path: Path) -> None:
+    """Issue 4: one testcase per endpoint and check; checks that did not fire pass, with no body."""
+    root = _junit(copy.deepcopy(estate), tmp_path)
+    for ep, suite in zip(estate["endpoints"], root.findall("./testsuite"), strict=True):
+        names = [case.get("name") for case in suite.findall("testcase")]
+        fired = [f["id"] for f in ep["findings"]]
+        if ep["browsers"] is None:
+            assert names == ["scan"] + fired
+            continue
+        assert names[:1 + len(fired)] == ["scan"] + fired
+        passed = names[1 + len(fired):]
+        assert passed == sorted(set(CERTIFICATE_CHECKS) - set(fired))
+        assert not any(n.startswith("csr.") for n in passed) and "dccscan.check.crashed" not in passed
+        for case in suite.findall("testcase")[1 + len(fired):]:
+            assert len(case) == 0 and case.get("classname") == ep["id"]
+        assert int(suite.get("tests", -1)) == len(names)
 
 
 def test_junit_survives_control_characters(estate: dict[str, Any], tmp_path: Path) -> None:

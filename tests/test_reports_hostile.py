@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scanner.report import write_reports
+from scanner.report.junit import CERTIFICATE_CHECKS
 from scanner.report.terminal import render_summary
 from tests.reportdata import build_estate, write_results
 
@@ -65,7 +66,9 @@ def test_any_text_keeps_every_renderer_intact(base: dict[str, Any], tmp_path: Pa
     results = write_results(_fill(base, text), tmp_path / "run")
     html, junit, table = write_reports(results, tmp_path / "run", ["html", "junit", "csv"])
     assert _elements(html.read_text()) == expected
-    assert len(ET.parse(junit).getroot().findall(".//testcase")) == 2
+    fired = {f["id"] for f in base["endpoints"][0]["findings"]}
+    # scan + the one finding + every other certificate check, passed
+    assert len(ET.parse(junit).getroot().findall(".//testcase")) == 2 + len(set(CERTIFICATE_CHECKS) - fired)
     assert len(list(csv.reader(table.open(encoding="utf-8", newline="")))) == 2
     summary = render_summary(results, color=True)
     assert not any(ord(c) < 32 and c not in "\n\x1b" for c in summary)

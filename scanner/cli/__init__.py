@@ -24,20 +24,22 @@ EXIT_USAGE = 2
 EXIT_UNSCANNED = 3
 EXIT_LOCKED = 4  # the same value as scanner.runlock.EXIT_LOCKED (a test keeps them equal)
 
-# module name -> attribute holding the click command; a module that is absent is skipped so
-# that a partially installed tree still starts.
-_COMMANDS: list[tuple[str, str]] = [
-    ("scanner.cli.scan_cmd", "scan"),
-    ("scanner.cli.demo_cmd", "demo"),
-    ("scanner.cli.check_cmd", "check"),
-    ("scanner.cli.checks_cmd", "checks"),
-    ("scanner.cli.evidence_cmd", "evidence"),
-    ("scanner.cli.evidence_cmd", "verify_evidence"),
-    ("scanner.cli.history_cmd", "history"),
-    ("scanner.cli.history_cmd", "diff"),
-    ("scanner.cli.history_cmd", "prune"),
-    ("scanner.cli.merge_cmd", "merge"),
-    ("scanner.cli.csr_cmd", "check_csr"),
+# module name, attribute holding the click command, and the one-line summary `dccscan --help`
+# lists (kept here, side by side, so the list reads as one text and fits 80 columns; each
+# command's own --help shows its full docstring). A module that is absent is skipped so that a
+# partially installed tree still starts.
+_COMMANDS: list[tuple[str, str, str]] = [
+    ("scanner.cli.scan_cmd", "scan", "Scan TLS endpoints; write results, reports, chains."),
+    ("scanner.cli.demo_cmd", "demo", "Scan a built-in demo estate on 127.0.0.1."),
+    ("scanner.cli.check_cmd", "check", "Judge one PEM chain offline, as a scan would."),
+    ("scanner.cli.checks_cmd", "checks", "List every check: id, severity, source, advice."),
+    ("scanner.cli.evidence_cmd", "evidence", "Pack a finished scan into an evidence zip."),
+    ("scanner.cli.evidence_cmd", "verify_evidence", "Verify an evidence pack; re-check its verdicts."),
+    ("scanner.cli.history_cmd", "history", "List the scans recorded in a history database."),
+    ("scanner.cli.history_cmd", "diff", "Show what changed between two recorded scans."),
+    ("scanner.cli.history_cmd", "prune", "Delete recorded scans older than N days."),
+    ("scanner.cli.merge_cmd", "merge", "Merge the results of sharded scans into one."),
+    ("scanner.cli.csr_cmd", "check_csr", "Check a certificate request before sending it."),
 ]
 
 
@@ -48,14 +50,16 @@ def cli() -> None:
 
 
 def _register() -> None:
-    for module_name, attr in _COMMANDS:
+    for module_name, attr, summary in _COMMANDS:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name == module_name:
                 continue
             raise
-        cli.add_command(getattr(module, attr))
+        command = getattr(module, attr)
+        command.short_help = summary
+        cli.add_command(command)
 
 
 _register()

@@ -21,15 +21,14 @@ from scanner.csr import check_request, load_request
 from scanner.errors import InputError
 from scanner.evaluate import Profile, builtin_profile, load_profile
 from scanner.severity import FAIL_ON_CHOICES, at_or_above
-from scanner.targets import _Where, normalise_hostname
+from scanner.targets import hostname_option
 
 
 def _hostnames(values: Sequence[str]) -> list[str]:
     """``--hostname`` values as the scan would use them (A-labels, no trailing dot), once each."""
-    where = _Where(file="--hostname")
     out: list[str] = []
     for value in values:
-        name = normalise_hostname(value, where)
+        name = hostname_option(value, "--hostname")
         if name not in out:
             out.append(name)
     return out

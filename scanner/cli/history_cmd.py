@@ -1,4 +1,4 @@
-"""``dccscan history``, ``dccscan diff`` and ``dccscan prune``, plus ``record_and_diff`` for ``scan``.
+"""``dccscan history``, ``dccscan diff`` and ``dccscan prune``, plus ``record_and_diff`` for ``scan``'s nightly steps.
 
 The options the nightly scan shares with these commands (``--db``, ``--wait-lock``,
 ``--log-format``) are defined here once as decorators, so that ``scan`` spells them the same way.
@@ -17,9 +17,8 @@ import click
 
 from scanner.errors import InputError
 from scanner.history import (default_db_path, diff_scans, latest_scan_id, list_scans, previous_scan_id, prune as
-                             prune_scans, read_results, record_scan, render_text)
+                             prune_scans, record_scan, render_text)
 from scanner.log import LOG_FORMATS, configure, log_event
-from scanner.notify import post_webhook, scan_payload
 from scanner.runlock import EXIT_LOCKED, LockBusy, run_lock
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,23 +27,23 @@ EXIT_USAGE = 2
 
 def db_option(func: F) -> F:
     return click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        help=f"history database (default {default_db_path()})")(func)
+                        help=f"History database [default: {default_db_path()}].")(func)
 
 
 def wait_lock_option(func: F) -> F:
     return click.option("--wait-lock", "wait_lock", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                        metavar="S", help="wait up to S seconds for another run on the same --db to finish; "
-                        f"then give up with exit code {EXIT_LOCKED}")(func)
+                        metavar="S", help="Wait up to S seconds for another run on the same --db to finish; "
+                        f"then give up with exit code {EXIT_LOCKED}.")(func)
 
 
 def log_format_option(func: F) -> F:
     return click.option("--log-format", "log_format", type=click.Choice(LOG_FORMATS), default="text",
-                        show_default=True, help="format of the log lines on stderr")(func)
+                        show_default=True, help="Format of the log lines on stderr.")(func)
 
 
 def format_option(func: F) -> F:
     return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                        show_default=True)(func)
+                        show_default=True, help="Output format.")(func)
 
 
 @contextmanager
@@ -68,21 +67,6 @@ def record_and_diff(db_path: str | Path | None, results_path: str | Path) -> tup
     previous = previous_scan_id(db, scan_id)
     changes = diff_scans(previous, scan_id, db_path=db) if previous is not None else None
     log_event("history.recorded", db=str(db), scan_id=scan_id, previous_scan_id=previous)
-    return scan_id, changes
-
-
-def after_scan(db_path: str | Path | None, results_path: str | Path, *, webhook: str | None = None,
-               webhook_timeout: float = 10.0) -> tuple[int, dict[str, Any] | None]:
-    """Everything a scan does with its finished results for the nightly job: record them, diff
-    against the previous scan of the same targets, then (if asked) post the webhook.
-
-    The webhook never raises (a failure is a logged warning); recording errors do, as
-    ``InputError`` for a database that is not usable.
-    """
-    scan_id, changes = record_and_diff(db_path, results_path)
-    if webhook:
-        header, _ = read_results(results_path)
-        post_webhook(webhook, scan_payload(header, scan_id, changes), timeout=webhook_timeout)
     return scan_id, changes
 
 
@@ -122,9 +106,9 @@ def _pick_scans(db: Path, from_id: int | None, to_id: int | None) -> tuple[int |
 
 @click.command("diff")
 @db_option
-@click.option("--from", "from_id", type=int, default=None, help="older scan id (default: the previous scan "
-              "of the same targets file as --to)")
-@click.option("--to", "to_id", type=int, default=None, help="newer scan id (default: the latest scan)")
+@click.option("--from", "from_id", type=int, default=None, help="Older scan id [default: the previous scan "
+              "of the same targets as --to].")
+@click.option("--to", "to_id", type=int, default=None, help="Newer scan id [default: the latest scan].")
 @format_option
 def diff(db: Path | None, from_id: int | None, to_id: int | None, fmt: str) -> None:
     """What changed between two recorded scans (by default: the latest and the one before it)."""
@@ -142,7 +126,7 @@ def diff(db: Path | None, from_id: int | None, to_id: int | None, fmt: str) -> N
 
 @click.command("prune")
 @click.option("--keep-days", "keep_days", type=click.IntRange(min=0), required=True, metavar="N",
-              help="delete recorded scans that started more than N days ago")
+              help="Delete recorded scans that started more than N days ago.")
 @db_option
 @wait_lock_option
 @log_format_option

@@ -158,7 +158,7 @@ def run_nightly(options: NightlyOptions, scan: Callable[[float | None], int], ou
                 log_event("run.started", db=str(options.db) if options.db else None, out=str(out_dir),
                           max_duration=options.max_duration)
             code = scan(options.remaining())
-            _finish(options, out_dir, formats, code)
+            after_scan(options, out_dir, formats, code)
     except LockBusy as busy:
         log_event("run.locked", logging.ERROR, db=str(options.db), waited=options.wait_lock, holder=busy.holder)
         click.echo(f"dccscan: {busy}", err=True)
@@ -175,8 +175,15 @@ def _prepare(db: Path) -> None:
                          fix="pass --db with a history database or a new file name") from exc
 
 
-def _finish(options: NightlyOptions, out_dir: Path, formats: Sequence[str], code: int) -> None:
-    """What happens to a finished scan's results, in order: history, reports, evidence, webhook."""
+def after_scan(options: NightlyOptions, out_dir: Path, formats: Sequence[str],
+               code: int) -> tuple[int | None, dict[str, Any] | None]:
+    """What happens to a finished scan's results, in order: history, reports, evidence, webhook.
+
+    The one place these steps are ordered (``scan`` reaches it through ``run_nightly``), so the
+    evidence pack always holds the results with their ``changes``. Returns ``(scan_id, changes)``:
+    ``scan_id`` is None without ``--db``, ``changes`` None when there is no earlier scan. The
+    webhook never raises; an unusable database or pack is an ``InputError``.
+    """
     results = out_dir / "results.json"
     scan_id, changes = _record(options.db, results, out_dir, formats) if options.db else (None, None)
     if options.evidence is not None:
@@ -187,6 +194,7 @@ def _finish(options: NightlyOptions, out_dir: Path, formats: Sequence[str], code
         post_webhook(options.notify_webhook, scan_payload(read_header(results), scan_id, changes))
     if options.unattended:
         log_event("run.finished", exit_code=code, out=str(out_dir), scan_id=scan_id)
+    return scan_id, changes
 
 
 def _record(db: Path, results: Path, out_dir: Path, formats: Sequence[str]) -> tuple[int, dict[str, Any] | None]:

@@ -24,7 +24,7 @@ from scanner.checks.registry import CRASHED, REGISTRY, Context, Outcome, run_all
 from scanner.evaluate import browsers, certs, names, path
 from scanner.evaluate.profile import Profile, builtin_profile, load_profile
 
-__all__ = ["evaluate", "evaluate_outcomes", "Profile", "builtin_profile", "load_profile", "public_anchors", "public_store_name"]
+__all__ = ["evaluate", "evaluate_outcomes", "finding_record", "profile_status", "Profile", "builtin_profile", "load_profile", "public_anchors", "public_store_name"]
 
 
 
@@ -109,17 +109,26 @@ def _assemble(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
             verdict["reasons"].append({"code": "DCCSCAN_CHECK_CRASHED", "check": CRASHED, "certificate_index": None,
                                        "message": "a check crashed; this verdict may be incomplete"})
     return {"browsers": {"chrome": chrome, "firefox": firefox},
-            "profile": _profile_status(ctx, outcomes), "findings": [_finding(o) for o in failures]}
+            "profile": profile_status(ctx, outcomes), "findings": [finding_record(o) for o in failures]}
 
 
-def _finding(outcome: Outcome) -> dict[str, Any]:
+def finding_record(outcome: Outcome) -> dict[str, Any]:
+    """A failed check as the results schema's ``finding`` (metadata from the registry).
+
+    Public so that ``scanner.csr`` reports request findings in exactly the same shape.
+    """
     check = REGISTRY[outcome.check]
     return {"id": check.id, "severity": check.severity, "title": check.title,
             "certificate_index": outcome.certificate_index, "detail": outcome.detail, "source": check.source,
             "citation": check.citation, "advice": check.advice}
 
 
-def _profile_status(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
+def profile_status(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
+    """The results schema's ``profile`` block from the profile checks' outcomes.
+
+    Public so that ``scanner.csr`` gives a request the same compliant / noncompliant /
+    grandfathered status a certificate would get.
+    """
     profile: Profile = ctx.profile
     relevant = [o for o in outcomes if o.check in PROFILE_CHECKS]
     breaches = sorted({o.check for o in relevant if o.status == "fail"})
@@ -139,9 +148,7 @@ def _profile_status(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
 def _crashed(profile: Profile, why: str) -> dict[str, Any]:
     reason = {"code": "DCCSCAN_CHECK_CRASHED", "message": why, "check": CRASHED, "certificate_index": None}
     verdict = {"accepted": False, "error": None, "reasons": [reason]}
-    check = REGISTRY[CRASHED]
     return {"browsers": {"chrome": dict(verdict, reasons=[dict(reason)]), "firefox": dict(verdict, reasons=[dict(reason)])},
             "profile": {"name": profile.name, "status": "not-evaluated",
                         "effective_date": profile.effective_date.isoformat(), "breaches": [], "grandfathered": []},
-            "findings": [{"id": CRASHED, "severity": check.severity, "title": check.title, "certificate_index": None,
-                          "detail": why, "source": check.source, "citation": check.citation, "advice": check.advice}]}
+            "findings": [finding_record(Outcome(CRASHED, "fail", None, why))]}

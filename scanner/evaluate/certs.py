@@ -39,7 +39,7 @@ CHROME_CONSUMED = frozenset({
 # TLS feature extension; an unrecognised critical extension is ERROR_UNKNOWN_CRITICAL_EXTENSION.
 KNOWN_EXTENSIONS = CHROME_CONSUMED | {"2.5.29.14", "2.5.29.35", "1.3.6.1.5.5.7.1.1", "1.3.6.1.5.5.7.1.24"}
 
-_HASH_BY_SIG_OID = {
+_HASH_BY_SIG_OID: dict[str, str] = {
     "1.2.840.113549.1.1.4": "md5", "1.2.840.113549.1.1.5": "sha1", "1.2.840.10045.4.1": "sha1",
     "1.3.14.3.2.29": "sha1", "1.2.840.10040.4.3": "sha1", "1.2.840.113549.1.1.2": "md2",
     "1.2.840.113549.1.1.11": "sha256", "1.2.840.113549.1.1.12": "sha384",
@@ -165,7 +165,20 @@ def _without_extensions(cert_der: bytes, oids: frozenset[str]) -> x509.Certifica
     return x509.load_der_x509_certificate(der.sequence(der.sequence(*tbs), outer, signature))
 
 
-def _key_facts(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
+def signature_hash(signature_oid: str) -> str | None:
+    """The hash named by a signature algorithm OID (``sha256``, ``sha1``, ``pss``, ...), or None.
+
+    Public because certificate requests are judged by the same hash rules (``scanner.csr``).
+    """
+    return _HASH_BY_SIG_OID.get(signature_oid)
+
+
+def key_facts(cert: x509.Certificate | x509.CertificateSigningRequest) -> tuple[str, int | None, str | None]:
+    """(key type, size in bits, curve name) of the subject public key.
+
+    Reads only ``.public_key()``, so a certificate request gets the same answer as a certificate
+    (``scanner.csr``); raises what cryptography raises for an unknown key algorithm.
+    """
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size, None
@@ -212,7 +225,14 @@ def _ext_value(exts: x509.Extensions | None, oid: x509.ObjectIdentifier) -> obje
         return None
 
 
-def _extension_facts(cert: x509.Certificate, exts: x509.Extensions | None) -> dict[str, object]:
+def extension_facts(cert: x509.Certificate | x509.CertificateSigningRequest,
+                    exts: x509.Extensions | None) -> dict[str, object]:
+    """The extension-derived fields of ``CertFacts`` (basicConstraints, EKU, keyUsage, SAN, ...).
+
+    ``exts`` is passed in because the caller decides what to do with unparseable extensions;
+    ``cert`` is read only for its subject CN, so a certificate request works too (``scanner.csr``
+    builds its ``RequestFacts`` from the same fields, keeping the profile checks identical).
+    """
     bc = _ext_value(exts, ExtensionOID.BASIC_CONSTRAINTS)
     ku = _ext_value(exts, ExtensionOID.KEY_USAGE)
     eku = _ext_value(exts, ExtensionOID.EXTENDED_KEY_USAGE)
@@ -266,7 +286,7 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
     if duplicates:
         ext_error = None
     sig_oid = cert.signature_algorithm_oid.dotted_string
-    key_type, key_size, curve = _key_facts(cert)
+    key_type, key_size, curve = key_facts(cert)
     return CertFacts(
         der=cert_der, sha256=fingerprint, cert=cert,
         subject=cert.subject.public_bytes(), issuer=cert.issuer.public_bytes(),
@@ -277,9 +297,9 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
         unknown_critical=tuple(o for o, crit in raw if crit and o not in KNOWN_EXTENSIONS),
         chrome_unconsumed=tuple(o for o, crit in raw if crit and o in KNOWN_EXTENSIONS - CHROME_CONSUMED),
         explicit_curve=explicit,
-        extension_error=ext_error, signature_oid=sig_oid, signature_hash=_HASH_BY_SIG_OID.get(sig_oid),
+        extension_error=ext_error, signature_oid=sig_oid, signature_hash=signature_hash(sig_oid),
         algorithm_mismatch=tbs_alg != outer_alg, key_type=key_type, key_size=key_size, curve=curve,
-        **{**_extension_facts(cert, exts), **_empty_list_facts(empty_lists)},  # type: ignore[arg-type]
+        **{**extension_facts(cert, exts), **_empty_list_facts(empty_lists)},  # type: ignore[arg-type]
     )
 
 

@@ -8,7 +8,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from scanner.severity import SEVERITIES, rank
+from scanner.severity import rank
 
 NOT_EVALUATED = "not-evaluated"
 
@@ -75,6 +75,3 @@ def anchor(endpoint_id: str) -> str:
     digest = hashlib.sha256(endpoint_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return "ep-" + re.sub(r"[^A-Za-z0-9_-]", "_", endpoint_id)[:60] + "-" + digest
 
-
-def severity_order() -> tuple[str, ...]:
-    return SEVERITIES

@@ -1,10 +1,13 @@
-"""JUnit XML (junit.xml): one testsuite per endpoint, one testcase per check that ran on it.
+"""JUnit XML (junit.xml): one testsuite per endpoint, one testcase per endpoint and check.
 
 The mapping keeps CI and the exit code in agreement: a finding at or above ``settings.fail_on``
 is a ``<failure>``, an endpoint that could not be scanned is an ``<error>`` (exit code 3), and
 findings below the threshold are passing testcases whose text is in ``<system-out>``. Each
-endpoint also has a ``scan`` testcase, so an endpoint without findings still shows up as passed.
-Verdicts (Chrome, Firefox, DCCKI profile) are testsuite properties.
+endpoint has a ``scan`` testcase; an endpoint whose chain was evaluated (it has ``browsers``)
+also has one empty, passing testcase per certificate check of the registry that did not fire
+(``CERTIFICATE_CHECKS``), so CI shows every check, passed or failed. results.json records only
+failures, so "passed" means "did not fire" (including checks that did not apply). Verdicts
+(Chrome, Firefox, DCCKI profile) are testsuite properties.
 
 Written in two streaming passes: totals for the root element, then the suites.
 """
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, TextIO
 from xml.sax.saxutils import escape, quoteattr
 
+from scanner.checks import CRASHED, REGISTRY, REQUEST_CHECKS
 from scanner.report import _facts
 from scanner.report._load import iter_endpoints, read_header
 from scanner.report._text import printable
@@ -30,8 +34,16 @@ def _a(text: object) -> str:
     return quoteattr(printable(text))
 
 
+# Every check that can fire on a presented chain: not the request-only ``csr.*`` checks, and not
+# the crash marker (a crash is reported as its own finding, never "passed").
+CERTIFICATE_CHECKS: tuple[str, ...] = tuple(sorted(set(REGISTRY) - set(REQUEST_CHECKS) - {CRASHED}))
+
+
 def _cases(ep: Mapping[str, Any], fail_on: str) -> Iterator[tuple[str, str | None, str]]:
-    """(testcase name, outcome ``failure``/``error``/None, body text) for one endpoint."""
+    """(testcase name, outcome ``failure``/``error``/None, body text) for one endpoint.
+
+    A passing check that did not fire has an empty body, which keeps the file small.
+    """
     error = ep.get("error") or {}
     if ep.get("status") == "error":
         yield "scan", "error", f"{error.get('kind')}: {error.get('message')}"
@@ -42,6 +54,11 @@ def _cases(ep: Mapping[str, Any], fail_on: str) -> Iterator[tuple[str, str | Non
         text = (f"[{severity}] {f.get('title')}: {f.get('detail')}\n"
                 f"source: {f.get('source', '')} {f.get('citation', '')}\nadvice: {f.get('advice', '')}")
         yield str(f.get("id", "finding")), "failure" if at_or_above(severity, fail_on) else None, text
+    if ep.get("browsers") is not None:  # the engine ran on a captured chain
+        fired = {f.get("id") for f in ep.get("findings") or []}
+        for check in CERTIFICATE_CHECKS:
+            if check not in fired:
+                yield check, None, ""
 
 
 def _suite(ep: Mapping[str, Any], fail_on: str, out: TextIO) -> None:
@@ -59,6 +76,9 @@ def _suite(ep: Mapping[str, Any], fail_on: str, out: TextIO) -> None:
         out.write(f"      <property name={_a(key)} value={_a(value)}/>\n")
     out.write("    </properties>\n")
     for case, outcome, text in cases:
+        if not outcome and not text:
+            out.write(f"    <testcase classname={_a(name)} name={_a(case)}/>\n")
+            continue
         out.write(f"    <testcase classname={_a(name)} name={_a(case)}>")
         if outcome:
             first = text.split("\n", 1)[0]
