@@ -30,7 +30,11 @@ HANG = 30  # seconds: hang detection only
 
 
 class Counter:
-    """Counts connections open at once on a loopback TLS server (the load balancer's view)."""
+    """Counts connections open at once on a loopback TLS server (the load balancer's view),
+    while they wait for the server's first answer: a client cannot finish a handshake (and so,
+    under a per-address limit, cannot open its next connection) before that answer, so the count
+    does not depend on how soon the server notices a client's close (which raced with the next
+    connect). A scanner that ignored the limit opens several within the wait and is caught."""
 
     def __init__(self, spec: ServerSpec, release_at: int = 1) -> None:
         self.inner = _handler(spec)
@@ -46,9 +50,9 @@ class Counter:
         try:
             await self.released.wait()
             await trio.sleep(0.02)  # give a second connection the chance to overlap, were it let in
-            await self.inner(stream)
         finally:
             self.now -= 1
+        await self.inner(stream)
 
 
 async def serve_counting(nursery: trio.Nursery, counter: Counter) -> int:
