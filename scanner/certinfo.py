@@ -93,8 +93,11 @@ def _ip_sans(entries: list[dict[str, str]]) -> list[str]:
     return [str(ipaddress.ip_address(e["value"])) for e in entries if e["type"] == "ip"]
 
 
-def describe(der: bytes, index: int = 0) -> dict[str, Any]:
-    """The results model's record of one presented certificate (see results.schema.json)."""
+def describe(der: bytes, index: int = 0, *, parsed: x509.Certificate | None = None) -> dict[str, Any]:
+    """The results model's record of one presented certificate (see results.schema.json).
+
+    ``parsed``: ``der`` already loaded by cryptography (the verdict engine's parse), so that the
+    certificate and its extensions are not parsed twice; the record is the same either way."""
     record: dict[str, Any] = {
         "index": index,
         "pem": der_to_pem(der),
@@ -111,7 +114,7 @@ def describe(der: bytes, index: int = 0) -> dict[str, Any]:
         "parse_errors": [],
     }
     try:
-        cert = x509.load_der_x509_certificate(der)
+        cert = parsed if parsed is not None else x509.load_der_x509_certificate(der)
     except Exception as exc:  # noqa: BLE001 - hostile input must not end the scan
         record["parse_errors"].append(f"certificate: {exc}")
         return record
