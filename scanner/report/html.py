@@ -166,6 +166,8 @@ def _cells(view: dict[str, Any]) -> None:
     view["chrome_cell"] = verdict_cell(view["chrome"])
     view["firefox_cell"] = verdict_cell(view["firefox"])
     view["severity_badges"] = {sev: badge("sev-" + sev, sev) for sev, _ in view["findings_by_severity"]}
+    view["tls_html"] = Markup(tls_block(view["ep"].get("tls")))
+    view["verdicts_html"] = Markup(verdicts_block(view))
     view["chain_html"] = Markup("".join(cert_block(c) for c in view["chain"])[:-1])
     view["classes"] = Markup("filterable if-%s st-%s sev-%s") % (
         view["interface"], view["filter_status"], view["worst"])
@@ -215,6 +217,55 @@ def cert_block(c: Mapping[str, Any]) -> str:
         f'<details><summary>PEM of certificate #{_text(index)}</summary><pre>{_text(c.get("pem"))}</pre></details>\n'
         '</div>\n'
     )
+
+
+CLIENT_AUTH = {"none": "not requested", "optional": "requested (optional)", "required": "required"}
+BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
+
+
+def tls_block(tls: Any) -> str:
+    """The endpoint's TLS facts (empty without a handshake)."""
+    if not tls:
+        return ""
+    auth = tls.get("client_auth")
+    sent = f'; {"one was sent" if tls.get("client_cert_sent") else "none was sent"}' if auth != "none" else ""
+    names = ""
+    if auth != "none":
+        listed = tls.get("acceptable_ca_names")
+        inner = ("<ul>" + "".join(f'<li class="mono">{_text(n)}</li>' for n in listed) + "</ul>"
+                 if listed else "none listed by the server")
+        names = f"<dt>Acceptable CA names</dt><dd>{inner}</dd>\n"
+    return (
+        '<h4>TLS</h4>\n<dl class="facts">\n'
+        f'<dt>Protocol</dt><dd>{_text(tls.get("version") or "unknown")}</dd>\n'
+        f'<dt>Cipher</dt><dd class="mono">{_text(tls.get("cipher") or "unknown")}</dd>\n'
+        f'<dt>ALPN</dt><dd class="mono">{_text(tls.get("alpn") or "none")}</dd>\n'
+        f'<dt>Client certificate</dt><dd>{_text(CLIENT_AUTH.get(auth, auth))}{sent}</dd>\n'
+        f"{names}</dl>\n"
+    )
+
+
+def verdicts_block(view: dict[str, Any]) -> str:
+    """The Chrome / Firefox / profile table (empty when the endpoint was not evaluated)."""
+    ep = view["ep"]
+    if not (ep.get("browsers") or ep.get("profile")):
+        return ""
+    rows = []
+    for browser, label in BROWSERS:
+        verdict = (ep.get("browsers") or {}).get(browser)
+        reasons = verdict.get("reasons") if verdict else None
+        listed = ("<ul>" + "".join(f'<li><span class="mono small">{_text(r.get("code"))}</span> {_text(r.get("message"))}</li>'
+                                   for r in reasons) + "</ul>") if reasons else ""
+        rows.append(f'<tr><th scope="row">{label}</th><td>{view[browser + "_cell"]}</td><td>{listed}</td></tr>\n')
+    p = ep.get("profile")
+    name = f' <span class="small">({_text(p.get("name"))})</span>' if p else ""
+    breaches = ("<ul>" + "".join(f"<li>{_text(br)}</li>" for br in p.get("breaches")) + "</ul>"
+                if p and p.get("breaches") else "")
+    effective = f'<span class="small">effective {_text(p.get("effective_date"))}</span>' if p and p.get("effective_date") else ""
+    rows.append(f'<tr><th scope="row">DCCKI profile{name}</th><td>{view["profile_badge"]}</td><td>{breaches}{effective}</td></tr>\n')
+    return ('<h4>Verdicts</h4>\n<table class="verdicts">\n<thead><tr><th scope="col">Judge</th>'
+            '<th scope="col">Verdict</th><th scope="col">Reasons</th></tr></thead>\n<tbody>\n'
+            + "".join(rows) + "</tbody>\n</table>\n")
 
 
 def matrix_row(view: dict[str, Any]) -> str:
