@@ -88,8 +88,11 @@ def san_entries(cert: x509.Certificate) -> list[dict[str, str]]:
     return out
 
 
-def describe(der: bytes, index: int = 0) -> dict[str, Any]:
-    """The results model's record of one presented certificate (see results.schema.json)."""
+def describe(der: bytes, index: int = 0, *, parsed: x509.Certificate | None = None) -> dict[str, Any]:
+    """The results model's record of one presented certificate (see results.schema.json).
+
+    ``parsed``: ``der`` already loaded by cryptography (the verdict engine's parse), so that the
+    certificate and its extensions are not parsed twice; the record is the same either way."""
     record: dict[str, Any] = {
         "index": index,
         "pem": der_to_pem(der),
@@ -106,7 +109,7 @@ def describe(der: bytes, index: int = 0) -> dict[str, Any]:
         "parse_errors": [],
     }
     try:
-        cert = x509.load_der_x509_certificate(der)
+        cert = parsed if parsed is not None else x509.load_der_x509_certificate(der)
     except Exception as exc:  # noqa: BLE001 - hostile input must not end the scan
         record["parse_errors"].append(f"certificate: {exc}")
         return record

@@ -4,9 +4,13 @@ The probe loop is one thread; parsing certificates, building paths and running e
 about as much CPU per endpoint as the handshake itself. Done inline, it stalls every connection in
 flight. Here the loop only builds the cheap part of the record (``endpoint_shell``) and hands the
 chain to a pool of worker processes (``chain_part``: plain bytes in, plain dicts out); the
-finished record is written from the pool's callback thread under a lock. With one core (or
-``workers=0``) everything runs inline, exactly as before. A worker that dies costs nothing but
-time: the record is then built in this process.
+finished record is written from the pool's callback thread under a lock. Chains travel in
+batches of up to ``BATCH`` endpoints (a partial batch leaves after ``FLUSH_AFTER`` seconds, so a
+slow or interrupted scan still has its finished endpoints on disk): handing one item to a process pool costs the event loop a pickle,
+a pipe write and a thread wake-up, comparable to the work itself, so per-item submission made the
+loop and the worker spend much of their time on the hand-over. With one core (or ``workers=0``)
+everything runs inline, exactly as before. A worker that dies costs nothing but time: the records
+are then built in this process.
 """
 
 from __future__ import annotations
@@ -21,10 +25,20 @@ from typing import Any, Callable, Sequence
 
 from scanner.results import ResultsWriter, chain_part, endpoint_shell, outcome_chain
 
+BATCH = 16  # endpoints per hand-over to a worker
+FLUSH_AFTER = 0.2  # seconds: a partial batch is sent when this old, so records still stream to disk
+
+Job = tuple[dict[str, Any], tuple[Any, ...]]  # (endpoint shell, chain_part arguments)
+
 
 def default_workers() -> int:
     """One worker per core beyond the one the probe loop uses (none on a single core)."""
     return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def chain_parts(batch: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """``chain_part`` for each argument tuple of a batch (what a worker runs)."""
+    return [chain_part(*args) for args in batch]
 
 
 def _worker_init() -> None:
@@ -52,10 +66,19 @@ class RecordPool:
         self._lock = threading.Lock()
         count = default_workers() if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
+        self._batch: list[Job] = []
+        self._batch_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
         if count > 0 and importlib.util.find_spec("scanner.evaluate") is not None:
             import scanner.evaluate  # noqa: F401 - imported once here, inherited by forked workers
             self._pool = ProcessPoolExecutor(count, mp_context=_context(), initializer=_worker_init)
             self._pool.submit(int)  # starts the workers now, before the caller starts threads
+
+    def _flush_periodically(self) -> None:
+        """Send a partial batch that has waited FLUSH_AFTER seconds (runs on its own thread)."""
+        while not self._stop.wait(FLUSH_AFTER):
+            self._send()
 
     def submit(self, outcome: Any) -> None:
         """Queue one outcome; its record reaches the writer when its verdicts are ready."""
@@ -65,19 +88,41 @@ class RecordPool:
         if not chain or self._pool is None:
             self._write(shell, chain_part(*args))
             return
-        try:
-            future = self._pool.submit(chain_part, *args)
-        except RuntimeError:  # pool broken or shut down: build it here
-            self._write(shell, chain_part(*args))
-            return
-        future.add_done_callback(lambda done: self._finish(done, shell, args))
+        if self._flusher is None:  # started on first use: the pool forks before any thread exists
+            self._flusher = threading.Thread(target=self._flush_periodically, name="dccscan-batches", daemon=True)
+            self._flusher.start()
+        with self._batch_lock:
+            self._batch.append((shell, args))
+            full = len(self._batch) >= BATCH
+        if full:
+            self._send()
 
-    def _finish(self, done: Future[dict[str, Any]], shell: dict[str, Any], args: tuple[Any, ...]) -> None:
+    def _send(self) -> None:
+        """Hand the current batch to a worker (or build it here if the pool is gone)."""
+        with self._batch_lock:
+            batch, self._batch = self._batch, []
+        if not batch:
+            return
         try:
-            part = done.result()
-        except Exception:  # noqa: BLE001 - a dead worker must not lose the endpoint
-            part = chain_part(*args)
-        self._write(shell, part)
+            assert self._pool is not None
+            future = self._pool.submit(chain_parts, [args for _, args in batch])
+        except (RuntimeError, AssertionError):  # pool broken or shut down: build it here
+            self._finish_inline(batch)
+            return
+        future.add_done_callback(lambda done: self._finish(done, batch))
+
+    def _finish(self, done: Future[list[dict[str, Any]]], batch: list[Job]) -> None:
+        try:
+            parts = done.result()
+        except Exception:  # noqa: BLE001 - a dead worker must not lose the endpoints
+            self._finish_inline(batch)
+            return
+        for (shell, _), part in zip(batch, parts):
+            self._write(shell, part)
+
+    def _finish_inline(self, batch: list[Job]) -> None:
+        for shell, args in batch:
+            self._write(shell, chain_part(*args))
 
     def _write(self, shell: dict[str, Any], part: dict[str, Any]) -> None:
         shell.update(part)
@@ -87,6 +132,10 @@ class RecordPool:
 
     def close(self) -> None:
         """Wait until every submitted record is written, then stop the workers."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        self._send()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

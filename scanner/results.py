@@ -93,7 +93,17 @@ def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[byte
 def _described(der: bytes) -> dict[str, Any]:
     """``describe`` once per certificate: an estate presents the same intermediates thousands
     of times. Callers copy the record before setting its index and never mutate it."""
-    return describe(der, 0)
+    return describe(der, 0, parsed=_engine_parse(der))
+
+
+def _engine_parse(der: bytes) -> Any | None:
+    """The verdict engine's parsed certificate (cached by fingerprint, so after ``evaluate`` this
+    is a lookup, not a second parse); None without the engine or when it could not parse."""
+    try:
+        from scanner.evaluate.certs import facts
+    except ImportError:
+        return None
+    return facts(der).cert
 
 
 def describe_cached(der: bytes, index: int) -> dict[str, Any]:

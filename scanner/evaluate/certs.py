@@ -287,10 +287,11 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
         ext_error = None
     sig_oid = cert.signature_algorithm_oid.dotted_string
     key_type, key_size, curve = key_facts(cert)
+    subject, issuer = cert.subject, cert.issuer  # each access builds the Name objects anew: once
     return CertFacts(
         der=cert_der, sha256=fingerprint, cert=cert,
-        subject=cert.subject.public_bytes(), issuer=cert.issuer.public_bytes(),
-        subject_text=_rfc4514(cert.subject), issuer_text=_rfc4514(cert.issuer),
+        subject=subject.public_bytes(), issuer=issuer.public_bytes(),
+        subject_text=_rfc4514(subject), issuer_text=_rfc4514(issuer),
         version=1 if cert.version == x509.Version.v1 else 3, serial=cert.serial_number,
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         extensions=tuple(raw), duplicate_extensions=duplicates,

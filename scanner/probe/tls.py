@@ -104,6 +104,11 @@ def _load_der(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
+# Info-callback events that carry no new handshake state: an alert, or the handshake function
+# returning (after every WANT_READ, many times per handshake). Skipping them halves the callbacks.
+_REPEATS = SSL.SSL_CB_EXIT | SSL.SSL_CB_ALERT
+
+
 class _Observer:
     """Info-callback state: grabs the peer chain the moment OpenSSL has it."""
 
@@ -112,6 +117,8 @@ class _Observer:
         self.ticket_seen = False
 
     def __call__(self, conn: SSL.Connection, where: int, ret: int) -> None:
+        if where & _REPEATS:  # the state of the last loop event again: nothing new to see
+            return
         try:
             state = conn.get_state_string().decode("ascii", "replace").lower()
             if "certificate request" in state:
