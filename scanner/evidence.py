@@ -23,7 +23,6 @@ that does not reproduce is reported, naming the endpoint.
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import os
 import platform
@@ -44,6 +43,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from scanner import __version__
 from scanner.certinfo import sha256_hex
 from scanner.errors import InputError, read_input
+from scanner.evaluate import evaluate
+from scanner.evaluate.profile import Profile
+from scanner.results import iter_endpoints, read_header
 
 FORMAT = "dccscan-evidence/1"
 MANIFEST, SIGNATURE, SIGNER = "manifest.json", "manifest.sig", "signer.pem"
@@ -154,7 +156,6 @@ def signature_valid(key: PublicKey, signature: bytes, data: bytes) -> bool:
 # --- building -----------------------------------------------------------------------------------
 
 def _versions(results: Path) -> dict[str, Any]:
-    from scanner.report._load import read_header
 
     packer: dict[str, str] = {"dccscan": __version__, "python": platform.python_version()}
     for name in DEPENDENCIES:
@@ -172,7 +173,6 @@ def _chain_files(results_dir: Path, results: Path) -> Iterator[tuple[str, bytes]
         for pem in sorted(chains.glob("*.pem")):
             yield "chains/" + pem.name, pem.read_bytes()
         return
-    from scanner.report._load import iter_endpoints
 
     for ep in iter_endpoints(results):
         if ep.get("chain"):
@@ -330,7 +330,6 @@ def _check_signature(members: Mapping[str, bytes], manifest: Mapping[str, Any] |
 
 
 def _check_chains(results: Path, members: Mapping[str, bytes], result: Verification) -> None:
-    from scanner.report._load import iter_endpoints
 
     for ep in iter_endpoints(results):
         if not ep.get("chain"):
@@ -341,23 +340,6 @@ def _check_chains(results: Path, members: Mapping[str, bytes], result: Verificat
             result.problems.append(f"{name}: missing (endpoint {ep.get('id')} has a recorded chain)")
         elif members[name] != recorded:
             result.problems.append(f"{name}: differs from the chain recorded in results.json")
-
-
-def _engine() -> tuple[Any, Any] | str:
-    """(evaluate, Profile class or None), or why the verdict engine cannot be used."""
-    try:
-        engine = importlib.import_module("scanner.evaluate")
-    except ModuleNotFoundError as exc:
-        if exc.name == "scanner.evaluate":
-            return "engine unavailable"
-        return f"engine failed to import ({exc})"
-    except ImportError as exc:
-        return f"engine failed to import ({exc})"
-    try:
-        profiles = importlib.import_module("scanner.evaluate.profile")
-    except ImportError:
-        profiles = engine
-    return engine.evaluate, getattr(profiles, "Profile", None)
 
 
 def pem_der(pem: str) -> bytes:
@@ -372,20 +354,10 @@ def _normal(value: Any) -> Any:
 
 
 def _reevaluate(results: Path, result: Verification) -> None:
-    engine = _engine()
-    if isinstance(engine, str):
-        if engine == "engine unavailable":
-            result.notes.append("verdicts not re-evaluated: engine unavailable")
-        else:
-            result.problems.append(f"verdicts not re-evaluated: {engine}")
-        return
-    evaluate, profile_class = engine
-    from scanner.report._load import iter_endpoints, read_header
-
     settings = read_header(results).get("settings") or {}
     anchors = [pem_der(a["pem"]) for a in settings.get("trust_anchors") or []] or None
     try:
-        profile = profile_class.from_json(settings["profile"]) if settings.get("profile") and profile_class else None
+        profile = Profile.from_json(settings["profile"]) if settings.get("profile") else None
     except Exception as exc:  # noqa: BLE001 - a profile the engine refuses is a finding about the pack
         result.problems.append(f"results.json: the engine cannot load the recorded profile ({exc})")
         return

@@ -13,12 +13,11 @@ import certifi
 import pytest
 from cryptography import x509
 
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from scanner.checks import REGISTRY, REQUEST_CHECKS, Check, catalogue, registry
 from scanner.evaluate import browsers, builtin_profile, evaluate, evaluate_outcomes
 from scanner.lab import der
-from scanner.lab.pki import LabPKI, Issued, issue, resign
+from scanner.lab.pki import issue, resign
 from tests.test_browsers import CASES, HOST, NOW, Lab, leaf, weak_rsa_key
 
 SCANNER = Path(__file__).resolve().parents[1] / "scanner"

@@ -23,7 +23,7 @@ from scanner.checks import REGISTRY, REQUEST_CHECKS
 from scanner.csr import Request, check_request, parse_request
 from scanner.errors import InputError
 from scanner.evaluate import evaluate, evaluate_outcomes
-from scanner.lab.pki import LabPKI, Requested, issue, name, request
+from scanner.lab.pki import LabPKI, Requested, request
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "gw.dcc.test"

@@ -4,7 +4,6 @@ and re-evaluation of the recorded verdicts (when the engine is installed)."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +19,6 @@ from scanner.lab.pki import issue, name
 from scanner.report import write_reports
 from tests.reportdata import build_estate, write_results
 
-ENGINE = importlib.util.find_spec("scanner.evaluate") is not None
 KEYS: dict[str, Callable[[], Any]] = {
     "ed25519": ed25519.Ed25519PrivateKey.generate,
     "ecdsa": lambda: ec.generate_private_key(ec.SECP256R1()),
@@ -80,8 +78,6 @@ def test_pack_layout_and_clean_verification(scan_dir: Path, tmp_path: Path) -> N
     result = _run("verify-evidence", str(pack))
     assert result.exit_code == 0, result.output
     assert "OK:" in result.output and "not signed" in result.output
-    if not ENGINE:
-        assert "verdicts not re-evaluated: engine unavailable" in result.output
 
 
 @pytest.mark.parametrize("kind", sorted(KEYS))
@@ -180,7 +176,6 @@ def test_not_a_zip_fails_verification(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "junk.zip" in result.output
 
 
-@pytest.mark.skipif(not ENGINE, reason="scanner.evaluate (the verdict engine) is not installed in this tree")
 def test_recorded_verdict_that_does_not_reproduce_is_named(tmp_path: Path) -> None:
     document = build_estate(use_engine=True)
     forged = copy.deepcopy(document)

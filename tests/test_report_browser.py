@@ -4,7 +4,6 @@ hostile markup shown as text; a screenshot is kept in test-artifacts/report.png.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from pathlib import Path
 from typing import Any, Callable

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from scanner.report import _facts
-from scanner.report._load import iter_endpoints
+from scanner.results import iter_endpoints
 from scanner.report._text import printable
 from scanner.severity import SEVERITIES
 

@@ -370,7 +370,7 @@ def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) ->
 
 def write_html(results_path: Path, out_path: Path) -> Path:
     """Render ``results_path`` to ``out_path`` (report.html)."""
-    from scanner.report._load import iter_endpoints, read_header
+    from scanner.results import iter_endpoints, read_header
 
     header = read_header(results_path)
     with open(out_path, "w", encoding="utf-8", newline="\n") as out:

@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from scanner.checks import CRASHED, REGISTRY, REQUEST_CHECKS
 from scanner.report import _facts
-from scanner.report._load import iter_endpoints, read_header
+from scanner.results import iter_endpoints, read_header
 from scanner.report._text import printable
 from scanner.severity import at_or_above
 

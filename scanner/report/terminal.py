@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from scanner.report import _facts
-from scanner.report._load import iter_endpoints, read_header
+from scanner.results import iter_endpoints, read_header
 from scanner.report._text import printable
 from scanner.severity import SEVERITIES
 
