@@ -374,3 +374,18 @@ def test_certificate_records_are_the_same_with_the_engines_parse(pki: LabPKI, le
     part = chain_part(chain, "gw.dcc-user.example", [pki.root.der], datetime.now(timezone.utc), None)
     assert part["chain"] == [describe(der, i) for i, der in enumerate(chain)]
     assert describe(leaf.der, 0, parsed=facts(leaf.der).cert) == describe(leaf.der, 0)
+
+
+def test_scan_startup_imports_only_the_scan_command() -> None:
+    """`dccscan scan` must not import the other commands' modules: start-up time counts per run."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom scanner.cli import cli\n"
+            "try:\n    cli(['scan', '--help'], prog_name='dccscan')\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('scanner.cli.') or m == 'scanner.lab.demo'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    loaded = out.stdout.strip().splitlines()[-1]
+    assert "scanner.cli.scan_cmd" in loaded, out.stdout + out.stderr
+    for other in ("demo_cmd", "check_cmd", "checks_cmd", "merge_cmd", "csr_cmd", "scanner.lab.demo"):
+        assert other not in loaded, loaded
