@@ -23,7 +23,7 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
-from scanner.results import ResultsWriter, chain_part, endpoint_shell, outcome_chain
+from scanner.results import EncodedPart, ResultsWriter, chain_part, encode_part, endpoint_shell, outcome_chain
 
 BATCH = 16  # endpoints per hand-over to a worker
 FLUSH_AFTER = 0.2  # seconds: a partial batch is sent when this old, so records still stream to disk
@@ -36,9 +36,9 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def chain_parts(batch: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """``chain_part`` for each argument tuple of a batch (what a worker runs)."""
-    return [chain_part(*args) for args in batch]
+def chain_parts(batch: Sequence[tuple[Any, ...]]) -> list[EncodedPart]:
+    """``chain_part`` for each argument tuple of a batch, JSON-encoded (what a worker runs)."""
+    return [encode_part(chain_part(*args)) for args in batch]
 
 
 def _worker_init() -> None:
@@ -111,14 +111,16 @@ class RecordPool:
             return
         future.add_done_callback(lambda done: self._finish(done, batch))
 
-    def _finish(self, done: Future[list[dict[str, Any]]], batch: list[Job]) -> None:
+    def _finish(self, done: Future[list[EncodedPart]], batch: list[Job]) -> None:
         try:
             parts = done.result()
         except Exception:  # noqa: BLE001 - a dead worker must not lose the endpoints
             self._finish_inline(batch)
             return
-        for (shell, _), part in zip(batch, parts):
-            self._write(shell, part)
+        assert self.writer is not None, "RecordPool.writer must be set before submit()"
+        with self._lock:
+            for (shell, _), part in zip(batch, parts):
+                self.writer.add_encoded(shell, part)
 
     def _finish_inline(self, batch: list[Job]) -> None:
         for shell, args in batch:

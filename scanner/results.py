@@ -152,6 +152,20 @@ def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] |
     }
 
 
+_PART_KEYS = ("chain", "browsers", "profile", "findings")  # chain_part's keys, in endpoint_shell's order
+EncodedPart = tuple[str, list[str], str]  # (JSON object of the part, finding severities, chain PEM)
+
+
+def encode_part(part: dict[str, Any]) -> EncodedPart:
+    """A ``chain_part`` as JSON plus the facts the writer needs, made in a worker process.
+
+    Why: encoding the certificate records is most of an endpoint's JSON; done in the worker it
+    leaves the probe process, and a string pickles back far more cheaply than nested dicts."""
+    text = json.dumps({key: part[key] for key in _PART_KEYS}, ensure_ascii=False, separators=(",", ":"))
+    severities = [finding["severity"] for finding in part["findings"]]
+    return text, severities, "".join(cert["pem"] for cert in part["chain"])
+
+
 def dependencies() -> dict[str, str]:
     """Versions that change verdicts or capture, recorded for the evidence."""
     out: dict[str, str] = {}
@@ -180,13 +194,17 @@ class Summary:
     tripped: bool = False
 
     def add(self, endpoint: dict[str, Any]) -> None:
+        self.count(endpoint["status"], endpoint["target"]["interface"],
+                   [finding["severity"] for finding in endpoint.get("findings") or []])
+
+    def count(self, status: str, interface: str, severities: Sequence[str]) -> None:
+        """``add`` from the few facts it needs (a worker-encoded record is not a dict here)."""
         self.endpoints += 1
-        self.by_status[endpoint["status"]] += 1
-        interface = endpoint["target"]["interface"]
-        self.by_interface.setdefault(interface, Counter())[endpoint["status"]] += 1
-        for finding in endpoint.get("findings") or []:
-            self.by_severity[finding["severity"]] += 1
-            self.tripped = self.tripped or at_or_above(finding["severity"], self.fail_on)
+        self.by_status[status] += 1
+        self.by_interface.setdefault(interface, Counter())[status] += 1
+        for severity in severities:
+            self.by_severity[severity] += 1
+            self.tripped = self.tripped or at_or_above(severity, self.fail_on)
 
     def exit_code(self, complete: bool = True) -> int:
         """README table: 1 findings at/above --fail-on, else 3 if anything was not scanned."""
@@ -259,6 +277,17 @@ class ResultsWriter:
         if endpoint["chain"]:
             pem = "".join(cert["pem"] for cert in endpoint["chain"])
             self._chains.put(safe_id(endpoint["id"]), pem)
+
+    def add_encoded(self, shell: dict[str, Any], part: EncodedPart) -> None:
+        """``add`` for a record whose ``chain_part`` a worker already encoded (``encode_part``):
+        the same spool line, byte for byte, without decoding and re-encoding the part here."""
+        text, severities, pem = part
+        head = json.dumps({key: value for key, value in shell.items() if key not in _PART_KEYS},
+                          ensure_ascii=False, separators=(",", ":"))
+        self._spool.write(head[:-1] + "," + text[1:] + "\n")
+        self.summary.count(shell["status"], shell["target"]["interface"], severities)
+        if pem:
+            self._chains.put(safe_id(shell["id"]), pem)
 
     def header(self, finished_at: datetime, complete: bool, not_reached: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {

@@ -374,3 +374,46 @@ def test_certificate_records_are_the_same_with_the_engines_parse(pki: LabPKI, le
     part = chain_part(chain, "gw.dcc-user.example", [pki.root.der], datetime.now(timezone.utc), None)
     assert part["chain"] == [describe(der, i) for i, der in enumerate(chain)]
     assert describe(leaf.der, 0, parsed=facts(leaf.der).cert) == describe(leaf.der, 0)
+
+
+def test_scan_startup_imports_only_the_scan_command() -> None:
+    """`dccscan scan` must not import the other commands' modules: start-up time counts per run."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom scanner.cli import cli\n"
+            "try:\n    cli(['scan', '--help'], prog_name='dccscan')\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('scanner.cli.') or m == 'scanner.lab.demo'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    loaded = out.stdout.strip().splitlines()[-1]
+    assert "scanner.cli.scan_cmd" in loaded, out.stdout + out.stderr
+    for other in ("demo_cmd", "check_cmd", "checks_cmd", "merge_cmd", "csr_cmd", "scanner.lab.demo"):
+        assert other not in loaded, loaded
+
+
+def test_worker_encoded_records_are_byte_identical_to_inline_ones(pki: LabPKI, leaf: Issued, tmp_path: Path) -> None:
+    """Records JSON-encoded in the worker (``add_encoded``) are the same bytes, summary and chain
+    files as records encoded here (``add``): results.json must not depend on where it was built."""
+    from scanner.recordpool import RecordPool
+    from scanner.results import endpoint_record
+    anchors = [pki.root.der]
+    outcomes = outcomes_for(pki, leaf, 5)
+    inline = spooled(tmp_path / "inline")
+    for outcome in outcomes:
+        inline.add(endpoint_record(outcome, anchors=anchors, profile=None))
+    pooled = spooled(tmp_path / "pooled")
+    pool = RecordPool(lambda o: anchors, None, writer=pooled, workers=1)
+    try:
+        for outcome in outcomes:
+            pool.submit(outcome)
+    finally:
+        pool.close()
+    assert pooled.summary == inline.summary
+    lines = [sorted(line for line in w.finish(outcomes[0].scanned_at).read_text(encoding="utf-8").splitlines()
+                    if line.lstrip().startswith('{"id":'))  # endpoint lines; the header has the start time
+             for w in (inline, pooled)]
+    assert len(lines[0]) == 5
+    assert lines[0] == lines[1] and any('"pem":' in line for line in lines[0])
+    chains = [sorted((p.name, p.read_bytes()) for p in (tmp_path / name / "chains").iterdir())
+              for name in ("inline", "pooled")]
+    assert chains[0] == chains[1] and len(chains[0]) == 5
