@@ -10,7 +10,6 @@ file that replaces the target atomically, so a reader never sees half a document
 from __future__ import annotations
 
 import functools
-import importlib
 import importlib.metadata
 import json
 import os
@@ -72,15 +71,11 @@ def safe_id(identifier: str) -> str:
 
 def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None,
                    at: datetime, profile: Any | None) -> dict[str, Any] | None:
-    """``scanner.evaluate.evaluate`` when that module exists, else None (not yet evaluated)."""
+    """``scanner.evaluate.evaluate``, with a finding instead of an exception should it ever fail."""
+    from scanner.evaluate import evaluate
+
     try:
-        module = importlib.import_module("scanner.evaluate")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("scanner.evaluate",):
-            return None
-        raise
-    try:
-        result: dict[str, Any] = module.evaluate(list(chain), hostname, anchors=anchors, at=at, profile=profile)
+        result: dict[str, Any] = evaluate(list(chain), hostname, anchors=anchors, at=at, profile=profile)
     except Exception as exc:  # noqa: BLE001 - the engine promises not to raise; one endpoint must not end a scan
         return {"browsers": None, "profile": None, "findings": [{
             "id": "dccscan.internal.evaluation_failed", "severity": "error", "certificate_index": None,
@@ -98,11 +93,9 @@ def _described(der: bytes) -> dict[str, Any]:
 
 def _engine_parse(der: bytes) -> Any | None:
     """The verdict engine's parsed certificate (cached by fingerprint, so after ``evaluate`` this
-    is a lookup, not a second parse); None without the engine or when it could not parse."""
-    try:
-        from scanner.evaluate.certs import facts
-    except ImportError:
-        return None
+    is a lookup, not a second parse); None when it could not parse."""
+    from scanner.evaluate.certs import facts
+
     return facts(der).cert
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import signal
 import sys
 import threading
@@ -24,7 +23,7 @@ from scanner.errors import InputError
 from scanner.log import log_event
 from scanner.probe.runner import Outcome, Retry, scan_targets
 from scanner.recordpool import RecordPool
-from scanner.results import ResultsWriter, copy_inputs, iter_endpoints
+from scanner.results import ResultsWriter, copy_inputs
 from scanner.severity import FAIL_ON_CHOICES
 from scanner.shard import Shard, parse_shard
 from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
@@ -55,25 +54,13 @@ class ScanRequest:
     max_duration: float | None = None  # seconds; then stop as for SIGTERM (complete: false)
 
 
-def _optional(module: str) -> Any | None:
-    """Import a module another engineer owns; None while it does not exist yet."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return None
-        raise
-
-
 def load_profile(path: Path | None) -> Any | None:
     """A user profile via ``scanner.evaluate.profile.load_profile`` (InputError on bad files)."""
     if path is None:
         return None
-    module = _optional("scanner.evaluate.profile")
-    if module is None:
-        raise InputError("--profile needs the verdict engine (scanner.evaluate), which this build "
-                         "does not include", file=path, fix="run without --profile")
-    return module.load_profile(path)
+    from scanner.evaluate.profile import load_profile as load
+
+    return load(path)
 
 
 def _settings(request: ScanRequest, timeout: float) -> dict[str, Any]:
@@ -182,33 +169,17 @@ def signals_deferred() -> Iterator[None]:
 
 def render(results: Path, out_dir: Path, formats: Sequence[str], *, quiet: bool) -> None:
     """Other formats through ``scanner.report``; the summary table; the report path."""
-    report = _optional("scanner.report")
+    from scanner.report import write_reports
+    from scanner.report.terminal import render_summary
+
     wanted = [f for f in formats if f != "json"]
-    if wanted and report is not None:
-        report.write_reports(results, out_dir, wanted)
-    elif wanted:
-        click.echo(f"note: {', '.join(wanted)} report skipped: scanner.report is not in this build", err=True)
+    if wanted:
+        write_reports(results, out_dir, wanted)
     if quiet:
         return
-    terminal = _optional("scanner.report.terminal")
-    color = sys.stdout.isatty()
-    if terminal is not None and hasattr(terminal, "render_summary"):
-        click.echo(terminal.render_summary(results, color=color))
-    else:
-        click.echo(minimal_summary(results))
+    click.echo(render_summary(results, color=sys.stdout.isatty()))
     html = out_dir / "report.html"
     click.echo(f"report: {html if html.exists() else results}")
-
-
-def minimal_summary(results: Path) -> str:
-    """One line per endpoint: a stand-in until scanner.report.terminal exists."""
-    rows = []
-    for endpoint in iter_endpoints(results):
-        tls = endpoint["tls"] or {}
-        state = endpoint["status"] if endpoint["error"] is None else f"error: {endpoint['error']['kind']}"
-        rows.append(f"{endpoint['id']:<48} {state:<24} {tls.get('version') or '-':<8} "
-                    f"client-auth={tls.get('client_auth', '-')} chain={len(endpoint['chain'])}")
-    return "\n".join(rows)
 
 
 def input_failure(exc: InputError) -> click.exceptions.Exit:
