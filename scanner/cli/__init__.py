@@ -13,7 +13,6 @@ this module only builds the group and registers them. Exit codes (kept by every 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Iterator, MutableMapping
 
 import click
@@ -28,8 +27,7 @@ EXIT_LOCKED = 4  # the same value as scanner.runlock.EXIT_LOCKED (a test keeps t
 
 # module name, attribute holding the click command, and the one-line summary `dccscan --help`
 # lists (kept here, side by side, so the list reads as one text and fits 80 columns; each
-# command's own --help shows its full docstring). A module that is absent is skipped so that a
-# partially installed tree still starts.
+# command's own --help shows its full docstring).
 _COMMANDS: list[tuple[str, str, str]] = [
     ("scanner.cli.scan_cmd", "scan", "Scan TLS endpoints; write results, reports, chains."),
     ("scanner.cli.demo_cmd", "demo", "Scan a built-in demo estate on 127.0.0.1."),
@@ -58,8 +56,7 @@ class _LazyCommands(MutableMapping[str, click.Command]):
         self._where: dict[str, tuple[str, str, str]] = {}
         self._loaded: dict[str, click.Command] = {}
         for module_name, attr, summary in _COMMANDS:
-            if importlib.util.find_spec(module_name) is not None:  # absent module: skipped
-                self._where[attr.replace("_", "-")] = (module_name, attr, summary)
+            self._where[attr.replace("_", "-")] = (module_name, attr, summary)
 
     def __getitem__(self, name: str) -> click.Command:
         if name not in self._loaded:
