@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -80,6 +81,26 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
     return _version(conn)
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL once per database file.
+
+    Why the loop: changing the journal mode needs an exclusive lock and SQLite does not apply the
+    busy timeout to it, so a second process opening a new database while the first is migrating
+    it gets "database is locked" at once. Reading the mode needs no such lock: a database already
+    in WAL is left alone, and otherwise the switch is retried until the usual busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     """An open, migrated connection in autocommit mode (transactions are explicit)."""
     path = Path(db_path)
@@ -90,7 +111,7 @@ def connect(db_path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     conn.row_factory = sqlite3.Row
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn, path)
