@@ -16,12 +16,9 @@ inside a request (hostile or broken) raises.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hashlib
 import ipaddress
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +32,7 @@ from scanner.certinfo import describe, iso_utc
 from scanner.checks import PROFILE_CHECKS, REGISTRY, Outcome
 from scanner.checks.registry import CRASHED, Context
 from scanner.checks.request import RequestFacts, san_set
+from scanner import pem
 from scanner.errors import InputError, read_input
 from scanner.evaluate import builtin_profile, evaluate_outcomes, finding_record, profile_status
 from scanner.evaluate import certs, names
@@ -42,8 +40,6 @@ from scanner.evaluate.profile import EKU_NAMES, Profile
 from scanner.lab import der
 
 REQUEST_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
-_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
-_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 # The profile rules a request can show; a validity limit is the CA's to set.
 REQUEST_RULES = tuple(c for c in PROFILE_CHECKS if c != "dccki.validity.too_long") + (
     "csr.signature.invalid", "csr.ca_requested")
@@ -88,25 +84,17 @@ def parse_request(data: bytes, file: str) -> Request:
 
 
 def _from_pem(text: str, file: str) -> Request:
-    blocks = list(_PEM.finditer(text))
-    wanted = [b for b in blocks if b.group(1) in REQUEST_LABELS]
+    wanted = [b for b in pem.blocks(text) if b.label in REQUEST_LABELS]
     if not wanted:
-        raise _wrong_pem(file, _BEGIN.findall(text))
+        raise _wrong_pem(file, pem.begin_labels(text))
     if len(wanted) > 1:
         raise InputError(f"the file holds {len(wanted)} certificate requests", file=file,
-                         line=_line(text, wanted[1].start()), fix="put one request in each file")
+                         line=wanted[1].line, fix="put one request in each file")
     block = wanted[0]
-    line = _line(text, block.start())
-    try:
-        body = base64.b64decode("".join(block.group(2).split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError("the certificate request block is not valid base64", file=file, line=line,
-                         fix="copy the whole block again, from -----BEGIN to -----END") from None
-    return dataclasses.replace(_from_der(body, file, line=line), encoding="PEM")
-
-
-def _line(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
+    if block.der is None:
+        raise InputError("the certificate request block is not valid base64", file=file, line=block.line,
+                         fix="copy the whole block again, from -----BEGIN to -----END")
+    return dataclasses.replace(_from_der(block.der, file, line=block.line), encoding="PEM")
 
 
 def _wrong_pem(file: str, labels: list[str]) -> InputError:

@@ -22,11 +22,9 @@ that does not reproduce is reported, naming the endpoint.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import platform
-import re
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -42,10 +40,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from scanner import __version__
 from scanner.certinfo import sha256_hex
+from scanner import pem as pem_module
 from scanner.errors import InputError, read_input
 from scanner.evaluate import evaluate
 from scanner.evaluate.profile import Profile
-from scanner.results import iter_endpoints, read_header
+from scanner.results import iter_endpoints, read_header, safe_id
 
 FORMAT = "dccscan-evidence/1"
 MANIFEST, SIGNATURE, SIGNER = "manifest.json", "manifest.sig", "signer.pem"
@@ -65,14 +64,13 @@ def canonical_json(value: Any) -> bytes:
 
 def chain_file_name(endpoint_id: str) -> str:
     """``chains/<stem>.pem`` for an endpoint id, as the results schema defines the stem."""
-    return "chains/" + re.sub(r"[^A-Za-z0-9._@-]", "_", endpoint_id) + ".pem"
+    return f"chains/{safe_id(endpoint_id)}.pem"
 
 
 # --- signing keys -------------------------------------------------------------------------------
 
 def _pem_blocks(data: bytes, label: str) -> list[bytes]:
-    pattern = rb"-----BEGIN " + label.encode() + rb"-----.*?-----END " + label.encode() + rb"-----\n?"
-    return re.findall(pattern, data, flags=re.S)
+    return [b.text.encode("ascii") for b in pem_module.blocks(data.decode("ascii", errors="replace")) if b.label == label]
 
 
 def load_signing_key(path: Path) -> tuple[SigningKey, bytes]:
@@ -342,11 +340,11 @@ def _check_chains(results: Path, members: Mapping[str, bytes], result: Verificat
             result.problems.append(f"{name}: differs from the chain recorded in results.json")
 
 
-def pem_der(pem: str) -> bytes:
+def pem_der(text: str) -> bytes:
     """The DER inside one PEM block, without parsing it: a captured certificate may be one that
     no parser accepts, and the engine must still get its exact bytes."""
-    body = "".join(line for line in pem.strip().splitlines() if not line.startswith("-----"))
-    return base64.b64decode(body, validate=False)
+    (block,) = pem_module.blocks(text)
+    return block.der or b""
 
 
 def _normal(value: Any) -> Any:

@@ -7,10 +7,7 @@ at or above ``--fail-on``, 1 findings at or above it, 2 bad input.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,12 +17,10 @@ import click
 
 from scanner.certinfo import describe, iso_utc
 from scanner.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from scanner import pem
 from scanner.errors import InputError
 from scanner.evaluate import Profile, builtin_profile, evaluate, load_profile
 from scanner.severity import FAIL_ON_CHOICES, at_or_above
-
-_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
-
 
 def load_pem_certificates(path: str | Path) -> list[bytes]:
     """DER of every CERTIFICATE block in a PEM file, in file order; ``InputError`` with the line
@@ -37,17 +32,15 @@ def load_pem_certificates(path: str | Path) -> list[bytes]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read PEM file: {exc}", file=p, fix="pass a readable PEM (text) file") from None
     out: list[bytes] = []
-    for match in _BLOCK.finditer(text):
-        line = text.count("\n", 0, match.start()) + 1
-        body = "".join(match.group(1).split())
-        try:
-            der = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise InputError("the certificate block is not valid base64", file=p, line=line,
-                             fix="re-export the certificate as PEM (openssl x509 -outform PEM)") from None
-        if not der:
-            raise InputError("empty certificate block", file=p, line=line, fix="remove the empty block")
-        out.append(der)
+    for block in pem.blocks(text):
+        if block.label != "CERTIFICATE":
+            continue
+        if block.der is None:
+            raise InputError("the certificate block is not valid base64", file=p, line=block.line,
+                             fix="re-export the certificate as PEM (openssl x509 -outform PEM)")
+        if not block.der:
+            raise InputError("empty certificate block", file=p, line=block.line, fix="remove the empty block")
+        out.append(block.der)
     if not out:
         raise InputError("no '-----BEGIN CERTIFICATE-----' block found", file=p, line=1,
                          fix="pass the chain as PEM, leaf first (DER files: openssl x509 -inform DER -outform PEM)")
