@@ -23,12 +23,14 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
-from scanner.results import EncodedPart, ResultsWriter, chain_part, encode_part, endpoint_shell, outcome_chain
+from scanner.results import (EncodedPart, ResultsWriter, chain_part, encode_part, endpoint_shell, outcome_chain,
+                             write_chain_file)
 
 BATCH = 16  # endpoints per hand-over to a worker
 FLUSH_AFTER = 0.2  # seconds: a partial batch is sent when this old, so records still stream to disk
 
-Job = tuple[dict[str, Any], tuple[Any, ...]]  # (endpoint shell, chain_part arguments)
+Work = tuple[tuple[Any, ...], str]  # (chain_part arguments, path of the endpoint's chains/<id>.pem)
+Job = tuple[dict[str, Any], Work]  # (endpoint shell, what the worker does)
 
 
 def default_workers() -> int:
@@ -36,9 +38,16 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def chain_parts(batch: Sequence[tuple[Any, ...]]) -> list[EncodedPart]:
-    """``chain_part`` for each argument tuple of a batch, JSON-encoded (what a worker runs)."""
-    return [encode_part(chain_part(*args)) for args in batch]
+def chain_parts(batch: Sequence[Work]) -> list[EncodedPart]:
+    """What a worker runs: ``chain_part`` for each item of a batch, JSON-encoded, and the chain
+    file written here (file creation is kernel work the probe process is better without)."""
+    out: list[EncodedPart] = []
+    for args, path in batch:
+        text, severities, pem = encode_part(chain_part(*args))
+        if pem:
+            write_chain_file(path, pem)
+        out.append((text, severities, ""))
+    return out
 
 
 def _worker_init() -> None:
@@ -91,8 +100,9 @@ class RecordPool:
         if self._flusher is None:  # started on first use: the pool forks before any thread exists
             self._flusher = threading.Thread(target=self._flush_periodically, name="dccscan-batches", daemon=True)
             self._flusher.start()
+        assert self.writer is not None, "RecordPool.writer must be set before submit()"
         with self._batch_lock:
-            self._batch.append((shell, args))
+            self._batch.append((shell, (args, self.writer.chain_path(shell["id"]))))
             full = len(self._batch) >= BATCH
         if full:
             self._send()
@@ -105,7 +115,7 @@ class RecordPool:
             return
         try:
             assert self._pool is not None
-            future = self._pool.submit(chain_parts, [args for _, args in batch])
+            future = self._pool.submit(chain_parts, [work for _, work in batch])
         except (RuntimeError, AssertionError):  # pool broken or shut down: build it here
             self._finish_inline(batch)
             return
@@ -123,7 +133,7 @@ class RecordPool:
                 self.writer.add_encoded(shell, part)
 
     def _finish_inline(self, batch: list[Job]) -> None:
-        for shell, args in batch:
+        for shell, (args, _) in batch:
             self._write(shell, chain_part(*args))
 
     def _write(self, shell: dict[str, Any], part: dict[str, Any]) -> None:

@@ -195,6 +195,17 @@ def _anchors(where: _Where, value: Any, base: Path) -> tuple[Path, ...]:
     return paths
 
 
+def _checked_anchors(where: _Where, value: Any, base: Path,
+                     seen: dict[tuple[str, ...], tuple[Path, ...]] | None) -> tuple[Path, ...]:
+    """``_anchors``, once per distinct list of paths when ``seen`` is given."""
+    key = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else None
+    if seen is None or key is None or not all(isinstance(item, str) for item in key):
+        return _anchors(where, value, base)
+    if key not in seen:
+        seen[key] = _anchors(where, value, base)
+    return seen[key]
+
+
 def _tags(where: _Where, value: Any) -> tuple[str, ...]:
     _check_type(where, "tags", value, list, "a list of strings")
     for tag in value:
@@ -284,7 +295,11 @@ def anchor_records(paths: Sequence[Path]) -> list[dict[str, Any]]:
 
 # ---- building targets -----------------------------------------------------------------------
 
-def _build(where: _Where, raw: dict[str, Any], base: Path) -> Target:
+def _build(where: _Where, raw: dict[str, Any], base: Path,
+           anchors_seen: dict[tuple[str, ...], tuple[Path, ...]] | None = None) -> Target:
+    """One checked ``Target``. ``anchors_seen`` remembers trust-anchor lists already read and
+    checked in this file: an estate's targets share one list from [defaults], and reading and
+    parsing it again per target was most of the cost of loading a large file."""
     for key in raw:
         if key not in TARGET_KEYS:
             where.fail(f"unknown key '{key}'", f"use only: {', '.join(TARGET_KEYS)}", key)
@@ -309,7 +324,7 @@ def _build(where: _Where, raw: dict[str, Any], base: Path) -> Target:
         name=raw["name"], interface=interface, host=host, port=_port(where, raw.get("port", DEFAULT_PORT)),
         hostname=normalise_hostname(hostname_raw, where), tags=_tags(where, raw.get("tags", [])),
         timeout=_timeout(where, raw.get("timeout", DEFAULT_TIMEOUT)),
-        trust_anchors=_anchors(where, raw.get("trust_anchors", []), base),
+        trust_anchors=_checked_anchors(where, raw.get("trust_anchors", []), base, anchors_seen),
         client_cert=_readable(where, "client_cert", cert_text, base) if cert_text is not None else None,
         client_key=_readable(where, "client_key", key_text, base) if key_text is not None else None,
     )
@@ -350,10 +365,12 @@ def load_targets(path: str | Path) -> TargetsFile:
                          fix="add at least one [[target]] table with name and host")
     targets: list[Target] = []
     names: dict[str, int] = {}
+    base = path.parent.resolve()
+    anchors_seen: dict[tuple[str, ...], tuple[Path, ...]] = {}
     for index, raw in enumerate(raw_targets):
         where = _Where(file=str(path), lines=lines, table=("target", index))
         merged = {**defaults, **raw}
-        target = _build(where, merged, path.parent.resolve())
+        target = _build(where, merged, base, anchors_seen)
         if target.name in names:
             where.fail(f"duplicate target name '{target.name}' (first used by target {names[target.name] + 1})",
                        "give every target a unique name", "name")

@@ -11,12 +11,20 @@ import trio
 from scanner.probe.errors import DnsError
 
 
-async def resolve(host: str, port: int) -> list[str]:
-    """IP literals as given (normalised); names via ``getaddrinfo``, IPv4 first, no duplicates."""
+def literal_address(host: str) -> list[str] | None:
+    """``[address]`` (normalised) when ``host`` is an IP literal, else None: nothing to resolve,
+    so the runner spends no slot, deadline or checkpoint on it."""
     try:
         return [str(ipaddress.ip_address(host))]
     except ValueError:
-        pass
+        return None
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """IP literals as given (normalised); names via ``getaddrinfo``, IPv4 first, no duplicates."""
+    literal = literal_address(host)
+    if literal is not None:
+        return literal
     try:
         infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import trio
 
 from scanner.probe import errors
-from scanner.probe.resolve import resolve
+from scanner.probe.resolve import literal_address, resolve
 from scanner.probe.tls import Capture, probe
 from scanner.targets import Target, client_identity
 
@@ -134,19 +134,13 @@ async def _with_retries(limits: Limits, target: Target, address: str, retry: Ret
 
 async def scan_target(target: Target, limits: Limits, sink: Sink, retry: Retry = Retry()) -> None:
     """Resolve, then probe every address of the target concurrently (within the limits)."""
-    limiter = limits.total
-    started = datetime.now(timezone.utc)
-    try:
-        async with limiter:
-            with trio.fail_after(target.timeout):
-                addresses = await resolve(target.host, target.port)
-    except trio.TooSlowError:
-        sink(Outcome(target, None, None, errors.DnsError(
-            f"resolving {target.host} took longer than {target.timeout:g}s; check the DNS servers "
-            "this machine uses, or set 'host' to an address", phase="connect"), started, 0.0))
-        return
-    except errors.ProbeError as exc:
-        sink(Outcome(target, None, None, exc, started, 0.0))
+    addresses = literal_address(target.host)
+    if addresses is None:
+        addresses = await _resolve(target, limits, sink)
+        if addresses is None:
+            return
+    if len(addresses) == 1:  # the usual case: no nursery needed
+        sink(await _with_retries(limits, target, addresses[0], retry))
         return
 
     async def one(address: str) -> None:
@@ -155,6 +149,23 @@ async def scan_target(target: Target, limits: Limits, sink: Sink, retry: Retry =
     async with trio.open_nursery() as nursery:
         for address in addresses:
             nursery.start_soon(one, address)
+
+
+async def _resolve(target: Target, limits: Limits, sink: Sink) -> list[str] | None:
+    """The target's addresses from DNS (within a global slot and the target's deadline); on
+    failure the error goes to ``sink`` as the target's outcome and None is returned."""
+    started = datetime.now(timezone.utc)
+    try:
+        async with limits.total:
+            with trio.fail_after(target.timeout):
+                return await resolve(target.host, target.port)
+    except trio.TooSlowError:
+        sink(Outcome(target, None, None, errors.DnsError(
+            f"resolving {target.host} took longer than {target.timeout:g}s; check the DNS servers "
+            "this machine uses, or set 'host' to an address", phase="connect"), started, 0.0))
+    except errors.ProbeError as exc:
+        sink(Outcome(target, None, None, exc, started, 0.0))
+    return None
 
 
 async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sink,

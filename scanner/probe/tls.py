@@ -120,12 +120,14 @@ class _Observer:
         if where & _REPEATS:  # the state of the last loop event again: nothing new to see
             return
         try:
-            state = conn.get_state_string().decode("ascii", "replace").lower()
-            if "certificate request" in state:
+            state = conn.get_state_string().lower()
+            if b"certificate request" in state:
                 self.capture.cert_requested = True
-            if "session ticket" in state and "read" in state:
+            if b"session ticket" in state and b"read" in state:
                 self.ticket_seen = True
-            if not self.capture.chain:
+            # the chain appears with the "read server certificate" state; the calls made after
+            # the handshake (where == 0) look whatever the state, so nothing depends on the name
+            if not self.capture.chain and (b"certificate" in state or not where):
                 chain = conn.get_peer_cert_chain(as_cryptography=True)
                 if chain:
                     self.capture.certificates_presented = len(chain)
