@@ -47,6 +47,23 @@ def test_cn_only_chain_exits_1_and_explains(files: dict[str, Path]) -> None:
     assert "dccki.san.missing" in run.stdout and "SECMP0052" in run.stdout
 
 
+@pytest.mark.parametrize("given", ["GW.DCC.TEST.", "gw.dcc.test."])
+def test_hostname_is_read_as_a_scan_reads_it(files: dict[str, Path], given: str) -> None:
+    """Upper case and a trailing dot name the same host: the verdict is the scan's, not a
+    mismatch, and the report shows the normalised name."""
+    run = dccscan("check", str(files["good"]), "--hostname", given, "--trust-anchor", str(files["root"]),
+                  "--format", "json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["hostname"] == HOST
+    assert doc["browsers"]["chrome"]["accepted"] and doc["browsers"]["firefox"]["accepted"]
+
+
+def test_bad_hostname_exits_2_naming_the_option(files: dict[str, Path]) -> None:
+    run = dccscan("check", str(files["good"]), "--hostname", "bad_name!.example", "--trust-anchor", str(files["root"]))
+    assert run.returncode == 2 and "--hostname" in run.stderr and "Traceback" not in run.stderr
+
+
 def test_json_output_matches_the_results_schema(files: dict[str, Path]) -> None:
     run = dccscan("check", str(files["cn_only"]), "--hostname", HOST, "--trust-anchor", str(files["root"]),
                   "--format", "json", "--at", "2026-12-01T00:00:00Z")

@@ -21,6 +21,7 @@ from scanner import pem
 from scanner.errors import InputError
 from scanner.evaluate import Profile, builtin_profile, evaluate, load_profile
 from scanner.severity import FAIL_ON_CHOICES, at_or_above
+from scanner.targets import hostname_option
 
 def load_pem_certificates(path: str | Path) -> list[bytes]:
     """DER of every CERTIFICATE block in a PEM file, in file order; ``InputError`` with the line
@@ -86,7 +87,10 @@ def render_text(report: dict[str, Any]) -> str:
 
 def run_check(chain_path: str, hostname: str, anchors: tuple[str, ...], at: str | None, profile_path: str | None,
               fail_on: str) -> tuple[dict[str, Any], int]:
-    """The report document and the exit code (raises InputError on bad input)."""
+    """The report document and the exit code (raises InputError on bad input). The hostname is
+    read as a scan reads a targets file's (A-label, lower case, no trailing dot), so that a
+    chain judged here gets the verdict a scan of that name would give."""
+    hostname = hostname_option(hostname, "--hostname")
     chain = load_pem_certificates(chain_path)
     anchor_ders = [d for a in anchors for d in load_pem_certificates(a)] if anchors else None
     moment = parse_time(at)
