@@ -45,18 +45,31 @@ SOONEST = 12
 Endpoints = Callable[[], Iterable[Mapping[str, Any]]]
 
 
+def _escape_text(text: str) -> str:
+    """markupsafe's escaping of a str, in plain Python (used when its C speedups are missing)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&#34;").replace("'", "&#39;"))
+
+
+try:  # the C function behind markupsafe.escape, without building a Markup object per call
+    from markupsafe._speedups import _escape_inner as _escape_fast
+except ImportError:  # pragma: no cover - markupsafe without its C extension
+    _escape_fast = _escape_text
+
+
 def esc(value: Any) -> str:
     """``value`` as HTML text, escaped exactly as ``markupsafe.escape`` (jinja2's autoescape)
     does: ``& < > " '`` become ``&amp; &lt; &gt; &#34; &#39;``; non-strings print as ``str()``
-    (None as ``None``). One chain of ``str.replace`` is several times cheaper than markupsafe's
-    Markup objects for the tens of thousands of short strings a large report holds."""
+    (None as ``None``). It skips markupsafe's Markup object per call: a large report escapes
+    tens of thousands of short strings, and that object was most of the cost."""
     if type(value) is not str:
+        if type(value) is int:  # ports, indexes, counts: the common non-string
+            return str(value)
         html = getattr(value, "__html__", None)
         if html is not None:
             return str(html())
         value = str(value)
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&#34;").replace("'", "&#39;"))
+    return _escape_fast(value)
 
 
 @dataclass(order=True)
@@ -112,6 +125,7 @@ class Summary:
     accepted: dict[str, int] = field(default_factory=lambda: {"chrome": 0, "firefox": 0})
     severity: dict[str, int] = field(default_factory=dict)
     soonest: list[Expiry] = field(default_factory=list)
+    _listed: set[str] = field(default_factory=set, repr=False)  # the fingerprints in soonest
 
     def add(self, e: Endpoint) -> None:
         self.total += 1
@@ -131,15 +145,18 @@ class Summary:
         if not cert.get("not_after"):
             return
         who = (str(e.ep.get("target", {}).get("name", "")), e.anchor)
-        for known in self.soonest:
-            if known.sha256 == cert.get("sha256"):
-                if len(known.endpoints) < 5:
-                    known.endpoints.append(who)
-                return
-        item = Expiry(cert["not_after"], str(cert.get("sha256", "")), days or 0, str(cert.get("subject") or "?"), [who])
-        if len(self.soonest) < SOONEST or item < self.soonest[-1]:
-            bisect.insort(self.soonest, item)
-            del self.soonest[SOONEST:]
+        if cert.get("sha256") in self._listed:
+            for known in self.soonest:
+                if known.sha256 == cert.get("sha256"):
+                    if len(known.endpoints) < 5:
+                        known.endpoints.append(who)
+                    return
+        key = (cert["not_after"], str(cert.get("sha256", "")))
+        if len(self.soonest) >= SOONEST and not key < (self.soonest[-1].not_after, self.soonest[-1].sha256):
+            return  # most certificates: later than all those kept, so not worth an Expiry
+        bisect.insort(self.soonest, Expiry(*key, days or 0, str(cert.get("subject") or "?"), [who]))
+        del self.soonest[SOONEST:]
+        self._listed = {known.sha256 for known in self.soonest}
 
     def outcome_columns(self) -> list[str]:
         seen = {o for row in self.outcomes.values() for o in row}
@@ -178,10 +195,12 @@ CLIENT_AUTH = {"none": "not requested", "optional": "requested (optional)", "req
 BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
 
 
+@functools.lru_cache(maxsize=256)  # a handful of distinct badges, thousands of times each
 def badge(kind: str, text: str) -> str:
     return f'<span class="badge {esc(kind)}">{esc(text)}</span>'
 
 
+@functools.lru_cache(maxsize=256)
 def verdict_cell(label: str) -> str:
     """The matrix / verdict-table cell for a browser label."""
     if label == "accepted":
@@ -293,7 +312,7 @@ def matrix_row(e: Endpoint) -> str:
     target = ep.get("target", {})
     return (
         f'<tr class="filterable if-{esc(e.interface)} st-{esc(e.filter_status)} sev-{esc(e.worst)}">\n'
-        f'<th scope="row"><a href="#{esc(e.anchor)}">{esc(target.get("name"))}</a> '
+        f'<th scope="row"><a href="#{e.anchor}">{esc(target.get("name"))}</a> '
         f'<span class="mono small">{esc(ep.get("address") or "(unresolved)")}:{esc(target.get("port"))}</span></th>\n'
         f'<td>{esc(e.interface)}</td>\n'
         f'<td class="mono">{esc(target.get("hostname"))}</td>\n'
@@ -347,7 +366,7 @@ def _chain_block(e: Endpoint) -> str:
     if e.chain:
         n = len(e.chain)
         return (f"<h4>Chain as presented ({n} certificate{_plural(n)})</h4>\n"
-                + "".join(cert_block(c, days) for c, days in e.chain))
+                f'{"".join([cert_block(c, days) for c, days in e.chain])}')
     return "<p>No certificate was received.</p>\n" if e.ep.get("status") == "ok" else ""
 
 
@@ -384,17 +403,17 @@ def _findings_block(ep: Mapping[str, Any]) -> str:
 def article(e: Endpoint) -> str:
     """One endpoint's detail section; every value is escaped."""
     ep = e.ep
-    a = esc(e.anchor)
+    a = e.anchor  # only [A-Za-z0-9_-] (_facts.anchor): nothing to escape
     status_badge = badge("st-" + e.profile_status, e.profile_status)
     return (
         f'<article class="endpoint filterable if-{esc(e.interface)} st-{esc(e.filter_status)} sev-{esc(e.worst)}"'
         f' id="{a}" aria-labelledby="{a}-h">\n'
         f'<h3 id="{a}-h">{esc(ep.get("target", {}).get("name"))} <span class="small">({esc(e.interface)})</span>\n'
         f"{_outcome_badge(e)}\n{status_badge}</h3>\n"
-        + _facts_list(e) + _error_block(ep.get("error")) + tls_block(ep.get("tls")) + verdicts_block(e)
-        + _chain_block(e) + _findings_block(ep)
-        + '<p class="small"><a href="#matrix-h">Back to the matrix</a></p>\n</article>'
-    )
+        f'{_facts_list(e)}{_error_block(ep.get("error"))}{tls_block(ep.get("tls"))}{verdicts_block(e)}'
+        f"{_chain_block(e)}{_findings_block(ep)}"
+        '<p class="small"><a href="#matrix-h">Back to the matrix</a></p>\n</article>'
+    )  # one f-string: each part is copied once (chained + copied the whole article per part)
 
 
 # --- the page -----------------------------------------------------------------------------------
@@ -590,14 +609,21 @@ def _foot(h: Mapping[str, Any]) -> str:
 # --- one pass, then the page --------------------------------------------------------------------
 
 
+BUFFER = 1 << 18  # bytes: a few system calls per megabyte instead of one per article
+
+
+def _spool() -> IO[str]:
+    return tempfile.TemporaryFile("w+", encoding="utf-8", buffering=BUFFER)
+
+
 class _Spools:
     """One pass over the endpoints: matrix rows spooled per interface group, detail articles
     spooled in results order, so the page can be written afterwards in its own order without
     holding any endpoint in memory or reading results.json again."""
 
     def __init__(self) -> None:
-        self.rows = {i: tempfile.TemporaryFile("w+", encoding="utf-8") for i in INTERFACES}
-        self.details = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.rows = {i: _spool() for i in INTERFACES}
+        self.details = _spool()
 
     def add(self, e: Endpoint) -> None:
         self.rows[e.group].write(matrix_row(e))
@@ -657,6 +683,6 @@ def write_html(results_path: Path, out_path: Path) -> Path:
     from scanner.results import iter_endpoints, read_header
 
     header = read_header(results_path)
-    with open(out_path, "w", encoding="utf-8", newline="\n") as out:
+    with open(out_path, "w", encoding="utf-8", newline="\n", buffering=BUFFER) as out:
         render_html(header, lambda: iter_endpoints(results_path), out)
     return out_path
