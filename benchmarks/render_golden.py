@@ -82,8 +82,9 @@ def _variants(name: str, document: dict[str, Any]) -> Iterator[tuple[str, dict[s
     sparse = copy.deepcopy(document)  # optional fields absent or null
     for i, ep in enumerate(sparse["endpoints"]):
         for key in ("tls", "browsers", "profile", "findings", "chain", "address", "duration_ms", "error")[i % 3::3]:
-            ep[key] = None if i % 2 else ep.get(key)
-            if i % 2 == 0:
+            if i % 2:
+                ep[key] = None
+            else:
                 ep.pop(key, None)
     sparse["complete"] = False
     sparse.setdefault("not_reached", [])
