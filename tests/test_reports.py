@@ -110,7 +110,7 @@ class _Discard(io.TextIOBase):
 def test_html_memory_does_not_grow_with_the_estate(estate: dict[str, Any]) -> None:
     header = {k: v for k, v in estate.items() if k != "endpoints"}
     template = estate["endpoints"][1]
-    render_html(header, lambda: _many(template, 1), _Discard())  # compile the templates first
+    render_html(header, lambda: _many(template, 1), _Discard())  # warm up (imports, static parts) first
     small, large = _peak(header, template, 40), _peak(header, template, 400)
     # 360 more endpoints would hold about 3 MB more if they were kept; streaming keeps it flat
     assert large < small + 1_000_000, (small, large)

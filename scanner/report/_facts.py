@@ -3,6 +3,7 @@ terminal table, JUnit and CSV never disagree about what "worst finding" or "days
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from datetime import datetime, timezone
@@ -11,12 +12,19 @@ from typing import Any, Mapping
 from scanner.severity import rank
 
 NOT_EVALUATED = "not-evaluated"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")  # what an anchor may not contain
 
 
 def parse_time(text: str | None) -> datetime | None:
     """A results-model time (``...Z``) as an aware datetime; None when absent or malformed."""
     if not text:
         return None
+    # cached: scan times and shared CA certificates repeat across endpoints (unhashable junk is not)
+    return _parse_text(text) if type(text) is str else _parse_text.__wrapped__(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
     except ValueError:
@@ -73,5 +81,5 @@ def outcome(endpoint: Mapping[str, Any]) -> str:
 def anchor(endpoint_id: str) -> str:
     """An HTML id for an endpoint: only characters that need no escaping in a URL fragment."""
     digest = hashlib.sha256(endpoint_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return "ep-" + re.sub(r"[^A-Za-z0-9_-]", "_", endpoint_id)[:60] + "-" + digest
+    return "ep-" + _UNSAFE.sub("_", endpoint_id)[:60] + "-" + digest
 

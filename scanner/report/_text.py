@@ -2,7 +2,7 @@
 
 Subjects, SANs and server messages may carry control characters: in a terminal they can move the
 cursor or rewrite earlier lines, in XML 1.0 they are not allowed at all. HTML needs none of this
-(jinja2 escapes it).
+(``scanner.report.html.esc`` escapes it).
 """
 
 from __future__ import annotations
