@@ -11,13 +11,13 @@ to a temporary spool per interface (which sorts the matrix by interface without 
 detail article to another spool; the page is then written with the spools copied in, so memory
 does not grow with the estate.
 
-The HTML is built in Python, not with jinja2: for a 1,000-endpoint scan, importing jinja2 and
-compiling the templates (never cached between runs: PYTHONDONTWRITEBYTECODE) and its per-endpoint
-rendering cost several times the rest of the report (issue 6). The static parts live beside this
-module as package data (``templates/report.css``, ``templates/enhance.js``). Certificates and
-servers are attacker controlled, so every value from results.json goes through ``esc`` (exactly
-markupsafe's escaping, which the jinja2 version used); only fixed markup is written unescaped.
-``benchmarks/render_golden.py`` checks that the output stays byte for byte what it was.
+The page is a jinja2 template (``templates/report.html.j2``, autoescaped: certificates and servers
+are attacker controlled). The per-endpoint parts (matrix rows, detail articles, certificate
+tables), written a thousand times per 1,000-endpoint scan, are built in Python instead: as jinja2
+templates they cost several times the rest of the report (issue 6). Every value from results.json
+in them goes through ``esc``, exactly markupsafe's escaping (what autoescape does), and the page
+inserts them as already-escaped ``Markup``. The CSS and script are package data inserted as
+they are. ``benchmarks/render_golden.py`` checks that the output stays byte for byte what it was.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, TextIO
+
+import jinja2
+from markupsafe import Markup
 
 from scanner.report import _facts
 from scanner.severity import SEVERITIES
@@ -426,186 +429,6 @@ def _static(name: str) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
-def _filter_css() -> str:
-    """The CSS ``:has()`` rules behind the filter radio buttons."""
-    return (
-        "".join(f"body:has(#fi-{i}:checked) :is(.filterable, .grp):not(.if-{i}) {{ display: none; }}\n" for i in INTERFACES)
-        + "".join(f"body:has(#fs-{s}:checked) .filterable:not(.st-{s}) {{ display: none; }}\n"
-                  for s in PROFILE_STATUSES + ("unreachable",))
-        + "".join(f"body:has(#fv-{s}:checked) .filterable:not(.sev-{s}) {{ display: none; }}\n"
-                  for s in tuple(SEVERITIES) + ("none",))
-    )
-
-
-def _head(h: Mapping[str, Any]) -> str:
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; '
-        "script-src 'unsafe-inline'; img-src data:\">\n"
-        f'<title>dccscan report {esc(h.get("started_at", ""))}</title>\n<style>\n'
-        + _static("report.css") + _filter_css() + "</style>\n</head>\n<body>\n"
-        '<a class="skip" href="#endpoints">Skip to endpoint details</a>\n<header>\n<h1>dccscan report</h1>\n'
-        '<p class="lede">TLS endpoints checked against Chrome, Firefox and the DCCKI TLS certificate profile\n'
-        "(SECMP0052). Days left are counted from the scan time.</p>\n</header>\n<main>\n"
-    )
-
-
-def _incomplete(h: Mapping[str, Any]) -> str:
-    """The banner of an interrupted run, naming the targets never scanned."""
-    if h.get("complete", True):
-        return ""
-    missed = h.get("not_reached", [])
-    items = "".join(f'<li><span class="mono">{esc(t.get("name"))}</span> ({esc(t.get("interface"))}) '
-                    f'{esc(t.get("host"))}:{esc(t.get("port"))}, hostname {esc(t.get("hostname"))}</li>\n' for t in missed)
-    return (
-        '<section class="incomplete" aria-labelledby="incomplete-h">\n<h2 id="incomplete-h">Incomplete run</h2>\n'
-        f"<p><strong>This scan was interrupted</strong>: {len(missed)} target(s) were never scanned.</p>\n"
-        f"<ul>\n{items}</ul>\n</section>\n"
-    )
-
-
-def _run_facts(h: Mapping[str, Any], summary: Summary) -> str:
-    """When, with what, against which trust anchors: the run's own facts."""
-    scanner = h.get("scanner", {})
-    tf = h.get("targets_file")
-    targets = (f'{esc(tf.get("path"))}<br><span class="mono small">SHA-256 {esc(tf.get("sha256"))}</span>' if tf
-               else "targets given on the command line")
-    st = h.get("settings", {})
-    anchors = st.get("trust_anchors")
-    trust = ("<br>".join(f'{esc(a.get("subject") or "(no subject)")} <span class="mono small">{esc(a.get("sha256"))}</span>'
-                         for a in anchors) if anchors else f'public store {esc(st.get("public_store") or "")}')
-    return (
-        '<section aria-labelledby="summary-h">\n<h2 id="summary-h">Summary</h2>\n<dl class="facts">\n'
-        f'<dt>Scan started</dt><dd>{esc(h.get("started_at"))}</dd>\n'
-        f'<dt>Scan finished</dt><dd>{esc(h.get("finished_at"))}</dd>\n'
-        f'<dt>Scanner</dt><dd>{esc(scanner.get("name", "dccscan"))} {esc(scanner.get("version"))}</dd>\n'
-        f"<dt>Targets file</dt><dd>{targets}</dd>\n"
-        f"<dt>Trust anchors</dt><dd>{trust}</dd>\n"
-        f'<dt>Failure threshold</dt><dd>{esc(st.get("fail_on"))}</dd>\n'
-        f"<dt>Endpoints</dt><dd>{summary.total}</dd>\n"
-        f'<dt>Complete</dt><dd>{"yes" if h.get("complete", True) else "no"}</dd>\n</dl>\n\n'
-    )
-
-
-def _count_tables(summary: Summary) -> str:
-    """Endpoints by interface and outcome, then the profile / browser / severity cards."""
-    cols = summary.outcome_columns()
-    rows = "".join(
-        f'<tr><th scope="row">{i}</th>' + "".join(f"<td>{summary.outcomes.get(i, {}).get(c, 0)}</td>" for c in cols)
-        + f"<td>{sum(summary.outcomes.get(i, {}).values())}</td></tr>\n" for i in INTERFACES)
-    profile = "".join(f'<tr><th scope="row"><span class="badge st-{s}">{s}</span></th><td>{summary.profile.get(s, 0)}</td></tr>'
-                      for s in PROFILE_STATUSES)
-    severity = "".join(f'<tr><th scope="row"><span class="badge sev-{s}">{s}</span></th><td>{summary.severity.get(s, 0)}</td></tr>'
-                       for s in SEVERITIES)
-    return (
-        '<h3>Endpoints by interface and outcome</h3>\n<table class="counts">\n<thead><tr><th scope="col">Interface</th>'
-        + "".join(f'<th scope="col">{esc(c)}</th>' for c in cols) + '<th scope="col">total</th></tr></thead>\n'
-        f"<tbody>\n{rows}</tbody>\n</table>\n\n"
-        '<div class="cards">\n<table class="counts"><caption>DCCKI profile</caption>\n'
-        f"<tbody>{profile}</tbody></table>\n"
-        '<table class="counts"><caption>Browsers accept</caption>\n'
-        f'<tbody><tr><th scope="row">Chrome</th><td>{summary.accepted["chrome"]} of {summary.total}</td></tr>\n'
-        f'<tr><th scope="row">Firefox</th><td>{summary.accepted["firefox"]} of {summary.total}</td></tr></tbody></table>\n'
-        '<table class="counts"><caption>Findings by severity</caption>\n'
-        f"<tbody>{severity}</tbody></table>\n</div>\n\n"
-    )
-
-
-def _expiry(summary: Summary) -> str:
-    """The soonest expiries as an SVG timeline and a table."""
-    if not summary.soonest:
-        return '<h3 id="expiry-h">Certificates expiring soonest</h3>\n<p>No certificate was captured.</p>\n</section>\n'
-    tl = timeline(summary.soonest)
-    width, height, zero = tl["width"], tl["height"], tl["zero"]
-    bars = "".join(
-        f'<line x1="{zero}" y1="{r["y"]}" x2="{r["x"]}" y2="{r["y"]}" class="bar {r["tone"]}"/>\n'
-        f'<circle cx="{r["x"]}" cy="{r["y"]}" r="5" class="dot {r["tone"]}"/>\n'
-        f'<text x="4" y="{r["y"] + 4}" class="label">{esc(r["label"])}</text>\n'
-        f'<text x="{r["x"] + 8}" y="{r["y"] + 4}" class="axis">{r["days"]} d</text>\n' for r in tl["rows"])
-    rows = "".join(
-        f'<tr><td class="mono">{esc(e.not_after)}</td>'
-        f'<td class="days {"expired" if e.days < 0 else "soon" if e.days < 30 else ""}">{e.days}</td>'
-        f"<td>{esc(e.subject)}</td><td>"
-        + ", ".join(f'<a href="#{esc(a)}">{esc(name)}</a>' for name, a in e.endpoints) + "</td></tr>\n"
-        for e in summary.soonest)
-    return (
-        '<h3 id="expiry-h">Certificates expiring soonest</h3>\n'
-        f'<svg class="timeline" role="img" aria-labelledby="expiry-h expiry-desc" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">\n'
-        f'<desc id="expiry-desc">Expiry timeline: days from the scan time (day 0) to each certificate\'s notAfter, '
-        f'from {tl["lo"]} to {tl["hi"]} days.</desc>\n'
-        f'<line x1="{zero}" y1="12" x2="{zero}" y2="{height - 4}" class="now"/>\n'
-        f'<text x="{zero}" y="10" class="axis">scan</text>\n{bars}</svg>\n'
-        '<table class="expiry">\n<thead><tr><th scope="col">Expires (notAfter)</th><th scope="col">Days left</th>'
-        '<th scope="col">Subject</th><th scope="col">Presented by</th></tr></thead>\n'
-        f"<tbody>\n{rows}</tbody>\n</table>\n</section>\n"
-    )
-
-
-def _change_item(item: Any) -> str:
-    """One change: a mapping as ``key: value`` pairs sorted by key (case-insensitively), else text."""
-    if isinstance(item, MappingABC):
-        pairs = sorted(item.items(), key=lambda kv: kv[0].lower() if isinstance(kv[0], str) else kv[0])
-        return "; ".join(f'<span class="k">{esc(k)}</span>: {esc(v)}' for k, v in pairs)
-    return esc(item)
-
-
-def _change_list(value: Any) -> str:
-    """A change kind's items (a lone mapping, string or scalar is one item)."""
-    if isinstance(value, (MappingABC, str)) or not isinstance(value, IterableABC):
-        return f"<li>{_change_item(value)}</li>"
-    return "".join(f"<li>{_change_item(item)}</li>" for item in value)
-
-
-def _changes(changes: Any) -> str:
-    """What changed since the previous recorded scan: known kinds first, then any others."""
-    if not isinstance(changes, MappingABC):
-        return ""
-    parts = ['<section aria-labelledby="changes-h" class="changes">\n'
-             f'<h2 id="changes-h">Changes since {esc(changes.get("since", "the previous scan"))}</h2>\n']
-    for key in CHANGE_KEYS:
-        if changes.get(key):
-            parts.append(f'<h3>{esc(key.replace("_", " ").capitalize())} ({len(changes.get(key))})</h3>\n'
-                         + "<ul>" + "".join(f"<li>{_change_item(item)}</li>" for item in changes.get(key)) + "</ul>\n")
-    others = [k for k in sorted(changes.keys(), key=lambda k: k.lower() if isinstance(k, str) else k)
-              if k not in CHANGE_KEYS and k not in ("since", "from_scan", "to_scan") and changes.get(k)]
-    for key in others:
-        parts.append(f'<h3>{esc(key.replace("_", " ").capitalize())}</h3>\n<ul>{_change_list(changes.get(key))}</ul>\n')
-    if len(parts) == 1:
-        parts.append("<p>No changes.</p>")
-    return "".join(parts) + "</section>\n"
-
-
-def _filters() -> str:
-    """The filter radio buttons (read by the CSS rules in the head)."""
-    def fieldset(legend: str, name: str, values: Iterable[str]) -> str:
-        return (f'<fieldset><legend>{legend}</legend>\n'
-                f'<input type="radio" name="{name}" id="{name}-all" checked><label for="{name}-all">all</label>\n'
-                + "".join(f'<input type="radio" name="{name}" id="{name}-{v}"><label for="{name}-{v}">{v}</label>' for v in values)
-                + "</fieldset>\n")
-    return ('<div class="filters" role="group" aria-label="Filter endpoints">\n'
-            + fieldset("Interface", "fi", INTERFACES) + fieldset("Status", "fs", PROFILE_STATUSES + ("unreachable",))
-            + fieldset("Worst finding", "fv", tuple(SEVERITIES) + ("none",)) + "</div>\n")
-
-
-MATRIX_HEAD = (
-    '<table class="matrix" id="matrix">\n<thead><tr>\n'
-    '<th scope="col">Endpoint</th><th scope="col">Interface</th><th scope="col">Hostname</th><th scope="col">Outcome</th>\n'
-    '<th scope="col">Chrome</th><th scope="col">Firefox</th><th scope="col">DCCKI profile</th><th scope="col">Worst finding</th>\n'
-    "</tr></thead>\n"
-)
-
-
-def _foot(h: Mapping[str, Any]) -> str:
-    scanner = h.get("scanner", {})
-    return (
-        "</section>\n</main>\n"
-        f'<footer><p>Generated by dccscan {esc(scanner.get("version"))} from results.json (schema {esc(h.get("schema"))}).'
-        "</p></footer>\n<script>\n" + _static("enhance.js") + "</script>\n</body>\n</html>"
-    )
-
-
 # --- one pass, then the page --------------------------------------------------------------------
 
 
@@ -630,32 +453,30 @@ class _Spools:
         self.details.write(article(e))
 
     @staticmethod
-    def replay(spool: IO[str], out: TextIO) -> None:
-        """Copy the spooled HTML (already escaped) to ``out`` in chunks."""
+    def replay(spool: IO[str]) -> Iterator[Markup]:
+        """The spooled HTML (already escaped) in chunks, for the page template."""
         spool.seek(0)
         while chunk := spool.read(1 << 16):
-            out.write(chunk)
+            yield Markup(chunk)
 
     def close(self) -> None:
         for spool in (*self.rows.values(), self.details):
             spool.close()
 
 
-def _write_matrix(spools: _Spools, summary: Summary, out: TextIO) -> None:
+def _matrix_groups(spools: _Spools, summary: Summary) -> list[tuple[str, int, Iterator[Markup]]]:
     """The matrix sorted by interface without JavaScript: one group per interface present."""
     counts = {i: 0 for i in INTERFACES}
     for found, row in summary.outcomes.items():
         counts[found if found in INTERFACES else "other"] += sum(row.values())
-    out.write('<section aria-labelledby="matrix-h">\n'
-              '<h2 id="matrix-h">Endpoints against Chrome, Firefox and the DCCKI profile</h2>\n'
-              + _filters() + MATRIX_HEAD)
-    for group in INTERFACES:
-        if counts[group]:
-            out.write(f'<tbody class="grp if-{group}">\n'
-                      f'<tr class="group"><th scope="rowgroup" colspan="8">{group} ({counts[group]})</th></tr>\n')
-            spools.replay(spools.rows[group], out)
-            out.write("</tbody>\n")
-    out.write("</table>\n</section>\n\n")
+    return [(i, counts[i], spools.replay(spools.rows[i])) for i in INTERFACES if counts[i]]
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """One environment per process, autoescaping everything (the data is hostile)."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("scanner.report", "templates"),
+                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 
 def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) -> None:
@@ -668,12 +489,16 @@ def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) ->
             e = Endpoint.of(ep)
             summary.add(e)
             spools.add(e)
-        out.write(_head(header) + _incomplete(header) + _run_facts(header, summary) + _count_tables(summary)
-                  + _expiry(summary) + "\n" + _changes(header.get("changes")) + "\n")
-        _write_matrix(spools, summary, out)
-        out.write('<section id="endpoints" aria-labelledby="endpoints-h">\n<h2 id="endpoints-h">Endpoint details</h2>\n')
-        spools.replay(spools.details, out)
-        out.write(_foot(header))
+        changes = header.get("changes")
+        stream = _environment().get_template("report.html.j2").generate(
+            h=header, summary=summary, timeline=timeline(summary.soonest),
+            matrix=_matrix_groups(spools, summary), details=spools.replay(spools.details),
+            interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES,
+            changes=changes if isinstance(changes, Mapping) else None, change_keys=CHANGE_KEYS,
+            css=Markup(_static("report.css")), script=Markup(_static("enhance.js")),
+        )
+        for chunk in stream:
+            out.write(chunk)
     finally:
         spools.close()
 
