@@ -10,7 +10,6 @@ file that replaces the target atomically, so a reader never sees half a document
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import json
 import os
 import re
@@ -180,6 +179,8 @@ def encode_part(part: dict[str, Any]) -> EncodedPart:
 
 def dependencies() -> dict[str, str]:
     """Versions that change verdicts or capture, recorded for the evidence."""
+    import importlib.metadata  # here, not at the top: only the end of a run needs it
+
     out: dict[str, str] = {}
     for dist in ("trio", "pyOpenSSL", "cryptography"):
         try:

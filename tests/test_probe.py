@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hypothesis
 import pytest
 import trio
 from cryptography import x509
@@ -172,3 +173,20 @@ async def test_resolve_ip_literals_and_localhost() -> None:
 def test_capture_json_shape() -> None:
     assert set(Capture().to_tls_json()) == {"version", "cipher", "alpn", "client_auth",
                                             "client_cert_sent", "acceptable_ca_names"}
+
+
+@hypothesis.given(hypothesis.strategies.one_of(
+    hypothesis.strategies.text(max_size=50),
+    hypothesis.strategies.ip_addresses().map(str),
+    hypothesis.strategies.from_regex(r"[0-9a-fA-F:.%]{0,45}", fullmatch=True)))
+def test_ip_literal_shortcut_agrees_with_ipaddress(text: str) -> None:
+    """The quick rejection of names in ``is_ip_literal`` never changes its answer."""
+    import ipaddress
+
+    from scanner.probe.tls import is_ip_literal
+    try:
+        ipaddress.ip_address(text)
+        expected = True
+    except ValueError:
+        expected = False
+    assert is_ip_literal(text) is expected

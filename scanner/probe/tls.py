@@ -70,7 +70,15 @@ class Capture:
                 "acceptable_ca_names": list(self.acceptable_ca_names)}
 
 
+_IP_CHARACTERS = frozenset("0123456789abcdefABCDEF.:%")  # and a zone id after '%'
+
+
 def is_ip_literal(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address (SNI is never sent for one). A name with a
+    character no address can start with is answered without ``ipaddress``, whose failed parse
+    (two exceptions) cost more than the rest of the check for every named endpoint."""
+    if not host or host[0] not in _IP_CHARACTERS:
+        return False
     try:
         ipaddress.ip_address(host)
     except ValueError:
