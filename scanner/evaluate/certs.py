@@ -257,9 +257,10 @@ def extension_facts(cert: x509.Certificate | x509.CertificateSigningRequest,
     return facts
 
 
-def parse(cert_der: bytes) -> CertFacts:
-    """Facts for one DER certificate; never raises."""
-    fingerprint = hashlib.sha256(cert_der).hexdigest()
+def parse(cert_der: bytes, fingerprint: str | None = None) -> CertFacts:
+    """Facts for one DER certificate; never raises. ``fingerprint``: its SHA-256 hex when the
+    caller (the cache) has already computed it."""
+    fingerprint = fingerprint or hashlib.sha256(cert_der).hexdigest()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. non-positive serials: reported by our own check
         try:
@@ -337,7 +338,7 @@ class _FactsCache:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return self._items[key]
-        facts = parse(cert_der)
+        facts = parse(cert_der, key)
         with self._lock:
             self._items[key] = facts
             while len(self._items) > self._size:
