@@ -88,15 +88,16 @@ def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[byte
 def _described(der: bytes) -> dict[str, Any]:
     """``describe`` once per certificate: an estate presents the same intermediates thousands
     of times. Callers copy the record before setting its index and never mutate it."""
-    return describe(der, 0, parsed=_engine_parse(der))
+    known = _engine_facts(der)
+    return describe(der, 0, parsed=known.cert, known=known)
 
 
-def _engine_parse(der: bytes) -> Any | None:
-    """The verdict engine's parsed certificate (cached by fingerprint, so after ``evaluate`` this
-    is a lookup, not a second parse); None when it could not parse."""
+def _engine_facts(der: bytes) -> Any:
+    """The verdict engine's facts for ``der`` (cached by fingerprint, so after ``evaluate`` this
+    is a lookup, not a second parse): its parsed certificate, names, key and subjectAltName."""
     from scanner.evaluate.certs import facts
 
-    return facts(der).cert
+    return facts(der)
 
 
 def describe_cached(der: bytes, index: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
 
+from scanner.certinfo import NOT_READ
 from scanner.evaluate.names import Identities
 from scanner.lab import der
 
@@ -91,6 +92,11 @@ class CertFacts:
     name_constraints: x509.NameConstraints | None = None
     san_empty: bool = False  # a subjectAltName extension with no entries (BoringSSL cannot parse it)
     ca_issuers: tuple[str, ...] = ()  # AIA caIssuers http URLs (Chrome fetches a missing issuer there)
+    # For the certificate record (``certinfo.describe``), so it need not read the certificate again:
+    # the signature algorithm's name, and the subjectAltName value (None: absent; NOT_READ when the
+    # extensions did not parse as they are, so describe reads them itself and reports the error).
+    signature_name: str = ""
+    san_value: object = field(default=None, compare=False, repr=False)
 
     @property
     def self_issued(self) -> bool:
@@ -193,8 +199,7 @@ def key_facts(cert: x509.Certificate | x509.CertificateSigningRequest) -> tuple[
     return type(key).__name__, None, None
 
 
-def _ca_issuers(exts: x509.Extensions | None) -> tuple[str, ...]:
-    aia = _ext_value(exts, ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
+def _ca_issuers(aia: object) -> tuple[str, ...]:
     if not isinstance(aia, x509.AuthorityInformationAccess):
         return ()
     return tuple(d.access_location.value for d in aia
@@ -203,26 +208,28 @@ def _ca_issuers(exts: x509.Extensions | None) -> tuple[str, ...]:
                  and d.access_location.value.lower().startswith("http://"))
 
 
-def _identities(cert: x509.Certificate, exts: x509.Extensions | None) -> Identities:
-    cns = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
-    if exts is None:
+def _identities(cns: tuple[str, ...], values: dict[x509.ObjectIdentifier, object] | None) -> Identities:
+    san = values.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME) if values is not None else None
+    if san is None:
         return Identities(cns=cns)
-    try:
-        san = exts.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
-    except x509.ExtensionNotFound:
-        return Identities(cns=cns)
-    dns = tuple(san.get_values_for_type(x509.DNSName))
-    ips = tuple(ip.packed for ip in san.get_values_for_type(x509.IPAddress))
+    dns = tuple(san.get_values_for_type(x509.DNSName))  # type: ignore[attr-defined]
+    ips = tuple(ip.packed for ip in san.get_values_for_type(x509.IPAddress))  # type: ignore[attr-defined]
     return Identities(dns=dns, ips=ips, cns=cns, has_san_extension=True)
 
 
-def _ext_value(exts: x509.Extensions | None, oid: x509.ObjectIdentifier) -> object | None:
+def _values(exts: x509.Extensions | None) -> dict[x509.ObjectIdentifier, object] | None:
+    """Each extension's value by OID (the first of a repeated OID, as ``get_extension_for_oid``
+    gives), in one pass instead of one scan of the list per extension asked about."""
     if exts is None:
         return None
-    try:
-        return exts.get_extension_for_oid(oid).value
-    except x509.ExtensionNotFound:
-        return None
+    out: dict[x509.ObjectIdentifier, object] = {}
+    for ext in exts:
+        out.setdefault(ext.oid, ext.value)
+    return out
+
+
+def _subject_cns(cert: x509.Certificate | x509.CertificateSigningRequest) -> tuple[str, ...]:
+    return tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
 
 
 def extension_facts(cert: x509.Certificate | x509.CertificateSigningRequest,
@@ -233,13 +240,18 @@ def extension_facts(cert: x509.Certificate | x509.CertificateSigningRequest,
     ``cert`` is read only for its subject CN, so a certificate request works too (``scanner.csr``
     builds its ``RequestFacts`` from the same fields, keeping the profile checks identical).
     """
-    bc = _ext_value(exts, ExtensionOID.BASIC_CONSTRAINTS)
-    ku = _ext_value(exts, ExtensionOID.KEY_USAGE)
-    eku = _ext_value(exts, ExtensionOID.EXTENDED_KEY_USAGE)
-    ski = _ext_value(exts, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
-    aki = _ext_value(exts, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
-    nc = _ext_value(exts, ExtensionOID.NAME_CONSTRAINTS)
-    san = _ext_value(exts, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    return _extension_fields(_values(exts), _subject_cns(cert))
+
+
+def _extension_fields(values: dict[x509.ObjectIdentifier, object] | None, cns: tuple[str, ...]) -> dict[str, object]:
+    get = values.get if values is not None else (lambda oid: None)
+    bc = get(ExtensionOID.BASIC_CONSTRAINTS)
+    ku = get(ExtensionOID.KEY_USAGE)
+    eku = get(ExtensionOID.EXTENDED_KEY_USAGE)
+    ski = get(ExtensionOID.SUBJECT_KEY_IDENTIFIER)
+    aki = get(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
+    nc = get(ExtensionOID.NAME_CONSTRAINTS)
+    san = get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     facts: dict[str, object] = {
         "bc_present": isinstance(bc, x509.BasicConstraints),
         "is_ca": bool(isinstance(bc, x509.BasicConstraints) and bc.ca),
@@ -248,8 +260,8 @@ def extension_facts(cert: x509.Certificate | x509.CertificateSigningRequest,
         "ski": ski.digest if isinstance(ski, x509.SubjectKeyIdentifier) else None,
         "aki": aki.key_identifier if isinstance(aki, x509.AuthorityKeyIdentifier) else None,
         "name_constraints": nc if isinstance(nc, x509.NameConstraints) else None,
-        "ids": _identities(cert, exts),
-        "ca_issuers": _ca_issuers(exts),
+        "ids": _identities(cns, values),
+        "ca_issuers": _ca_issuers(get(ExtensionOID.AUTHORITY_INFORMATION_ACCESS)),
         "san_empty": isinstance(san, x509.SubjectAlternativeName) and len(san) == 0,
     }
     if isinstance(ku, x509.KeyUsage):
@@ -271,12 +283,14 @@ def parse(cert_der: bytes, fingerprint: str | None = None) -> CertFacts:
 
 def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
     cert = x509.load_der_x509_certificate(cert_der)
-    raw, tbs_alg, outer_alg, explicit = raw_extensions(cert_der)
+    layout = _layout(cert_der)
+    raw = layout.extensions
     oids = [oid for oid, _ in raw]
-    duplicates = tuple(sorted({o for o in oids if oids.count(o) > 1}))
+    duplicates = tuple(sorted({o for o in oids if oids.count(o) > 1})) if len(set(oids)) != len(oids) else ()
     exts: x509.Extensions | None
     ext_error: str | None = None
     empty_lists: frozenset[str] = frozenset()
+    san_value: object = NOT_READ
     try:
         exts = cert.extensions
     except Exception as exc:  # noqa: BLE001 - duplicate or malformed extension
@@ -284,25 +298,183 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
         empty_lists = frozenset() if duplicates else _empty_list_extensions(cert_der)
         if empty_lists:
             exts, ext_error = _without_extensions(cert_der, empty_lists).extensions, None
+        values = _values(exts)
+    else:
+        values = _values(exts)
+        san_value = values.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)  # type: ignore[union-attr]
     if duplicates:
         ext_error = None
-    sig_oid = cert.signature_algorithm_oid.dotted_string
+    sig = cert.signature_algorithm_oid
+    sig_oid = sig.dotted_string
     key_type, key_size, curve = key_facts(cert)
-    subject, issuer = cert.subject, cert.issuer  # each access builds the Name objects anew: once
+    subject = _name_info(layout.subject, cert, "subject")
+    issuer = _name_info(layout.issuer, cert, "issuer")
     return CertFacts(
         der=cert_der, sha256=fingerprint, cert=cert,
-        subject=subject.public_bytes(), issuer=issuer.public_bytes(),
-        subject_text=_rfc4514(subject), issuer_text=_rfc4514(issuer),
+        subject=subject.der, issuer=issuer.der, subject_text=subject.text, issuer_text=issuer.text,
         version=1 if cert.version == x509.Version.v1 else 3, serial=cert.serial_number,
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         extensions=tuple(raw), duplicate_extensions=duplicates,
         unknown_critical=tuple(o for o, crit in raw if crit and o not in KNOWN_EXTENSIONS),
         chrome_unconsumed=tuple(o for o, crit in raw if crit and o in KNOWN_EXTENSIONS - CHROME_CONSUMED),
-        explicit_curve=explicit,
+        explicit_curve=layout.explicit_curve,
         extension_error=ext_error, signature_oid=sig_oid, signature_hash=signature_hash(sig_oid),
-        algorithm_mismatch=tbs_alg != outer_alg, key_type=key_type, key_size=key_size, curve=curve,
-        **{**extension_facts(cert, exts), **_empty_list_facts(empty_lists)},  # type: ignore[arg-type]
+        algorithm_mismatch=layout.algorithm_mismatch, key_type=key_type, key_size=key_size, curve=curve,
+        signature_name=getattr(sig, "_name", None) or sig_oid, san_value=san_value,
+        **{**_extension_fields(values, subject.cns), **_empty_list_facts(empty_lists)},  # type: ignore[arg-type]
     )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the engine reads straight from the DER rather than from cryptography."""
+
+    extensions: list[tuple[str, bool]]  # (oid, critical) in order, repeats kept
+    algorithm_mismatch: bool  # TBS signature AlgorithmIdentifier differs from the outer one
+    explicit_curve: bool  # the key's EC parameters are explicit rather than a named curve
+    issuer: bytes  # the issuer Name exactly as encoded
+    subject: bytes
+
+
+def _layout(cert_der: bytes) -> _Layout:
+    """The DER layout, by a quick index-based walk; anything unexpected falls back to the
+    original slice-based walk (``raw_extensions``), which keeps its exact behaviour, raising
+    included, for malformed certificates."""
+    try:
+        return _fast_layout(cert_der)
+    except Exception:  # noqa: BLE001 - _Unexpected, or anything else odd DER provokes
+        return _slice_layout(cert_der)
+
+
+def _slice_layout(cert_der: bytes) -> _Layout:
+    """``_Layout`` by the slice-based walk: the reference the fast walk must agree with."""
+    raw, tbs_alg, outer_alg, explicit = raw_extensions(cert_der)
+    _, cert_body, _ = der.read_tlv(cert_der)
+    _, tbs_body, _ = der.read_tlv(der.children(cert_body)[0][2])
+    fields = [w for _, _, w in der.children(tbs_body)]
+    sig_index = 2 if fields[0][0] == 0xA0 else 1
+    return _Layout(raw, tbs_alg != outer_alg, explicit, fields[sig_index + 1], fields[sig_index + 3])
+
+
+class _Unexpected(Exception):
+    """The fast walk met something it does not handle; the slice-based walk takes over."""
+
+
+def _head(data: bytes, pos: int, limit: int) -> tuple[int, int, int]:
+    """(tag, value start, value end) of the element at ``pos``, which must end by ``limit``."""
+    if pos + 2 > limit:
+        raise _Unexpected
+    tag = data[pos]
+    first = data[pos + 1]
+    pos += 2
+    if first >= 0x80:
+        count = first & 0x7F
+        if not 0 < count <= 4 or pos + count > limit:
+            raise _Unexpected
+        first = int.from_bytes(data[pos:pos + count], "big")
+        pos += count
+    end = pos + first
+    if end > limit or tag & 0x1F == 0x1F:
+        raise _Unexpected
+    return tag, pos, end
+
+
+_OID_TEXT: dict[bytes, str] = {}  # OID contents -> dotted string; extension OIDs repeat across an estate
+
+
+def _oid_text(body: bytes) -> str:
+    text = _OID_TEXT.get(body)
+    if text is None:
+        text = _decode_oid(body)
+        if len(_OID_TEXT) < 4096:
+            _OID_TEXT[body] = text
+    return text
+
+
+def _fast_layout(data: bytes) -> _Layout:
+    """``_Layout`` for well-formed DER: every element must lie exactly within its parent."""
+    _, cpos, cend = _head(data, 0, len(data))
+    if cend != len(data):
+        raise _Unexpected
+    tbs_tag, tpos, tend = _head(data, cpos, cend)
+    fields: list[tuple[int, int, int]] = []  # (tag, element start, element end)
+    pos = tpos
+    while pos < tend:
+        tag, _, end = _head(data, pos, tend)
+        fields.append((tag, pos, end))
+        pos = end
+    outer_tag, opos, oend = _head(data, tend, cend)
+    sig_index = 2 if fields[0][0] == 0xA0 else 1
+    if tbs_tag != 0x30 or len(fields) < sig_index + 5:
+        raise _Unexpected
+    _, alg_start, alg_end = fields[sig_index]
+    outer_alg = data[tend:oend]
+    mismatch = data[alg_start:alg_end] != outer_alg
+    explicit = _explicit_curve(data, fields[sig_index + 4])
+    extensions: list[tuple[str, bool]] = []
+    for tag, start, end in fields:
+        if tag == 0xA3:
+            extensions.extend(_fast_extensions(data, start, end))
+    issuer, subject = fields[sig_index + 1], fields[sig_index + 3]
+    return _Layout(extensions, mismatch, explicit, data[issuer[1]:issuer[2]], data[subject[1]:subject[2]])
+
+
+def _explicit_curve(data: bytes, spki: tuple[int, int, int]) -> bool:
+    _, pos, end = _head(data, spki[1], spki[2])
+    _, apos, aend = _head(data, pos, end)  # AlgorithmIdentifier
+    _, _, after_oid = _head(data, apos, aend)
+    return after_oid < aend and data[after_oid] == 0x30
+
+
+def _fast_extensions(data: bytes, start: int, end: int) -> list[tuple[str, bool]]:
+    _, pos, limit = _head(data, start, end)
+    if limit != end:
+        raise _Unexpected
+    _, pos, seq_end = _head(data, pos, limit)  # SEQUENCE OF Extension
+    if seq_end != limit:
+        raise _Unexpected
+    out: list[tuple[str, bool]] = []
+    while pos < seq_end:
+        _, epos, eend = _head(data, pos, seq_end)
+        oid_tag, opos, oend = _head(data, epos, eend)
+        if oid_tag != 0x06:
+            raise _Unexpected
+        critical = False
+        tag, vpos, vend = _head(data, oend, eend)
+        if tag == 0x01:
+            critical = data[vpos:vend] != b"\x00"
+            _, _, vend = _head(data, vend, eend)
+        if vend != eend:
+            raise _Unexpected
+        out.append((_oid_text(data[opos:oend]), critical))
+        pos = eend
+    return out
+
+
+@dataclass(frozen=True)
+class _NameInfo:
+    der: bytes  # as cryptography re-encodes it (what the path builder compares)
+    text: str  # RFC 4514
+    cns: tuple[str, ...]  # commonName values, in order
+
+
+_NAMES: dict[bytes, _NameInfo] = {}  # by the Name's DER as presented: an estate's issuer names repeat
+_NAMES_MAX = 8192
+
+
+def _name_info(raw: bytes, cert: x509.Certificate, which: str) -> _NameInfo:
+    """Facts of the subject or issuer Name, cached by its encoding: building cryptography's Name
+    objects is the costliest part of parsing a certificate, and the issuer name of every leaf
+    in an estate is the same few bytes."""
+    info = _NAMES.get(raw)
+    if info is None:
+        name = cert.subject if which == "subject" else cert.issuer
+        info = _NameInfo(name.public_bytes(), _rfc4514(name),
+                         tuple(str(a.value) for a in name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)))
+        if len(_NAMES) >= _NAMES_MAX:
+            _NAMES.clear()
+        _NAMES[raw] = info
+    return info
 
 
 def _empty_list_facts(empty_lists: frozenset[str]) -> dict[str, object]:
