@@ -82,3 +82,63 @@ def test_cached_names_equal_fresh_names() -> None:
     assert again.issuer == second.cert.issuer.public_bytes()
     assert again.subject_text == second.cert.subject.rfc4514_string()
     assert again.ids.cns == ("b.example",)
+
+
+_TYPES = st.sampled_from(["2.5.4.3", "2.5.4.10", "2.5.4.11", "2.5.4.6", "0.9.2342.19200300.100.1.25",
+                          "1.2.840.113549.1.9.1", "2.5.4.5", "1.3.6.1.4.1.99999.7", "1.3.6.1.4.1.311.60.2.1.3"])
+_TAGS = st.sampled_from([0x0C] * 6 + [0x13] * 6 + [0x16, 0x1E, 0x14, 0x04])
+_VALUES = st.one_of(st.text(max_size=12), st.text(alphabet=" #+,;<>\\\"=\x00AZaz09'()-./:?_@é☃", max_size=12),
+                    st.text(alphabet=" AZaz09'()+,-./:=?#", max_size=12))
+_ATTRIBUTE = st.tuples(_TYPES, _TAGS, _VALUES)
+_RDN = st.one_of(*[st.lists(_ATTRIBUTE, min_size=1, max_size=1)] * 6, st.lists(_ATTRIBUTE, min_size=2, max_size=2))
+
+
+def _value_der(tag: int, text: str) -> bytes:
+    from scanner.lab import der
+
+    if tag == 0x1E:
+        return der.tlv(tag, text.encode("utf-16-be", "surrogatepass"))
+    return der.tlv(tag, text.encode("utf-8", "surrogatepass"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_RDN, max_size=4))
+def test_simple_name_decoding_matches_cryptography(rdns: list[list[tuple[str, int, str]]]) -> None:
+    """Whenever the engine decodes a Name itself, it gets cryptography's DER, RFC 4514 text and
+    CNs; a Name cryptography refuses is never decoded here."""
+    from cryptography import x509
+
+    from scanner.lab import der
+
+    raw = der.sequence(*[der.tlv(0x31, b"".join(der.sequence(der.oid(oid), _value_der(tag, text))
+                                                 for oid, tag, text in rdn)) for rdn in rdns])
+    mine = certs._simple_name(raw)
+    try:
+        reference = certs._name_info_of(x509.Name.from_bytes(raw))
+    except Exception:  # noqa: BLE001 - cryptography refuses the name
+        assert mine is None
+        return
+    assert mine is None or mine == reference
+
+
+def test_simple_name_handles_the_common_shape() -> None:
+    """The fast decoder is really used for an ordinary name (else the test above proves nothing)."""
+    leaf = LabPKI.create(org="Plain Org").leaf("gw.example", dns=["gw.example"])
+    raw = leaf.cert.subject.public_bytes()
+    assert certs._simple_name(raw) == certs._name_info_of(leaf.cert.subject)
+
+
+HOSTILE_VALUES = ["#lead", " lead", "trail ", " ", "a+b", 'q"uote', "c,omma", "s;emi", "<lt>", "back\\slash",
+                  "nul\x00", "=eq", "ünï☃", "𝄞", "", "  two  ", "#", "\n", "x\ty"]
+
+
+def test_simple_name_escapes_hostile_values_as_cryptography_does() -> None:
+    from cryptography import x509
+
+    from scanner.lab import der
+
+    for value in HOSTILE_VALUES:
+        raw = der.sequence(der.tlv(0x31, der.sequence(der.oid("2.5.4.3"), der.tlv(0x0C, value.encode()))),
+                           der.tlv(0x31, der.sequence(der.oid("1.2.3.4"), der.tlv(0x0C, value.encode()))))
+        mine = certs._simple_name(raw)
+        assert mine is not None and mine == certs._name_info_of(x509.Name.from_bytes(raw)), value

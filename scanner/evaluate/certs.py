@@ -465,16 +465,74 @@ _NAMES_MAX = 8192
 def _name_info(raw: bytes, cert: x509.Certificate, which: str) -> _NameInfo:
     """Facts of the subject or issuer Name, cached by its encoding: building cryptography's Name
     objects is the costliest part of parsing a certificate, and the issuer name of every leaf
-    in an estate is the same few bytes."""
+    in an estate is the same few bytes. A fresh name in the common shape is decoded here
+    (``_simple_name``); any other goes through cryptography."""
     info = _NAMES.get(raw)
     if info is None:
-        name = cert.subject if which == "subject" else cert.issuer
-        info = _NameInfo(name.public_bytes(), _rfc4514(name),
-                         tuple(str(a.value) for a in name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)))
+        info = _simple_name(raw) or _name_info_of(cert.subject if which == "subject" else cert.issuer)
         if len(_NAMES) >= _NAMES_MAX:
             _NAMES.clear()
         _NAMES[raw] = info
     return info
+
+
+def _name_info_of(name: x509.Name) -> _NameInfo:
+    """The reference: what cryptography's Name gives."""
+    return _NameInfo(name.public_bytes(), _rfc4514(name),
+                     tuple(str(a.value) for a in name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)))
+
+
+try:  # cryptography's own RFC 4514 pieces, so the text is exactly what rfc4514_string() writes
+    from cryptography.x509.name import _NAMEOID_TO_NAME, _escape_dn_value
+    _SHORT_NAMES: dict[str, str] | None = {oid.dotted_string: short for oid, short in _NAMEOID_TO_NAME.items()}
+except ImportError:  # pragma: no cover - a cryptography without them: every name takes the reference path
+    _SHORT_NAMES = None
+
+UTF8_STRING, PRINTABLE_STRING = 0x0C, 0x13
+_PRINTABLE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+COMMON_NAME_OID = "2.5.4.3"
+
+
+def _simple_name(raw: bytes) -> _NameInfo | None:
+    """``_NameInfo`` for a Name whose every RDN holds one attribute with a UTF8String or a
+    PrintableString (valid characters only) value, which is nearly every real certificate. Its
+    DER is then what cryptography would re-encode, and its values decode the same way; None for
+    anything else (multi-valued RDNs, other string types, odd encodings), which cryptography reads."""
+    if _SHORT_NAMES is None:
+        return None
+    try:
+        _, pos, end = _head(raw, 0, len(raw))
+        if raw[0] != 0x30 or end != len(raw):
+            return None
+        parts: list[str] = []
+        cns: list[str] = []
+        while pos < end:
+            set_tag, spos, send = _head(raw, pos, end)
+            seq_tag, apos, aend = _head(raw, spos, send)
+            if set_tag != 0x31 or seq_tag != 0x30 or aend != send:
+                return None
+            oid_tag, opos, oend = _head(raw, apos, aend)
+            value_tag, vpos, vend = _head(raw, oend, aend)
+            if oid_tag != 0x06 or vend != aend:
+                return None
+            if value_tag == UTF8_STRING:
+                value = raw[vpos:vend].decode("utf-8")
+            elif value_tag == PRINTABLE_STRING:
+                value = raw[vpos:vend].decode("ascii")
+                if not _PRINTABLE.issuperset(value):
+                    return None
+            else:
+                return None
+            oid = _oid_text(raw[opos:oend])
+            if oid == COMMON_NAME_OID:
+                cns.append(value)
+            parts.append(f"{_SHORT_NAMES.get(oid, oid)}={_escape_dn_value(value)}")
+            pos = send
+    except Exception:  # noqa: BLE001 - _Unexpected, bad UTF-8, ...: the reference path decides
+        return None
+    return _NameInfo(raw, ",".join(reversed(parts)), tuple(cns))
+
+
 
 
 def _empty_list_facts(empty_lists: frozenset[str]) -> dict[str, object]:
