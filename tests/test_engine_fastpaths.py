@@ -41,11 +41,27 @@ def _layout_or_error(der: bytes, walk: object) -> object:
         return type(exc)
 
 
+def _cryptography_extensions(der: bytes) -> list[tuple[str, bool]] | None:
+    """The (oid, critical) list as cryptography reads it; None when it refuses the extensions."""
+    from cryptography import x509
+
+    try:
+        return [(e.oid.dotted_string, e.critical) for e in x509.load_der_x509_certificate(der).extensions]
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def test_fast_der_walk_matches_the_slice_walk() -> None:
     ders = _ders()
     assert len(ders) > 100
     for der in ders:
-        assert certs._layout(der) == certs._slice_layout(der)
+        reference = certs._slice_layout(der)
+        assert certs._layout(der) == reference
+        without = certs._layout(der, extensions=False)
+        assert (without.issuer, without.subject, without.algorithm_mismatch, without.explicit_curve) == \
+            (reference.issuer, reference.subject, reference.algorithm_mismatch, reference.explicit_curve)
+        listed = _cryptography_extensions(der)
+        assert listed is None or listed == reference.extensions
     # the fast walk really is taken for ordinary certificates (else this test compares nothing new)
     assert certs._fast_layout(ders[0]) == certs._slice_layout(ders[0])
 
@@ -62,7 +78,11 @@ def test_fast_der_walk_matches_on_mutated_der(position: int, value: int, which: 
     else:
         der[position % len(der)] = value
     data = bytes(der)
-    assert _layout_or_error(data, certs._layout) == _layout_or_error(data, certs._slice_layout)
+    reference = _layout_or_error(data, certs._slice_layout)
+    assert _layout_or_error(data, certs._layout) == reference
+    listed = _cryptography_extensions(data)
+    if listed is not None:  # the engine then takes cryptography's list instead of walking the DER
+        assert isinstance(reference, certs._Layout) and listed == reference.extensions
 
 
 def test_certificate_record_from_engine_facts_equals_a_fresh_read() -> None:
@@ -142,3 +162,14 @@ def test_simple_name_escapes_hostile_values_as_cryptography_does() -> None:
                            der.tlv(0x31, der.sequence(der.oid("1.2.3.4"), der.tlv(0x0C, value.encode()))))
         mine = certs._simple_name(raw)
         assert mine is not None and mine == certs._name_info_of(x509.Name.from_bytes(raw)), value
+
+
+def test_facts_built_without_the_dataclass_constructor_equal_the_ordinary_ones() -> None:
+    import dataclasses
+
+    for der in _ders()[:20]:
+        facts = certs.parse(der)
+        values = {f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)}
+        ordinary = certs.CertFacts(**values)
+        assert certs._facts(**values) == ordinary and vars(certs._facts(**values)) == vars(ordinary)
+        assert hash(certs._facts(**{**values, "name_constraints": None})) is not None

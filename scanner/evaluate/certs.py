@@ -12,7 +12,8 @@ import hashlib
 import threading
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timezone
 
 from cryptography import x509
@@ -283,46 +284,75 @@ def parse(cert_der: bytes, fingerprint: str | None = None) -> CertFacts:
 
 def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
     cert = x509.load_der_x509_certificate(cert_der)
-    layout = _layout(cert_der)
-    raw = layout.extensions
-    oids = [oid for oid, _ in raw]
-    duplicates = tuple(sorted({o for o in oids if oids.count(o) > 1})) if len(set(oids)) != len(oids) else ()
     exts: x509.Extensions | None
-    ext_error: str | None = None
-    empty_lists: frozenset[str] = frozenset()
-    san_value: object = NOT_READ
     try:
         exts = cert.extensions
-    except Exception as exc:  # noqa: BLE001 - duplicate or malformed extension
-        exts, ext_error = None, str(exc) or type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - duplicate or malformed extension: handled below
+        exts, ext_problem = None, exc
+    if exts is not None:
+        # cryptography read every extension (strict DER, no repeats): its list is the DER's list
+        layout = _layout(cert_der, extensions=False)
+        raw = [(ext.oid.dotted_string, ext.critical) for ext in exts]
+        duplicates: tuple[str, ...] = ()
+        ext_error: str | None = None
+        empty_lists: frozenset[str] = frozenset()
+        values = _values(exts)
+        san_value = values.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)  # type: ignore[union-attr]
+    else:
+        layout = _layout(cert_der)
+        raw = layout.extensions
+        oids = [oid for oid, _ in raw]
+        duplicates = tuple(sorted({o for o in oids if oids.count(o) > 1}))
+        ext_error = str(ext_problem) or type(ext_problem).__name__
         empty_lists = frozenset() if duplicates else _empty_list_extensions(cert_der)
         if empty_lists:
             exts, ext_error = _without_extensions(cert_der, empty_lists).extensions, None
+        if duplicates:
+            ext_error = None
         values = _values(exts)
-    else:
-        values = _values(exts)
-        san_value = values.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)  # type: ignore[union-attr]
-    if duplicates:
-        ext_error = None
+        san_value = NOT_READ
     sig = cert.signature_algorithm_oid
     sig_oid = sig.dotted_string
     key_type, key_size, curve = key_facts(cert)
     subject = _name_info(layout.subject, cert, "subject")
     issuer = _name_info(layout.issuer, cert, "issuer")
-    return CertFacts(
+    critical = [o for o, crit in raw if crit]
+    return _facts(
         der=cert_der, sha256=fingerprint, cert=cert,
         subject=subject.der, issuer=issuer.der, subject_text=subject.text, issuer_text=issuer.text,
         version=1 if cert.version == x509.Version.v1 else 3, serial=cert.serial_number,
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         extensions=tuple(raw), duplicate_extensions=duplicates,
-        unknown_critical=tuple(o for o, crit in raw if crit and o not in KNOWN_EXTENSIONS),
-        chrome_unconsumed=tuple(o for o, crit in raw if crit and o in KNOWN_EXTENSIONS - CHROME_CONSUMED),
+        unknown_critical=tuple(o for o in critical if o not in KNOWN_EXTENSIONS),
+        chrome_unconsumed=tuple(o for o in critical if o in _CHROME_UNCONSUMED),
         explicit_curve=layout.explicit_curve,
         extension_error=ext_error, signature_oid=sig_oid, signature_hash=signature_hash(sig_oid),
         algorithm_mismatch=layout.algorithm_mismatch, key_type=key_type, key_size=key_size, curve=curve,
         signature_name=getattr(sig, "_name", None) or sig_oid, san_value=san_value,
-        **{**_extension_fields(values, subject.cns), **_empty_list_facts(empty_lists)},  # type: ignore[arg-type]
+        **{**_extension_fields(values, subject.cns), **_empty_list_facts(empty_lists)},
     )
+
+
+_CHROME_UNCONSUMED = KNOWN_EXTENSIONS - CHROME_CONSUMED
+_FIELD_DEFAULTS: dict[str, object] = {}
+_REQUIRED: frozenset[str] = frozenset()  # fields without a plain default (ids has a factory)
+_ALL: frozenset[str] = frozenset()
+
+
+def _facts(**values: object) -> CertFacts:
+    """``CertFacts(**values)`` without the frozen dataclass's per-field ``object.__setattr__``
+    (45 fields: a measurable share of parsing a certificate); the result is the same object."""
+    global _FIELD_DEFAULTS, _REQUIRED, _ALL
+    if not _FIELD_DEFAULTS:
+        _FIELD_DEFAULTS = {f.name: f.default for f in dataclass_fields(CertFacts) if f.default is not MISSING}
+        _ALL = frozenset(f.name for f in dataclass_fields(CertFacts))
+        _REQUIRED = _ALL - set(_FIELD_DEFAULTS)
+    if not (_REQUIRED.issubset(values) and _ALL.issuperset(values)):
+        return CertFacts(**values)  # type: ignore[arg-type]  # a missing or unknown field: let it complain
+    facts = object.__new__(CertFacts)
+    facts.__dict__.update(_FIELD_DEFAULTS)
+    facts.__dict__.update(values)
+    return facts
 
 
 @dataclass(frozen=True)
@@ -336,12 +366,13 @@ class _Layout:
     subject: bytes
 
 
-def _layout(cert_der: bytes) -> _Layout:
+def _layout(cert_der: bytes, *, extensions: bool = True) -> _Layout:
     """The DER layout, by a quick index-based walk; anything unexpected falls back to the
     original slice-based walk (``raw_extensions``), which keeps its exact behaviour, raising
-    included, for malformed certificates."""
+    included, for malformed certificates. ``extensions=False``: the caller has the extension
+    list from cryptography, so the walk skips it (the layout then lists none)."""
     try:
-        return _fast_layout(cert_der)
+        return _fast_layout(cert_der, extensions)
     except Exception:  # noqa: BLE001 - _Unexpected, or anything else odd DER provokes
         return _slice_layout(cert_der)
 
@@ -391,7 +422,7 @@ def _oid_text(body: bytes) -> str:
     return text
 
 
-def _fast_layout(data: bytes) -> _Layout:
+def _fast_layout(data: bytes, with_extensions: bool = True) -> _Layout:
     """``_Layout`` for well-formed DER: every element must lie exactly within its parent."""
     _, cpos, cend = _head(data, 0, len(data))
     if cend != len(data):
@@ -412,7 +443,7 @@ def _fast_layout(data: bytes) -> _Layout:
     mismatch = data[alg_start:alg_end] != outer_alg
     explicit = _explicit_curve(data, fields[sig_index + 4])
     extensions: list[tuple[str, bool]] = []
-    for tag, start, end in fields:
+    for tag, start, end in fields if with_extensions else ():
         if tag == 0xA3:
             extensions.extend(_fast_extensions(data, start, end))
     issuer, subject = fields[sig_index + 1], fields[sig_index + 3]
