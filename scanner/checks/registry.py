@@ -95,6 +95,7 @@ def path_check(check_id: str) -> Runner:
             return [passed]
         failures = [Outcome(check_id, "fail", i.index, i.detail) for i in issues if i.check == check_id]
         return failures or [passed]
+    run.passed_unless_flagged = passed  # type: ignore[attr-defined]  # lets run_all skip the call
     return run
 
 
@@ -120,10 +121,25 @@ def _in_order() -> list[Check]:
     return _ORDER[1]
 
 
+def _flagged(ctx: Context) -> set[str] | None:
+    """The check ids the path builder reported issues for (None: unreadable, so every path check
+    runs and reports its own failure). Most of the ~40 path checks have no issue on a given
+    chain; calling each one just to get its pass outcome was a measurable share of an endpoint."""
+    try:
+        return {issue.check for issue in ctx.path.issues}
+    except Exception:  # noqa: BLE001 - the checks themselves will fail and be reported as crashed
+        return None
+
+
 def run_all(ctx: Context) -> list[Outcome]:
     """Every registered check's outcomes; a crashing check yields a ``dccscan.check.crashed`` failure."""
     outcomes: list[Outcome] = []
+    flagged = _flagged(ctx)
     for check in _in_order():
+        passed = getattr(check.run, "passed_unless_flagged", None)
+        if passed is not None and flagged is not None and passed.check not in flagged:
+            outcomes.append(passed)  # a path check the path builder raised no issue for: what run() returns
+            continue
         try:
             outcomes.extend(check.run(ctx))
         except Exception as exc:  # noqa: BLE001 - a broken check must not cost the scan
