@@ -36,7 +36,11 @@ def iso_utc(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` suffix: the only time format in the results model."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    elif moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    if moment.year < 1000:  # strftime's %Y does not pad these: keep its exact text
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{moment.year}-{moment.month:02}-{moment.day:02}T{moment.hour:02}:{moment.minute:02}:{moment.second:02}Z"
 
 
 def _name(name: x509.Name) -> str:

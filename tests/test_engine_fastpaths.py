@@ -173,3 +173,49 @@ def test_facts_built_without_the_dataclass_constructor_equal_the_ordinary_ones()
         ordinary = certs.CertFacts(**values)
         assert certs._facts(**values) == ordinary and vars(certs._facts(**values)) == vars(ordinary)
         assert hash(certs._facts(**{**values, "name_constraints": None})) is not None
+
+
+def _every_run(ctx: object) -> list[object]:
+    """The reference for run_all: every check's own runner, in id order."""
+    from scanner.checks import REGISTRY
+
+    return [o for check_id in sorted(REGISTRY) for o in REGISTRY[check_id].run(ctx)]  # type: ignore[arg-type]
+
+
+def test_run_all_shortcuts_give_what_every_runner_gives() -> None:
+    """run_all skips calling path checks with no issue and request checks on a certificate; the
+    outcomes must be exactly those the runners return."""
+    from scanner.checks.registry import run_all
+    from scanner.evaluate import evaluate_outcomes
+
+    cases = build_cases()
+    flagged = 0
+    for case in cases:
+        ctx, outcomes = evaluate_outcomes(list(case.chain), case.hostname, anchors=list(case.anchors),
+                                          at=_now())
+        assert outcomes == run_all(ctx) == _every_run(ctx), case.id
+        flagged += bool(ctx.path.issues)
+    assert flagged > 10  # chains with path issues were among them (the flagged branch ran)
+
+
+def _now() -> object:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(timezones=st.sampled_from([None, __import__("datetime").timezone.utc,
+                                               __import__("datetime").timezone(__import__("datetime").timedelta(hours=-7))])))
+def test_iso_utc_matches_strftime(moment: object) -> None:
+    import datetime as dt
+
+    from scanner.certinfo import iso_utc
+
+    m: dt.datetime = moment  # type: ignore[assignment]
+    try:
+        expected = (m.replace(tzinfo=dt.timezone.utc) if m.tzinfo is None else m).astimezone(dt.timezone.utc) \
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:
+        return
+    assert iso_utc(m) == expected

@@ -131,14 +131,31 @@ def _flagged(ctx: Context) -> set[str] | None:
         return None
 
 
+_UNKNOWN = object()
+
+
+def _leaf(ctx: Context) -> Any:
+    """What a check sees as the leaf (None for an empty chain; _UNKNOWN when unreadable)."""
+    try:
+        return ctx.chain[0] if ctx.chain else None
+    except Exception:  # noqa: BLE001 - the checks themselves will fail and be reported as crashed
+        return _UNKNOWN
+
+
 def run_all(ctx: Context) -> list[Outcome]:
     """Every registered check's outcomes; a crashing check yields a ``dccscan.check.crashed`` failure."""
     outcomes: list[Outcome] = []
     flagged = _flagged(ctx)
+    leaf = _leaf(ctx)
     for check in _in_order():
-        passed = getattr(check.run, "passed_unless_flagged", None)
+        run = check.run
+        passed = getattr(run, "passed_unless_flagged", None)
         if passed is not None and flagged is not None and passed.check not in flagged:
             outcomes.append(passed)  # a path check the path builder raised no issue for: what run() returns
+            continue
+        only_for = getattr(run, "inapplicable_unless", None)
+        if only_for is not None and leaf is not _UNKNOWN and not isinstance(leaf, only_for[0]):
+            outcomes.append(only_for[1])  # e.g. a request check on a certificate: what run() returns
             continue
         try:
             outcomes.extend(check.run(ctx))

@@ -78,6 +78,7 @@ def _request_rule(check_id: str, rule: Callable[[RequestFacts, Context], str | N
         if problem == "":
             return [inapplicable]
         return [Outcome(check_id, "fail", None, problem)]
+    run.inapplicable_unless = (RequestFacts, inapplicable)  # type: ignore[attr-defined]  # see run_all
     REQUEST_CHECKS.append(check_id)
     return run
 

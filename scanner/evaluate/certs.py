@@ -213,9 +213,14 @@ def _identities(cns: tuple[str, ...], values: dict[x509.ObjectIdentifier, object
     san = values.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME) if values is not None else None
     if san is None:
         return Identities(cns=cns)
-    dns = tuple(san.get_values_for_type(x509.DNSName))  # type: ignore[attr-defined]
-    ips = tuple(ip.packed for ip in san.get_values_for_type(x509.IPAddress))  # type: ignore[attr-defined]
-    return Identities(dns=dns, ips=ips, cns=cns, has_san_extension=True)
+    dns: list[str] = []
+    ips: list[bytes] = []
+    for entry in san:  # type: ignore[attr-defined]  # one pass, as get_values_for_type twice would give
+        if isinstance(entry, x509.DNSName):
+            dns.append(entry.value)
+        elif isinstance(entry, x509.IPAddress):
+            ips.append(entry.value.packed)
+    return Identities(dns=tuple(dns), ips=tuple(ips), cns=cns, has_san_extension=True)
 
 
 def _values(exts: x509.Extensions | None) -> dict[x509.ObjectIdentifier, object] | None:

@@ -155,7 +155,7 @@ def _chrome_match(hostname: str, ids: Identities) -> NameResult:
     if ref_ip is not None:
         reasons = _ip_mismatch(ref_ip, ids, hostname)
         return NameResult(not reasons, tuple(reasons))
-    wildcard_domain, why_not = _chrome_wildcard_domain(ref)
+    wildcard: tuple[str | None, str] | None = None  # _chrome_wildcard_domain(ref), once a wildcard is met
     reasons: list[Mismatch] = []
     for raw in ids.dns:
         presented = _lower_ascii(raw)
@@ -166,6 +166,8 @@ def _chrome_match(hostname: str, ids: Identities) -> NameResult:
         if presented == ref:
             return NameResult(True)
         if presented.startswith("*.") and len(presented) > 2:
+            wildcard = wildcard or _chrome_wildcard_domain(ref)  # the PSL lookup only when needed
+            wildcard_domain, why_not = wildcard
             if wildcard_domain is not None and presented[1:] == wildcard_domain:
                 return NameResult(True)
             if wildcard_domain is None and presented[1:] == "." + ref.partition(".")[2]:
