@@ -108,16 +108,20 @@ def define(check_id: str, title: str, severity: Severity, source: str, citation:
 CRASHED = "dccscan.check.crashed"
 
 
-_ORDER: tuple[tuple[int, ...], list[Check]] = ((), [])
+_Step = tuple[Check, Runner, "Outcome | None", "tuple[type, Outcome] | None"]
+_ORDER: tuple[tuple[int, ...], list[_Step]] = ((), [])
 
 
-def _in_order() -> list[Check]:
-    """The registered checks sorted by id, re-sorted only when the registry changed (a test may
-    add or replace a check): sorting 41 checks on every evaluation was measurable per endpoint."""
+def _in_order() -> list[_Step]:
+    """The registered checks sorted by id, each with its runner's shortcuts (see ``run_all``),
+    worked out again only when the registry changed (a test may add or replace a check):
+    sorting ~70 checks and looking up their shortcuts on every evaluation was measurable."""
     global _ORDER
     stamp = tuple(map(id, REGISTRY.values()))
     if stamp != _ORDER[0]:
-        _ORDER = (stamp, sorted(REGISTRY.values(), key=lambda c: c.id))
+        checks = sorted(REGISTRY.values(), key=lambda c: c.id)
+        _ORDER = (stamp, [(c, c.run, getattr(c.run, "passed_unless_flagged", None),
+                           getattr(c.run, "inapplicable_unless", None)) for c in checks])
     return _ORDER[1]
 
 
@@ -147,18 +151,15 @@ def run_all(ctx: Context) -> list[Outcome]:
     outcomes: list[Outcome] = []
     flagged = _flagged(ctx)
     leaf = _leaf(ctx)
-    for check in _in_order():
-        run = check.run
-        passed = getattr(run, "passed_unless_flagged", None)
+    for check, run, passed, only_for in _in_order():
         if passed is not None and flagged is not None and passed.check not in flagged:
             outcomes.append(passed)  # a path check the path builder raised no issue for: what run() returns
             continue
-        only_for = getattr(run, "inapplicable_unless", None)
         if only_for is not None and leaf is not _UNKNOWN and not isinstance(leaf, only_for[0]):
             outcomes.append(only_for[1])  # e.g. a request check on a certificate: what run() returns
             continue
         try:
-            outcomes.extend(check.run(ctx))
+            outcomes.extend(run(ctx))
         except Exception as exc:  # noqa: BLE001 - a broken check must not cost the scan
             outcomes.append(Outcome(CRASHED, "fail", None, f"check {check.id} crashed: {type(exc).__name__}: {exc}"))
     return outcomes
