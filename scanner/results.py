@@ -106,10 +106,13 @@ def _json(value: Any) -> str:
 def _json_pem(pem: Any) -> str:
     """``_json(pem)``, fast for PEM text: only its newlines need escaping, and escaping them with
     ``str.replace`` is far cheaper than the encoder's character-by-character scan."""
-    if isinstance(pem, str) and pem.isascii() and pem.replace("\n", "").isprintable() \
-            and '"' not in pem and "\\" not in pem:
+    if isinstance(pem, str) and pem.isascii() and not pem.encode("ascii").translate(None, _PEM_SAFE):
         return '"' + pem.replace("\n", "\\n") + '"'
     return _json(pem)
+
+
+# Bytes JSON leaves as they are (printable ASCII but '"' and '\\'), plus the newline: a PEM holds no others.
+_PEM_SAFE = bytes(sorted(set(range(0x20, 0x7F)) - {ord('"'), ord("\\")} | {ord("\n")}))
 
 
 def _remember_json(record: dict[str, Any]) -> None:

@@ -98,6 +98,10 @@ class CertFacts:
     # extensions did not parse as they are, so describe reads them itself and reports the error).
     signature_name: str = ""
     san_value: object = field(default=None, compare=False, repr=False)
+    # The signed bytes as presented, for signature checks (cryptography re-encodes them on every
+    # ``tbs_certificate_bytes``; its parser is strict DER, so the two are the same bytes). Empty:
+    # not known, use cryptography's.
+    tbs: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def self_issued(self) -> bool:
@@ -333,7 +337,7 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
         explicit_curve=layout.explicit_curve,
         extension_error=ext_error, signature_oid=sig_oid, signature_hash=signature_hash(sig_oid),
         algorithm_mismatch=layout.algorithm_mismatch, key_type=key_type, key_size=key_size, curve=curve,
-        signature_name=getattr(sig, "_name", None) or sig_oid, san_value=san_value,
+        signature_name=getattr(sig, "_name", None) or sig_oid, san_value=san_value, tbs=layout.tbs,
         **{**_extension_fields(values, subject.cns), **_empty_list_facts(empty_lists)},
     )
 
@@ -369,6 +373,7 @@ class _Layout:
     explicit_curve: bool  # the key's EC parameters are explicit rather than a named curve
     issuer: bytes  # the issuer Name exactly as encoded
     subject: bytes
+    tbs: bytes = b""  # the TBSCertificate as presented
 
 
 def _layout(cert_der: bytes, *, extensions: bool = True) -> _Layout:
@@ -386,10 +391,11 @@ def _slice_layout(cert_der: bytes) -> _Layout:
     """``_Layout`` by the slice-based walk: the reference the fast walk must agree with."""
     raw, tbs_alg, outer_alg, explicit = raw_extensions(cert_der)
     _, cert_body, _ = der.read_tlv(cert_der)
-    _, tbs_body, _ = der.read_tlv(der.children(cert_body)[0][2])
+    tbs = der.children(cert_body)[0][2]
+    _, tbs_body, _ = der.read_tlv(tbs)
     fields = [w for _, _, w in der.children(tbs_body)]
     sig_index = 2 if fields[0][0] == 0xA0 else 1
-    return _Layout(raw, tbs_alg != outer_alg, explicit, fields[sig_index + 1], fields[sig_index + 3])
+    return _Layout(raw, tbs_alg != outer_alg, explicit, fields[sig_index + 1], fields[sig_index + 3], tbs)
 
 
 class _Unexpected(Exception):
@@ -452,7 +458,8 @@ def _fast_layout(data: bytes, with_extensions: bool = True) -> _Layout:
         if tag == 0xA3:
             extensions.extend(_fast_extensions(data, start, end))
     issuer, subject = fields[sig_index + 1], fields[sig_index + 3]
-    return _Layout(extensions, mismatch, explicit, data[issuer[1]:issuer[2]], data[subject[1]:subject[2]])
+    return _Layout(extensions, mismatch, explicit, data[issuer[1]:issuer[2]], data[subject[1]:subject[2]],
+                   data[cpos:tend])
 
 
 def _explicit_curve(data: bytes, spki: tuple[int, int, int]) -> bool:
@@ -594,10 +601,28 @@ class _FactsCache:
     def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._items: OrderedDict[str, CertFacts] = OrderedDict()
+        # The same certificates by their DER: a dict lookup by the bytes (whose hash Python keeps)
+        # instead of a SHA-256 for the issuing CA and root of every endpoint.
+        self._by_der: dict[bytes, CertFacts] = {}
         self._lock = threading.Lock()
         self.hits = 0
 
     def get(self, cert_der: bytes) -> CertFacts:
+        found = self._by_der.get(cert_der)
+        if found is not None:
+            with self._lock:
+                self.hits += 1
+                if found.sha256 in self._items:
+                    self._items.move_to_end(found.sha256)
+            return found
+        facts = self._get(cert_der)
+        with self._lock:
+            self._by_der[cert_der] = facts
+            while len(self._by_der) > self._size:
+                del self._by_der[next(iter(self._by_der))]
+        return facts
+
+    def _get(self, cert_der: bytes) -> CertFacts:
         key = hashlib.sha256(cert_der).hexdigest()
         with self._lock:
             if key in self._items:

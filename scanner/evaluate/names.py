@@ -85,8 +85,9 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 def _lower_ascii(text: str) -> str:
     """ASCII-only lowercasing (H5): non-ASCII letters must not fold into ASCII ones (so not
-    ``str.lower``; a translation table, because this runs for every SAN entry of every endpoint)."""
-    return text.translate(_ASCII_LOWER)
+    ``str.lower`` on non-ASCII text; a translation table, because this runs for every SAN entry
+    of every endpoint). ASCII-only text, the usual case, is lowered by ``str.lower`` exactly so."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def _ip_mismatch(ref_ip: bytes, ids: Identities, hostname: str) -> list[Mismatch]:
