@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import json
+import operator
 import os
 import re
 import queue
@@ -21,6 +22,7 @@ import threading
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -138,8 +140,8 @@ def _record_json(record: Any) -> str:
         base, tail = cached
         index = record["index"]
         if type(index) is int and list(record) == list(base) \
-                and all(record[k] is v for k, v in base.items() if k != "index"):  # noqa: E721
-            return '{"index":' + str(index) + tail
+                and all(map(operator.is_, islice(record.values(), 1, None), islice(base.values(), 1, None))):  # noqa: E721
+            return '{"index":' + str(index) + tail  # "index" is the first key of both
     return _json(record)
 
 

@@ -133,6 +133,7 @@ def test_simple_name_decoding_matches_cryptography(rdns: list[list[tuple[str, in
     raw = der.sequence(*[der.tlv(0x31, b"".join(der.sequence(der.oid(oid), _value_der(tag, text))
                                                  for oid, tag, text in rdn)) for rdn in rdns])
     mine = certs._simple_name(raw)
+    assert mine == certs._any_simple_name(raw)  # the inline short-form reader agrees with the general one
     try:
         reference = certs._name_info_of(x509.Name.from_bytes(raw))
     except Exception:  # noqa: BLE001 - cryptography refuses the name
@@ -146,6 +147,9 @@ def test_simple_name_handles_the_common_shape() -> None:
     leaf = LabPKI.create(org="Plain Org").leaf("gw.example", dns=["gw.example"])
     raw = leaf.cert.subject.public_bytes()
     assert certs._simple_name(raw) == certs._name_info_of(leaf.cert.subject)
+    long_org = LabPKI.create(org="Long " * 30).leaf("gw.example", dns=["gw.example"])  # long-form lengths
+    raw = long_org.chain[0].cert.subject.public_bytes()
+    assert len(raw) > 128 and certs._simple_name(raw) == certs._name_info_of(long_org.chain[0].cert.subject)
 
 
 HOSTILE_VALUES = ["#lead", " lead", "trail ", " ", "a+b", 'q"uote', "c,omma", "s;emi", "<lt>", "back\\slash",

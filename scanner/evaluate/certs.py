@@ -540,7 +540,45 @@ def _simple_name(raw: bytes) -> _NameInfo | None:
     """``_NameInfo`` for a Name whose every RDN holds one attribute with a UTF8String or a
     PrintableString (valid characters only) value, which is nearly every real certificate. Its
     DER is then what cryptography would re-encode, and its values decode the same way; None for
-    anything else (multi-valued RDNs, other string types, odd encodings), which cryptography reads."""
+    anything else (multi-valued RDNs, other string types, odd encodings), which cryptography reads.
+    Names whose every length fits in one byte (nearly all) are read inline, without ``_head``."""
+    if _SHORT_NAMES is None:
+        return None
+    try:
+        if raw[0] != 0x30 or raw[1] >= 0x80 or raw[1] + 2 != len(raw):
+            return _any_simple_name(raw)
+        parts: list[str] = []
+        cns: list[str] = []
+        pos, end = 2, len(raw)
+        while pos < end:
+            # SET { SEQUENCE { OID, value } }, every length short-form and nested exactly
+            send = pos + 2 + raw[pos + 1]
+            oend = pos + 6 + raw[pos + 5]
+            if raw[pos] != 0x31 or raw[pos + 2] != 0x30 or raw[pos + 4] != 0x06 or send > end \
+                    or raw[pos + 1] >= 0x80 or raw[pos + 3] != raw[pos + 1] - 2 or raw[pos + 5] >= 0x80 \
+                    or raw[oend + 1] >= 0x80 or oend + 2 + raw[oend + 1] != send:
+                return _any_simple_name(raw)
+            value_tag, value = raw[oend], raw[oend + 2:send]
+            if value_tag == UTF8_STRING:
+                text = value.decode("utf-8")
+            elif value_tag == PRINTABLE_STRING:
+                text = value.decode("ascii")
+                if not _PRINTABLE.issuperset(text):
+                    return None
+            else:
+                return None
+            oid = _oid_text(raw[pos + 6:oend])
+            if oid == COMMON_NAME_OID:
+                cns.append(text)
+            parts.append(f"{_SHORT_NAMES.get(oid, oid)}={_escape_dn_value(text)}")
+            pos = send
+    except Exception:  # noqa: BLE001 - bad UTF-8, a short read, ...: the general reader decides
+        return _any_simple_name(raw)
+    return _NameInfo(raw, ",".join(reversed(parts)), tuple(cns))
+
+
+def _any_simple_name(raw: bytes) -> _NameInfo | None:
+    """``_simple_name`` for any length encoding (the reference for the inline reader)."""
     if _SHORT_NAMES is None:
         return None
     try:

@@ -134,6 +134,8 @@ class _Search:
         """Issuers named by ``node`` (anchors first, AKI matches before others), not yet used."""
         want = node.facts.issuer
         found = [n for n in (*self.anchors, *self.pool) if n.facts.subject == want and n.facts.sha256 not in used]
+        if len(found) < 2:
+            return found  # nothing to order (the usual case: one issuer)
         aki = node.facts.aki
         return sorted(found, key=lambda n: (not n.anchor, aki is not None and n.facts.ski != aki))
 
