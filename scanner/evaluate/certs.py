@@ -227,6 +227,19 @@ def _identities(cns: tuple[str, ...], values: dict[x509.ObjectIdentifier, object
     return Identities(dns=tuple(dns), ips=tuple(ips), cns=cns, has_san_extension=True)
 
 
+_DOTTED: dict[x509.ObjectIdentifier, str] = {}  # the same few OIDs recur in every certificate
+
+
+def _dotted(oid: x509.ObjectIdentifier) -> str:
+    """``oid.dotted_string``, looked up rather than formatted again (it is formatted on each access)."""
+    text = _DOTTED.get(oid)
+    if text is None:
+        text = oid.dotted_string
+        if len(_DOTTED) < 4096:
+            _DOTTED[oid] = text
+    return text
+
+
 def _values(exts: x509.Extensions | None) -> dict[x509.ObjectIdentifier, object] | None:
     """Each extension's value by OID (the first of a repeated OID, as ``get_extension_for_oid``
     gives), in one pass instead of one scan of the list per extension asked about."""
@@ -266,7 +279,7 @@ def _extension_fields(values: dict[x509.ObjectIdentifier, object] | None, cns: t
         "bc_present": isinstance(bc, x509.BasicConstraints),
         "is_ca": bool(isinstance(bc, x509.BasicConstraints) and bc.ca),
         "path_len": bc.path_length if isinstance(bc, x509.BasicConstraints) else None,
-        "eku": tuple(o.dotted_string for o in eku) if isinstance(eku, x509.ExtendedKeyUsage) else None,
+        "eku": tuple(_dotted(o) for o in eku) if isinstance(eku, x509.ExtendedKeyUsage) else None,
         "ski": ski.digest if isinstance(ski, x509.SubjectKeyIdentifier) else None,
         "aki": aki.key_identifier if isinstance(aki, x509.AuthorityKeyIdentifier) else None,
         "name_constraints": nc if isinstance(nc, x509.NameConstraints) else None,
@@ -301,7 +314,7 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
     if exts is not None:
         # cryptography read every extension (strict DER, no repeats): its list is the DER's list
         layout = _layout(cert_der, extensions=False)
-        raw = [(ext.oid.dotted_string, ext.critical) for ext in exts]
+        raw = [(_dotted(ext.oid), ext.critical) for ext in exts]
         duplicates: tuple[str, ...] = ()
         ext_error: str | None = None
         empty_lists: frozenset[str] = frozenset()
@@ -321,7 +334,7 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
         values = _values(exts)
         san_value = NOT_READ
     sig = cert.signature_algorithm_oid
-    sig_oid = sig.dotted_string
+    sig_oid = _dotted(sig)
     key_type, key_size, curve = key_facts(cert)
     subject = _name_info(layout.subject, cert, "subject")
     issuer = _name_info(layout.issuer, cert, "issuer")
