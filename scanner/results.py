@@ -101,8 +101,12 @@ _TAILS: dict[str, tuple[dict[str, Any], str]] = {}  # sha256 -> (cached record, 
 _TAILS_MAX = 1024
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=_JSON_SEPARATORS)  # what json.dumps builds per call
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=_JSON_SEPARATORS)
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` with one encoder for all."""
+    return _ENCODER.encode(value)
 
 
 def _json_pem(pem: Any) -> str:
