@@ -8,19 +8,22 @@ evidence keeps the raw bytes exactly as presented.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
 
 
+NOT_READ = object()  # KnownFacts.san_value when the engine could not read the extensions as presented
+
+
 def der_to_pem(der: bytes) -> str:
     """PEM text for DER bytes, 64 columns, exactly as ``openssl x509`` writes it."""
-    body = base64.b64encode(der).decode("ascii")
+    body = binascii.b2a_base64(der, newline=False).decode("ascii")  # base64.b64encode, minus its wrapper
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
 
@@ -33,7 +36,11 @@ def iso_utc(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` suffix: the only time format in the results model."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    elif moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    if moment.year < 1000:  # strftime's %Y does not pad these: keep its exact text
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{moment.year}-{moment.month:02}-{moment.day:02}T{moment.hour:02}:{moment.minute:02}:{moment.second:02}Z"
 
 
 def _name(name: x509.Name) -> str:
@@ -41,6 +48,28 @@ def _name(name: x509.Name) -> str:
         return name.rfc4514_string()
     except Exception:  # noqa: BLE001 - attacker-controlled name, keep going
         return "<unparseable name>"
+
+
+def _serial(serial: int) -> str:
+    return format(serial, "x") if serial >= 0 else "-" + format(-serial, "x")
+
+
+def _from_known(der: bytes, index: int, known: KnownFacts) -> dict[str, Any]:
+    """``describe`` from the engine's facts: every field there was read without error (else the
+    engine would have no certificate), so no field can add a parse error here."""
+    record: dict[str, Any] = {
+        "index": index, "pem": der_to_pem(der), "sha256": known.sha256, "size": len(der),
+        "subject": known.subject_text, "issuer": known.issuer_text, "serial": _serial(known.serial),
+        "not_before": iso_utc(known.not_before), "not_after": iso_utc(known.not_after), "san": [],
+        "key": {"type": known.key_type, "size": known.key_size, "curve": known.curve},
+        "signature_algorithm": known.signature_name, "parse_errors": [],
+    }
+    if known.san_value is not None:
+        try:
+            record["san"] = _san_records(known.san_value)
+        except Exception as exc:  # noqa: BLE001 - as describe: the field's error, not the record's
+            record["parse_errors"].append(f"san: {exc}")
+    return record
 
 
 def _key(cert: x509.Certificate) -> dict[str, Any]:
@@ -69,8 +98,12 @@ def san_entries(cert: x509.Certificate) -> list[dict[str, str]]:
         ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     except x509.ExtensionNotFound:
         return []
+    return _san_records(ext.value)
+
+
+def _san_records(san: Any) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
-    for gn in ext.value:
+    for gn in san:
         if isinstance(gn, x509.DNSName):
             out.append({"type": "dns", "value": gn.value})
         elif isinstance(gn, x509.IPAddress):
@@ -88,11 +121,33 @@ def san_entries(cert: x509.Certificate) -> list[dict[str, str]]:
     return out
 
 
-def describe(der: bytes, index: int = 0, *, parsed: x509.Certificate | None = None) -> dict[str, Any]:
+class KnownFacts(Protocol):
+    """What the verdict engine already read from a certificate (``scanner.evaluate.certs.CertFacts``)."""
+
+    cert: x509.Certificate | None
+    sha256: str
+    subject_text: str
+    issuer_text: str
+    serial: int
+    not_before: datetime
+    not_after: datetime
+    key_type: str
+    key_size: int | None
+    curve: str | None
+    signature_name: str
+    san_value: object
+
+
+def describe(der: bytes, index: int = 0, *, parsed: x509.Certificate | None = None,
+             known: KnownFacts | None = None) -> dict[str, Any]:
     """The results model's record of one presented certificate (see results.schema.json).
 
     ``parsed``: ``der`` already loaded by cryptography (the verdict engine's parse), so that the
-    certificate and its extensions are not parsed twice; the record is the same either way."""
+    certificate and its extensions are not parsed twice; ``known``: the engine's facts for ``der``,
+    so that names, key and subjectAltName are not read twice either. The record is the same
+    whichever is given."""
+    if known is not None and known.cert is not None and known.san_value is not NOT_READ:
+        return _from_known(der, index, known)
     record: dict[str, Any] = {
         "index": index,
         "pem": der_to_pem(der),
@@ -116,7 +171,7 @@ def describe(der: bytes, index: int = 0, *, parsed: x509.Certificate | None = No
     fields: dict[str, Callable[[], Any]] = {
         "subject": lambda: _name(cert.subject),
         "issuer": lambda: _name(cert.issuer),
-        "serial": lambda: format(cert.serial_number, "x") if cert.serial_number >= 0 else "-" + format(-cert.serial_number, "x"),
+        "serial": lambda: _serial(cert.serial_number),
         "not_before": lambda: iso_utc(cert.not_valid_before_utc),
         "not_after": lambda: iso_utc(cert.not_valid_after_utc),
         "san": lambda: san_entries(cert),

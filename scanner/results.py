@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import os
 import re
 import queue
@@ -20,6 +21,7 @@ import threading
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -106,15 +108,71 @@ def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[byte
 def _described(der: bytes) -> dict[str, Any]:
     """``describe`` once per certificate: an estate presents the same intermediates thousands
     of times. Callers copy the record before setting its index and never mutate it."""
-    return describe(der, 0, parsed=_engine_parse(der))
+    known = _engine_facts(der)
+    record = describe(der, 0, parsed=known.cert, known=known)
+    _remember_json(record)
+    return record
 
 
-def _engine_parse(der: bytes) -> Any | None:
-    """The verdict engine's parsed certificate (cached by fingerprint, so after ``evaluate`` this
-    is a lookup, not a second parse); None when it could not parse."""
+_JSON_SEPARATORS = (",", ":")
+_TAILS: dict[str, tuple[dict[str, Any], str]] = {}  # sha256 -> (cached record, its JSON after "index")
+_TAILS_MAX = 1024
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=_JSON_SEPARATORS)  # what json.dumps builds per call
+
+
+def _json(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` with one encoder for all."""
+    return _ENCODER.encode(value)
+
+
+def _json_pem(pem: Any) -> str:
+    """``_json(pem)``, fast for PEM text: only its newlines need escaping, and escaping them with
+    ``str.replace`` is far cheaper than the encoder's character-by-character scan."""
+    if isinstance(pem, str) and pem.isascii() and not pem.encode("ascii").translate(None, _PEM_SAFE):
+        return '"' + pem.replace("\n", "\\n") + '"'
+    return _json(pem)
+
+
+# Bytes JSON leaves as they are (printable ASCII but '"' and '\\'), plus the newline: a PEM holds no others.
+_PEM_SAFE = bytes(sorted(set(range(0x20, 0x7F)) - {ord('"'), ord("\\")} | {ord("\n")}))
+
+
+def _remember_json(record: dict[str, Any]) -> None:
+    """Keep the JSON of a cached record after its index, so ``encode_part`` splices it in rather
+    than encoding the same certificate (PEM and all) for every endpoint that presents it. Sound
+    because cached records are never mutated (see ``_described``)."""
+    keys = list(record)
+    if keys[:2] != ["index", "pem"] or not isinstance(record.get("sha256"), str):
+        return
+    rest = {k: record[k] for k in keys[2:]}
+    tail = ',"pem":' + _json_pem(record["pem"]) + ("," + _json(rest)[1:] if rest else "}")
+    if len(_TAILS) >= _TAILS_MAX:
+        _TAILS.clear()
+    _TAILS[record["sha256"]] = (record, tail)
+
+
+def _record_json(record: Any) -> str:
+    """``_json(record)``; spliced from ``_TAILS`` when ``record`` is a cached record with its own
+    index (same keys in the same order, every other value the very same object)."""
+    sha = record.get("sha256") if type(record) is dict else None  # noqa: E721 - exactly a dict
+    cached = _TAILS.get(sha) if isinstance(sha, str) else None
+    if cached is not None:
+        base, tail = cached
+        index = record["index"]
+        if type(index) is int and list(record) == list(base) \
+                and all(map(operator.is_, islice(record.values(), 1, None), islice(base.values(), 1, None))):  # noqa: E721
+            return '{"index":' + str(index) + tail  # "index" is the first key of both
+    return _json(record)
+
+
+def _engine_facts(der: bytes) -> Any:
+    """The verdict engine's facts for ``der`` (cached by fingerprint, so after ``evaluate`` this
+    is a lookup, not a second parse): its parsed certificate, names, key and subjectAltName."""
     from scanner.evaluate.certs import facts
 
-    return facts(der).cert
+    return facts(der)
 
 
 def describe_cached(der: bytes, index: int) -> dict[str, Any]:
@@ -172,7 +230,12 @@ def encode_part(part: dict[str, Any]) -> EncodedPart:
 
     Why: encoding the certificate records is most of an endpoint's JSON; done in the worker it
     leaves the probe process, and a string pickles back far more cheaply than nested dicts."""
-    text = json.dumps({key: part[key] for key in _PART_KEYS}, ensure_ascii=False, separators=(",", ":"))
+    chain = part["chain"]
+    if type(chain) is list:  # noqa: E721 - exactly what chain_part makes; anything else: plain JSON
+        rest = _json({key: part[key] for key in _PART_KEYS[1:]})
+        text = '{"chain":[' + ",".join(_record_json(r) for r in chain) + "]," + rest[1:]
+    else:
+        text = _json({key: part[key] for key in _PART_KEYS})
     severities = [finding["severity"] for finding in part["findings"]]
     return text, severities, "".join(cert["pem"] for cert in part["chain"])
 

@@ -14,9 +14,12 @@ PKIX_BUILD = "mozilla::pkix lib/mozpkix/lib/pkixbuild.cpp BuildForward"
 CHROME_BUILTIN = "Chromium net/cert/cert_verify_proc_builtin.cc MapPathBuilderErrorsToCertStatus"
 
 
+_CT_INAPPLICABLE = Outcome("chain.public_store.ct_unchecked", "not-applicable", 0)  # shared: immutable
+
+
 def _ct_unchecked(ctx: Context) -> list[Outcome]:
     if not ctx.public_store or not ctx.path.trusted:
-        return [Outcome("chain.public_store.ct_unchecked", "not-applicable", 0)]
+        return [_CT_INAPPLICABLE]
     return [Outcome("chain.public_store.ct_unchecked", "fail", 0,
                     "the chain ends at a public root: Chrome and Firefox also require Certificate Transparency "
                     "(SCTs), which an offline evaluation cannot check")]

@@ -18,14 +18,16 @@ PROFILE_CHECKS: list[str] = []
 
 def _leaf_rule(check_id: str, rule: Callable[[Context], str | None]) -> Callable[[Context], list[Outcome]]:
     """A check on the leaf: ``rule`` returns why it fails (None: pass; '' : not applicable)."""
+    passed, inapplicable = Outcome(check_id, "pass", 0), Outcome(check_id, "not-applicable", 0)  # shared: immutable
+
     def run(ctx: Context) -> list[Outcome]:
         if ctx.leaf.cert is None:
-            return [Outcome(check_id, "not-applicable", 0)]
+            return [inapplicable]
         problem = rule(ctx)
         if problem is None:
-            return [Outcome(check_id, "pass", 0)]
+            return [passed]
         if problem == "":
-            return [Outcome(check_id, "not-applicable", 0)]
+            return [inapplicable]
         return [Outcome(check_id, "fail", 0, problem)]
     PROFILE_CHECKS.append(check_id)
     return run

@@ -9,18 +9,20 @@ from scanner.checks.registry import Context, Outcome, Runner, define
 
 def _window(check_id: str, position: int) -> Runner:
     """Fails when the leaf expires within window ``position`` but not within the next, tighter one."""
+    passed, inapplicable = Outcome(check_id, "pass", 0), Outcome(check_id, "not-applicable", 0)  # shared: immutable
+
     def run(ctx: Context) -> list[Outcome]:
         windows = sorted(ctx.profile.expiry_warning_days, reverse=True)
         leaf = ctx.leaf
         if leaf.cert is None or position >= len(windows) or ctx.at > leaf.not_after:
-            return [Outcome(check_id, "not-applicable", 0)]
+            return [inapplicable]
         left = leaf.not_after - ctx.at
         tighter = windows[position + 1] if position + 1 < len(windows) else None
         inside = left <= timedelta(days=windows[position])
         if inside and (tighter is None or left > timedelta(days=tighter)):
             return [Outcome(check_id, "fail", 0,
                             f"expires {leaf.not_after:%Y-%m-%d} ({left.days} days left; warning window {windows[position]} days)")]
-        return [Outcome(check_id, "pass", 0)]
+        return [passed]
     return run
 
 

@@ -17,23 +17,30 @@ def _detail(result: n.NameResult, kinds: set[str]) -> str:
     return "; ".join(m.detail for m in (*result.reasons, *result.notes) if m.kind in kinds)
 
 
+_MATCHED = Outcome("name.mismatch", "pass", 0)  # shared: outcomes are immutable
+
+
 def _mismatch(ctx: Context) -> list[Outcome]:
     parts = []
     for browser, result in (("Chrome", ctx.chrome_names), ("Firefox", ctx.firefox_names)):
         if not result.matched:
             parts.append(f"{browser}: " + "; ".join(m.detail for m in result.reasons))
     if not parts:
-        return [Outcome("name.mismatch", "pass", 0)]
+        return [_MATCHED]
     return [Outcome("name.mismatch", "fail", 0, f"{ctx.hostname} is not covered by the certificate. " + " | ".join(parts))]
 
 
 def _kind_check(check_id: str, kinds: set[str], browser: str) -> Runner:
+    passed = Outcome(check_id, "pass", 0)  # shared: outcomes are immutable
+
     def run(ctx: Context) -> list[Outcome]:
         result = ctx.chrome_names if browser == "chrome" else ctx.firefox_names
+        if not result.reasons and not result.notes:
+            return [passed]
         hit = _kinds(result) & kinds
         if hit:
             return [Outcome(check_id, "fail", 0, _detail(result, hit))]
-        return [Outcome(check_id, "pass", 0)]
+        return [passed]
     return run
 
 

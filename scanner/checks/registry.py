@@ -87,9 +87,15 @@ def register(check: Check) -> Check:
 
 def path_check(check_id: str) -> Runner:
     """Runner for a check whose failures the path builder (``evaluate/path.py``) reports as issues."""
+    passed = Outcome(check_id, "pass", None)  # immutable, so one instance serves every evaluation
+
     def run(ctx: Context) -> list[Outcome]:
-        failures = [Outcome(check_id, "fail", i.index, i.detail) for i in ctx.path.issues if i.check == check_id]
-        return failures or [Outcome(check_id, "pass", None)]
+        issues = ctx.path.issues
+        if not issues:
+            return [passed]
+        failures = [Outcome(check_id, "fail", i.index, i.detail) for i in issues if i.check == check_id]
+        return failures or [passed]
+    run.passed_unless_flagged = passed  # type: ignore[attr-defined]  # lets run_all skip the call
     return run
 
 
@@ -102,12 +108,58 @@ def define(check_id: str, title: str, severity: Severity, source: str, citation:
 CRASHED = "dccscan.check.crashed"
 
 
+_Step = tuple[Check, Runner, "Outcome | None", "tuple[type, Outcome] | None"]
+_ORDER: tuple[tuple[int, ...], list[_Step]] = ((), [])
+
+
+def _in_order() -> list[_Step]:
+    """The registered checks sorted by id, each with its runner's shortcuts (see ``run_all``),
+    worked out again only when the registry changed (a test may add or replace a check):
+    sorting ~70 checks and looking up their shortcuts on every evaluation was measurable."""
+    global _ORDER
+    stamp = tuple(map(id, REGISTRY.values()))
+    if stamp != _ORDER[0]:
+        checks = sorted(REGISTRY.values(), key=lambda c: c.id)
+        _ORDER = (stamp, [(c, c.run, getattr(c.run, "passed_unless_flagged", None),
+                           getattr(c.run, "inapplicable_unless", None)) for c in checks])
+    return _ORDER[1]
+
+
+def _flagged(ctx: Context) -> set[str] | None:
+    """The check ids the path builder reported issues for (None: unreadable, so every path check
+    runs and reports its own failure). Most of the ~40 path checks have no issue on a given
+    chain; calling each one just to get its pass outcome was a measurable share of an endpoint."""
+    try:
+        return {issue.check for issue in ctx.path.issues}
+    except Exception:  # noqa: BLE001 - the checks themselves will fail and be reported as crashed
+        return None
+
+
+_UNKNOWN = object()
+
+
+def _leaf(ctx: Context) -> Any:
+    """What a check sees as the leaf (None for an empty chain; _UNKNOWN when unreadable)."""
+    try:
+        return ctx.chain[0] if ctx.chain else None
+    except Exception:  # noqa: BLE001 - the checks themselves will fail and be reported as crashed
+        return _UNKNOWN
+
+
 def run_all(ctx: Context) -> list[Outcome]:
     """Every registered check's outcomes; a crashing check yields a ``dccscan.check.crashed`` failure."""
     outcomes: list[Outcome] = []
-    for check in sorted(REGISTRY.values(), key=lambda c: c.id):
+    flagged = _flagged(ctx)
+    leaf = _leaf(ctx)
+    for check, run, passed, only_for in _in_order():
+        if passed is not None and flagged is not None and passed.check not in flagged:
+            outcomes.append(passed)  # a path check the path builder raised no issue for: what run() returns
+            continue
+        if only_for is not None and leaf is not _UNKNOWN and not isinstance(leaf, only_for[0]):
+            outcomes.append(only_for[1])  # e.g. a request check on a certificate: what run() returns
+            continue
         try:
-            outcomes.extend(check.run(ctx))
+            outcomes.extend(run(ctx))
         except Exception as exc:  # noqa: BLE001 - a broken check must not cost the scan
             outcomes.append(Outcome(CRASHED, "fail", None, f"check {check.id} crashed: {type(exc).__name__}: {exc}"))
     return outcomes

@@ -68,14 +68,17 @@ def _request(ctx: Context) -> RequestFacts | None:
 
 def _request_rule(check_id: str, rule: Callable[[RequestFacts, Context], str | None]) -> Runner:
     """A check on the request: ``rule(facts, ctx)`` says why it fails (None: pass; '': n/a)."""
+    passed, inapplicable = Outcome(check_id, "pass", None), Outcome(check_id, "not-applicable", None)  # immutable
+
     def run(ctx: Context) -> list[Outcome]:
         facts = _request(ctx)
         problem = "" if facts is None else rule(facts, ctx)
         if problem is None:
-            return [Outcome(check_id, "pass", None)]
+            return [passed]
         if problem == "":
-            return [Outcome(check_id, "not-applicable", None)]
+            return [inapplicable]
         return [Outcome(check_id, "fail", None, problem)]
+    run.inapplicable_unless = (RequestFacts, inapplicable)  # type: ignore[attr-defined]  # see run_all
     REQUEST_CHECKS.append(check_id)
     return run
 

@@ -66,18 +66,28 @@ def _icann_psl() -> PublicSuffixList:
     return PublicSuffixList(only_icann=True)
 
 
+_IPV4_CHARS = frozenset("0123456789.")  # an IPv6 literal always has ':'; IPv4 is ASCII digits and dots
+
+
 def parse_ip(text: str) -> bytes | None:
     """Packed bytes when ``text`` is an IPv4/IPv6 literal (IPv6 may be bracketed), else None."""
     candidate = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if ":" not in candidate and not _IPV4_CHARS.issuperset(candidate):
+        return None  # cannot be an address: skip ipaddress's two raised-and-caught ValueErrors
     try:
         return ipaddress.ip_address(candidate).packed
     except ValueError:
         return None
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def _lower_ascii(text: str) -> str:
-    """ASCII-only lowercasing (H5): non-ASCII letters must not fold into ASCII ones."""
-    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+    """ASCII-only lowercasing (H5): non-ASCII letters must not fold into ASCII ones (so not
+    ``str.lower`` on non-ASCII text; a translation table, because this runs for every SAN entry
+    of every endpoint). ASCII-only text, the usual case, is lowered by ``str.lower`` exactly so."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def _ip_mismatch(ref_ip: bytes, ids: Identities, hostname: str) -> list[Mismatch]:
@@ -146,7 +156,7 @@ def _chrome_match(hostname: str, ids: Identities) -> NameResult:
     if ref_ip is not None:
         reasons = _ip_mismatch(ref_ip, ids, hostname)
         return NameResult(not reasons, tuple(reasons))
-    wildcard_domain, why_not = _chrome_wildcard_domain(ref)
+    wildcard: tuple[str | None, str] | None = None  # _chrome_wildcard_domain(ref), once a wildcard is met
     reasons: list[Mismatch] = []
     for raw in ids.dns:
         presented = _lower_ascii(raw)
@@ -157,6 +167,8 @@ def _chrome_match(hostname: str, ids: Identities) -> NameResult:
         if presented == ref:
             return NameResult(True)
         if presented.startswith("*.") and len(presented) > 2:
+            wildcard = wildcard or _chrome_wildcard_domain(ref)  # the PSL lookup only when needed
+            wildcard_domain, why_not = wildcard
             if wildcard_domain is not None and presented[1:] == wildcard_domain:
                 return NameResult(True)
             if wildcard_domain is None and presented[1:] == "." + ref.partition(".")[2]:
@@ -180,7 +192,7 @@ _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 
 
 def _valid_label(label: str, *, presented: bool) -> bool:
-    if not 1 <= len(label) <= 63 or any(c not in _LABEL_CHARS for c in label):
+    if not 1 <= len(label) <= 63 or not _LABEL_CHARS.issuperset(label):
         return False
     return not (label.startswith("-") or (presented and label.endswith("-")))
 

@@ -88,7 +88,7 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     result: str | None = None
     try:
         assert child.cert is not None and issuer.cert is not None
-        _verify(child.cert, issuer.cert)
+        _verify(child.cert, issuer.cert, child.tbs)
     except Exception as exc:  # noqa: BLE001 - InvalidSignature, unsupported key, ...
         result = f"{type(exc).__name__}: {exc}".rstrip(": ")
     with _SIG_LOCK:
@@ -98,12 +98,13 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     return result
 
 
-def _verify(child: x509.Certificate, issuer: x509.Certificate) -> None:
+def _verify(child: x509.Certificate, issuer: x509.Certificate, tbs: bytes = b"") -> None:
     """Verify ``child``'s signature with ``issuer``'s key, whatever the hash (SHA-1 and MD5 too:
     cryptography's ``verify_directly_issued_by`` refuses those, but a browser's verdict on a SHA-1
-    chain is "weak algorithm", not "bad signature", so we must tell the two apart)."""
+    chain is "weak algorithm", not "bad signature", so we must tell the two apart). ``tbs``: the
+    child's TBSCertificate as presented when known (``CertFacts.tbs``), else cryptography's."""
     key = issuer.public_key()
-    data, signature, digest = child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
+    data, signature, digest = tbs or child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
     if isinstance(key, rsa.RSAPublicKey):
         params = child.signature_algorithm_parameters
         pad = params if isinstance(params, (padding.PSS, padding.PKCS1v15)) else padding.PKCS1v15()
@@ -133,6 +134,8 @@ class _Search:
         """Issuers named by ``node`` (anchors first, AKI matches before others), not yet used."""
         want = node.facts.issuer
         found = [n for n in (*self.anchors, *self.pool) if n.facts.subject == want and n.facts.sha256 not in used]
+        if len(found) < 2:
+            return found  # nothing to order (the usual case: one issuer)
         aki = node.facts.aki
         return sorted(found, key=lambda n: (not n.anchor, aki is not None and n.facts.ski != aki))
 

@@ -1,0 +1,316 @@
+"""The verdict engine's fast paths agree with the slow references they replace.
+
+Why: the engine reads each certificate once, with shortcuts (an index-based DER walk, cached
+names, the certificate record built from the engine's facts). A shortcut that disagrees with the
+reference on one odd certificate would silently change a verdict or a record, so every shortcut
+is compared with its reference over the browser-oracle certificates, the hostile ones and
+mutated DER (``benchmarks/engine_golden.py`` does the same end to end, byte for byte).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanner.certinfo import describe
+from scanner.evaluate import certs
+from scanner.lab import hostile
+from scanner.lab.pki import LabPKI
+from tests.browsers.cases import build_cases
+
+
+@lru_cache(maxsize=1)
+def _ders() -> tuple[bytes, ...]:
+    """Every distinct certificate of the oracle cases and the hostile estate."""
+    found: dict[bytes, None] = {}
+    for case in build_cases():
+        for der in (*case.chain, *case.anchors):
+            found[der] = None
+    hostile_certs = hostile.hostile_certificates(LabPKI.create())
+    for issued in (hostile_certs.good, hostile_certs.large, hostile_certs.broken_extension, *hostile_certs.long_chain[:2]):
+        found[issued.der] = None
+    return tuple(found)
+
+
+def _layout_or_error(der: bytes, walk: object) -> object:
+    try:
+        return walk(der)  # type: ignore[operator]
+    except Exception as exc:  # noqa: BLE001 - the error type is part of the behaviour compared
+        return type(exc)
+
+
+def _cryptography_extensions(der: bytes) -> list[tuple[str, bool]] | None:
+    """The (oid, critical) list as cryptography reads it; None when it refuses the extensions."""
+    from cryptography import x509
+
+    try:
+        return [(e.oid.dotted_string, e.critical) for e in x509.load_der_x509_certificate(der).extensions]
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def test_fast_der_walk_matches_the_slice_walk() -> None:
+    ders = _ders()
+    assert len(ders) > 100
+    for der in ders:
+        reference = certs._slice_layout(der)
+        assert certs._layout(der) == reference
+        without = certs._layout(der, extensions=False)
+        assert (without.issuer, without.subject, without.algorithm_mismatch, without.explicit_curve) == \
+            (reference.issuer, reference.subject, reference.algorithm_mismatch, reference.explicit_curve)
+        listed = _cryptography_extensions(der)
+        assert listed is None or listed == reference.extensions
+    # the fast walk really is taken for ordinary certificates (else this test compares nothing new)
+    assert certs._fast_layout(ders[0]) == certs._slice_layout(ders[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=0, max_value=255),
+       st.integers(min_value=0, max_value=3))
+def test_fast_der_walk_matches_on_mutated_der(position: int, value: int, which: int) -> None:
+    """A changed byte (or a truncation) gives the same layout or the same exception either way."""
+    ders = _ders()
+    der = bytearray(ders[which * 7 % len(ders)])
+    if value % 5 == 0:
+        der = der[: position % len(der)]
+    else:
+        der[position % len(der)] = value
+    data = bytes(der)
+    reference = _layout_or_error(data, certs._slice_layout)
+    assert _layout_or_error(data, certs._layout) == reference
+    listed = _cryptography_extensions(data)
+    if listed is not None:  # the engine then takes cryptography's list instead of walking the DER
+        assert isinstance(reference, certs._Layout) and listed == reference.extensions
+
+
+def test_certificate_record_from_engine_facts_equals_a_fresh_read() -> None:
+    for der in (*_ders(), hostile.UNPARSEABLE_DER, hostile.random_bytes(size=300)):
+        facts = certs.parse(der)
+        assert describe(der, 3, parsed=facts.cert, known=facts) == describe(der, 3)
+
+
+def test_cached_names_equal_fresh_names() -> None:
+    """The issuer name cache is keyed by the DER as presented: a second certificate from the same
+    issuer gets exactly what a fresh parse gives."""
+    pki = LabPKI.create(org="Name cache, \"quoted\" + plus")
+    first, second = pki.leaf("a.example", dns=["a.example"]), pki.leaf("b.example", dns=["b.example"])
+    certs.parse(first.der)
+    again = certs.parse(second.der)
+    assert again.issuer_text == second.cert.issuer.rfc4514_string()
+    assert again.issuer == second.cert.issuer.public_bytes()
+    assert again.subject_text == second.cert.subject.rfc4514_string()
+    assert again.ids.cns == ("b.example",)
+
+
+_TYPES = st.sampled_from(["2.5.4.3", "2.5.4.10", "2.5.4.11", "2.5.4.6", "0.9.2342.19200300.100.1.25",
+                          "1.2.840.113549.1.9.1", "2.5.4.5", "1.3.6.1.4.1.99999.7", "1.3.6.1.4.1.311.60.2.1.3"])
+_TAGS = st.sampled_from([0x0C] * 6 + [0x13] * 6 + [0x16, 0x1E, 0x14, 0x04])
+_VALUES = st.one_of(st.text(max_size=12), st.text(alphabet=" #+,;<>\\\"=\x00AZaz09'()-./:?_@é☃", max_size=12),
+                    st.text(alphabet=" AZaz09'()+,-./:=?#", max_size=12))
+_ATTRIBUTE = st.tuples(_TYPES, _TAGS, _VALUES)
+_RDN = st.one_of(*[st.lists(_ATTRIBUTE, min_size=1, max_size=1)] * 6, st.lists(_ATTRIBUTE, min_size=2, max_size=2))
+
+
+def _value_der(tag: int, text: str) -> bytes:
+    from scanner.lab import der
+
+    if tag == 0x1E:
+        return der.tlv(tag, text.encode("utf-16-be", "surrogatepass"))
+    return der.tlv(tag, text.encode("utf-8", "surrogatepass"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_RDN, max_size=4))
+def test_simple_name_decoding_matches_cryptography(rdns: list[list[tuple[str, int, str]]]) -> None:
+    """Whenever the engine decodes a Name itself, it gets cryptography's DER, RFC 4514 text and
+    CNs; a Name cryptography refuses is never decoded here."""
+    from cryptography import x509
+
+    from scanner.lab import der
+
+    raw = der.sequence(*[der.tlv(0x31, b"".join(der.sequence(der.oid(oid), _value_der(tag, text))
+                                                 for oid, tag, text in rdn)) for rdn in rdns])
+    mine = certs._simple_name(raw)
+    assert mine == certs._any_simple_name(raw)  # the inline short-form reader agrees with the general one
+    try:
+        reference = certs._name_info_of(x509.Name.from_bytes(raw))
+    except Exception:  # noqa: BLE001 - cryptography refuses the name
+        assert mine is None
+        return
+    assert mine is None or mine == reference
+
+
+def test_simple_name_handles_the_common_shape() -> None:
+    """The fast decoder is really used for an ordinary name (else the test above proves nothing)."""
+    leaf = LabPKI.create(org="Plain Org").leaf("gw.example", dns=["gw.example"])
+    raw = leaf.cert.subject.public_bytes()
+    assert certs._simple_name(raw) == certs._name_info_of(leaf.cert.subject)
+    long_org = LabPKI.create(org="Long " * 30).leaf("gw.example", dns=["gw.example"])  # long-form lengths
+    raw = long_org.chain[0].cert.subject.public_bytes()
+    assert len(raw) > 128 and certs._simple_name(raw) == certs._name_info_of(long_org.chain[0].cert.subject)
+
+
+HOSTILE_VALUES = ["#lead", " lead", "trail ", " ", "a+b", 'q"uote', "c,omma", "s;emi", "<lt>", "back\\slash",
+                  "nul\x00", "=eq", "ünï☃", "𝄞", "", "  two  ", "#", "\n", "x\ty"]
+
+
+def test_simple_name_escapes_hostile_values_as_cryptography_does() -> None:
+    from cryptography import x509
+
+    from scanner.lab import der
+
+    for value in HOSTILE_VALUES:
+        raw = der.sequence(der.tlv(0x31, der.sequence(der.oid("2.5.4.3"), der.tlv(0x0C, value.encode()))),
+                           der.tlv(0x31, der.sequence(der.oid("1.2.3.4"), der.tlv(0x0C, value.encode()))))
+        mine = certs._simple_name(raw)
+        assert mine is not None and mine == certs._name_info_of(x509.Name.from_bytes(raw)), value
+
+
+def test_facts_built_without_the_dataclass_constructor_equal_the_ordinary_ones() -> None:
+    import dataclasses
+
+    for der in _ders()[:20]:
+        facts = certs.parse(der)
+        values = {f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)}
+        ordinary = certs.CertFacts(**values)
+        assert certs._facts(**values) == ordinary and vars(certs._facts(**values)) == vars(ordinary)
+        assert hash(certs._facts(**{**values, "name_constraints": None})) is not None
+
+
+def _every_run(ctx: object) -> list[object]:
+    """The reference for run_all: every check's own runner, in id order."""
+    from scanner.checks import REGISTRY
+
+    return [o for check_id in sorted(REGISTRY) for o in REGISTRY[check_id].run(ctx)]  # type: ignore[arg-type]
+
+
+def test_run_all_shortcuts_give_what_every_runner_gives() -> None:
+    """run_all skips calling path checks with no issue and request checks on a certificate; the
+    outcomes must be exactly those the runners return."""
+    from scanner.checks.registry import run_all
+    from scanner.evaluate import evaluate_outcomes
+
+    cases = build_cases()
+    flagged = 0
+    for case in cases:
+        ctx, outcomes = evaluate_outcomes(list(case.chain), case.hostname, anchors=list(case.anchors),
+                                          at=_now())
+        assert outcomes == run_all(ctx) == _every_run(ctx), case.id
+        flagged += bool(ctx.path.issues)
+    assert flagged > 10  # chains with path issues were among them (the flagged branch ran)
+
+
+def _now() -> object:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(timezones=st.sampled_from([None, __import__("datetime").timezone.utc,
+                                               __import__("datetime").timezone(__import__("datetime").timedelta(hours=-7))])))
+def test_iso_utc_matches_strftime(moment: object) -> None:
+    import datetime as dt
+
+    from scanner.certinfo import iso_utc
+
+    m: dt.datetime = moment  # type: ignore[assignment]
+    try:
+        expected = (m.replace(tzinfo=dt.timezone.utc) if m.tzinfo is None else m).astimezone(dt.timezone.utc) \
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:
+        return
+    assert iso_utc(m) == expected
+
+
+def _plain(part: dict[str, object]) -> str:
+    import json
+
+    keys = ("chain", "browsers", "profile", "findings")
+    return json.dumps({k: part[k] for k in keys}, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_encode_part_splices_exactly_what_json_would_write() -> None:
+    """Cached certificate records are spliced in as JSON; any record that is not exactly the
+    cached one (changed value, other index type, other key order) is encoded afresh."""
+    import datetime as dt
+
+    from scanner.results import chain_part, encode_part
+
+    pki = LabPKI.create(org="Encode \"quoted\" ünï")
+    leaf = pki.leaf("enc.example", dns=["enc.example"])
+    part = chain_part([leaf.der, pki.issuing.der], "enc.example", [pki.root.der], dt.datetime.now(dt.timezone.utc), None)
+    assert encode_part(part)[0] == _plain(part)
+    changed = dict(part, chain=[dict(part["chain"][0], san=[{"type": "dns", "value": "other\n\"x\""}]),  # type: ignore[index]
+                                dict(part["chain"][1], index=True)])  # type: ignore[index]
+    assert encode_part(changed)[0] == _plain(changed) != _plain(part)
+    reordered = dict(part, chain=[{k: part["chain"][0][k] for k in reversed(list(part["chain"][0]))}])  # type: ignore[index]
+    assert encode_part(reordered)[0] == _plain(reordered)
+    odd_pem = dict(part, chain=[dict(part["chain"][0], pem="a\u2028b\x7f\"\\")])  # type: ignore[index]
+    assert encode_part(odd_pem)[0] == _plain(odd_pem)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_fast_pem_escaping_matches_json(text: str) -> None:
+    import json
+
+    from scanner.results import _json_pem
+
+    assert _json_pem(text) == json.dumps(text, ensure_ascii=False, separators=(",", ":"))
+
+
+def _tbs_agrees(der: bytes) -> bool:
+    """The engine verifies signatures over the TBSCertificate as presented; cryptography's
+    ``tbs_certificate_bytes`` re-encodes it. They must be the same bytes for every certificate
+    cryptography loads (its parser is strict DER), else a verdict could change."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        expected = cert.tbs_certificate_bytes
+    except Exception:  # noqa: BLE001 - not loadable: the engine never verifies it
+        return True
+    tbs = certs._layout(der).tbs
+    return tbs in (b"", expected)
+
+
+def test_presented_tbs_is_what_cryptography_signs() -> None:
+    ders = _ders()
+    assert all(_tbs_agrees(der) for der in ders)
+    assert all(certs.parse(der).tbs for der in ders[:5])  # the presented bytes really are used
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=0, max_value=255),
+       st.integers(min_value=0, max_value=30))
+def test_presented_tbs_agrees_on_mutated_der(position: int, value: int, which: int) -> None:
+    ders = _ders()
+    der = bytearray(ders[which % len(ders)])
+    der[position % len(der)] = value
+    assert _tbs_agrees(bytes(der))
+
+
+def test_presented_tbs_agrees_on_limbo_certificates() -> None:
+    import json
+    from pathlib import Path
+
+    import pytest
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    limbo = Path(__file__).resolve().parents[1] / ".." / "shared" / "limbo" / "limbo.json"
+    if not limbo.exists():
+        pytest.skip(f"x509-limbo suite not found at {limbo.resolve()} (the shared/ folder is absent in a user's clone)")
+    checked = 0
+    for case in json.loads(limbo.read_text())["testcases"]:
+        for pem in [case["peer_certificate"], *(case.get("untrusted_intermediates") or []), *case["trusted_certs"]]:
+            try:
+                der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
+            except Exception:  # noqa: BLE001
+                continue
+            assert _tbs_agrees(der), case["id"]
+            checked += 1
+    assert checked > 300
