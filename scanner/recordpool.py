@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 from scanner.results import (EncodedPart, ResultsWriter, chain_part, encode_part, endpoint_shell, outcome_chain,
                              write_chain_file)
 
-BATCH = 16  # endpoints per hand-over to a worker
+BATCH = 64  # endpoints per hand-over to a worker
 FLUSH_AFTER = 0.2  # seconds: a partial batch is sent when this old, so records still stream to disk
 
 Work = tuple[tuple[Any, ...], str]  # (chain_part arguments, path of the endpoint's chains/<id>.pem)

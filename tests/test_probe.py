@@ -61,6 +61,21 @@ async def test_sni_is_hostname_but_not_for_ip_literals(nursery: trio.Nursery, le
     assert [entry["sni"] for entry in log] == [HOSTNAME, None]
 
 
+@pytest.fixture(params=["certificate-callback", "info-callback"])
+def request_watch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Client-certificate requests are learned from OpenSSL's certificate callback; when
+    pyOpenSSL's internals do not allow that, from the info callback. Both must agree."""
+    import collections
+
+    from scanner.probe import tls
+    if request.param == "info-callback":
+        monkeypatch.setattr(tls, "_WATCHED", collections.defaultdict(bool))
+    else:
+        assert tls._WATCHED.get(id(tls._context(None))), "the certificate callback is not installed"
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("request_watch")
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
 async def test_chain_captured_when_client_cert_required_and_none_configured(
         nursery: trio.Nursery, pki: LabPKI, leaf: Issued, version: str) -> None:
@@ -76,6 +91,7 @@ async def test_chain_captured_when_client_cert_required_and_none_configured(
     assert log == []  # the server never completed a handshake with us
 
 
+@pytest.mark.usefixtures("request_watch")
 async def test_optional_client_cert_tls13(nursery: trio.Nursery, pki: LabPKI, leaf: Issued) -> None:
     port = await start(nursery, tls_spec(leaf, client_auth="optional", client_cas=[pki.root.pem]))
     capture = await probe("127.0.0.1", port, hostname=HOSTNAME, timeout=10)
@@ -83,6 +99,7 @@ async def test_optional_client_cert_tls13(nursery: trio.Nursery, pki: LabPKI, le
     assert capture.acceptable_ca_names == [pki.root.cert.subject.rfc4514_string()]
 
 
+@pytest.mark.usefixtures("request_watch")
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
 async def test_mutual_tls_with_client_certificate(nursery: trio.Nursery, pki: LabPKI, leaf: Issued,
                                                   client: Issued, version: str) -> None:
@@ -96,6 +113,7 @@ async def test_mutual_tls_with_client_certificate(nursery: trio.Nursery, pki: La
     assert log[0]["client_cert"] == client.cert.subject.rfc4514_string()
 
 
+@pytest.mark.usefixtures("request_watch")
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
 async def test_client_certificate_rejected(nursery: trio.Nursery, pki: LabPKI, leaf: Issued, version: str) -> None:
     other = LabPKI.create(org="Someone Else")

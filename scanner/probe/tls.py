@@ -1,9 +1,11 @@
 """One TLS handshake against one address, capturing what the server presented.
 
 Verification is off on purpose: the probe only captures, ``scanner.evaluate`` judges. The chain is
-captured from OpenSSL's info callback as soon as the server's Certificate message has been
-processed, so it survives a handshake the server later aborts because we sent no client
-certificate (the server's Certificate always precedes the client's). In TLS 1.3 a server rejects
+read from the session when the handshake ends, however it ended: OpenSSL keeps the server's
+Certificate message once processed, so the chain survives a handshake the server later aborts
+because we sent no client certificate (the server's Certificate always precedes the client's).
+A CertificateRequest is noticed by OpenSSL's certificate callback (``_CertificateRequests``),
+which runs only when one arrives. In TLS 1.3 a server rejects
 a missing client certificate only after our Finished, so when a CertificateRequest arrived we do
 one short read after the handshake: an alert means the certificate is required, a session ticket,
 data or silence means it was optional.
@@ -105,11 +107,64 @@ def _context(identity: ClientIdentity | None) -> SSL.Context:
             ctx.add_extra_chain_cert(_load_der(extra))
         key = serialization.load_pem_private_key(identity.key_pem, password=None)
         ctx.use_privatekey(key)  # type: ignore[arg-type]
+    _WATCHED[id(ctx)] = _REQUESTS.install(ctx)
     return ctx
 
 
 def _load_der(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
+
+
+class _CertificateRequests:
+    """Which connections the server asked for a client certificate.
+
+    OpenSSL calls a context's certificate callback (``SSL_CTX_set_cert_cb``) on a client only
+    when a CertificateRequest arrives (TLS 1.2 and 1.3 alike), so registering one C-level
+    callback answers the question for the rare connection that needs it. Why not the info
+    callback, which saw the request as a state name: it calls into Python about fifteen times
+    per handshake, and that was about a sixth of the probe loop's CPU. pyOpenSSL has no public
+    API for this callback; when its internals are not as expected, ``install`` says so and the
+    probe watches with the info callback as before.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()  # addresses of live SSL objects; removed when a probe ends
+        self._callback: Any = None
+
+    def install(self, ctx: SSL.Context) -> bool:
+        try:
+            from OpenSSL._util import ffi, lib
+
+            if self._callback is None:
+                self._callback = ffi.callback("int(SSL *, void *)", self._requested, error=1)
+            lib.SSL_CTX_set_cert_cb(ctx._context, self._callback, ffi.NULL)  # type: ignore[attr-defined]
+            return True
+        except Exception:  # noqa: BLE001 - an unexpected pyOpenSSL: use the info callback
+            return False
+
+    def _requested(self, ssl: Any, _arg: Any) -> int:
+        self.seen.add(_address(ssl))
+        return 1  # carry on: with an identity OpenSSL sends it, without one an empty Certificate
+
+    def pop(self, conn: SSL.Connection) -> bool:
+        """Whether ``conn`` was asked for a certificate (and forget it: its address is reused)."""
+        try:
+            key = _address(conn._ssl)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001
+            return False
+        found = key in self.seen
+        self.seen.discard(key)
+        return found
+
+
+def _address(ssl: Any) -> int:
+    from OpenSSL._util import ffi
+
+    return int(ffi.cast("uintptr_t", ssl))
+
+
+_REQUESTS = _CertificateRequests()
+_WATCHED: dict[int, bool] = {}  # id(context) -> certificate callback installed on it
 
 
 # Info-callback events that carry no new handshake state: an alert, or the handshake function
@@ -118,7 +173,9 @@ _REPEATS = SSL.SSL_CB_EXIT | SSL.SSL_CB_ALERT
 
 
 class _Observer:
-    """Info-callback state: grabs the peer chain the moment OpenSSL has it."""
+    """Reads the peer chain (called when the handshake ends) and, as an info callback, the
+    handshake states: session tickets after a TLS 1.3 handshake that requested a certificate,
+    and certificate requests when ``_CertificateRequests`` cannot be installed."""
 
     def __init__(self, capture: Capture) -> None:
         self.capture = capture
@@ -275,36 +332,60 @@ def _check_chain_size(capture: Capture) -> None:
 
 async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientIdentity | None,
                      capture: Capture, progress: _Progress, max_bytes: int) -> None:
-    conn = SSL.Connection(_context(identity), None)
+    ctx = _context(identity)
+    conn = SSL.Connection(ctx, None)
     conn.set_connect_state()
     if hostname and not is_ip_literal(hostname):
         conn.set_tlsext_host_name(hostname.encode("ascii"))
     observer = _Observer(capture)
-    conn.set_info_callback(observer)
+    watched = _WATCHED.get(id(ctx), False)
+    if not watched:
+        conn.set_info_callback(observer)
     wire = Wire(stream, conn, limit=max_bytes, transcript_limit=TRANSCRIPT_BYTES)
     progress.wire = wire
     try:
+        await _run_handshake(wire, conn, observer, capture, identity, progress, watched)
+    finally:
+        _REQUESTS.pop(conn)  # an SSL object's address is reused once it is freed
+
+
+async def _run_handshake(wire: Wire, conn: SSL.Connection, observer: _Observer, capture: Capture,
+                         identity: ClientIdentity | None, progress: _Progress, watched: bool) -> None:
+    """The handshake and what follows it; ``watched``: certificate requests come from
+    ``_REQUESTS`` (else from the info callback)."""
+    try:
         await wire.handshake()
     except EOFError:
+        _seen(conn, observer, capture, watched)
         _check_tls(wire, capture)
         raise errors.HandshakeError("the server closed the connection during the TLS handshake "
                                     "without an alert; it may not speak TLS on this port or "
                                     "refuse our hello", phase="handshake",
                                     capture=capture if capture.chain else None) from None
     except SSL.Error as exc:
-        observer(conn, 0, 0)
+        _seen(conn, observer, capture, watched)
         _fill_session(capture, conn)
         _handshake_failed(wire, exc, capture, identity)
         return
     wire.transcript_limit, wire.transcript = 0, bytearray()  # a chain OpenSSL parsed needs no raw copy
-    observer(conn, 0, 0)
+    _seen(conn, observer, capture, watched)
     _fill_session(capture, conn)
     capture.client_cert_sent = capture.cert_requested and identity is not None
     capture.client_auth = "optional" if capture.cert_requested else "none"
     if capture.cert_requested and capture.version == "TLSv1.3":
         progress.phase = "after-handshake"
+        if watched:  # session tickets are seen by the info callback: watch from here on
+            conn.set_info_callback(observer)
         await _read_verdict(wire, observer, capture, identity)
     _require_chain(capture)
+
+
+def _seen(conn: SSL.Connection, observer: _Observer, capture: Capture, watched: bool) -> None:
+    """What the handshake showed, however it ended: the presented chain (OpenSSL keeps it in
+    the session after a failure too) and, when watched, whether a certificate was requested."""
+    if watched and _REQUESTS.pop(conn):
+        capture.cert_requested = True
+    observer(conn, 0, 0)
 
 
 def _check_tls(wire: Wire, capture: Capture) -> None:
