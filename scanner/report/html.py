@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import functools
 import importlib.resources
+import os
 import re
 import tempfile
 from collections.abc import Iterable as IterableABC
@@ -476,7 +477,23 @@ def _matrix_groups(spools: _Spools, summary: Summary) -> list[tuple[str, int, It
 def _environment() -> jinja2.Environment:
     """One environment per process, autoescaping everything (the data is hostile)."""
     return jinja2.Environment(loader=jinja2.PackageLoader("scanner.report", "templates"),
-                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
+                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                              bytecode_cache=_bytecode_cache())
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The compiled page template kept between runs in the user's cache folder: compiling it
+    costs each run about as much as rendering a thousand endpoints. jinja2 keys the cache on
+    the template's source checksum and its own version (never stale) and writes it atomically;
+    a folder that cannot be written only means compiling every time."""
+    try:
+        import platformdirs
+
+        folder = Path(platformdirs.user_cache_dir("dccscan")) / "jinja2"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return jinja2.FileSystemBytecodeCache(str(folder)) if os.access(folder, os.W_OK) else None
+    except OSError:
+        return None
 
 
 def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) -> None:
