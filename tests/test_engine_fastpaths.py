@@ -338,3 +338,41 @@ def test_presented_tbs_agrees_on_limbo_certificates() -> None:
             assert _tbs_agrees(der), case["id"]
             checked += 1
     assert checked > 300
+
+
+def test_run_all_plan_equals_the_step_by_step_loop() -> None:
+    """run_all follows a plan cached per (leaf type, flagged checks); it must give what the
+    step-by-step reference loop gives, on chains with and without path issues."""
+    from scanner.checks import registry
+    from scanner.evaluate import evaluate_outcomes
+
+    for case in build_cases():
+        ctx, outcomes = evaluate_outcomes(list(case.chain), case.hostname, anchors=list(case.anchors), at=_now())
+        flagged = {issue.check for issue in ctx.path.issues}
+        assert outcomes == registry._run_steps(ctx, registry._in_order(), flagged, ctx.chain[0]), case.id
+
+
+_NAME_TEXT = st.text(alphabet="ab9Z_-.*:\x00é", max_size=12) | st.sampled_from(
+    ["host1.bench.test", "a", "1.2.3.4", "a.1", "x" * 63 + ".a", "x" * 64 + ".a", "b." * 126 + "b", "b." * 127 + "b"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(_NAME_TEXT, st.lists(_NAME_TEXT, max_size=3), st.booleans(), st.booleans())
+def test_plain_hostname_shortcut_matches_the_general_matchers(hostname: str, others: list[str], first: bool,
+                                                                builtin_root: bool) -> None:
+    """chrome_match / firefox_match answer a plain hostname that is the (first / only) SAN entry
+    without the general rules; the answer must be what the general matchers give."""
+    from scanner.evaluate import names
+
+    ids = names.Identities(dns=tuple([hostname, *others] if first else others), cns=("x",), has_san_extension=True)
+    assert names.chrome_match(hostname, ids) == names._chrome_match(hostname, ids)
+    assert names.firefox_match(hostname, ids, builtin_root=builtin_root) == names._firefox_match(hostname, ids, builtin_root)
+
+
+def test_plain_hostname_shortcut_is_taken_for_the_common_case() -> None:
+    from scanner.evaluate import names
+
+    assert names._plain("host1.bench.test") and not names._plain("1.2.3.4") and not names._plain("a.b.")
+    ids = names.Identities(dns=("host1.bench.test",), has_san_extension=True)
+    assert names.chrome_match("host1.bench.test", ids) is names.MATCHED
+    assert names.firefox_match("host1.bench.test", ids) is names.MATCHED
