@@ -376,3 +376,12 @@ def test_plain_hostname_shortcut_is_taken_for_the_common_case() -> None:
     ids = names.Identities(dns=("host1.bench.test",), has_san_extension=True)
     assert names.chrome_match("host1.bench.test", ids) is names.MATCHED
     assert names.firefox_match("host1.bench.test", ids) is names.MATCHED
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('ab #\\"+,;<>\x00=é')) | st.characters(), max_size=8))
+def test_dn_escaping_shortcut_matches_cryptography(value: str) -> None:
+    """Name values needing no escape are returned as they are; the rest go to cryptography's escaper."""
+    from cryptography.x509.name import _escape_dn_value
+
+    assert certs._escape(value) == _escape_dn_value(value)

@@ -131,9 +131,15 @@ def profile_status(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
     """
     profile: Profile = ctx.profile
     profile_checks = _profile_checks(len(PROFILE_CHECKS))
-    relevant = [o for o in outcomes if o.check in profile_checks]
-    breaches = sorted({o.check for o in relevant if o.status == "fail"})
-    deferred = sorted({o.check for o in relevant if o.status == "not-effective"})
+    failed: set[str] = set()
+    not_effective: set[str] = set()
+    for o in outcomes:  # passes (nearly all) are skipped before the membership test
+        if o.status == "fail":
+            failed.add(o.check)
+        elif o.status == "not-effective":
+            not_effective.add(o.check)
+    breaches = sorted(failed & profile_checks)
+    deferred = sorted(not_effective & profile_checks)
     if ctx.leaf.cert is None:
         status = "not-evaluated"
     elif breaches:
