@@ -385,3 +385,84 @@ def test_dn_escaping_shortcut_matches_cryptography(value: str) -> None:
     from cryptography.x509.name import _escape_dn_value
 
     assert certs._escape(value) == _escape_dn_value(value)
+
+
+def _facts_or_error(der: bytes, plain: bool) -> object:
+    """``certs._parse`` with or without the plain-extension reader: its fields, or the error type."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return vars(certs._parse(der, "x", plain=plain))
+        except Exception as exc:  # noqa: BLE001 - the error type is part of the behaviour compared
+            return type(exc)
+
+
+def test_plain_extension_reader_equals_cryptography_on_the_corpus() -> None:
+    """Facts with the plain-extension reader are the facts cryptography's objects give (san_value included)."""
+    from scanner.evaluate import plainext
+
+    taken = 0
+    for der in _ders():
+        assert _facts_or_error(der, True) == _facts_or_error(der, False)
+        layout = certs._fast_layout_or_none(der)
+        taken += layout is not None and plainext.plain_extensions(layout.values) is not None
+    assert taken > 20  # the reader really ran on ordinary leaves
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=0, max_value=255),
+       st.integers(min_value=0, max_value=30))
+def test_plain_extension_reader_equals_cryptography_on_mutated_der(position: int, value: int, which: int) -> None:
+    """A changed byte in a plain leaf: the same facts, or the same error, either way."""
+    from scanner.evaluate import plainext
+
+    plain = [d for d in _ders() if (lay := certs._fast_layout_or_none(d)) and plainext.plain_extensions(lay.values)]
+    der = bytearray(plain[which % len(plain)])
+    der[position % len(der)] = value
+    assert _facts_or_error(bytes(der), True) == _facts_or_error(bytes(der), False)
+
+
+_KU_NAMES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+
+
+@lru_cache(maxsize=1)
+def _signing_key() -> object:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.booleans(), st.one_of(st.none(), st.integers(min_value=0, max_value=3)), st.lists(st.booleans(), min_size=9, max_size=9),
+       st.lists(st.text(alphabet="ab9.-*_A", min_size=1, max_size=8), max_size=3),
+       st.lists(st.sampled_from(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.3"]), max_size=3),
+       st.lists(st.booleans(), min_size=6, max_size=6), st.lists(st.booleans(), min_size=6, max_size=6))
+def test_plain_extension_reader_equals_cryptography_on_varied_leaves(
+        ca: bool, path_len: int | None, usage: list[bool], dns: list[str], purposes: list[str],
+        present: list[bool], critical: list[bool]) -> None:
+    """Leaves with every combination of the extensions the reader knows (and shapes it leaves to cryptography)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    key = _signing_key()
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "leaf.test")])
+    extensions: list[x509.ExtensionType] = [
+        x509.BasicConstraints(ca=ca, path_length=path_len if ca else None),
+        x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]) if dns else x509.SubjectAlternativeName([x509.DNSName("x.test")]),
+        x509.ExtendedKeyUsage([x509.ObjectIdentifier(p) for p in purposes] or [x509.ObjectIdentifier("1.3.6.1.5.5.7.3.1")]),
+        x509.SubjectKeyIdentifier(b"\x01" * 20), x509.AuthorityKeyIdentifier(b"\x02" * 20, None, None)]
+    if usage[4] or not (usage[7] or usage[8]):
+        extensions.append(x509.KeyUsage(*usage))
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).serial_number(7)
+               .public_key(key.public_key()).not_valid_before(dt.datetime(2024, 1, 1))  # type: ignore[attr-defined]
+               .not_valid_after(dt.datetime(2025, 1, 1)))
+    for ext, wanted, crit in zip(extensions, present, critical):
+        if wanted:
+            builder = builder.add_extension(ext, critical=crit)
+    der = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)  # type: ignore[arg-type]
+    assert _facts_or_error(der, True) == _facts_or_error(der, False)

@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from scanner.certinfo import NOT_READ
 from scanner.evaluate.names import Identities
+from scanner.evaluate.plainext import plain_extensions
 from scanner.lab import der
 
 ANY_EKU = "2.5.29.37.0"
@@ -305,24 +306,32 @@ def parse(cert_der: bytes, fingerprint: str | None = None) -> CertFacts:
             return CertFacts(der=cert_der, sha256=fingerprint, parse_error=str(exc) or type(exc).__name__)
 
 
-def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
+def _parse(cert_der: bytes, fingerprint: str, *, plain: bool = True) -> CertFacts:
+    """``plain=False``: always read the extensions with cryptography (the reference for tests)."""
     cert = x509.load_der_x509_certificate(cert_der)
-    exts: x509.Extensions | None
-    try:
-        exts = cert.extensions
-    except Exception as exc:  # noqa: BLE001 - duplicate or malformed extension: handled below
-        exts, ext_problem = None, exc
-    if exts is not None:
+    layout = _fast_layout_or_none(cert_der) if plain else None
+    simple = plain_extensions(layout.values) if layout is not None else None
+    exts: x509.Extensions | None = None
+    if simple is None:
+        try:
+            exts = cert.extensions
+        except Exception as exc:  # noqa: BLE001 - duplicate or malformed extension: handled below
+            exts, ext_problem = None, exc
+    if simple is not None and layout is not None:
+        # an ordinary leaf's extensions, read from the DER in a shape cryptography accepts (plainext.py)
+        raw, duplicates, ext_error, empty_lists = layout.extensions, (), None, frozenset()
+        san_value: object = simple.san_value
+    elif exts is not None:
         # cryptography read every extension (strict DER, no repeats): its list is the DER's list
-        layout = _layout(cert_der, extensions=False)
+        layout = layout or _layout(cert_der, extensions=False)
         raw = [(_dotted(ext.oid), ext.critical) for ext in exts]
-        duplicates: tuple[str, ...] = ()
-        ext_error: str | None = None
-        empty_lists: frozenset[str] = frozenset()
+        duplicates = ()
+        ext_error = None
+        empty_lists = frozenset()
         values = _values(exts)
         san_value = values.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)  # type: ignore[union-attr]
     else:
-        layout = _layout(cert_der)
+        layout = layout or _layout(cert_der)
         raw = layout.extensions
         oids = [oid for oid, _ in raw]
         duplicates = tuple(sorted({o for o in oids if oids.count(o) > 1}))
@@ -352,7 +361,8 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
         extension_error=ext_error, signature_oid=sig_oid, signature_hash=signature_hash(sig_oid),
         algorithm_mismatch=layout.algorithm_mismatch, key_type=key_type, key_size=key_size, curve=curve,
         signature_name=getattr(sig, "_name", None) or sig_oid, san_value=san_value, tbs=layout.tbs,
-        **{**_extension_fields(values, subject.cns), **_empty_list_facts(empty_lists)},
+        **(simple.facts(subject.cns) if simple is not None
+           else {**_extension_fields(values, subject.cns), **_empty_list_facts(empty_lists)}),
     )
 
 
@@ -388,6 +398,9 @@ class _Layout:
     issuer: bytes  # the issuer Name exactly as encoded
     subject: bytes
     tbs: bytes = b""  # the TBSCertificate as presented
+    # Each extension as (oid, critical BOOLEAN contents or None when absent, extnValue tag, its
+    # contents), from the fast walk only (the slice walk leaves it empty): for _plain_extensions.
+    values: list[tuple[str, bytes | None, int, bytes]] = field(default_factory=list, compare=False, repr=False)
 
 
 def _layout(cert_der: bytes, *, extensions: bool = True) -> _Layout:
@@ -399,6 +412,15 @@ def _layout(cert_der: bytes, *, extensions: bool = True) -> _Layout:
         return _fast_layout(cert_der, extensions)
     except Exception:  # noqa: BLE001 - _Unexpected, or anything else odd DER provokes
         return _slice_layout(cert_der)
+
+
+def _fast_layout_or_none(cert_der: bytes) -> _Layout | None:
+    """The fast walk with extensions, or None where ``_layout`` would fall back to the slice walk
+    (the caller then proceeds exactly as without it)."""
+    try:
+        return _fast_layout(cert_der, True)
+    except Exception:  # noqa: BLE001 - _Unexpected, or anything else odd DER provokes
+        return None
 
 
 def _slice_layout(cert_der: bytes) -> _Layout:
@@ -468,12 +490,13 @@ def _fast_layout(data: bytes, with_extensions: bool = True) -> _Layout:
     mismatch = data[alg_start:alg_end] != outer_alg
     explicit = _explicit_curve(data, fields[sig_index + 4])
     extensions: list[tuple[str, bool]] = []
+    values: list[tuple[str, bytes | None, int, bytes]] = []
     for tag, start, end in fields if with_extensions else ():
         if tag == 0xA3:
-            extensions.extend(_fast_extensions(data, start, end))
+            extensions.extend(_fast_extensions(data, start, end, values))
     issuer, subject = fields[sig_index + 1], fields[sig_index + 3]
     return _Layout(extensions, mismatch, explicit, data[issuer[1]:issuer[2]], data[subject[1]:subject[2]],
-                   data[cpos:tend])
+                   data[cpos:tend], values)
 
 
 def _explicit_curve(data: bytes, spki: tuple[int, int, int]) -> bool:
@@ -483,7 +506,8 @@ def _explicit_curve(data: bytes, spki: tuple[int, int, int]) -> bool:
     return after_oid < aend and data[after_oid] == 0x30
 
 
-def _fast_extensions(data: bytes, start: int, end: int) -> list[tuple[str, bool]]:
+def _fast_extensions(data: bytes, start: int, end: int,
+                     values: list[tuple[str, bytes | None, int, bytes]]) -> list[tuple[str, bool]]:
     _, pos, limit = _head(data, start, end)
     if limit != end:
         raise _Unexpected
@@ -497,13 +521,17 @@ def _fast_extensions(data: bytes, start: int, end: int) -> list[tuple[str, bool]
         if oid_tag != 0x06:
             raise _Unexpected
         critical = False
+        boolean: bytes | None = None
         tag, vpos, vend = _head(data, oend, eend)
         if tag == 0x01:
-            critical = data[vpos:vend] != b"\x00"
-            _, _, vend = _head(data, vend, eend)
+            boolean = data[vpos:vend]
+            critical = boolean != b"\x00"
+            tag, vpos, vend = _head(data, vend, eend)
         if vend != eend:
             raise _Unexpected
-        out.append((_oid_text(data[opos:oend]), critical))
+        oid = _oid_text(data[opos:oend])
+        out.append((oid, critical))
+        values.append((oid, boolean, tag, data[vpos:vend]))
         pos = eend
     return out
 
