@@ -517,23 +517,43 @@ def _fast_extensions(data: bytes, start: int, end: int,
     out: list[tuple[str, bool]] = []
     while pos < seq_end:
         _, epos, eend = _head(data, pos, seq_end)
-        oid_tag, opos, oend = _head(data, epos, eend)
-        if oid_tag != 0x06:
-            raise _Unexpected
-        critical = False
-        boolean: bytes | None = None
-        tag, vpos, vend = _head(data, oend, eend)
-        if tag == 0x01:
-            boolean = data[vpos:vend]
-            critical = boolean != b"\x00"
-            tag, vpos, vend = _head(data, vend, eend)
-        if vend != eend:
-            raise _Unexpected
-        oid = _oid_text(data[opos:oend])
-        out.append((oid, critical))
-        values.append((oid, boolean, tag, data[vpos:vend]))
+        whole = data[pos:eend]
+        known = _EXTENSIONS.get(whole)
+        if known is None:
+            known = _extension(data, epos, eend)
+            if len(_EXTENSIONS) >= _EXTENSIONS_MAX:
+                _EXTENSIONS.clear()
+            _EXTENSIONS[whole] = known
+        out.append(known[0])
+        values.append(known[1])
         pos = eend
     return out
+
+
+_Extension = tuple[tuple[str, bool], tuple[str, "bytes | None", int, bytes]]
+# Extension elements already read, by their encoding: an issuing CA puts the same basicConstraints,
+# keyUsage, extendedKeyUsage and authorityKeyIdentifier bytes in every leaf it issues.
+_EXTENSIONS: dict[bytes, _Extension] = {}
+_EXTENSIONS_MAX = 4096
+
+
+def _extension(data: bytes, epos: int, eend: int) -> _Extension:
+    """((oid, critical), (oid, BOOLEAN contents or None, extnValue tag, its contents)) of the
+    Extension whose contents are ``data[epos:eend]``; depends on those bytes only."""
+    oid_tag, opos, oend = _head(data, epos, eend)
+    if oid_tag != 0x06:
+        raise _Unexpected
+    critical = False
+    boolean: bytes | None = None
+    tag, vpos, vend = _head(data, oend, eend)
+    if tag == 0x01:
+        boolean = data[vpos:vend]
+        critical = boolean != b"\x00"
+        tag, vpos, vend = _head(data, vend, eend)
+    if vend != eend:
+        raise _Unexpected
+    oid = _oid_text(data[opos:oend])
+    return (oid, critical), (oid, boolean, tag, data[vpos:vend])
 
 
 @dataclass(frozen=True)

@@ -54,35 +54,58 @@ def plain_extensions(values: list[tuple[str, bytes | None, int, bytes]]) -> Plai
         return None
 
 
-def _read(values: list[tuple[str, bytes | None, int, bytes]]) -> PlainExtensions | None:
+_Value = tuple[str, "bytes | None", int, bytes]
+_NOT_PLAIN: dict[str, object] = {}
+# What _one gave for an extension an issuer repeats in every leaf (all but SAN and SKI), by value.
+_SEEN: dict[_Value, dict[str, object]] = {}
+_SEEN_MAX = 1024
+
+
+def _read(values: list[_Value]) -> PlainExtensions | None:
     if not values:
         return None
-    seen: set[str] = set()
     fields: dict[str, object] = {"bc_present": False, "is_ca": False, "path_len": None, "eku": None, "ski": None,
                                  "aki": None, "name_constraints": None, "ca_issuers": (), "san_empty": False}
+    oids: set[str] = set()
     dns: tuple[str, ...] | None = None
-    for oid, boolean, tag, body in values:
-        if oid in seen or tag != 0x04 or boolean not in (None, b"\xff"):
+    for value in values:
+        oid, boolean, tag, body = value
+        if oid in oids or tag != 0x04 or boolean not in (None, b"\xff"):
             return None
-        seen.add(oid)
-        if oid == BASIC_CONSTRAINTS:
-            if body not in (_CA_FALSE, _CA_TRUE):
-                return None
-            fields["bc_present"], fields["is_ca"] = True, body == _CA_TRUE
-        elif oid == KEY_USAGE:
-            fields["key_usage"] = _key_usage(body)
-        elif oid == SAN:
+        oids.add(oid)
+        if oid == SAN:
             dns = _dns_names(body)
-        elif oid == EKU:
-            fields["eku"] = _purposes(body)
-        elif oid == SKI:
+            continue
+        if oid == SKI:
             fields["ski"] = _octets(body, 0x04)
-        elif oid == AKI:
-            fields["aki"] = _key_identifier(body)
-        else:
+            continue
+        found = _SEEN.get(value)
+        if found is None:
+            found = _one(oid, body)
+            if len(_SEEN) >= _SEEN_MAX:
+                _SEEN.clear()
+            _SEEN[value] = found
+        if found is _NOT_PLAIN:
             return None
+        fields.update(found)
     san = None if dns is None else x509.SubjectAlternativeName([x509.DNSName(d) for d in dns])
     return PlainExtensions(fields, dns, san)
+
+
+def _one(oid: str, body: bytes) -> dict[str, object]:
+    """The fields one extension (other than SAN and SKI) sets; ``_NOT_PLAIN`` when it is not plain."""
+    try:
+        if oid == BASIC_CONSTRAINTS and body in (_CA_FALSE, _CA_TRUE):
+            return {"bc_present": True, "is_ca": body == _CA_TRUE}
+        if oid == KEY_USAGE:
+            return {"key_usage": _key_usage(body)}
+        if oid == EKU:
+            return {"eku": _purposes(body)}
+        if oid == AKI:
+            return {"aki": _key_identifier(body)}
+    except Exception:  # noqa: BLE001 - _NotPlain, or an odd encoding: cryptography decides
+        pass
+    return _NOT_PLAIN
 
 
 def _key_usage(body: bytes) -> frozenset[str]:
