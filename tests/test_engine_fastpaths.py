@@ -14,6 +14,7 @@ from functools import lru_cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scanner import certinfo
 from scanner.certinfo import describe
 from scanner.evaluate import certs
 from scanner.lab import hostile
@@ -394,9 +395,13 @@ def _facts_or_error(der: bytes, plain: bool) -> object:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return vars(certs._parse(der, "x", plain=plain))
+            facts = vars(certs._parse(der, "x", plain=plain))
         except Exception as exc:  # noqa: BLE001 - the error type is part of the behaviour compared
             return type(exc)
+    san = facts.pop("san_value")
+    if san is not None and san is not certinfo.NOT_READ:
+        facts["san_records"] = certinfo._san_records(san)  # a DnsNames tuple or cryptography's object: same records
+    return facts
 
 
 def test_plain_extension_reader_equals_cryptography_on_the_corpus() -> None:
@@ -466,3 +471,24 @@ def test_plain_extension_reader_equals_cryptography_on_varied_leaves(
             builder = builder.add_extension(ext, critical=crit)
     der = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)  # type: ignore[arg-type]
     assert _facts_or_error(der, True) == _facts_or_error(der, False)
+
+
+def test_cached_issuer_issues_equal_fresh_ones() -> None:
+    """The path builder caches an issuer's or anchor's issues by (certificate, place, time): on every
+    oracle chain, at two times, they must equal the issues worked out afresh."""
+    import datetime as dt
+
+    from scanner.evaluate import evaluate_outcomes
+    from scanner.evaluate import path as path_mod
+
+    compared = 0
+    for case in build_cases():
+        for at in (_now(), dt.datetime(2040, 1, 1, tzinfo=dt.timezone.utc)):
+            ctx, _ = evaluate_outcomes(list(case.chain), case.hostname, anchors=list(case.anchors), at=at)
+            nodes = ctx.path.path
+            for depth, node in enumerate(nodes):
+                fresh = path_mod._node_issues(node, depth, nodes, ctx.at)
+                assert path_mod._cert_issues(node, depth, nodes, ctx.at) == fresh, case.id
+                assert path_mod._cert_issues(node, depth, nodes, ctx.at) == fresh, case.id
+                compared += depth > 0
+    assert compared > 50

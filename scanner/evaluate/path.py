@@ -261,7 +261,31 @@ def _dead_end(candidate: _Candidate) -> Issue:
                  f"the chain ends at {f.subject_text}, whose issuer ({f.issuer_text}) is not a trust anchor", depth)
 
 
+_CA_ISSUES: dict[tuple[str, int | None, int, bool, int, datetime], list[Issue]] = {}
+_CA_ISSUES_MAX = 4096
+
+
 def _cert_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list[Issue]:
+    """Issues of one certificate on the path. Those of an issuer or anchor (depth > 0) depend only
+    on it, its place and the time, and the same CA sits above every leaf of an estate: cached."""
+    if depth == 0:
+        return _node_issues(node, depth, path, at)
+    key = (node.facts.sha256, node.index, depth, node.anchor, _below(path, depth), at)
+    found = _CA_ISSUES.get(key)
+    if found is None:
+        found = _node_issues(node, depth, path, at)
+        if len(_CA_ISSUES) >= _CA_ISSUES_MAX:
+            _CA_ISSUES.clear()
+        _CA_ISSUES[key] = found
+    return list(found)
+
+
+def _below(path: list[Node], depth: int) -> int:
+    """Intermediates below ``path[depth]`` that count against its pathLenConstraint."""
+    return sum(1 for n in path[1:depth] if not n.facts.self_issued)
+
+
+def _node_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list[Issue]:
     f, idx = node.facts, node.index
     out: list[Issue] = []
     if node.anchor:
@@ -388,7 +412,7 @@ def _ca_issues(node: Node, depth: int, path: list[Node], *, anchor: bool) -> lis
         out.append(Issue("chain.ca.not_ca", idx, f"{f.subject_text} issues certificates but is not a CA (basicConstraints)", depth))
     if f.key_usage is not None and "key_cert_sign" not in f.key_usage:
         out.append(Issue("chain.ca.key_cert_sign_missing", idx, f"{f.subject_text} has keyUsage without keyCertSign", depth))
-    below = sum(1 for n in path[1:depth] if not n.facts.self_issued)
+    below = _below(path, depth)
     if f.path_len is not None and below > f.path_len:
         out.append(Issue("chain.ca.path_length", idx,
                          f"{f.subject_text} allows {f.path_len} intermediate(s) below it; the path has {below}", depth))

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cryptography import x509
-
+from scanner.certinfo import DnsNames
 from scanner.evaluate.names import Identities
 
 BASIC_CONSTRAINTS, KEY_USAGE, SAN, EKU = "2.5.29.19", "2.5.29.15", "2.5.29.17", "2.5.29.37"
@@ -38,7 +37,7 @@ class PlainExtensions:
 
     fields: dict[str, object]
     dns: tuple[str, ...] | None  # SAN dNSNames; None: no subjectAltName extension
-    san_value: x509.SubjectAlternativeName | None
+    san_value: DnsNames | None  # for certinfo.describe: the record cryptography's SAN object would give
 
     def facts(self, cns: tuple[str, ...]) -> dict[str, object]:
         ids = Identities(cns=cns) if self.dns is None else Identities(dns=self.dns, cns=cns, has_san_extension=True)
@@ -88,7 +87,7 @@ def _read(values: list[_Value]) -> PlainExtensions | None:
         if found is _NOT_PLAIN:
             return None
         fields.update(found)
-    san = None if dns is None else x509.SubjectAlternativeName([x509.DNSName(d) for d in dns])
+    san = None if dns is None else DnsNames(dns)
     return PlainExtensions(fields, dns, san)
 
 
