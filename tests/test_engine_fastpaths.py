@@ -492,3 +492,17 @@ def test_cached_issuer_issues_equal_fresh_ones() -> None:
                 assert path_mod._cert_issues(node, depth, nodes, ctx.at) == fresh, case.id
                 compared += depth > 0
     assert compared > 50
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(min_value=0, max_value=500), st.integers(min_value=0, max_value=255), st.integers(min_value=0, max_value=40))
+def test_inline_name_reader_with_cached_rdns_equals_the_general_reader(position: int, value: int, which: int) -> None:
+    """A changed byte in a real subject or issuer name: the inline reader (RDNs cached by their
+    bytes) gives what the any-length reader gives, read once or twice."""
+    raws = sorted({n for d in _ders() if (lay := certs._fast_layout_or_none(d)) for n in (lay.subject, lay.issuer)})
+    raw = bytearray(raws[which % len(raws)])
+    raw[position % len(raw)] = value
+    data = bytes(raw)
+    reference = certs._any_simple_name(data)
+    assert certs._simple_name(data) == reference
+    assert certs._simple_name(data) == reference

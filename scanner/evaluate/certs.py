@@ -622,30 +622,57 @@ def _simple_name(raw: bytes) -> _NameInfo | None:
         cns: list[str] = []
         pos, end = 2, len(raw)
         while pos < end:
-            # SET { SEQUENCE { OID, value } }, every length short-form and nested exactly
             send = pos + 2 + raw[pos + 1]
-            oend = pos + 6 + raw[pos + 5]
-            if raw[pos] != 0x31 or raw[pos + 2] != 0x30 or raw[pos + 4] != 0x06 or send > end \
-                    or raw[pos + 1] >= 0x80 or raw[pos + 3] != raw[pos + 1] - 2 or raw[pos + 5] >= 0x80 \
-                    or raw[oend + 1] >= 0x80 or oend + 2 + raw[oend + 1] != send:
+            if raw[pos + 1] >= 0x80 or send > end:
                 return _any_simple_name(raw)
-            value_tag, value = raw[oend], raw[oend + 2:send]
-            if value_tag == UTF8_STRING:
-                text = value.decode("utf-8")
-            elif value_tag == PRINTABLE_STRING:
-                text = value.decode("ascii")
-                if not _PRINTABLE.issuperset(text):
-                    return None
-            else:
+            rdn = raw[pos:send]
+            got = _RDNS.get(rdn)
+            if got is None:
+                got = _rdn(rdn)
+                if len(_RDNS) >= _NAMES_MAX:
+                    _RDNS.clear()
+                _RDNS[rdn] = got
+            if got is _FALLBACK:
+                return _any_simple_name(raw)
+            if got is _NOT_SIMPLE:
                 return None
-            oid = _oid_text(raw[pos + 6:oend])
-            if oid == COMMON_NAME_OID:
-                cns.append(text)
-            parts.append(f"{_SHORT_NAMES.get(oid, oid)}={_escape(text)}")
+            parts.append(got[0])  # type: ignore[index]
+            if got[1] is not None:  # type: ignore[index]
+                cns.append(got[1])  # type: ignore[index]
             pos = send
-    except Exception:  # noqa: BLE001 - bad UTF-8, a short read, ...: the general reader decides
+    except Exception:  # noqa: BLE001 - a short read, ...: the general reader decides
         return _any_simple_name(raw)
     return _NameInfo(raw, ",".join(reversed(parts)), tuple(cns))
+
+
+_FALLBACK: tuple[str, str | None] = ("", None)  # _rdn: let _any_simple_name read the whole name
+_NOT_SIMPLE: tuple[str, str | None] = ("", "")  # _rdn: not a simple name (cryptography reads it)
+# RDNs already read, by their encoding: the O, OU and C of an estate's leaves repeat.
+_RDNS: dict[bytes, tuple[str, str | None]] = {}
+
+
+def _rdn(rdn: bytes) -> tuple[str, str | None]:
+    """(``type=escaped value``, the value when it is a commonName) of one RDN encoded
+    SET { SEQUENCE { OID, value } } with every length short-form and nested exactly; or
+    ``_FALLBACK`` / ``_NOT_SIMPLE``. Depends on the RDN's bytes only."""
+    try:
+        oend = 6 + rdn[5]
+        if rdn[0] != 0x31 or rdn[2] != 0x30 or rdn[4] != 0x06 or rdn[1] >= 0x80 or rdn[3] != rdn[1] - 2 \
+                or rdn[5] >= 0x80 or rdn[oend + 1] >= 0x80 or oend + 2 + rdn[oend + 1] != len(rdn):
+            return _FALLBACK
+        value_tag, value = rdn[oend], rdn[oend + 2:]
+        if value_tag == UTF8_STRING:
+            text = value.decode("utf-8")
+        elif value_tag == PRINTABLE_STRING:
+            text = value.decode("ascii")
+            if not _PRINTABLE.issuperset(text):
+                return _NOT_SIMPLE
+        else:
+            return _NOT_SIMPLE
+        oid = _oid_text(rdn[6:oend])
+    except Exception:  # noqa: BLE001 - bad UTF-8, a short read, ...: the general reader decides
+        return _FALLBACK
+    return f"{_SHORT_NAMES.get(oid, oid)}={_escape(text)}", (text if oid == COMMON_NAME_OID else None)  # type: ignore[union-attr]
 
 
 def _any_simple_name(raw: bytes) -> _NameInfo | None:
