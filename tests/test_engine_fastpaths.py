@@ -506,3 +506,22 @@ def test_inline_name_reader_with_cached_rdns_equals_the_general_reader(position:
     reference = certs._any_simple_name(data)
     assert certs._simple_name(data) == reference
     assert certs._simple_name(data) == reference
+
+
+def test_run_all_sees_a_replaced_check(monkeypatch: object) -> None:
+    """run_all's sorted step list is rebuilt when the registry changes, replacement included
+    (it is keyed by the registry's change count, not by its contents)."""
+    import dataclasses
+
+    from scanner.checks import REGISTRY
+    from scanner.checks.registry import Outcome, run_all
+    from scanner.evaluate import evaluate_outcomes
+
+    case = build_cases()[0]
+    ctx, before = evaluate_outcomes(list(case.chain), case.hostname, anchors=list(case.anchors), at=_now())
+    marker = Outcome("name.mismatch", "fail", 0, "replaced")
+    replaced = dataclasses.replace(REGISTRY["name.mismatch"], run=lambda ctx: [marker])
+    monkeypatch.setitem(REGISTRY, "name.mismatch", replaced)  # type: ignore[attr-defined]
+    assert marker in run_all(ctx) and marker not in before
+    monkeypatch.undo()  # type: ignore[attr-defined]
+    assert run_all(ctx) == before

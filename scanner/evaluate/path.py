@@ -88,7 +88,7 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     result: str | None = None
     try:
         assert child.cert is not None and issuer.cert is not None
-        _verify(child.cert, issuer.cert, child.tbs)
+        _verify(child.cert, issuer.cert, child.tbs, _issuer_key(issuer))
     except Exception as exc:  # noqa: BLE001 - InvalidSignature, unsupported key, ...
         result = f"{type(exc).__name__}: {exc}".rstrip(": ")
     with _SIG_LOCK:
@@ -98,12 +98,30 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     return result
 
 
-def _verify(child: x509.Certificate, issuer: x509.Certificate, tbs: bytes = b"") -> None:
+_KEYS: dict[str, object] = {}  # issuer public keys by certificate fingerprint: one CA signs every leaf
+_KEYS_MAX = 1024
+
+
+def _issuer_key(issuer: CertFacts) -> object:
+    """``issuer.cert.public_key()``, built once per issuer (a new key object per call otherwise)."""
+    key = _KEYS.get(issuer.sha256)
+    if key is None:
+        key = issuer.cert.public_key()  # type: ignore[union-attr]  # raises as _verify would
+        with _SIG_LOCK:
+            if len(_KEYS) >= _KEYS_MAX:
+                _KEYS.clear()
+            _KEYS[issuer.sha256] = key
+    return key
+
+
+def _verify(child: x509.Certificate, issuer: x509.Certificate, tbs: bytes = b"", key: object = None) -> None:
     """Verify ``child``'s signature with ``issuer``'s key, whatever the hash (SHA-1 and MD5 too:
     cryptography's ``verify_directly_issued_by`` refuses those, but a browser's verdict on a SHA-1
     chain is "weak algorithm", not "bad signature", so we must tell the two apart). ``tbs``: the
-    child's TBSCertificate as presented when known (``CertFacts.tbs``), else cryptography's."""
-    key = issuer.public_key()
+    child's TBSCertificate as presented when known (``CertFacts.tbs``), else cryptography's;
+    ``key``: ``issuer``'s public key when the caller has it."""
+    if key is None:
+        key = issuer.public_key()
     data, signature, digest = tbs or child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
     if isinstance(key, rsa.RSAPublicKey):
         params = child.signature_algorithm_parameters
@@ -375,6 +393,8 @@ def _eku_issues(f: CertFacts, idx: int | None, depth: int) -> list[Issue]:
 def _handshake_issues(f: CertFacts) -> list[Issue]:
     """A leaf key no signature scheme the browser offers can use: the TLS handshake fails first."""
     out: list[Issue] = []
+    if f.key_type == "RSA":
+        return out  # every browser offers RSA signature schemes
     shown = "explicit curve parameters" if f.explicit_curve else f"curve {f.curve}"
     if f.key_type == "EC" and (f.explicit_curve or f.curve not in CHROME_TLS_CURVES):
         out.append(Issue("chrome.tls.no_signature_scheme", 0,
