@@ -525,3 +525,15 @@ def test_run_all_sees_a_replaced_check(monkeypatch: object) -> None:
     assert marker in run_all(ctx) and marker not in before
     monkeypatch.undo()  # type: ignore[attr-defined]
     assert run_all(ctx) == before
+
+
+def test_verdicts_without_failures_equal_the_general_rules() -> None:
+    """chrome_verdict / firefox_verdict answer an empty failure list directly; the general rules agree."""
+    from scanner.evaluate import browsers
+
+    for matched in (True, False):
+        for public in (True, False):
+            for verdict in (browsers.chrome_verdict, browsers.firefox_verdict):
+                general = verdict((browsers.Outcome("no.such.check", "fail", 0, ""),), name_matched=matched, public=public)
+                assert verdict((), name_matched=matched, public=public) == general == \
+                    {"accepted": True, "error": None, "reasons": []}
