@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared"
-ESTATE = Path("/work/main/benchmarks/out/estate")
+ESTATE = REPO / "benchmarks" / "out" / "estate"
 AT = dt.datetime(2026, 11, 20, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 Item = dict[str, Any]  # name, chain (list of DER), hostname, anchors (list of DER or None), at

@@ -101,7 +101,16 @@ def san_entries(cert: x509.Certificate) -> list[dict[str, str]]:
     return _san_records(ext.value)
 
 
+class DnsNames(tuple):  # type: ignore[type-arg]
+    """A subjectAltName of dNSNames only, as text (the engine's plain-extension reader gives this
+    instead of cryptography's objects); recorded exactly as those objects would be."""
+
+    __slots__ = ()
+
+
 def _san_records(san: Any) -> list[dict[str, str]]:
+    if type(san) is DnsNames:
+        return [{"type": "dns", "value": name} for name in san]
     out: list[dict[str, str]] = []
     for gn in san:
         if isinstance(gn, x509.DNSName):

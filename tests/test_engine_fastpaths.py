@@ -14,6 +14,7 @@ from functools import lru_cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scanner import certinfo
 from scanner.certinfo import describe
 from scanner.evaluate import certs
 from scanner.lab import hostile
@@ -338,3 +339,201 @@ def test_presented_tbs_agrees_on_limbo_certificates() -> None:
             assert _tbs_agrees(der), case["id"]
             checked += 1
     assert checked > 300
+
+
+def test_run_all_plan_equals_the_step_by_step_loop() -> None:
+    """run_all follows a plan cached per (leaf type, flagged checks); it must give what the
+    step-by-step reference loop gives, on chains with and without path issues."""
+    from scanner.checks import registry
+    from scanner.evaluate import evaluate_outcomes
+
+    for case in build_cases():
+        ctx, outcomes = evaluate_outcomes(list(case.chain), case.hostname, anchors=list(case.anchors), at=_now())
+        flagged = {issue.check for issue in ctx.path.issues}
+        assert outcomes == registry._run_steps(ctx, registry._in_order(), flagged, ctx.chain[0]), case.id
+
+
+_NAME_TEXT = st.text(alphabet="ab9Z_-.*:\x00é", max_size=12) | st.sampled_from(
+    ["host1.bench.test", "a", "1.2.3.4", "a.1", "x" * 63 + ".a", "x" * 64 + ".a", "b." * 126 + "b", "b." * 127 + "b"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(_NAME_TEXT, st.lists(_NAME_TEXT, max_size=3), st.booleans(), st.booleans())
+def test_plain_hostname_shortcut_matches_the_general_matchers(hostname: str, others: list[str], first: bool,
+                                                                builtin_root: bool) -> None:
+    """chrome_match / firefox_match answer a plain hostname that is the (first / only) SAN entry
+    without the general rules; the answer must be what the general matchers give."""
+    from scanner.evaluate import names
+
+    ids = names.Identities(dns=tuple([hostname, *others] if first else others), cns=("x",), has_san_extension=True)
+    assert names.chrome_match(hostname, ids) == names._chrome_match(hostname, ids)
+    assert names.firefox_match(hostname, ids, builtin_root=builtin_root) == names._firefox_match(hostname, ids, builtin_root)
+
+
+def test_plain_hostname_shortcut_is_taken_for_the_common_case() -> None:
+    from scanner.evaluate import names
+
+    assert names._plain("host1.bench.test") and not names._plain("1.2.3.4") and not names._plain("a.b.")
+    ids = names.Identities(dns=("host1.bench.test",), has_san_extension=True)
+    assert names.chrome_match("host1.bench.test", ids) is names.MATCHED
+    assert names.firefox_match("host1.bench.test", ids) is names.MATCHED
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('ab #\\"+,;<>\x00=é')) | st.characters(), max_size=8))
+def test_dn_escaping_shortcut_matches_cryptography(value: str) -> None:
+    """Name values needing no escape are returned as they are; the rest go to cryptography's escaper."""
+    from cryptography.x509.name import _escape_dn_value
+
+    assert certs._escape(value) == _escape_dn_value(value)
+
+
+def _facts_or_error(der: bytes, plain: bool) -> object:
+    """``certs._parse`` with or without the plain-extension reader: its fields, or the error type."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            facts = vars(certs._parse(der, "x", plain=plain))
+        except Exception as exc:  # noqa: BLE001 - the error type is part of the behaviour compared
+            return type(exc)
+    san = facts.pop("san_value")
+    if san is not None and san is not certinfo.NOT_READ:
+        facts["san_records"] = certinfo._san_records(san)  # a DnsNames tuple or cryptography's object: same records
+    return facts
+
+
+def test_plain_extension_reader_equals_cryptography_on_the_corpus() -> None:
+    """Facts with the plain-extension reader are the facts cryptography's objects give (san_value included)."""
+    from scanner.evaluate import plainext
+
+    taken = 0
+    for der in _ders():
+        assert _facts_or_error(der, True) == _facts_or_error(der, False)
+        layout = certs._fast_layout_or_none(der)
+        taken += layout is not None and plainext.plain_extensions(layout.values) is not None
+    assert taken > 20  # the reader really ran on ordinary leaves
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=0, max_value=255),
+       st.integers(min_value=0, max_value=30))
+def test_plain_extension_reader_equals_cryptography_on_mutated_der(position: int, value: int, which: int) -> None:
+    """A changed byte in a plain leaf: the same facts, or the same error, either way."""
+    from scanner.evaluate import plainext
+
+    plain = [d for d in _ders() if (lay := certs._fast_layout_or_none(d)) and plainext.plain_extensions(lay.values)]
+    der = bytearray(plain[which % len(plain)])
+    der[position % len(der)] = value
+    assert _facts_or_error(bytes(der), True) == _facts_or_error(bytes(der), False)
+
+
+_KU_NAMES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+
+
+@lru_cache(maxsize=1)
+def _signing_key() -> object:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.booleans(), st.one_of(st.none(), st.integers(min_value=0, max_value=3)), st.lists(st.booleans(), min_size=9, max_size=9),
+       st.lists(st.text(alphabet="ab9.-*_A", min_size=1, max_size=8), max_size=3),
+       st.lists(st.sampled_from(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.3"]), max_size=3),
+       st.lists(st.booleans(), min_size=6, max_size=6), st.lists(st.booleans(), min_size=6, max_size=6))
+def test_plain_extension_reader_equals_cryptography_on_varied_leaves(
+        ca: bool, path_len: int | None, usage: list[bool], dns: list[str], purposes: list[str],
+        present: list[bool], critical: list[bool]) -> None:
+    """Leaves with every combination of the extensions the reader knows (and shapes it leaves to cryptography)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    key = _signing_key()
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "leaf.test")])
+    extensions: list[x509.ExtensionType] = [
+        x509.BasicConstraints(ca=ca, path_length=path_len if ca else None),
+        x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]) if dns else x509.SubjectAlternativeName([x509.DNSName("x.test")]),
+        x509.ExtendedKeyUsage([x509.ObjectIdentifier(p) for p in purposes] or [x509.ObjectIdentifier("1.3.6.1.5.5.7.3.1")]),
+        x509.SubjectKeyIdentifier(b"\x01" * 20), x509.AuthorityKeyIdentifier(b"\x02" * 20, None, None)]
+    if usage[4] or not (usage[7] or usage[8]):
+        extensions.append(x509.KeyUsage(*usage))
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).serial_number(7)
+               .public_key(key.public_key()).not_valid_before(dt.datetime(2024, 1, 1))  # type: ignore[attr-defined]
+               .not_valid_after(dt.datetime(2025, 1, 1)))
+    for ext, wanted, crit in zip(extensions, present, critical):
+        if wanted:
+            builder = builder.add_extension(ext, critical=crit)
+    der = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)  # type: ignore[arg-type]
+    assert _facts_or_error(der, True) == _facts_or_error(der, False)
+
+
+def test_cached_issuer_issues_equal_fresh_ones() -> None:
+    """The path builder caches an issuer's or anchor's issues by (certificate, place, time): on every
+    oracle chain, at two times, they must equal the issues worked out afresh."""
+    import datetime as dt
+
+    from scanner.evaluate import evaluate_outcomes
+    from scanner.evaluate import path as path_mod
+
+    compared = 0
+    for case in build_cases():
+        for at in (_now(), dt.datetime(2040, 1, 1, tzinfo=dt.timezone.utc)):
+            ctx, _ = evaluate_outcomes(list(case.chain), case.hostname, anchors=list(case.anchors), at=at)
+            nodes = ctx.path.path
+            for depth, node in enumerate(nodes):
+                fresh = path_mod._node_issues(node, depth, nodes, ctx.at)
+                assert path_mod._cert_issues(node, depth, nodes, ctx.at) == fresh, case.id
+                assert path_mod._cert_issues(node, depth, nodes, ctx.at) == fresh, case.id
+                compared += depth > 0
+    assert compared > 50
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(min_value=0, max_value=500), st.integers(min_value=0, max_value=255), st.integers(min_value=0, max_value=40))
+def test_inline_name_reader_with_cached_rdns_equals_the_general_reader(position: int, value: int, which: int) -> None:
+    """A changed byte in a real subject or issuer name: the inline reader (RDNs cached by their
+    bytes) gives what the any-length reader gives, read once or twice."""
+    raws = sorted({n for d in _ders() if (lay := certs._fast_layout_or_none(d)) for n in (lay.subject, lay.issuer)})
+    raw = bytearray(raws[which % len(raws)])
+    raw[position % len(raw)] = value
+    data = bytes(raw)
+    reference = certs._any_simple_name(data)
+    assert certs._simple_name(data) == reference
+    assert certs._simple_name(data) == reference
+
+
+def test_run_all_sees_a_replaced_check(monkeypatch: object) -> None:
+    """run_all's sorted step list is rebuilt when the registry changes, replacement included
+    (it is keyed by the registry's change count, not by its contents)."""
+    import dataclasses
+
+    from scanner.checks import REGISTRY
+    from scanner.checks.registry import Outcome, run_all
+    from scanner.evaluate import evaluate_outcomes
+
+    case = build_cases()[0]
+    ctx, before = evaluate_outcomes(list(case.chain), case.hostname, anchors=list(case.anchors), at=_now())
+    marker = Outcome("name.mismatch", "fail", 0, "replaced")
+    replaced = dataclasses.replace(REGISTRY["name.mismatch"], run=lambda ctx: [marker])
+    monkeypatch.setitem(REGISTRY, "name.mismatch", replaced)  # type: ignore[attr-defined]
+    assert marker in run_all(ctx) and marker not in before
+    monkeypatch.undo()  # type: ignore[attr-defined]
+    assert run_all(ctx) == before
+
+
+def test_verdicts_without_failures_equal_the_general_rules() -> None:
+    """chrome_verdict / firefox_verdict answer an empty failure list directly; the general rules agree."""
+    from scanner.evaluate import browsers
+
+    for matched in (True, False):
+        for public in (True, False):
+            for verdict in (browsers.chrome_verdict, browsers.firefox_verdict):
+                general = verdict((browsers.Outcome("no.such.check", "fail", 0, ""),), name_matched=matched, public=public)
+                assert verdict((), name_matched=matched, public=public) == general == \
+                    {"accepted": True, "error": None, "reasons": []}

@@ -72,7 +72,55 @@ class Check:
                 "advice": self.advice}
 
 
-REGISTRY: dict[str, Check] = {}
+class _Registry(dict):  # type: ignore[type-arg]
+    """A dict that counts its changes, so ``run_all`` knows when its sorted step list is stale
+    without comparing ~70 entries per endpoint (tests add and replace checks through it)."""
+
+    version = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def __setitem__(self, key: str, value: Check) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        try:
+            return super().pop(*args)
+        finally:
+            self._changed()
+
+    def popitem(self) -> Any:
+        try:
+            return super().popitem()
+        finally:
+            self._changed()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        try:
+            return super().setdefault(key, default)
+        finally:
+            self._changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def __ior__(self, other: Any) -> "_Registry":
+        self.update(other)
+        return self
+
+
+REGISTRY: dict[str, Check] = _Registry()
 
 
 def register(check: Check) -> Check:
@@ -109,7 +157,7 @@ CRASHED = "dccscan.check.crashed"
 
 
 _Step = tuple[Check, Runner, "Outcome | None", "tuple[type, Outcome] | None"]
-_ORDER: tuple[tuple[int, ...], list[_Step]] = ((), [])
+_ORDER: tuple[int, list[_Step]] = (-1, [])
 
 
 def _in_order() -> list[_Step]:
@@ -117,9 +165,10 @@ def _in_order() -> list[_Step]:
     worked out again only when the registry changed (a test may add or replace a check):
     sorting ~70 checks and looking up their shortcuts on every evaluation was measurable."""
     global _ORDER
-    stamp = tuple(map(id, REGISTRY.values()))
+    stamp = REGISTRY.version  # type: ignore[attr-defined]
     if stamp != _ORDER[0]:
         checks = sorted(REGISTRY.values(), key=lambda c: c.id)
+        _PLANS.clear()  # they were keyed by the id of the step list this replaces
         _ORDER = (stamp, [(c, c.run, getattr(c.run, "passed_unless_flagged", None),
                            getattr(c.run, "inapplicable_unless", None)) for c in checks])
     return _ORDER[1]
@@ -148,10 +197,31 @@ def _leaf(ctx: Context) -> Any:
 
 def run_all(ctx: Context) -> list[Outcome]:
     """Every registered check's outcomes; a crashing check yields a ``dccscan.check.crashed`` failure."""
-    outcomes: list[Outcome] = []
     flagged = _flagged(ctx)
     leaf = _leaf(ctx)
-    for check, run, passed, only_for in _in_order():
+    steps = _in_order()
+    if flagged is None or leaf is _UNKNOWN:
+        return _run_steps(ctx, steps, flagged, leaf)
+    outcomes: list[Outcome] = []
+    for part in _plan(steps, type(leaf), frozenset(flagged)):
+        if type(part) is tuple:
+            outcomes.extend(part)  # outcomes known without calling the runners
+            continue
+        try:
+            outcomes.extend(part.run(ctx))  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - a broken check must not cost the scan
+            outcomes.append(_crashed(part, exc))  # type: ignore[arg-type]
+    return outcomes
+
+
+def _crashed(check: Check, exc: Exception) -> Outcome:
+    return Outcome(CRASHED, "fail", None, f"check {check.id} crashed: {type(exc).__name__}: {exc}")
+
+
+def _run_steps(ctx: Context, steps: list[_Step], flagged: set[str] | frozenset[str] | None, leaf: Any) -> list[Outcome]:
+    """The reference loop: each check in id order, its outcome taken from a shortcut where one applies."""
+    outcomes: list[Outcome] = []
+    for check, run, passed, only_for in steps:
         if passed is not None and flagged is not None and passed.check not in flagged:
             outcomes.append(passed)  # a path check the path builder raised no issue for: what run() returns
             continue
@@ -161,5 +231,37 @@ def run_all(ctx: Context) -> list[Outcome]:
         try:
             outcomes.extend(run(ctx))
         except Exception as exc:  # noqa: BLE001 - a broken check must not cost the scan
-            outcomes.append(Outcome(CRASHED, "fail", None, f"check {check.id} crashed: {type(exc).__name__}: {exc}"))
+            outcomes.append(_crashed(check, exc))
     return outcomes
+
+
+_PLANS: dict[tuple[int, type, frozenset[str]], list[tuple[Outcome, ...] | Check]] = {}
+_PLANS_MAX = 256
+
+
+def _plan(steps: list[_Step], leaf_type: type, flagged: frozenset[str]) -> list[tuple[Outcome, ...] | Check]:
+    """``_run_steps`` worked out ahead for one leaf type and one set of flagged path checks: runs
+    of consecutive shortcut outcomes become one tuple, the other checks stay to be called. Nearly
+    every endpoint has the same plan, so the per-check tests run once, not ~70 times an endpoint."""
+    key = (id(steps), leaf_type, flagged)
+    plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
+    plan = []
+    known: list[Outcome] = []
+    for check, _run, passed, only_for in steps:
+        if passed is not None and passed.check not in flagged:
+            known.append(passed)
+        elif only_for is not None and not issubclass(leaf_type, only_for[0]):
+            known.append(only_for[1])
+        else:
+            if known:
+                plan.append(tuple(known))
+                known = []
+            plan.append(check)
+    if known:
+        plan.append(tuple(known))
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan

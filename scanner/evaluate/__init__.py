@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from datetime import datetime, timezone
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -93,8 +94,13 @@ def evaluate(chain: Sequence[bytes], hostname: str, *, anchors: Sequence[bytes] 
         return _crashed(profile, f"evaluation failed: {type(exc).__name__}: {exc}")
 
 
+_STATUS = attrgetter("status")
+_QUIET = frozenset({"pass", "not-applicable"})
+
+
 def _assemble(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
-    failures = [o for o in outcomes if o.status == "fail"]
+    statuses = set(map(_STATUS, outcomes))  # in C: most endpoints have no failure to look for
+    failures = [o for o in outcomes if o.status == "fail"] if "fail" in statuses else []
     failed_ids = {o.check for o in failures}
     public = ctx.public_store
     chrome = browsers.chrome_verdict(failures, name_matched=ctx.chrome_names.matched, public=public)
@@ -109,7 +115,7 @@ def _assemble(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
             verdict["reasons"].append({"code": "DCCSCAN_CHECK_CRASHED", "check": CRASHED, "certificate_index": None,
                                        "message": "a check crashed; this verdict may be incomplete"})
     return {"browsers": {"chrome": chrome, "firefox": firefox},
-            "profile": profile_status(ctx, outcomes), "findings": [finding_record(o) for o in failures]}
+            "profile": profile_status(ctx, outcomes, statuses), "findings": [finding_record(o) for o in failures]}
 
 
 def finding_record(outcome: Outcome) -> dict[str, Any]:
@@ -123,17 +129,26 @@ def finding_record(outcome: Outcome) -> dict[str, Any]:
             "citation": check.citation, "advice": check.advice}
 
 
-def profile_status(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
+def profile_status(ctx: Context, outcomes: list[Outcome], statuses: set[str] | None = None) -> dict[str, Any]:
     """The results schema's ``profile`` block from the profile checks' outcomes.
 
     Public so that ``scanner.csr`` gives a request the same compliant / noncompliant /
-    grandfathered status a certificate would get.
+    grandfathered status a certificate would get. ``statuses``: every outcome's status, when the
+    caller has them (only a fail or not-effective outcome can matter here).
     """
     profile: Profile = ctx.profile
     profile_checks = _profile_checks(len(PROFILE_CHECKS))
-    relevant = [o for o in outcomes if o.check in profile_checks]
-    breaches = sorted({o.check for o in relevant if o.status == "fail"})
-    deferred = sorted({o.check for o in relevant if o.status == "not-effective"})
+    failed: set[str] = set()
+    not_effective: set[str] = set()
+    if statuses is None:
+        statuses = set(map(_STATUS, outcomes))
+    for o in outcomes if not _QUIET.issuperset(statuses) else ():  # passes skipped before the membership test
+        if o.status == "fail":
+            failed.add(o.check)
+        elif o.status == "not-effective":
+            not_effective.add(o.check)
+    breaches = sorted(failed & profile_checks)
+    deferred = sorted(not_effective & profile_checks)
     if ctx.leaf.cert is None:
         status = "not-evaluated"
     elif breaches:

@@ -9,6 +9,7 @@ algorithm) is computed once per fingerprint. Hostile DER yields a ``CertFacts`` 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import warnings
 from collections import OrderedDict
@@ -22,6 +23,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from scanner.certinfo import NOT_READ
 from scanner.evaluate.names import Identities
+from scanner.evaluate.plainext import plain_extensions
 from scanner.lab import der
 
 ANY_EKU = "2.5.29.37.0"
@@ -304,24 +306,32 @@ def parse(cert_der: bytes, fingerprint: str | None = None) -> CertFacts:
             return CertFacts(der=cert_der, sha256=fingerprint, parse_error=str(exc) or type(exc).__name__)
 
 
-def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
+def _parse(cert_der: bytes, fingerprint: str, *, plain: bool = True) -> CertFacts:
+    """``plain=False``: always read the extensions with cryptography (the reference for tests)."""
     cert = x509.load_der_x509_certificate(cert_der)
-    exts: x509.Extensions | None
-    try:
-        exts = cert.extensions
-    except Exception as exc:  # noqa: BLE001 - duplicate or malformed extension: handled below
-        exts, ext_problem = None, exc
-    if exts is not None:
+    layout = _fast_layout_or_none(cert_der) if plain else None
+    simple = plain_extensions(layout.values) if layout is not None else None
+    exts: x509.Extensions | None = None
+    if simple is None:
+        try:
+            exts = cert.extensions
+        except Exception as exc:  # noqa: BLE001 - duplicate or malformed extension: handled below
+            exts, ext_problem = None, exc
+    if simple is not None and layout is not None:
+        # an ordinary leaf's extensions, read from the DER in a shape cryptography accepts (plainext.py)
+        raw, duplicates, ext_error, empty_lists = layout.extensions, (), None, frozenset()
+        san_value: object = simple.san_value
+    elif exts is not None:
         # cryptography read every extension (strict DER, no repeats): its list is the DER's list
-        layout = _layout(cert_der, extensions=False)
+        layout = layout or _layout(cert_der, extensions=False)
         raw = [(_dotted(ext.oid), ext.critical) for ext in exts]
-        duplicates: tuple[str, ...] = ()
-        ext_error: str | None = None
-        empty_lists: frozenset[str] = frozenset()
+        duplicates = ()
+        ext_error = None
+        empty_lists = frozenset()
         values = _values(exts)
         san_value = values.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)  # type: ignore[union-attr]
     else:
-        layout = _layout(cert_der)
+        layout = layout or _layout(cert_der)
         raw = layout.extensions
         oids = [oid for oid, _ in raw]
         duplicates = tuple(sorted({o for o in oids if oids.count(o) > 1}))
@@ -351,7 +361,8 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
         extension_error=ext_error, signature_oid=sig_oid, signature_hash=signature_hash(sig_oid),
         algorithm_mismatch=layout.algorithm_mismatch, key_type=key_type, key_size=key_size, curve=curve,
         signature_name=getattr(sig, "_name", None) or sig_oid, san_value=san_value, tbs=layout.tbs,
-        **{**_extension_fields(values, subject.cns), **_empty_list_facts(empty_lists)},
+        **(simple.facts(subject.cns) if simple is not None
+           else {**_extension_fields(values, subject.cns), **_empty_list_facts(empty_lists)}),
     )
 
 
@@ -387,6 +398,9 @@ class _Layout:
     issuer: bytes  # the issuer Name exactly as encoded
     subject: bytes
     tbs: bytes = b""  # the TBSCertificate as presented
+    # Each extension as (oid, critical BOOLEAN contents or None when absent, extnValue tag, its
+    # contents), from the fast walk only (the slice walk leaves it empty): for _plain_extensions.
+    values: list[tuple[str, bytes | None, int, bytes]] = field(default_factory=list, compare=False, repr=False)
 
 
 def _layout(cert_der: bytes, *, extensions: bool = True) -> _Layout:
@@ -398,6 +412,15 @@ def _layout(cert_der: bytes, *, extensions: bool = True) -> _Layout:
         return _fast_layout(cert_der, extensions)
     except Exception:  # noqa: BLE001 - _Unexpected, or anything else odd DER provokes
         return _slice_layout(cert_der)
+
+
+def _fast_layout_or_none(cert_der: bytes) -> _Layout | None:
+    """The fast walk with extensions, or None where ``_layout`` would fall back to the slice walk
+    (the caller then proceeds exactly as without it)."""
+    try:
+        return _fast_layout(cert_der, True)
+    except Exception:  # noqa: BLE001 - _Unexpected, or anything else odd DER provokes
+        return None
 
 
 def _slice_layout(cert_der: bytes) -> _Layout:
@@ -467,12 +490,13 @@ def _fast_layout(data: bytes, with_extensions: bool = True) -> _Layout:
     mismatch = data[alg_start:alg_end] != outer_alg
     explicit = _explicit_curve(data, fields[sig_index + 4])
     extensions: list[tuple[str, bool]] = []
+    values: list[tuple[str, bytes | None, int, bytes]] = []
     for tag, start, end in fields if with_extensions else ():
         if tag == 0xA3:
-            extensions.extend(_fast_extensions(data, start, end))
+            extensions.extend(_fast_extensions(data, start, end, values))
     issuer, subject = fields[sig_index + 1], fields[sig_index + 3]
     return _Layout(extensions, mismatch, explicit, data[issuer[1]:issuer[2]], data[subject[1]:subject[2]],
-                   data[cpos:tend])
+                   data[cpos:tend], values)
 
 
 def _explicit_curve(data: bytes, spki: tuple[int, int, int]) -> bool:
@@ -482,7 +506,8 @@ def _explicit_curve(data: bytes, spki: tuple[int, int, int]) -> bool:
     return after_oid < aend and data[after_oid] == 0x30
 
 
-def _fast_extensions(data: bytes, start: int, end: int) -> list[tuple[str, bool]]:
+def _fast_extensions(data: bytes, start: int, end: int,
+                     values: list[tuple[str, bytes | None, int, bytes]]) -> list[tuple[str, bool]]:
     _, pos, limit = _head(data, start, end)
     if limit != end:
         raise _Unexpected
@@ -492,19 +517,43 @@ def _fast_extensions(data: bytes, start: int, end: int) -> list[tuple[str, bool]
     out: list[tuple[str, bool]] = []
     while pos < seq_end:
         _, epos, eend = _head(data, pos, seq_end)
-        oid_tag, opos, oend = _head(data, epos, eend)
-        if oid_tag != 0x06:
-            raise _Unexpected
-        critical = False
-        tag, vpos, vend = _head(data, oend, eend)
-        if tag == 0x01:
-            critical = data[vpos:vend] != b"\x00"
-            _, _, vend = _head(data, vend, eend)
-        if vend != eend:
-            raise _Unexpected
-        out.append((_oid_text(data[opos:oend]), critical))
+        whole = data[pos:eend]
+        known = _EXTENSIONS.get(whole)
+        if known is None:
+            known = _extension(data, epos, eend)
+            if len(_EXTENSIONS) >= _EXTENSIONS_MAX:
+                _EXTENSIONS.clear()
+            _EXTENSIONS[whole] = known
+        out.append(known[0])
+        values.append(known[1])
         pos = eend
     return out
+
+
+_Extension = tuple[tuple[str, bool], tuple[str, "bytes | None", int, bytes]]
+# Extension elements already read, by their encoding: an issuing CA puts the same basicConstraints,
+# keyUsage, extendedKeyUsage and authorityKeyIdentifier bytes in every leaf it issues.
+_EXTENSIONS: dict[bytes, _Extension] = {}
+_EXTENSIONS_MAX = 4096
+
+
+def _extension(data: bytes, epos: int, eend: int) -> _Extension:
+    """((oid, critical), (oid, BOOLEAN contents or None, extnValue tag, its contents)) of the
+    Extension whose contents are ``data[epos:eend]``; depends on those bytes only."""
+    oid_tag, opos, oend = _head(data, epos, eend)
+    if oid_tag != 0x06:
+        raise _Unexpected
+    critical = False
+    boolean: bytes | None = None
+    tag, vpos, vend = _head(data, oend, eend)
+    if tag == 0x01:
+        boolean = data[vpos:vend]
+        critical = boolean != b"\x00"
+        tag, vpos, vend = _head(data, vend, eend)
+    if vend != eend:
+        raise _Unexpected
+    oid = _oid_text(data[opos:oend])
+    return (oid, critical), (oid, boolean, tag, data[vpos:vend])
 
 
 @dataclass(frozen=True)
@@ -545,6 +594,15 @@ except ImportError:  # pragma: no cover - a cryptography without them: every nam
     _SHORT_NAMES = None
 
 UTF8_STRING, PRINTABLE_STRING = 0x0C, 0x13
+_DN_SPECIAL = re.compile('[\\\\"+,;<>\x00]')  # the characters cryptography's _escape_dn_value escapes anywhere
+
+
+def _escape(value: str) -> str:
+    """``_escape_dn_value(value)``, returning a value that needs no escaping (nearly every one)
+    without its eight replace() calls."""
+    if value and value[0] not in "# " and value[-1] != " " and _DN_SPECIAL.search(value) is None:
+        return value
+    return _escape_dn_value(value)  # type: ignore[no-any-return]
 _PRINTABLE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
 COMMON_NAME_OID = "2.5.4.3"
 
@@ -564,30 +622,57 @@ def _simple_name(raw: bytes) -> _NameInfo | None:
         cns: list[str] = []
         pos, end = 2, len(raw)
         while pos < end:
-            # SET { SEQUENCE { OID, value } }, every length short-form and nested exactly
             send = pos + 2 + raw[pos + 1]
-            oend = pos + 6 + raw[pos + 5]
-            if raw[pos] != 0x31 or raw[pos + 2] != 0x30 or raw[pos + 4] != 0x06 or send > end \
-                    or raw[pos + 1] >= 0x80 or raw[pos + 3] != raw[pos + 1] - 2 or raw[pos + 5] >= 0x80 \
-                    or raw[oend + 1] >= 0x80 or oend + 2 + raw[oend + 1] != send:
+            if raw[pos + 1] >= 0x80 or send > end:
                 return _any_simple_name(raw)
-            value_tag, value = raw[oend], raw[oend + 2:send]
-            if value_tag == UTF8_STRING:
-                text = value.decode("utf-8")
-            elif value_tag == PRINTABLE_STRING:
-                text = value.decode("ascii")
-                if not _PRINTABLE.issuperset(text):
-                    return None
-            else:
+            rdn = raw[pos:send]
+            got = _RDNS.get(rdn)
+            if got is None:
+                got = _rdn(rdn)
+                if len(_RDNS) >= _NAMES_MAX:
+                    _RDNS.clear()
+                _RDNS[rdn] = got
+            if got is _FALLBACK:
+                return _any_simple_name(raw)
+            if got is _NOT_SIMPLE:
                 return None
-            oid = _oid_text(raw[pos + 6:oend])
-            if oid == COMMON_NAME_OID:
-                cns.append(text)
-            parts.append(f"{_SHORT_NAMES.get(oid, oid)}={_escape_dn_value(text)}")
+            parts.append(got[0])  # type: ignore[index]
+            if got[1] is not None:  # type: ignore[index]
+                cns.append(got[1])  # type: ignore[index]
             pos = send
-    except Exception:  # noqa: BLE001 - bad UTF-8, a short read, ...: the general reader decides
+    except Exception:  # noqa: BLE001 - a short read, ...: the general reader decides
         return _any_simple_name(raw)
     return _NameInfo(raw, ",".join(reversed(parts)), tuple(cns))
+
+
+_FALLBACK: tuple[str, str | None] = ("", None)  # _rdn: let _any_simple_name read the whole name
+_NOT_SIMPLE: tuple[str, str | None] = ("", "")  # _rdn: not a simple name (cryptography reads it)
+# RDNs already read, by their encoding: the O, OU and C of an estate's leaves repeat.
+_RDNS: dict[bytes, tuple[str, str | None]] = {}
+
+
+def _rdn(rdn: bytes) -> tuple[str, str | None]:
+    """(``type=escaped value``, the value when it is a commonName) of one RDN encoded
+    SET { SEQUENCE { OID, value } } with every length short-form and nested exactly; or
+    ``_FALLBACK`` / ``_NOT_SIMPLE``. Depends on the RDN's bytes only."""
+    try:
+        oend = 6 + rdn[5]
+        if rdn[0] != 0x31 or rdn[2] != 0x30 or rdn[4] != 0x06 or rdn[1] >= 0x80 or rdn[3] != rdn[1] - 2 \
+                or rdn[5] >= 0x80 or rdn[oend + 1] >= 0x80 or oend + 2 + rdn[oend + 1] != len(rdn):
+            return _FALLBACK
+        value_tag, value = rdn[oend], rdn[oend + 2:]
+        if value_tag == UTF8_STRING:
+            text = value.decode("utf-8")
+        elif value_tag == PRINTABLE_STRING:
+            text = value.decode("ascii")
+            if not _PRINTABLE.issuperset(text):
+                return _NOT_SIMPLE
+        else:
+            return _NOT_SIMPLE
+        oid = _oid_text(rdn[6:oend])
+    except Exception:  # noqa: BLE001 - bad UTF-8, a short read, ...: the general reader decides
+        return _FALLBACK
+    return f"{_SHORT_NAMES.get(oid, oid)}={_escape(text)}", (text if oid == COMMON_NAME_OID else None)  # type: ignore[union-attr]
 
 
 def _any_simple_name(raw: bytes) -> _NameInfo | None:

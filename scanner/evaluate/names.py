@@ -17,6 +17,7 @@ mozilla::pkix ``lib/mozpkix/lib/pkixnames.cpp`` ``CheckCertHostname``, ``IsValid
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -138,8 +139,23 @@ def _chrome_wildcard_domain(ref: str) -> tuple[str | None, str]:
     return "." + rest, ""
 
 
+# A lowercase ASCII DNS name valid both as a presented and as a reference identity (labels of
+# 1-63 letters, digits, '_' or '-', not starting or ending with '-'; no trailing dot), whose last
+# label is not all digits. For such a name each matcher's rules are the identity: lowering,
+# dot stripping, IP parsing and syntax checks all leave it as it is.
+_PLAIN_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_PLAIN_NAME = re.compile(rf"(?:{_PLAIN_LABEL}\.)*(?=[a-z0-9_-]*[a-z_-]){_PLAIN_LABEL}")
+MATCHED = NameResult(True)
+
+
+def _plain(hostname: str) -> bool:
+    return len(hostname) <= 253 and _PLAIN_NAME.fullmatch(hostname) is not None
+
+
 def chrome_match(hostname: str, ids: Identities) -> NameResult:
     """Chrome's ``VerifyHostname``: SAN only; exact or leftmost ``*``; ICANN PSL; dots stripped."""
+    if ids.dns and ids.dns[0] == hostname and _plain(hostname):
+        return MATCHED  # the common case: the first SAN entry is the (plain) hostname itself
     try:
         return _chrome_match(hostname, ids)
     except Exception as exc:  # noqa: BLE001 - never raise on hostile input
@@ -235,6 +251,8 @@ def _firefox_entry(raw: str, ref: str) -> tuple[bool, Mismatch | None]:
 def firefox_match(hostname: str, ids: Identities, *, builtin_root: bool = False) -> NameResult:
     """mozilla::pkix ``CheckCertHostname`` with PSM's policy (no CN; invalid SANs skipped unless
     the chain ends at a built-in root, where one invalid entry fails the whole match)."""
+    if len(ids.dns) == 1 and ids.dns[0] == hostname and _plain(hostname):
+        return MATCHED  # the common case: the only SAN entry is the (plain) hostname itself
     try:
         return _firefox_match(hostname, ids, builtin_root)
     except Exception as exc:  # noqa: BLE001

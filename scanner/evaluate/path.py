@@ -88,7 +88,7 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     result: str | None = None
     try:
         assert child.cert is not None and issuer.cert is not None
-        _verify(child.cert, issuer.cert, child.tbs)
+        _verify(child.cert, issuer.cert, child.tbs, _issuer_key(issuer))
     except Exception as exc:  # noqa: BLE001 - InvalidSignature, unsupported key, ...
         result = f"{type(exc).__name__}: {exc}".rstrip(": ")
     with _SIG_LOCK:
@@ -98,12 +98,30 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     return result
 
 
-def _verify(child: x509.Certificate, issuer: x509.Certificate, tbs: bytes = b"") -> None:
+_KEYS: dict[str, object] = {}  # issuer public keys by certificate fingerprint: one CA signs every leaf
+_KEYS_MAX = 1024
+
+
+def _issuer_key(issuer: CertFacts) -> object:
+    """``issuer.cert.public_key()``, built once per issuer (a new key object per call otherwise)."""
+    key = _KEYS.get(issuer.sha256)
+    if key is None:
+        key = issuer.cert.public_key()  # type: ignore[union-attr]  # raises as _verify would
+        with _SIG_LOCK:
+            if len(_KEYS) >= _KEYS_MAX:
+                _KEYS.clear()
+            _KEYS[issuer.sha256] = key
+    return key
+
+
+def _verify(child: x509.Certificate, issuer: x509.Certificate, tbs: bytes = b"", key: object = None) -> None:
     """Verify ``child``'s signature with ``issuer``'s key, whatever the hash (SHA-1 and MD5 too:
     cryptography's ``verify_directly_issued_by`` refuses those, but a browser's verdict on a SHA-1
     chain is "weak algorithm", not "bad signature", so we must tell the two apart). ``tbs``: the
-    child's TBSCertificate as presented when known (``CertFacts.tbs``), else cryptography's."""
-    key = issuer.public_key()
+    child's TBSCertificate as presented when known (``CertFacts.tbs``), else cryptography's;
+    ``key``: ``issuer``'s public key when the caller has it."""
+    if key is None:
+        key = issuer.public_key()
     data, signature, digest = tbs or child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
     if isinstance(key, rsa.RSAPublicKey):
         params = child.signature_algorithm_parameters
@@ -261,7 +279,31 @@ def _dead_end(candidate: _Candidate) -> Issue:
                  f"the chain ends at {f.subject_text}, whose issuer ({f.issuer_text}) is not a trust anchor", depth)
 
 
+_CA_ISSUES: dict[tuple[str, int | None, int, bool, int, datetime], list[Issue]] = {}
+_CA_ISSUES_MAX = 4096
+
+
 def _cert_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list[Issue]:
+    """Issues of one certificate on the path. Those of an issuer or anchor (depth > 0) depend only
+    on it, its place and the time, and the same CA sits above every leaf of an estate: cached."""
+    if depth == 0:
+        return _node_issues(node, depth, path, at)
+    key = (node.facts.sha256, node.index, depth, node.anchor, _below(path, depth), at)
+    found = _CA_ISSUES.get(key)
+    if found is None:
+        found = _node_issues(node, depth, path, at)
+        if len(_CA_ISSUES) >= _CA_ISSUES_MAX:
+            _CA_ISSUES.clear()
+        _CA_ISSUES[key] = found
+    return list(found)
+
+
+def _below(path: list[Node], depth: int) -> int:
+    """Intermediates below ``path[depth]`` that count against its pathLenConstraint."""
+    return sum(1 for n in path[1:depth] if not n.facts.self_issued)
+
+
+def _node_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list[Issue]:
     f, idx = node.facts, node.index
     out: list[Issue] = []
     if node.anchor:
@@ -351,6 +393,8 @@ def _eku_issues(f: CertFacts, idx: int | None, depth: int) -> list[Issue]:
 def _handshake_issues(f: CertFacts) -> list[Issue]:
     """A leaf key no signature scheme the browser offers can use: the TLS handshake fails first."""
     out: list[Issue] = []
+    if f.key_type == "RSA":
+        return out  # every browser offers RSA signature schemes
     shown = "explicit curve parameters" if f.explicit_curve else f"curve {f.curve}"
     if f.key_type == "EC" and (f.explicit_curve or f.curve not in CHROME_TLS_CURVES):
         out.append(Issue("chrome.tls.no_signature_scheme", 0,
@@ -388,7 +432,7 @@ def _ca_issues(node: Node, depth: int, path: list[Node], *, anchor: bool) -> lis
         out.append(Issue("chain.ca.not_ca", idx, f"{f.subject_text} issues certificates but is not a CA (basicConstraints)", depth))
     if f.key_usage is not None and "key_cert_sign" not in f.key_usage:
         out.append(Issue("chain.ca.key_cert_sign_missing", idx, f"{f.subject_text} has keyUsage without keyCertSign", depth))
-    below = sum(1 for n in path[1:depth] if not n.facts.self_issued)
+    below = _below(path, depth)
     if f.path_len is not None and below > f.path_len:
         out.append(Issue("chain.ca.path_length", idx,
                          f"{f.subject_text} allows {f.path_len} intermediate(s) below it; the path has {below}", depth))
