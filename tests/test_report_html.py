@@ -9,8 +9,10 @@ attributes it has for harmless text. ``esc`` itself must match ``markupsafe.esca
 
 from __future__ import annotations
 
+import copy
 import io
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import markupsafe
@@ -19,7 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scanner.report import html
-from tests.reportdata import build_estate
+from scanner.results import iter_endpoints
+from tests.reportdata import build_estate, write_results
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -111,3 +114,40 @@ def test_static_parts_are_package_data() -> None:
     """The CSS and script come from files beside the module (shipped in the wheel), whole."""
     assert html._static("report.css").rstrip().endswith("}") and "@media print" in html._static("report.css")
     assert html._static("enhance.js").rstrip().endswith("})();")
+
+
+def _chained(document: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint of ``document`` whose chain has two or more certificates."""
+    return next(ep for ep in document["endpoints"] if len(ep.get("chain") or []) >= 2)
+
+
+def test_shared_certificate_table_is_reused_only_for_an_equal_certificate(document: dict[str, Any]) -> None:
+    """The certificate-table cache (for the issuing CA every endpoint presents) must never hand
+    one certificate's table to another: a hostile results.json can give two certificates one
+    sha256, and the same certificate shows different days left to endpoints scanned apart."""
+    ca = copy.deepcopy(_chained(document)["chain"][1])
+    html._CERT_CACHE.clear()
+    first = html.cert_block(ca, 30)
+    assert html.cert_block(copy.deepcopy(ca), 30) is first  # an equal certificate: reused
+    forged = dict(ca, subject="CN=<forged>")  # same sha256, other content
+    assert "CN=&lt;forged&gt;" in html.cert_block(forged, 30)
+    assert "(29 days left)" in html.cert_block(ca, 29) and "(30 days left)" in first
+    assert html.cert_block(ca, 30) == html._cert_block(ca, 30)
+    for n in range(html.CERT_CACHE_SIZE * 2):  # bounded: many unique leaves pass through
+        html.cert_block(dict(ca, sha256=f"{n:064x}"), n)
+    assert len(html._CERT_CACHE) <= html.CERT_CACHE_SIZE
+
+
+def test_text_stream_and_file_get_the_same_bytes(document: dict[str, Any], tmp_path: Path) -> None:
+    """render_html (any text stream) decodes the spools that write_html copies as bytes; long
+    non-ASCII text makes spool blocks end inside a character."""
+    filled = copy.deepcopy(document)
+    for i, ep in enumerate(filled["endpoints"]):
+        ep["target"]["name"] = "ü" * (i + 1) + "𝔘" * 40_000
+    results = write_results(filled, tmp_path / "scan")
+    header = {k: v for k, v in filled.items() if k != "endpoints"}
+    out = io.StringIO()
+    html.render_html(header, lambda: iter_endpoints(results), out)
+    written = html.write_html(results, tmp_path / "report.html").read_bytes()
+    assert written == out.getvalue().encode("utf-8")
+    assert "ü𝔘𝔘" in written.decode("utf-8") and "\x00spool" not in out.getvalue()

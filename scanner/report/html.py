@@ -23,16 +23,19 @@ they are. ``benchmarks/render_golden.py`` checks that the output stays byte for 
 from __future__ import annotations
 
 import bisect
+import codecs
 import functools
 import importlib.resources
 import os
 import re
+import secrets
+import shutil
 import tempfile
 from collections.abc import Iterable as IterableABC
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping, TextIO
+from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Mapping, TextIO
 
 import jinja2
 from markupsafe import Markup
@@ -240,7 +243,30 @@ def _sans(sans: Any) -> str:
     return f'<ul class="sans">{items}</ul>'
 
 
+_CERT_CACHE: dict[tuple[str, int | None], tuple[Mapping[str, Any], str]] = {}
+CERT_CACHE_SIZE = 256  # entries: the issuing CAs stay in; unique leaves only pass through
+
+
 def cert_block(c: Mapping[str, Any], days: int | None) -> str:
+    """``_cert_block`` remembered for certificates presented by many endpoints (the issuing CA's
+    table is the same for every endpoint it signed, but for the days left). A hit needs an equal
+    certificate dict, not just an equal fingerprint: results.json is input, and a hand-edited or
+    hostile file may give two different certificates one ``sha256``."""
+    sha = c.get("sha256")
+    if type(sha) is not str:
+        return _cert_block(c, days)
+    key = (sha, days)
+    known = _CERT_CACHE.get(key)
+    if known is not None and (known[0] is c or known[0] == c):
+        return known[1]
+    text = _cert_block(c, days)
+    if len(_CERT_CACHE) >= CERT_CACHE_SIZE:
+        _CERT_CACHE.clear()  # bounded whatever the estate; a shared CA is back on its next use
+    _CERT_CACHE[key] = (c, text)
+    return text
+
+
+def _cert_block(c: Mapping[str, Any], days: int | None) -> str:
     """One presented certificate's table and PEM; every value is escaped."""
     index, subject, issuer, errors = c.get("index"), c.get("subject"), c.get("issuer"), c.get("parse_errors")
     problems = ('<tr><th scope="row">Parse errors</th><td><ul>' + "".join(f"<li>{esc(pe)}</li>" for pe in errors)
@@ -436,41 +462,48 @@ def _static(name: str) -> str:
 BUFFER = 1 << 18  # bytes: a few system calls per megabyte instead of one per article
 
 
-def _spool() -> IO[str]:
-    return tempfile.TemporaryFile("w+", encoding="utf-8", buffering=BUFFER)
+def _spool() -> IO[bytes]:
+    return tempfile.TemporaryFile("w+b", buffering=BUFFER)
 
 
 class _Spools:
     """One pass over the endpoints: matrix rows spooled per interface group, detail articles
     spooled in results order, so the page can be written afterwards in its own order without
-    holding any endpoint in memory or reading results.json again."""
+    holding any endpoint in memory or reading results.json again.
+
+    The spools hold UTF-8 bytes and the page template only gets a placeholder for each: a
+    placeholder is a per-render random token (no results.json value can equal it), and the
+    page writer copies the spool's bytes where the template yields it. Spooled text is thus
+    encoded once and never decoded, re-wrapped as Markup or passed through jinja2 (which
+    together cost about a quarter of the render)."""
 
     def __init__(self) -> None:
         self.rows = {i: _spool() for i in INTERFACES}
         self.details = _spool()
+        token = secrets.token_hex(16)
+        self.placeholders: dict[str, IO[bytes]] = {
+            f"\x00spool-{token}-{name}\x00": spool for name, spool in (*self.rows.items(), ("details", self.details))}
+        self._marks = {id(spool): Markup(mark) for mark, spool in self.placeholders.items()}
 
     def add(self, e: Endpoint) -> None:
-        self.rows[e.group].write(matrix_row(e))
-        self.details.write(article(e))
+        self.rows[e.group].write(matrix_row(e).encode("utf-8"))
+        self.details.write(article(e).encode("utf-8"))
 
-    @staticmethod
-    def replay(spool: IO[str]) -> Iterator[Markup]:
-        """The spooled HTML (already escaped) in chunks, for the page template."""
-        spool.seek(0)
-        while chunk := spool.read(1 << 16):
-            yield Markup(chunk)
+    def mark(self, spool: IO[bytes]) -> list[Markup]:
+        """What the template writes for ``spool``: its placeholder, alone in its own chunk."""
+        return [self._marks[id(spool)]]
 
     def close(self) -> None:
         for spool in (*self.rows.values(), self.details):
             spool.close()
 
 
-def _matrix_groups(spools: _Spools, summary: Summary) -> list[tuple[str, int, Iterator[Markup]]]:
+def _matrix_groups(spools: _Spools, summary: Summary) -> list[tuple[str, int, list[Markup]]]:
     """The matrix sorted by interface without JavaScript: one group per interface present."""
     counts = {i: 0 for i in INTERFACES}
     for found, row in summary.outcomes.items():
         counts[found if found in INTERFACES else "other"] += sum(row.values())
-    return [(i, counts[i], spools.replay(spools.rows[i])) for i in INTERFACES if counts[i]]
+    return [(i, counts[i], spools.mark(spools.rows[i])) for i in INTERFACES if counts[i]]
 
 
 @functools.lru_cache(maxsize=1)
@@ -496,26 +529,57 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         return None
 
 
+def _page(header: Mapping[str, Any], endpoints: Endpoints, spools: _Spools) -> Iterator[str]:
+    """The page's chunks, after the one pass over ``endpoints`` (spools' placeholders among them)."""
+    summary = Summary()
+    for ep in endpoints():
+        e = Endpoint.of(ep)
+        summary.add(e)
+        spools.add(e)
+    changes = header.get("changes")
+    return _environment().get_template("report.html.j2").generate(
+        h=header, summary=summary, timeline=timeline(summary.soonest),
+        matrix=_matrix_groups(spools, summary), details=spools.mark(spools.details),
+        interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES,
+        changes=changes if isinstance(changes, Mapping) else None, change_keys=CHANGE_KEYS,
+        css=Markup(_static("report.css")), script=Markup(_static("enhance.js")),
+    )
+
+
 def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) -> None:
     """Write the report for ``header`` and the endpoints ``endpoints()`` yields (called once:
-    summary, matrix rows and detail articles all come from that one pass)."""
-    summary = Summary()
+    summary, matrix rows and detail articles all come from that one pass) to a text stream."""
     spools = _Spools()
     try:
-        for ep in endpoints():
-            e = Endpoint.of(ep)
-            summary.add(e)
-            spools.add(e)
-        changes = header.get("changes")
-        stream = _environment().get_template("report.html.j2").generate(
-            h=header, summary=summary, timeline=timeline(summary.soonest),
-            matrix=_matrix_groups(spools, summary), details=spools.replay(spools.details),
-            interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES,
-            changes=changes if isinstance(changes, Mapping) else None, change_keys=CHANGE_KEYS,
-            css=Markup(_static("report.css")), script=Markup(_static("enhance.js")),
-        )
-        for chunk in stream:
-            out.write(chunk)
+        for chunk in _page(header, endpoints, spools):
+            spool = spools.placeholders.get(chunk)
+            if spool is None:
+                out.write(chunk)
+                continue
+            spool.seek(0)
+            decoder = codecs.getincrementaldecoder("utf-8")()  # a block may end mid-character
+            while block := spool.read(1 << 16):
+                out.write(decoder.decode(block))
+            out.write(decoder.decode(b"", final=True))
+    finally:
+        spools.close()
+
+
+def _render_bytes(header: Mapping[str, Any], endpoints: Endpoints, out: BinaryIO) -> None:
+    """``render_html`` to a binary file: spooled bytes copied as they are (no decoding)."""
+    spools = _Spools()
+    try:
+        pending: list[str] = []
+        for chunk in _page(header, endpoints, spools):
+            spool = spools.placeholders.get(chunk)
+            if spool is None:
+                pending.append(chunk)
+                continue
+            out.write("".join(pending).encode("utf-8"))
+            pending.clear()
+            spool.seek(0)
+            shutil.copyfileobj(spool, out, 1 << 18)
+        out.write("".join(pending).encode("utf-8"))
     finally:
         spools.close()
 
@@ -525,6 +589,6 @@ def write_html(results_path: Path, out_path: Path) -> Path:
     from scanner.results import iter_endpoints, read_header
 
     header = read_header(results_path)
-    with open(out_path, "w", encoding="utf-8", newline="\n", buffering=BUFFER) as out:
-        render_html(header, lambda: iter_endpoints(results_path), out)
+    with open(out_path, "wb", buffering=BUFFER) as out:
+        _render_bytes(header, lambda: iter_endpoints(results_path), out)
     return out_path
