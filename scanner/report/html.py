@@ -586,7 +586,8 @@ def _render_bytes(header: Mapping[str, Any], endpoints: Endpoints, out: BinaryIO
 
 def write_html(results_path: Path, out_path: Path) -> Path:
     """Render ``results_path`` to ``out_path`` (report.html)."""
-    from scanner.results import iter_endpoints, read_header
+    from scanner.report._reader import iter_endpoints
+    from scanner.results import read_header
 
     header = read_header(results_path)
     with open(out_path, "wb", buffering=BUFFER) as out:
