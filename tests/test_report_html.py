@@ -151,3 +151,28 @@ def test_text_stream_and_file_get_the_same_bytes(document: dict[str, Any], tmp_p
     written = html.write_html(results, tmp_path / "report.html").read_bytes()
     assert written == out.getvalue().encode("utf-8")
     assert "ü𝔘𝔘" in written.decode("utf-8") and "\x00spool" not in out.getvalue()
+
+
+@pytest.mark.parametrize("text", ["harmless", *HOSTILE])
+def test_fragments_looked_up_by_value_equal_the_built_ones(document: dict[str, Any], text: str) -> None:
+    """The TLS facts and verdict tables cached by value are what building them gives, for
+    every endpoint kind and hostile text in every field."""
+    for ep in _fill(document, text)["endpoints"]:
+        e = html.Endpoint.of(ep)
+        tls = ep.get("tls")
+        assert html.tls_block(tls) == (html._tls_block(tls) if tls else "")
+        want = html._verdicts(ep.get("browsers"), ep.get("profile"), e.chrome, e.firefox, e.profile_status)
+        assert html.verdicts_block(e) == (want if ep.get("browsers") or ep.get("profile") else "")
+        for days in (None, -3, 12, 400):
+            assert html._facts.days_left(ep.get("scanned_at"), ep.get("scanned_at")) in (0, None)
+            for c in ep.get("chain") or []:
+                assert html.cert_block(c, days) == html._cert_block(c, days)
+
+
+def test_cached_verdict_table_keeps_each_browser_in_its_row(document: dict[str, Any]) -> None:
+    ep = dict(document["endpoints"][0], browsers={"chrome": {"accepted": True, "reasons": []},
+                                                  "firefox": {"accepted": False, "error": "SEC_ERROR_<X>", "reasons": []}},
+              profile={"name": "p", "status": "compliant", "breaches": []})
+    table = html.verdicts_block(html.Endpoint.of(ep))
+    chrome, firefox = table.split("<tr>")[2:4]
+    assert "accepted" in chrome and "SEC_ERROR_&lt;X&gt;" in firefox and "SEC_ERROR" not in chrome

@@ -289,10 +289,31 @@ def _cert_block(c: Mapping[str, Any], days: int | None) -> str:
     )
 
 
+_TEXT = (str, type(None))
+
+
 def tls_block(tls: Any) -> str:
-    """The endpoint's TLS facts (empty without a handshake)."""
+    """The endpoint's TLS facts (empty without a handshake). Endpoints mostly repeat a few
+    handshakes, so plain values (strings, no CA names or strings) are looked up by value."""
     if not tls:
         return ""
+    if type(tls) is dict:
+        names = tls.get("acceptable_ca_names")
+        key = (tls.get("version"), tls.get("cipher"), tls.get("alpn"), tls.get("client_auth"))
+        if (type(names) is list and all(type(n) is str for n in names) or names is None) \
+                and all(type(v) in _TEXT for v in key):
+            return _tls_cached(*key, bool(tls.get("client_cert_sent")), tuple(names) if names else None)
+    return _tls_block(tls)
+
+
+@functools.lru_cache(maxsize=256)
+def _tls_cached(version: str | None, cipher: str | None, alpn: str | None, auth: str | None, sent: bool,
+                names: tuple[str, ...] | None) -> str:
+    return _tls_block({"version": version, "cipher": cipher, "alpn": alpn, "client_auth": auth,
+                       "client_cert_sent": sent, "acceptable_ca_names": names})
+
+
+def _tls_block(tls: Mapping[str, Any]) -> str:
     auth = tls.get("client_auth")
     sent = f'; {"one was sent" if tls.get("client_cert_sent") else "none was sent"}' if auth != "none" else ""
     names = ""
@@ -312,28 +333,53 @@ def tls_block(tls: Any) -> str:
 
 
 def verdicts_block(e: Endpoint) -> str:
-    """The Chrome / Firefox / profile table (empty when the endpoint was not evaluated)."""
+    """The Chrome / Firefox / profile table (empty when the endpoint was not evaluated). Without
+    reasons or breaches (most endpoints) it depends on a few strings, so is looked up by them."""
     ep = e.ep
-    if not (ep.get("browsers") or ep.get("profile")):
+    browsers, p = ep.get("browsers"), ep.get("profile")
+    if not (browsers or p):
         return ""
+    if type(browsers) is dict and type(p) is dict and p and not p.get("breaches") \
+            and not _has_reasons(browsers.get("chrome")) and not _has_reasons(browsers.get("firefox")) \
+            and type(p.get("name")) in _TEXT and type(p.get("effective_date")) in _TEXT:
+        return _verdicts_cached(e.chrome, e.firefox, e.profile_status, p.get("name"), p.get("effective_date"))
+    return _verdicts(browsers, p, e.chrome, e.firefox, e.profile_status)
+
+
+def _has_reasons(verdict: Any) -> bool:
+    """True unless ``verdict`` is absent or a dict without reasons (what the table can cache)."""
+    return bool(verdict) and (type(verdict) is not dict or bool(verdict.get("reasons")))
+
+
+@functools.lru_cache(maxsize=256)
+def _verdicts_cached(chrome: str, firefox: str, status: str, name: str | None, effective: str | None) -> str:
+    return _verdicts({}, {"name": name, "effective_date": effective}, chrome, firefox, status)
+
+
+def _verdicts(browsers: Any, p: Any, chrome: str, firefox: str, status: str) -> str:
     rows = []
     for browser, label in BROWSERS:
-        verdict = (ep.get("browsers") or {}).get(browser)
+        verdict = (browsers or {}).get(browser)
         reasons = verdict.get("reasons") if verdict else None
         listed = ("<ul>" + "".join(f'<li><span class="mono small">{esc(r.get("code"))}</span> {esc(r.get("message"))}</li>'
                                    for r in reasons) + "</ul>") if reasons else ""
-        cell = verdict_cell(e.chrome if browser == "chrome" else e.firefox)
+        cell = verdict_cell(chrome if browser == "chrome" else firefox)
         rows.append(f'<tr><th scope="row">{label}</th><td>{cell}</td><td>{listed}</td></tr>\n')
-    p = ep.get("profile")
     name = f' <span class="small">({esc(p.get("name"))})</span>' if p else ""
     breaches = ("<ul>" + "".join(f"<li>{esc(br)}</li>" for br in p.get("breaches")) + "</ul>"
                 if p and p.get("breaches") else "")
     effective = f'<span class="small">effective {esc(p.get("effective_date"))}</span>' if p and p.get("effective_date") else ""
-    rows.append(f'<tr><th scope="row">DCCKI profile{name}</th><td>{badge("st-" + e.profile_status, e.profile_status)}'
+    rows.append(f'<tr><th scope="row">DCCKI profile{name}</th><td>{badge("st-" + status, status)}'
                 f'</td><td>{breaches}{effective}</td></tr>\n')
     return ('<h4>Verdicts</h4>\n<table class="verdicts">\n<thead><tr><th scope="col">Judge</th>'
             '<th scope="col">Verdict</th><th scope="col">Reasons</th></tr></thead>\n<tbody>\n'
             + "".join(rows) + "</tbody>\n</table>\n")
+
+
+@functools.lru_cache(maxsize=256)  # a few interface / status / severity combinations
+def _filters(interface: str, status: str, worst: str) -> str:
+    """The filter classes of a matrix row and its detail article (values escaped)."""
+    return f"if-{esc(interface)} st-{esc(status)} sev-{esc(worst)}"
 
 
 def matrix_row(e: Endpoint) -> str:
@@ -341,7 +387,7 @@ def matrix_row(e: Endpoint) -> str:
     ep = e.ep
     target = ep.get("target", {})
     return (
-        f'<tr class="filterable if-{esc(e.interface)} st-{esc(e.filter_status)} sev-{esc(e.worst)}">\n'
+        f'<tr class="filterable {_filters(e.interface, e.filter_status, e.worst)}">\n'
         f'<th scope="row"><a href="#{e.anchor}">{esc(target.get("name"))}</a> '
         f'<span class="mono small">{esc(ep.get("address") or "(unresolved)")}:{esc(target.get("port"))}</span></th>\n'
         f'<td>{esc(e.interface)}</td>\n'
@@ -436,7 +482,7 @@ def article(e: Endpoint) -> str:
     a = e.anchor  # only [A-Za-z0-9_-] (_facts.anchor): nothing to escape
     status_badge = badge("st-" + e.profile_status, e.profile_status)
     return (
-        f'<article class="endpoint filterable if-{esc(e.interface)} st-{esc(e.filter_status)} sev-{esc(e.worst)}"'
+        f'<article class="endpoint filterable {_filters(e.interface, e.filter_status, e.worst)}"'
         f' id="{a}" aria-labelledby="{a}-h">\n'
         f'<h3 id="{a}-h">{esc(ep.get("target", {}).get("name"))} <span class="small">({esc(e.interface)})</span>\n'
         f"{_outcome_badge(e)}\n{status_badge}</h3>\n"
