@@ -92,5 +92,5 @@ def outcome(endpoint: Mapping[str, Any]) -> str:
 def anchor(endpoint_id: str) -> str:
     """An HTML id for an endpoint: only characters that need no escaping in a URL fragment."""
     digest = hashlib.sha256(endpoint_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return "ep-" + _UNSAFE.sub("_", endpoint_id)[:60] + "-" + digest
+    return "ep-" + _UNSAFE.sub("_", endpoint_id[:60]) + "-" + digest  # one character for one
 

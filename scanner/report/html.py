@@ -25,7 +25,6 @@ from __future__ import annotations
 import bisect
 import codecs
 import functools
-import importlib.resources
 import os
 import re
 import secrets
@@ -90,7 +89,7 @@ class Expiry:
     endpoints: list[tuple[str, str]] = field(compare=False, default_factory=list)  # (name, anchor)
 
 
-@dataclass
+@dataclass(slots=True)
 class Endpoint:
     """One endpoint and the facts every part of the report shows, derived once."""
 
@@ -498,7 +497,12 @@ def article(e: Endpoint) -> str:
 @functools.lru_cache(maxsize=None)
 def _static(name: str) -> str:
     """A static part of the page (package data), without its final newline."""
-    text = importlib.resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
+    try:  # the package's own folder: importing importlib.resources costs more than the read
+        text = (Path(__file__).parent / "templates" / name).read_text(encoding="utf-8")
+    except OSError:  # pragma: no cover - installed without a folder (a zip): ask the loader
+        import importlib.resources
+
+        text = importlib.resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
     return text[:-1] if text.endswith("\n") else text
 
 
