@@ -133,8 +133,10 @@ def test_shared_certificate_table_is_reused_only_for_an_equal_certificate(docume
     assert "CN=&lt;forged&gt;" in html.cert_block(forged, 30)
     assert "(29 days left)" in html.cert_block(ca, 29) and "(30 days left)" in first
     assert html.cert_block(ca, 30) == html._cert_block(ca, 30)
-    for n in range(html.CERT_CACHE_SIZE * 2):  # bounded: many unique leaves pass through
+    for n in range(html.CERT_CACHE_SIZE * 2):  # bounded: many distinct CAs pass through
         html.cert_block(dict(ca, sha256=f"{n:064x}"), n)
+    leaf = dict(ca, index=0)
+    assert html.cert_block(leaf, 30) == html._cert_block(leaf, 30) and "#0 leaf" in html.cert_block(leaf, 30)
     assert len(html._CERT_CACHE) <= html.CERT_CACHE_SIZE
 
 

@@ -243,7 +243,7 @@ def _sans(sans: Any) -> str:
 
 
 _CERT_CACHE: dict[tuple[str, int | None], tuple[Mapping[str, Any], str]] = {}
-CERT_CACHE_SIZE = 256  # entries: the issuing CAs stay in; unique leaves only pass through
+CERT_CACHE_SIZE = 256  # entries (certificates after the leaf, by days left): bounded whatever the file
 
 
 def cert_block(c: Mapping[str, Any], days: int | None) -> str:
@@ -252,7 +252,7 @@ def cert_block(c: Mapping[str, Any], days: int | None) -> str:
     certificate dict, not just an equal fingerprint: results.json is input, and a hand-edited or
     hostile file may give two different certificates one ``sha256``."""
     sha = c.get("sha256")
-    if type(sha) is not str:
+    if type(sha) is not str or c.get("index") == 0:  # a leaf: its endpoint's own, seldom repeated
         return _cert_block(c, days)
     key = (sha, days)
     known = _CERT_CACHE.get(key)
