@@ -39,7 +39,8 @@ class _Known:
     def __init__(self) -> None:
         self.texts: dict[str, tuple[str, dict[str, Any]]] = {}
         self.tries = 0  # lines searched: bounded too, in case no text ever matches again
-        self.token = "memo-" + secrets.token_hex(16)
+        self.token = "memo-" + secrets.token_hex(16)  # no results.json value can equal it
+        self.placeholder = f'\n"{self.token}"\n'
 
     def learn(self, line: str, endpoint: dict[str, Any]) -> None:
         """Remember the exact text, in ``line`` (which parsed as ``endpoint``), of the
@@ -69,7 +70,7 @@ class _Known:
         while at >= 0:
             known = self.texts.get(line[at:at + KEY])
             if known is not None and line.startswith(known[0], at):
-                parts += (line[done:at], f'\n"{self.token}-{len(found)}"\n')
+                parts += (line[done:at], self.placeholder)
                 found.append(known[1])
                 done = at + len(known[0])
                 at = line.find(START, done)
@@ -85,10 +86,10 @@ class _Known:
         chain = endpoint.get("chain") if type(endpoint) is dict else None
         if type(chain) is not list:
             return None
-        put = 0
+        put = 0  # the chain lists its entries in the line's order: the n-th stand-in is found[n]
         for i, cert in enumerate(chain):
-            if type(cert) is str and cert.startswith(self.token):
-                chain[i] = found[int(cert[len(self.token) + 1:])]
+            if cert == self.token and put < len(found):
+                chain[i] = found[put]
                 put += 1
         return endpoint if put == len(found) else None
 
@@ -100,7 +101,8 @@ def iter_endpoints(path: str | Path) -> Iterator[dict[str, Any]]:
             yield from _plain_endpoints(path)  # not the streaming layout: read whole
             return
         known = _Known()
-        for text in (line.strip().rstrip(",") for line in handle):
+        for line in handle:
+            text = line.strip().rstrip(",")
             if text in ("]}", "]", ""):
                 continue
             endpoint = known.parse(text) if known.texts else None

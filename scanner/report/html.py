@@ -150,19 +150,24 @@ class Summary:
         """Keep the SOONEST earliest-expiring distinct certificates (same cert: same key)."""
         if not cert.get("not_after"):
             return
-        who = (str(e.ep.get("target", {}).get("name", "")), e.anchor)
         if cert.get("sha256") in self._listed:
             for known in self.soonest:
                 if known.sha256 == cert.get("sha256"):
                     if len(known.endpoints) < 5:
-                        known.endpoints.append(who)
+                        known.endpoints.append(self._who(e))
                     return
         key = (cert["not_after"], str(cert.get("sha256", "")))
         if len(self.soonest) >= SOONEST and not key < (self.soonest[-1].not_after, self.soonest[-1].sha256):
             return  # most certificates: later than all those kept, so not worth an Expiry
+        who = self._who(e)
         bisect.insort(self.soonest, Expiry(*key, days or 0, str(cert.get("subject") or "?"), [who]))
         del self.soonest[SOONEST:]
         self._listed = {known.sha256 for known in self.soonest}
+
+    @staticmethod
+    def _who(e: Endpoint) -> tuple[str, str]:
+        """How the expiry table names an endpoint: (name, anchor)."""
+        return (str(e.ep.get("target", {}).get("name", "")), e.anchor)
 
     def outcome_columns(self) -> list[str]:
         seen = {o for row in self.outcomes.values() for o in row}
