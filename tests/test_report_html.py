@@ -178,3 +178,18 @@ def test_cached_verdict_table_keeps_each_browser_in_its_row(document: dict[str, 
     table = html.verdicts_block(html.Endpoint.of(ep))
     chrome, firefox = table.split("<tr>")[2:4]
     assert "accepted" in chrome and "SEC_ERROR_&lt;X&gt;" in firefox and "SEC_ERROR" not in chrome
+
+
+@pytest.mark.parametrize("to_file", [True, False])
+def test_spool_copy_appends_whole_spool(tmp_path: Path, to_file: bool) -> None:
+    """The spool copy: in the kernel between files, through a buffer otherwise (no file)."""
+    spool = html._spool()
+    body = "".join(f"<p>{i} ü𝔘</p>\n" for i in range(50_000)).encode("utf-8")
+    spool.write(body)
+    out: Any = open(tmp_path / "out", "w+b", buffering=html.BUFFER) if to_file else io.BytesIO()
+    with spool, out:
+        out.write(b"head ")
+        html._copy(spool, out)
+        out.write(b" tail")
+        out.seek(0)
+        assert out.read() == b"head " + body + b" tail"
