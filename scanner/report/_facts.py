@@ -33,6 +33,17 @@ def _parse_text(text: str) -> datetime | None:
 
 def days_left(not_after: str | None, at: str | None) -> int | None:
     """Whole days from ``at`` (the scan time, so reports are reproducible) to ``not_after``."""
+    if type(not_after) is str and type(at) is str:  # an issuing CA's, at a scan second: repeats
+        return _days_text(not_after, at)
+    return _days(not_after, at)
+
+
+@functools.lru_cache(maxsize=1024)
+def _days_text(not_after: str, at: str) -> int | None:
+    return _days(not_after, at)
+
+
+def _days(not_after: str | None, at: str | None) -> int | None:
     end, start = parse_time(not_after), parse_time(at)
     if end is None or start is None:
         return None
@@ -81,5 +92,5 @@ def outcome(endpoint: Mapping[str, Any]) -> str:
 def anchor(endpoint_id: str) -> str:
     """An HTML id for an endpoint: only characters that need no escaping in a URL fragment."""
     digest = hashlib.sha256(endpoint_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return "ep-" + _UNSAFE.sub("_", endpoint_id)[:60] + "-" + digest
+    return "ep-" + _UNSAFE.sub("_", endpoint_id[:60]) + "-" + digest  # one character for one
 

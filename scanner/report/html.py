@@ -18,21 +18,29 @@ templates they cost several times the rest of the report (issue 6). Every value 
 in them goes through ``esc``, exactly markupsafe's escaping (what autoescape does), and the page
 inserts them as already-escaped ``Markup``. The CSS and script are package data inserted as
 they are. ``benchmarks/render_golden.py`` checks that the output stays byte for byte what it was.
+
+Cheaper by construction, never by skipping an escape: results.json is read by
+``scanner.report._reader`` (each issuing CA's JSON parsed once per file); the spools hold UTF-8
+bytes and are appended to report.html in the kernel where the template yields their placeholder;
+fragments that depend only on a few plain values (a CA's table at a given days-left, TLS facts,
+reason-free verdict tables, filter classes) are cached by those values.
 """
 
 from __future__ import annotations
 
 import bisect
+import codecs
 import functools
-import importlib.resources
 import os
 import re
+import secrets
+import shutil
 import tempfile
 from collections.abc import Iterable as IterableABC
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping, TextIO
+from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Mapping, TextIO
 
 import jinja2
 from markupsafe import Markup
@@ -87,7 +95,7 @@ class Expiry:
     endpoints: list[tuple[str, str]] = field(compare=False, default_factory=list)  # (name, anchor)
 
 
-@dataclass
+@dataclass(slots=True)
 class Endpoint:
     """One endpoint and the facts every part of the report shows, derived once."""
 
@@ -148,19 +156,24 @@ class Summary:
         """Keep the SOONEST earliest-expiring distinct certificates (same cert: same key)."""
         if not cert.get("not_after"):
             return
-        who = (str(e.ep.get("target", {}).get("name", "")), e.anchor)
         if cert.get("sha256") in self._listed:
             for known in self.soonest:
                 if known.sha256 == cert.get("sha256"):
                     if len(known.endpoints) < 5:
-                        known.endpoints.append(who)
+                        known.endpoints.append(self._who(e))
                     return
         key = (cert["not_after"], str(cert.get("sha256", "")))
         if len(self.soonest) >= SOONEST and not key < (self.soonest[-1].not_after, self.soonest[-1].sha256):
             return  # most certificates: later than all those kept, so not worth an Expiry
+        who = self._who(e)
         bisect.insort(self.soonest, Expiry(*key, days or 0, str(cert.get("subject") or "?"), [who]))
         del self.soonest[SOONEST:]
         self._listed = {known.sha256 for known in self.soonest}
+
+    @staticmethod
+    def _who(e: Endpoint) -> tuple[str, str]:
+        """How the expiry table names an endpoint: (name, anchor)."""
+        return (str(e.ep.get("target", {}).get("name", "")), e.anchor)
 
     def outcome_columns(self) -> list[str]:
         seen = {o for row in self.outcomes.values() for o in row}
@@ -240,7 +253,30 @@ def _sans(sans: Any) -> str:
     return f'<ul class="sans">{items}</ul>'
 
 
+_CERT_CACHE: dict[tuple[str, int | None], tuple[Mapping[str, Any], str]] = {}
+CERT_CACHE_SIZE = 256  # entries (certificates after the leaf, by days left): bounded whatever the file
+
+
 def cert_block(c: Mapping[str, Any], days: int | None) -> str:
+    """``_cert_block`` remembered for certificates presented by many endpoints (the issuing CA's
+    table is the same for every endpoint it signed, but for the days left). A hit needs an equal
+    certificate dict, not just an equal fingerprint: results.json is input, and a hand-edited or
+    hostile file may give two different certificates one ``sha256``."""
+    sha = c.get("sha256")
+    if type(sha) is not str or c.get("index") == 0:  # a leaf: its endpoint's own, seldom repeated
+        return _cert_block(c, days)
+    key = (sha, days)
+    known = _CERT_CACHE.get(key)
+    if known is not None and (known[0] is c or known[0] == c):
+        return known[1]
+    text = _cert_block(c, days)
+    if len(_CERT_CACHE) >= CERT_CACHE_SIZE:
+        _CERT_CACHE.clear()  # bounded whatever the estate; a shared CA is back on its next use
+    _CERT_CACHE[key] = (c, text)
+    return text
+
+
+def _cert_block(c: Mapping[str, Any], days: int | None) -> str:
     """One presented certificate's table and PEM; every value is escaped."""
     index, subject, issuer, errors = c.get("index"), c.get("subject"), c.get("issuer"), c.get("parse_errors")
     problems = ('<tr><th scope="row">Parse errors</th><td><ul>' + "".join(f"<li>{esc(pe)}</li>" for pe in errors)
@@ -263,10 +299,31 @@ def cert_block(c: Mapping[str, Any], days: int | None) -> str:
     )
 
 
+_TEXT = (str, type(None))
+
+
 def tls_block(tls: Any) -> str:
-    """The endpoint's TLS facts (empty without a handshake)."""
+    """The endpoint's TLS facts (empty without a handshake). Endpoints mostly repeat a few
+    handshakes, so plain values (strings, no CA names or strings) are looked up by value."""
     if not tls:
         return ""
+    if type(tls) is dict:
+        names = tls.get("acceptable_ca_names")
+        key = (tls.get("version"), tls.get("cipher"), tls.get("alpn"), tls.get("client_auth"))
+        if (type(names) is list and all(type(n) is str for n in names) or names is None) \
+                and all(type(v) in _TEXT for v in key):
+            return _tls_cached(*key, bool(tls.get("client_cert_sent")), tuple(names) if names else None)
+    return _tls_block(tls)
+
+
+@functools.lru_cache(maxsize=256)
+def _tls_cached(version: str | None, cipher: str | None, alpn: str | None, auth: str | None, sent: bool,
+                names: tuple[str, ...] | None) -> str:
+    return _tls_block({"version": version, "cipher": cipher, "alpn": alpn, "client_auth": auth,
+                       "client_cert_sent": sent, "acceptable_ca_names": names})
+
+
+def _tls_block(tls: Mapping[str, Any]) -> str:
     auth = tls.get("client_auth")
     sent = f'; {"one was sent" if tls.get("client_cert_sent") else "none was sent"}' if auth != "none" else ""
     names = ""
@@ -286,28 +343,53 @@ def tls_block(tls: Any) -> str:
 
 
 def verdicts_block(e: Endpoint) -> str:
-    """The Chrome / Firefox / profile table (empty when the endpoint was not evaluated)."""
+    """The Chrome / Firefox / profile table (empty when the endpoint was not evaluated). Without
+    reasons or breaches (most endpoints) it depends on a few strings, so is looked up by them."""
     ep = e.ep
-    if not (ep.get("browsers") or ep.get("profile")):
+    browsers, p = ep.get("browsers"), ep.get("profile")
+    if not (browsers or p):
         return ""
+    if type(browsers) is dict and type(p) is dict and p and not p.get("breaches") \
+            and not _has_reasons(browsers.get("chrome")) and not _has_reasons(browsers.get("firefox")) \
+            and type(p.get("name")) in _TEXT and type(p.get("effective_date")) in _TEXT:
+        return _verdicts_cached(e.chrome, e.firefox, e.profile_status, p.get("name"), p.get("effective_date"))
+    return _verdicts(browsers, p, e.chrome, e.firefox, e.profile_status)
+
+
+def _has_reasons(verdict: Any) -> bool:
+    """True unless ``verdict`` is absent or a dict without reasons (what the table can cache)."""
+    return bool(verdict) and (type(verdict) is not dict or bool(verdict.get("reasons")))
+
+
+@functools.lru_cache(maxsize=256)
+def _verdicts_cached(chrome: str, firefox: str, status: str, name: str | None, effective: str | None) -> str:
+    return _verdicts({}, {"name": name, "effective_date": effective}, chrome, firefox, status)
+
+
+def _verdicts(browsers: Any, p: Any, chrome: str, firefox: str, status: str) -> str:
     rows = []
     for browser, label in BROWSERS:
-        verdict = (ep.get("browsers") or {}).get(browser)
+        verdict = (browsers or {}).get(browser)
         reasons = verdict.get("reasons") if verdict else None
         listed = ("<ul>" + "".join(f'<li><span class="mono small">{esc(r.get("code"))}</span> {esc(r.get("message"))}</li>'
                                    for r in reasons) + "</ul>") if reasons else ""
-        cell = verdict_cell(e.chrome if browser == "chrome" else e.firefox)
+        cell = verdict_cell(chrome if browser == "chrome" else firefox)
         rows.append(f'<tr><th scope="row">{label}</th><td>{cell}</td><td>{listed}</td></tr>\n')
-    p = ep.get("profile")
     name = f' <span class="small">({esc(p.get("name"))})</span>' if p else ""
     breaches = ("<ul>" + "".join(f"<li>{esc(br)}</li>" for br in p.get("breaches")) + "</ul>"
                 if p and p.get("breaches") else "")
     effective = f'<span class="small">effective {esc(p.get("effective_date"))}</span>' if p and p.get("effective_date") else ""
-    rows.append(f'<tr><th scope="row">DCCKI profile{name}</th><td>{badge("st-" + e.profile_status, e.profile_status)}'
+    rows.append(f'<tr><th scope="row">DCCKI profile{name}</th><td>{badge("st-" + status, status)}'
                 f'</td><td>{breaches}{effective}</td></tr>\n')
     return ('<h4>Verdicts</h4>\n<table class="verdicts">\n<thead><tr><th scope="col">Judge</th>'
             '<th scope="col">Verdict</th><th scope="col">Reasons</th></tr></thead>\n<tbody>\n'
             + "".join(rows) + "</tbody>\n</table>\n")
+
+
+@functools.lru_cache(maxsize=256)  # a few interface / status / severity combinations
+def _filters(interface: str, status: str, worst: str) -> str:
+    """The filter classes of a matrix row and its detail article (values escaped)."""
+    return f"if-{esc(interface)} st-{esc(status)} sev-{esc(worst)}"
 
 
 def matrix_row(e: Endpoint) -> str:
@@ -315,7 +397,7 @@ def matrix_row(e: Endpoint) -> str:
     ep = e.ep
     target = ep.get("target", {})
     return (
-        f'<tr class="filterable if-{esc(e.interface)} st-{esc(e.filter_status)} sev-{esc(e.worst)}">\n'
+        f'<tr class="filterable {_filters(e.interface, e.filter_status, e.worst)}">\n'
         f'<th scope="row"><a href="#{e.anchor}">{esc(target.get("name"))}</a> '
         f'<span class="mono small">{esc(ep.get("address") or "(unresolved)")}:{esc(target.get("port"))}</span></th>\n'
         f'<td>{esc(e.interface)}</td>\n'
@@ -410,7 +492,7 @@ def article(e: Endpoint) -> str:
     a = e.anchor  # only [A-Za-z0-9_-] (_facts.anchor): nothing to escape
     status_badge = badge("st-" + e.profile_status, e.profile_status)
     return (
-        f'<article class="endpoint filterable if-{esc(e.interface)} st-{esc(e.filter_status)} sev-{esc(e.worst)}"'
+        f'<article class="endpoint filterable {_filters(e.interface, e.filter_status, e.worst)}"'
         f' id="{a}" aria-labelledby="{a}-h">\n'
         f'<h3 id="{a}-h">{esc(ep.get("target", {}).get("name"))} <span class="small">({esc(e.interface)})</span>\n'
         f"{_outcome_badge(e)}\n{status_badge}</h3>\n"
@@ -426,7 +508,12 @@ def article(e: Endpoint) -> str:
 @functools.lru_cache(maxsize=None)
 def _static(name: str) -> str:
     """A static part of the page (package data), without its final newline."""
-    text = importlib.resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
+    try:  # the package's own folder: importing importlib.resources costs more than the read
+        text = (Path(__file__).parent / "templates" / name).read_text(encoding="utf-8")
+    except OSError:  # pragma: no cover - installed without a folder (a zip): ask the loader
+        import importlib.resources
+
+        text = importlib.resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
     return text[:-1] if text.endswith("\n") else text
 
 
@@ -436,41 +523,48 @@ def _static(name: str) -> str:
 BUFFER = 1 << 18  # bytes: a few system calls per megabyte instead of one per article
 
 
-def _spool() -> IO[str]:
-    return tempfile.TemporaryFile("w+", encoding="utf-8", buffering=BUFFER)
+def _spool() -> IO[bytes]:
+    return tempfile.TemporaryFile("w+b", buffering=BUFFER)
 
 
 class _Spools:
     """One pass over the endpoints: matrix rows spooled per interface group, detail articles
     spooled in results order, so the page can be written afterwards in its own order without
-    holding any endpoint in memory or reading results.json again."""
+    holding any endpoint in memory or reading results.json again.
+
+    The spools hold UTF-8 bytes and the page template only gets a placeholder for each: a
+    placeholder is a per-render random token (no results.json value can equal it), and the
+    page writer copies the spool's bytes where the template yields it. Spooled text is thus
+    encoded once and never decoded, re-wrapped as Markup or passed through jinja2 (which
+    together cost about a quarter of the render)."""
 
     def __init__(self) -> None:
         self.rows = {i: _spool() for i in INTERFACES}
         self.details = _spool()
+        token = secrets.token_hex(16)
+        self.placeholders: dict[str, IO[bytes]] = {
+            f"\x00spool-{token}-{name}\x00": spool for name, spool in (*self.rows.items(), ("details", self.details))}
+        self._marks = {id(spool): Markup(mark) for mark, spool in self.placeholders.items()}
 
     def add(self, e: Endpoint) -> None:
-        self.rows[e.group].write(matrix_row(e))
-        self.details.write(article(e))
+        self.rows[e.group].write(matrix_row(e).encode("utf-8"))
+        self.details.write(article(e).encode("utf-8"))
 
-    @staticmethod
-    def replay(spool: IO[str]) -> Iterator[Markup]:
-        """The spooled HTML (already escaped) in chunks, for the page template."""
-        spool.seek(0)
-        while chunk := spool.read(1 << 16):
-            yield Markup(chunk)
+    def mark(self, spool: IO[bytes]) -> list[Markup]:
+        """What the template writes for ``spool``: its placeholder, alone in its own chunk."""
+        return [self._marks[id(spool)]]
 
     def close(self) -> None:
         for spool in (*self.rows.values(), self.details):
             spool.close()
 
 
-def _matrix_groups(spools: _Spools, summary: Summary) -> list[tuple[str, int, Iterator[Markup]]]:
+def _matrix_groups(spools: _Spools, summary: Summary) -> list[tuple[str, int, list[Markup]]]:
     """The matrix sorted by interface without JavaScript: one group per interface present."""
     counts = {i: 0 for i in INTERFACES}
     for found, row in summary.outcomes.items():
         counts[found if found in INTERFACES else "other"] += sum(row.values())
-    return [(i, counts[i], spools.replay(spools.rows[i])) for i in INTERFACES if counts[i]]
+    return [(i, counts[i], spools.mark(spools.rows[i])) for i in INTERFACES if counts[i]]
 
 
 @functools.lru_cache(maxsize=1)
@@ -496,35 +590,84 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         return None
 
 
+def _page(header: Mapping[str, Any], endpoints: Endpoints, spools: _Spools) -> Iterator[str]:
+    """The page's chunks, after the one pass over ``endpoints`` (spools' placeholders among them)."""
+    summary = Summary()
+    for ep in endpoints():
+        e = Endpoint.of(ep)
+        summary.add(e)
+        spools.add(e)
+    changes = header.get("changes")
+    return _environment().get_template("report.html.j2").generate(
+        h=header, summary=summary, timeline=timeline(summary.soonest),
+        matrix=_matrix_groups(spools, summary), details=spools.mark(spools.details),
+        interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES,
+        changes=changes if isinstance(changes, Mapping) else None, change_keys=CHANGE_KEYS,
+        css=Markup(_static("report.css")), script=Markup(_static("enhance.js")),
+    )
+
+
 def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) -> None:
     """Write the report for ``header`` and the endpoints ``endpoints()`` yields (called once:
-    summary, matrix rows and detail articles all come from that one pass)."""
-    summary = Summary()
+    summary, matrix rows and detail articles all come from that one pass) to a text stream."""
     spools = _Spools()
     try:
-        for ep in endpoints():
-            e = Endpoint.of(ep)
-            summary.add(e)
-            spools.add(e)
-        changes = header.get("changes")
-        stream = _environment().get_template("report.html.j2").generate(
-            h=header, summary=summary, timeline=timeline(summary.soonest),
-            matrix=_matrix_groups(spools, summary), details=spools.replay(spools.details),
-            interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES,
-            changes=changes if isinstance(changes, Mapping) else None, change_keys=CHANGE_KEYS,
-            css=Markup(_static("report.css")), script=Markup(_static("enhance.js")),
-        )
-        for chunk in stream:
-            out.write(chunk)
+        for chunk in _page(header, endpoints, spools):
+            spool = spools.placeholders.get(chunk)
+            if spool is None:
+                out.write(chunk)
+                continue
+            spool.seek(0)
+            decoder = codecs.getincrementaldecoder("utf-8")()  # a block may end mid-character
+            while block := spool.read(1 << 16):
+                out.write(decoder.decode(block))
+            out.write(decoder.decode(b"", final=True))
     finally:
         spools.close()
 
 
+def _render_bytes(header: Mapping[str, Any], endpoints: Endpoints, out: BinaryIO) -> None:
+    """``render_html`` to a binary file: spooled bytes copied as they are (no decoding)."""
+    spools = _Spools()
+    try:
+        pending: list[str] = []
+        for chunk in _page(header, endpoints, spools):
+            spool = spools.placeholders.get(chunk)
+            if spool is None:
+                pending.append(chunk)
+                continue
+            out.write("".join(pending).encode("utf-8"))
+            pending.clear()
+            _copy(spool, out)
+        out.write("".join(pending).encode("utf-8"))
+    finally:
+        spools.close()
+
+
+def _copy(spool: IO[bytes], out: BinaryIO) -> None:
+    """Append all of ``spool`` to ``out``: in the kernel where it can (the spools are most of a
+    large report, tens of megabytes, and a copy through Python reads and writes each byte), else
+    through a buffer."""
+    spool.seek(0)  # flushes the spool
+    start = out.seek(0, os.SEEK_END)  # flushes ``out``: the copy appends at the end of the file
+    size = os.fstat(spool.fileno()).st_size
+    try:
+        while size > 0 and (sent := os.copy_file_range(spool.fileno(), out.fileno(), size)):
+            size -= sent
+    except (AttributeError, OSError):  # no copy_file_range here, or not between these files
+        pass
+    copied = out.seek(0, os.SEEK_END) - start  # the file object back in step with its file
+    if size > 0:
+        spool.seek(copied)
+        shutil.copyfileobj(spool, out, 1 << 18)
+
+
 def write_html(results_path: Path, out_path: Path) -> Path:
     """Render ``results_path`` to ``out_path`` (report.html)."""
-    from scanner.results import iter_endpoints, read_header
+    from scanner.report._reader import iter_endpoints
+    from scanner.results import read_header
 
     header = read_header(results_path)
-    with open(out_path, "w", encoding="utf-8", newline="\n", buffering=BUFFER) as out:
-        render_html(header, lambda: iter_endpoints(results_path), out)
+    with open(out_path, "wb", buffering=BUFFER) as out:
+        _render_bytes(header, lambda: iter_endpoints(results_path), out)
     return out_path
