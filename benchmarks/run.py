@@ -76,11 +76,10 @@ def compile_bytecode() -> None:
 # --- the estate ----------------------------------------------------------------------------
 
 def make_estate(n: int) -> Path:
-    """Root, issuing CA and ``n`` leaves (cached: an existing larger estate is reused)."""
+    """Root, issuing CA and ``n`` leaves (``ensure_estate`` runs this only when the cached
+    estate is missing or smaller)."""
     folder = OUT / "estate"
     count_file = folder / "count"
-    if count_file.exists() and int(count_file.read_text()) >= n:
-        return folder
     sys.path.insert(0, str(ROOT))
     from scanner.lab.pki import LabPKI, issue, name, shared_key
 
@@ -232,11 +231,12 @@ def run_floor(n: int, inputs: dict[str, Path], work: Path, concurrency: int) -> 
 
 
 def measure_share(results: Path) -> dict[str, float]:
-    """``engine_and_render_share`` in a fresh process (``--share``): cold caches, as the scan had,
-    and this process stays small (see ``ensure_estate``)."""
-    out = subprocess.run([sys.executable, __file__, "--share", str(results)], check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """``engine_and_render_share`` in a fresh process: cold caches, as the scan had, and this
+    process stays small (see ``in_child``)."""
+    return json.loads(in_child(
+        "import json, sys\nfrom pathlib import Path\nsys.path.insert(0, 'benchmarks')\n"
+        "from run import engine_and_render_share\n"
+        "print(json.dumps(engine_and_render_share(Path(sys.argv[1]))))", str(results)))
 
 
 def ensure_estate(n: int) -> Path:
@@ -328,13 +328,9 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=default_work_dir(),
                         help="where the tools write their output (default: %(default)s; see default_work_dir)")
     parser.add_argument("--generate-estate", type=int, help=argparse.SUPPRESS)  # ensure_estate's child
-    parser.add_argument("--share", type=Path, help=argparse.SUPPRESS)  # measure_share's child
     args = parser.parse_args()
     if args.generate_estate:
         make_estate(args.generate_estate)
-        return
-    if args.share:
-        print(json.dumps(engine_and_render_share(args.share)))
         return
     bootstrap()
     compile_bytecode()

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
 from scanner.results import (EncodedPart, ResultsWriter, chain_part, encode_part, endpoint_shell, outcome_chain,
-                             write_chain_file)
+                             write_atomic)
 
 BATCH = 64  # endpoints per hand-over to a worker
 FLUSH_AFTER = 0.2  # seconds: a partial batch is sent when this old, so records still stream to disk
@@ -45,7 +45,7 @@ def chain_parts(batch: Sequence[Work]) -> list[EncodedPart]:
     for args, path in batch:
         text, severities, pem = encode_part(chain_part(*args))
         if pem:
-            write_chain_file(path, pem)
+            write_atomic(path, pem.encode("ascii"))
         out.append((text, severities, ""))
     return out
 

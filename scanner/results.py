@@ -36,13 +36,19 @@ EXIT_OK, EXIT_FINDINGS, EXIT_UNSCANNED = 0, 1, 3
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]")
 
 
+def _temp_beside(path: str) -> str:
+    """A hidden temporary name beside ``path``, unique per process and call."""
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` that replaces it (``os.replace``) only when the block
     ends normally: an interrupted or crashed run never leaves a truncated file under the real
     name, only the previous version or none. Permissions follow the umask, as a plain open would."""
     path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    temp = Path(_temp_beside(str(path)))
     try:
         yield temp
         os.replace(temp, path)
@@ -51,27 +57,22 @@ def replacing(path: Path) -> Iterator[Path]:
             temp.unlink()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename."""
-    with replacing(path) as temp:
-        temp.write_bytes(data)
-
-
-def write_chain_file(path: str, pem: str) -> None:
-    """``write_atomic`` for ``chains/<id>.pem`` with four system calls and no pathlib: a scan
-    writes one per endpoint, and the general version's extra calls were a visible share of a
-    large scan. The temporary name is unique per process (pid) and path, so workers never meet."""
-    temp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename, as ``replacing`` does, in four
+    system calls and without pathlib: a scan writes one ``chains/<id>.pem`` per endpoint, and
+    the extra calls were a visible share of a large scan."""
+    final = os.fspath(path)
+    temp = _temp_beside(final)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        data = memoryview(pem.encode("ascii"))
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
-    try:
-        os.replace(temp, path)
-    except OSError:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(temp, final)
+    except BaseException:
         os.unlink(temp)
         raise
 
@@ -316,7 +317,7 @@ class ChainFiles:
         while (item := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    write_chain_file(str(self.folder / f"{item[0]}.pem"), item[1])
+                    write_atomic(self.folder / f"{item[0]}.pem", item[1].encode("ascii"))
                 except OSError as exc:
                     self._error = exc
 
@@ -361,7 +362,7 @@ class ResultsWriter:
     def add_encoded(self, shell: dict[str, Any], part: EncodedPart) -> None:
         """``add`` for a record whose ``chain_part`` a worker already encoded (``encode_part``):
         the same spool line, byte for byte, without decoding and re-encoding the part here.
-        An empty PEM means the worker wrote the chain file already (``write_chain_file``)."""
+        An empty PEM means the worker wrote the chain file already."""
         text, severities, pem = part
         head = json.dumps({key: value for key, value in shell.items() if key not in _PART_KEYS},
                           ensure_ascii=False, separators=(",", ":"))

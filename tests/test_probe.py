@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import hypothesis
 import pytest
 import trio
@@ -62,17 +64,17 @@ async def test_sni_is_hostname_but_not_for_ip_literals(nursery: trio.Nursery, le
 
 
 @pytest.fixture(params=["certificate-callback", "info-callback"])
-def request_watch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def request_watch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Client-certificate requests are learned from OpenSSL's certificate callback; when
-    pyOpenSSL's internals do not allow that, from the info callback. Both must agree."""
-    import collections
-
+    pyOpenSSL's internals do not allow installing it, from the info callback. Both must agree."""
     from scanner.probe import tls
+    tls._context.cache_clear()
     if request.param == "info-callback":
-        monkeypatch.setattr(tls, "_WATCHED", collections.defaultdict(bool))
+        monkeypatch.setattr(tls._REQUESTS, "install", lambda ctx: False)
     else:
-        assert tls._WATCHED.get(id(tls._context(None))), "the certificate callback is not installed"
-    return str(request.param)
+        assert tls._context(None).watched, "the certificate callback is not installed"
+    yield str(request.param)
+    tls._context.cache_clear()  # no context built without the callback outlives the test
 
 
 @pytest.mark.usefixtures("request_watch")

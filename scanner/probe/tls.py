@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import ipaddress
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from OpenSSL import SSL, crypto
 
 from scanner.probe import errors, records
 from scanner.probe.bio import OversizedError, Wire, alert_name, error_reasons
+from scanner.probe.resolve import literal_address
 
 ClientAuth = Literal["none", "optional", "required"]
 ALPN_OFFER = [b"h2", b"http/1.1"]
@@ -72,24 +72,21 @@ class Capture:
                 "acceptable_ca_names": list(self.acceptable_ca_names)}
 
 
-_IP_CHARACTERS = frozenset("0123456789abcdefABCDEF.:%")  # and a zone id after '%'
-
-
 def is_ip_literal(host: str) -> bool:
-    """Whether ``host`` is an IPv4 or IPv6 address (SNI is never sent for one). A name with a
-    character no address can start with is answered without ``ipaddress``, whose failed parse
-    (two exceptions) cost more than the rest of the check for every named endpoint."""
-    if not host or host[0] not in _IP_CHARACTERS:
-        return False
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    """Whether ``host`` is an IPv4 or IPv6 address (SNI is never sent for one)."""
+    return literal_address(host) is not None
+
+
+@dataclass(frozen=True)
+class _Client:
+    """A shared client context, and whether ``_REQUESTS`` watches it for certificate requests."""
+
+    ctx: SSL.Context
+    watched: bool
 
 
 @functools.lru_cache(maxsize=64)
-def _context(identity: ClientIdentity | None) -> SSL.Context:
+def _context(identity: ClientIdentity | None) -> _Client:
     """One client context per identity, shared by every connection: building an OpenSSL context
     (cipher tables, verify store) costs about as much as a loopback handshake."""
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
@@ -107,8 +104,7 @@ def _context(identity: ClientIdentity | None) -> SSL.Context:
             ctx.add_extra_chain_cert(_load_der(extra))
         key = serialization.load_pem_private_key(identity.key_pem, password=None)
         ctx.use_privatekey(key)  # type: ignore[arg-type]
-    _WATCHED[id(ctx)] = _REQUESTS.install(ctx)
-    return ctx
+    return _Client(ctx, _REQUESTS.install(ctx))
 
 
 def _load_der(der: bytes) -> x509.Certificate:
@@ -164,7 +160,6 @@ def _address(ssl: Any) -> int:
 
 
 _REQUESTS = _CertificateRequests()
-_WATCHED: dict[int, bool] = {}  # id(context) -> certificate callback installed on it
 
 
 # Info-callback events that carry no new handshake state: an alert, or the handshake function
@@ -332,13 +327,13 @@ def _check_chain_size(capture: Capture) -> None:
 
 async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientIdentity | None,
                      capture: Capture, progress: _Progress, max_bytes: int) -> None:
-    ctx = _context(identity)
-    conn = SSL.Connection(ctx, None)
+    client = _context(identity)
+    watched = client.watched
+    conn = SSL.Connection(client.ctx, None)
     conn.set_connect_state()
     if hostname and not is_ip_literal(hostname):
         conn.set_tlsext_host_name(hostname.encode("ascii"))
     observer = _Observer(capture)
-    watched = _WATCHED.get(id(ctx), False)
     if not watched:
         conn.set_info_callback(observer)
     wire = Wire(stream, conn, limit=max_bytes, transcript_limit=TRANSCRIPT_BYTES)
