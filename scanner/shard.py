@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Sequence, TypeVar
+from typing import Protocol, Sequence, TypeVar
 
 from scanner.errors import InputError
 
-T = TypeVar("T")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Named)
 MAX_SHARDS = 10000
 
 
@@ -34,7 +41,7 @@ class Shard:
 
     def select(self, targets: Sequence[T]) -> list[T]:
         """The targets of this shard, in file order (objects with a ``name``)."""
-        return [t for t in targets if self.holds(getattr(t, "name"))]
+        return [t for t in targets if self.holds(t.name)]
 
 
 def shard_of(name: str, count: int) -> int:

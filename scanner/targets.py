@@ -248,7 +248,7 @@ def _identity(where: _Where, cert: Path, key: Path) -> ClientIdentity:
         except (ValueError, TypeError):
             where.fail(f"client_key {key}: the password is wrong",
                        f"check {PASSWORD_ENV} or the password you typed", "client_key")
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         where.fail(f"client_key {key} is not a PEM private key ({exc})",
                    "give the PEM key (-----BEGIN PRIVATE KEY-----) that matches client_cert", "client_key")
     if private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != \

@@ -86,9 +86,9 @@ def test_ipv6_cli_target(leaf: Issued, tmp_path: Path) -> None:
 def test_twenty_endpoints_chains_byte_identical(pki: LabPKI, tmp_path: Path) -> None:
     leaves = [pki.leaf(f"node{i}.dcc-user.example", dns=[f"node{i}.dcc-user.example"]) for i in range(20)]
     # vary what is presented: leaf only, leaf + issuing CA, leaf + issuing CA + root
-    chains = [[l.pem, l.pem + pki.issuing.pem, l.pem + pki.issuing.pem + pki.root.pem][i % 3]
-              for i, l in enumerate(leaves)]
-    specs = [ServerSpec(chain_pem=c, key_pem=l.key_pem) for c, l in zip(chains, leaves)]
+    chains = [[leaf.pem, leaf.pem + pki.issuing.pem, leaf.pem + pki.issuing.pem + pki.root.pem][i % 3]
+              for i, leaf in enumerate(leaves)]
+    specs = [ServerSpec(chain_pem=c, key_pem=leaf.key_pem) for c, leaf in zip(chains, leaves)]
     with LabEstate(specs) as ports:
         lines = []
         for i, port in enumerate(ports):

@@ -68,7 +68,7 @@ class Wire:
             except SSL.WantReadError:
                 await self.flush()
                 if self.eof:
-                    raise EOFError("peer closed the connection during the handshake")
+                    raise EOFError("peer closed the connection during the handshake") from None
                 await self.feed()
                 continue
             except SSL.Error:

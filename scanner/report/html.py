@@ -36,8 +36,6 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterable as IterableABC
-from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Mapping, TextIO
