@@ -13,7 +13,8 @@ that ``scan_cmd`` changes by one decorator and one call:
 * ``--notify-webhook URL``: the summary and changes are posted last; a failure is only logged.
 * ``--max-duration S``: the scan stops when S seconds have passed since the command started
   (lock wait included) and writes what it gathered with ``complete: false``.
-* ``--log-format text|json``: the log lines these steps write on stderr.
+* ``--log-format text|json``: the log lines these steps write on stderr; with ``scan --quiet``
+  only warnings and errors (a clean nightly run under cron prints nothing, so cron mails nothing).
 
 Every input is checked before anything is scanned (bad input: exit 2, never after a long scan).
 """
@@ -33,7 +34,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 import click
 
 from scanner.cli.evidence_cmd import sign_key_option
-from scanner.cli.history_cmd import log_format_option, record_and_diff, wait_lock_option
+from scanner.cli.history_cmd import existing_folder, log_format_option, log_level, record_and_diff, wait_lock_option
 from scanner.errors import InputError
 from scanner.log import configure, log_event
 from scanner.runlock import EXIT_LOCKED, LockBusy, run_lock
@@ -52,6 +53,7 @@ class NightlyOptions:
     max_duration: float | None = None
     evidence: Path | None = None
     sign_key: Path | None = None
+    quiet: bool = False  # the command's own --quiet (read, not owned, by nightly_options)
     started: float = dataclasses.field(default_factory=time.monotonic, compare=False)
 
     @property
@@ -79,11 +81,13 @@ class NightlyOptions:
         if self.evidence is not None:
             _writable_parent(self.evidence, "--evidence")
         if self.db is not None:
+            existing_folder(self.db)  # a mistyped --db must not become a new, empty history
             _writable_parent(self.db, "--db")
 
 
 def _writable_parent(path: Path, option: str) -> None:
-    """Create ``path``'s folder now; InputError when it cannot be created or written."""
+    """Create ``path``'s folder now (``--evidence``: a pack per night in a new folder is fine);
+    InputError when it cannot be created or written."""
     if path.is_dir():
         raise InputError(f"{option} names a folder, not a file", file=path, fix=f"give {option} a file name")
     try:
@@ -111,7 +115,7 @@ _OPTIONS: Sequence[Callable[[F], F]] = (
                  metavar="PACK.zip", help="Also write an evidence pack of this scan."),
     sign_key_option,
 )
-_FIELDS = tuple(f.name for f in dataclasses.fields(NightlyOptions) if f.name != "started")
+_FIELDS = tuple(f.name for f in dataclasses.fields(NightlyOptions) if f.name not in ("started", "quiet"))
 
 
 def nightly_options(func: F) -> F:
@@ -119,7 +123,7 @@ def nightly_options(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        options = NightlyOptions(**{name: kwargs.pop(name) for name in _FIELDS})
+        options = NightlyOptions(**{name: kwargs.pop(name) for name in _FIELDS}, quiet=bool(kwargs.get("quiet")))
         return func(*args, nightly=options, **kwargs)
 
     for option in reversed(_OPTIONS):
@@ -149,7 +153,7 @@ def run_nightly(options: NightlyOptions, scan: Callable[[float | None], int], ou
     """Run ``scan(seconds_left)`` (it returns the scan's exit code) inside the lock, then record,
     diff, re-render, pack and notify. Returns the exit code (``EXIT_LOCKED`` when locked out);
     raises ``InputError`` for an unusable database or pack."""
-    configure(options.log_format)
+    configure(options.log_format, log_level(options.quiet))
     try:
         with _held(options):
             if options.db is not None:

@@ -256,7 +256,8 @@ def _progress_bar(total: int) -> Any:
 @click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="Profile TOML for the DCCKI checks.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing for a clean run (exit 0); otherwise the summary. "
+              "Warnings and errors always go to stderr.")
 @nightly_options
 def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None, out_dir: Path | None,
          formats: str, concurrency: int, per_address: int, retries: int, shard_text: str | None,
@@ -292,15 +293,19 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     raise click.exceptions.Exit(code)
 
 
-def execute(request: ScanRequest, *, quiet: bool) -> int:
-    """Run with a progress bar on a terminal (stderr), then render; returns the exit code."""
+def execute(request: ScanRequest, *, quiet: bool, quiet_on_failure: bool = False) -> int:
+    """Run with a progress bar on a terminal (stderr), then render; returns the exit code.
+
+    ``quiet`` silences a clean run only: a run that exits non-zero still prints its summary (so a
+    cron job mails exactly the nights with something wrong), unless ``quiet_on_failure``.
+    """
     if sys.stderr.isatty() and not quiet:
         with _progress_bar(len(request.targets)) as bar:
             results, code = run_scan(request, progress=lambda done, total: bar.update(done - bar.pos))
     else:
         results, code = run_scan(request)
     try:
-        render(results, request.out_dir, request.formats, quiet=quiet)
+        render(results, request.out_dir, request.formats, quiet=quiet and (code == 0 or quiet_on_failure))
     except KeyboardInterrupt:
         click.echo(f"dccscan: interrupted while writing the reports; the results are in {results}",
                    err=True)
