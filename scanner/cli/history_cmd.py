@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -142,6 +142,21 @@ def existing_folder(db: Path, option: str = "--db") -> None:
                          fix=f"create {db.parent} first (e.g. mkdir -p {db.parent}), or correct the path")
 
 
+@contextmanager
+def held_lock(db: Path, wait: float) -> Iterator[None]:
+    """``run_lock`` on ``db``, logging ``run.lock_wait`` (naming the holder) when it must wait, so
+    a run that seems stuck says what it is waiting for."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(run_lock(db, wait=0))
+        except LockBusy as busy:
+            if wait <= 0:
+                raise
+            log_event("run.lock_wait", db=str(db), holder=busy.holder, wait=wait)
+            stack.enter_context(run_lock(db, wait=wait))
+        yield
+
+
 @click.command("prune")
 @click.option("--keep-days", "keep_days", type=click.IntRange(min=0), required=True, metavar="N",
               help="Delete recorded scans that started more than N days ago.")
@@ -166,7 +181,7 @@ def prune(keep_days: int, db: Path | None, wait_lock: float, log_format: str, qu
                 click.echo(f"no history database at {db} yet: nothing to prune")
             return
         try:
-            with run_lock(db, wait=wait_lock):
+            with held_lock(db, wait_lock):
                 deleted = prune_scans(db, keep_days)
         except LockBusy as exc:
             log_event("run.locked", logging.ERROR, db=str(db), waited=wait_lock)

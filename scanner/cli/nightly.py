@@ -27,17 +27,18 @@ import logging
 import os
 import sqlite3
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import click
 
 from scanner.cli.evidence_cmd import sign_key_option
-from scanner.cli.history_cmd import existing_folder, log_format_option, log_level, record_and_diff, wait_lock_option
+from scanner.cli.history_cmd import (existing_folder, held_lock, log_format_option, log_level, record_and_diff,
+                                     wait_lock_option)
 from scanner.errors import InputError
 from scanner.log import configure, log_event
-from scanner.runlock import EXIT_LOCKED, LockBusy, run_lock
+from scanner.runlock import EXIT_LOCKED, LockBusy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -137,14 +138,7 @@ def _held(options: NightlyOptions) -> Iterator[None]:
     if options.db is None:
         yield
         return
-    with ExitStack() as stack:
-        try:
-            stack.enter_context(run_lock(options.db, wait=0))
-        except LockBusy as busy:
-            if options.wait_lock <= 0:
-                raise
-            log_event("run.lock_wait", db=str(options.db), holder=busy.holder, wait=options.wait_lock)
-            stack.enter_context(run_lock(options.db, wait=options.wait_lock))
+    with held_lock(options.db, options.wait_lock):
         yield
 
 
