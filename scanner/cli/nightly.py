@@ -36,8 +36,10 @@ import click
 from scanner.cli.evidence_cmd import sign_key_option
 from scanner.cli.history_cmd import (existing_folder, held_lock, log_format_option, log_level, record_and_diff,
                                      wait_lock_option)
+from scanner.cli.keyopts import password_file_option
 from scanner.errors import InputError
 from scanner.log import configure, log_event
+from scanner.passwords import SIGN_KEY
 from scanner.runlock import EXIT_LOCKED, LockBusy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,6 +117,7 @@ _OPTIONS: Sequence[Callable[[F], F]] = (
     click.option("--evidence", "evidence", type=click.Path(path_type=Path, dir_okay=False), default=None,
                  metavar="PACK.zip", help="Also write an evidence pack of this scan."),
     sign_key_option,
+    password_file_option(SIGN_KEY),
 )
 _FIELDS = tuple(f.name for f in dataclasses.fields(NightlyOptions) if f.name not in ("started", "quiet"))
 

@@ -18,9 +18,11 @@ from typing import Any, Callable, Iterator, Sequence
 import click
 import trio
 
+from scanner.cli.keyopts import password_file_option
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
 from scanner.log import log_event
+from scanner.passwords import CLIENT_KEY
 from scanner.probe.runner import Outcome, Retry, scan_targets
 from scanner.recordpool import RecordPool
 from scanner.results import ResultsWriter, copy_inputs
@@ -251,8 +253,9 @@ def _progress_bar(total: int) -> Any:
 @click.option("--shard", "shard_text", metavar="I/N", help="Scan only shard I of N of the targets (stable split by name).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [10; overrides the file].")
 @click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable); replaces the public store.")
-@click.option("--client-cert", help="PEM client certificate (chain) for mutual TLS.")
-@click.option("--client-key", help="PEM client key; encrypted keys read DCCSCAN_KEY_PASSWORD or prompt.")
+@click.option("--client-cert", help="Client certificate for mutual TLS: PEM (chain), or PKCS#12 (.p12/.pfx) with its key.")
+@click.option("--client-key", help="PEM client key (none for a PKCS#12 --client-cert); encrypted: see --client-key-password-file.")
+@password_file_option(CLIENT_KEY)
 @click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="Profile TOML for the DCCKI checks.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
