@@ -475,3 +475,22 @@ def apply_overrides(target: Target, *, timeout: float | None = None, trust_ancho
         _pair(where, cert, key, "--client-cert and --client-key must be given together")
         changes["client_cert"], changes["client_key"] = cert, key
     return dataclasses.replace(target, **changes) if changes else target
+
+
+def declared_targets(path: Path) -> list[dict[str, Any]]:
+    """The targets a file declares, as results' ``target`` objects, without reading the files they
+    name. For ``merge``: it names the targets of a missing shard from the copy of the targets file
+    each shard keeps beside its results (already checked by the shard's scan), on a machine that
+    may not have the trust anchors and keys the file points to."""
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
+    defaults = document.get("defaults", {})
+    where = _Where(file=str(path))
+    out = []
+    for raw in document.get("target", []):
+        merged = {**defaults, **raw}
+        host = normalise_hostname(merged["host"], where, "host")
+        out.append({"name": merged["name"], "interface": merged.get("interface", "other"), "host": host,
+                    "port": merged.get("port", DEFAULT_PORT),
+                    "hostname": normalise_hostname(merged.get("hostname", merged["host"]), where),
+                    "tags": list(merged.get("tags", []))})
+    return out
