@@ -31,7 +31,7 @@ def db_option(func: F) -> F:
 
 
 def wait_lock_option(func: F) -> F:
-    return click.option("--wait-lock", "wait_lock", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    return click.option("--wait-lock", "wait_lock", type=click.FloatRange(min=0), default=0, show_default=True,
                         metavar="S", help="Wait up to S seconds for another run on the same --db to finish; "
                         f"then give up with exit code {EXIT_LOCKED}.")(func)
 

@@ -25,5 +25,5 @@ def password_file_option(source: PasswordSource) -> Callable[[F], F]:
 
     return click.option(source.option, type=click.Path(path_type=Path, dir_okay=False), default=None,
                         expose_value=False, callback=remember, metavar="FILE",
-                        help=f"File whose first line is the {source.what}'s password [else {source.env}, "
-                        f"else {SHARED_ENV}].")
+                        help=f"File whose first line is the {source.what}'s password (without it: {source.env}, "
+                        f"then {SHARED_ENV}).")

@@ -106,14 +106,14 @@ def _writable_parent(path: Path, option: str) -> None:
 _OPTIONS: Sequence[Callable[[F], F]] = (
     click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
                  help="Record the scan in this history database and add the changes since the previous "
-                 "scan of the same targets to results.json and the report [not recorded]."),
+                 "scan of the same targets to results.json and the report; its folder must exist [default: not recorded]."),
     click.option("--notify-webhook", "notify_webhook", metavar="URL", default=None,
                  help="POST a JSON summary of the scan and its changes here (failures are logged, never fatal)."),
     wait_lock_option,
     log_format_option,
     click.option("--max-duration", "max_duration", type=click.FloatRange(min=0, min_open=True), default=None,
                  metavar="S", help="Stop scanning S seconds after the start; write what was gathered "
-                 "(complete: false, not_reached) [no limit]."),
+                 "(complete: false, not_reached) [default: no limit]."),
     click.option("--evidence", "evidence", type=click.Path(path_type=Path, dir_okay=False), default=None,
                  metavar="PACK.zip", help="Also write an evidence pack of this scan."),
     sign_key_option,

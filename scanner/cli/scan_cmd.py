@@ -242,7 +242,7 @@ def _progress_bar(total: int) -> Any:
 @click.argument("hosts", nargs=-1, metavar="HOST[:PORT]...")
 @click.option("--targets", "targets_path", type=click.Path(path_type=Path), help="TOML targets file.")
 @click.option("--hostname", help="Name the certificate must be valid for (SNI); default: HOST.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [reports/<UTC timestamp>/].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: reports/<UTC timestamp>/].")
 @click.option("--format", "formats", default="json,html", show_default=True, help=f"Comma list of {', '.join(FORMATS)}.")
 @click.option("--concurrency", type=click.IntRange(1, 10000), default=DEFAULT_CONCURRENCY, show_default=True,
               help="Handshakes in flight at once, across all targets.")
@@ -251,12 +251,12 @@ def _progress_bar(total: int) -> Any:
 @click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True,
               help="Retries of a failed connect (refused, reset), after a jittered backoff.")
 @click.option("--shard", "shard_text", metavar="I/N", help="Scan only shard I of N of the targets (stable split by name).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [10; overrides the file].")
-@click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable); replaces the public store.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [default: 10; overrides the file].")
+@click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable) [default: the public store (certifi)].")
 @click.option("--client-cert", help="Client certificate for mutual TLS: PEM (chain), or PKCS#12 (.p12/.pfx) with its key.")
 @click.option("--client-key", help="PEM client key (none for a PKCS#12 --client-cert); encrypted: see --client-key-password-file.")
 @password_file_option(CLIENT_KEY)
-@click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="Profile TOML for the DCCKI checks.")
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="Profile TOML for the DCCKI checks [default: the built-in dccki-tls-san].")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing for a clean run (exit 0); otherwise the summary. "
