@@ -21,7 +21,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from scanner.cli import cli
 from scanner.lab.pki import Issued
 from scanner.lab.servers import LabEstate, ServerSpec
 from scanner.runlock import run_lock
@@ -137,3 +141,45 @@ def test_a_command_waiting_for_the_lock_stops_cleanly(command: str, sig: int, tm
     assert not (tmp_path / "out" / "results.json").exists()
     with run_lock(db, wait=0):  # nothing holds it any more
         pass
+
+
+def _writer_end(fifo: Path, job: Job) -> int:
+    """Open ``fifo`` for writing once the job has opened it for reading (so it now waits in a read
+    that only our close or a signal can end); the descriptor, kept open by the caller."""
+    descriptors: list[int] = []
+
+    def opened() -> bool:
+        try:
+            descriptors.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # ENXIO: no reader yet
+            return False
+        return True
+
+    job.wait_for(opened, f"the command to open {fifo.name}")
+    return descriptors[0]
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_verify_evidence_in_the_background_stops_cleanly(sig: int, leaf: Issued, tmp_path: Path) -> None:  # noqa: F811
+    """verify-evidence, stopped while it reads its --public-key (a FIFO the test never finishes)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    (tmp_path / "signer.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    with LabEstate([tls_spec(leaf)]) as (port,):
+        scanned = CliRunner().invoke(cli, ["scan", f"127.0.0.1:{port}", "--out", str(tmp_path / "scan"), "--format",
+                                           "json", "--fail-on", "never", "--quiet"])
+    assert scanned.exit_code == 0, scanned.output
+    packed = CliRunner().invoke(cli, ["evidence", str(tmp_path / "scan"), str(tmp_path / "pack.zip"),
+                                      "--sign-key", str(tmp_path / "signer.key")])
+    assert packed.exit_code == 0, packed.output
+    fifo = tmp_path / "public-key.pem"
+    os.mkfifo(fifo)
+    with background(dccscan("verify-evidence", str(tmp_path / "pack.zip"), "--public-key", str(fifo)),
+                    tmp_path / "verify.log") as job:
+        fd = _writer_end(fifo, job)
+        try:
+            assert job.stop(sig) == 3, job.output()
+        finally:
+            os.close(fd)
+    assert f"dccscan: verify-evidence stopped by {signal.Signals(sig).name}" in job.output(), job.output()
+    assert "Traceback" not in job.output()
