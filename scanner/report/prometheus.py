@@ -30,7 +30,6 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Iterable, Mapping
 
