@@ -82,6 +82,7 @@ def ensure_tools() -> None:
         return
     say(f"installing {', '.join(missing)} with apt-get (once per machine)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run([apt, "update", "-q"], env=env, check=False, stdout=subprocess.DEVNULL)
     subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends", *missing], env=env, check=False,
                    stdout=subprocess.DEVNULL)
 
