@@ -209,10 +209,14 @@ def test_format_help_type_grouping_and_names(scan: dict[str, Any]) -> None:
     text = scan["metrics"].read_text(encoding="utf-8")
     families = parse(scan["metrics"])
     assert list(families) == [f.name for f in FAMILIES]  # every family present here, in order
-    documented = {f.name: f.help for f in FAMILIES}
+    documented = {f.name: f for f in FAMILIES}
     for name, family in families.items():
-        assert family.type == "gauge" and family.documentation == documented[name]
+        assert family.type == "gauge" and family.documentation == documented[name].help
         assert re.fullmatch(r"dccscan_[a-z_]+", name)
+        names = documented[name].labels
+        if documented[name] in ENDPOINT_FAMILIES:
+            names = ("target", "interface", "hostname", "address", "port", *names)
+        assert all(tuple(s.labels) == names for s in family.samples), name
     # every family's samples are in one block right after its own HELP and TYPE lines
     blocks: list[str] = []
     for line in text.splitlines():

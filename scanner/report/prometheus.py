@@ -46,7 +46,7 @@ ENDPOINT_LABELS = ("target", "interface", "hostname", "address", "port")
 class Family:
     name: str
     help: str
-    labels: tuple[str, ...]  # after ENDPOINT_LABELS for per-endpoint families
+    labels: tuple[str, ...]  # its label names (after ENDPOINT_LABELS for per-endpoint families)
 
     @property
     def header(self) -> str:
@@ -132,8 +132,8 @@ def timestamp(text: Any) -> int | None:
     return int(when.timestamp()) if when is not None else None
 
 
-def _sample(name: str, label_text_: str, value: float | int | bool) -> str:
-    return f"{name}{{{label_text_}}} {number(value)}\n" if label_text_ else f"{name} {number(value)}\n"
+def _sample(name: str, label_part: str, value: float | int | bool) -> str:
+    return f"{name}{{{label_part}}} {number(value)}\n" if label_part else f"{name} {number(value)}\n"
 
 
 # ---- per endpoint --------------------------------------------------------------------------------
