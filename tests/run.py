@@ -24,7 +24,8 @@ VENV = ROOT / ".venv"
 BROWSER_PACKAGES = ["chromium", "firefox-esr", "libnss3-tools"]
 BROWSER_BINARIES = ["/usr/bin/chromium", "/usr/bin/firefox-esr"]
 # Command-line tools some tests run (they skip, saying why, without them): binary -> Debian package.
-TOOL_PACKAGES = {"/usr/bin/promtool": "prometheus"}  # checks metrics.prom and docs/prometheus-alerts.yml
+TOOL_PACKAGES = {"/usr/bin/promtool": "prometheus",  # checks metrics.prom and docs/prometheus-alerts.yml
+                 "/usr/bin/prometheus-node-exporter": "prometheus-node-exporter"}  # serves metrics.prom
 
 
 def say(message: str) -> None:

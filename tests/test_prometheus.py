@@ -13,10 +13,13 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import time
 import tracemalloc
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -406,6 +409,50 @@ def test_incomplete_scan_alert_fires(tmp_path: Path) -> None:
 
 # ---- the textfile-collector recipe -------------------------------------------------------------
 
+NODE_EXPORTER = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+
+
+def scrape_node_exporter(collector: Path) -> str:
+    """Start a real node_exporter with only the textfile collector on ``collector``, scrape it
+    once, stop it."""
+    assert NODE_EXPORTER is not None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([NODE_EXPORTER, "--collector.disable-defaults", "--collector.textfile",
+                             f"--collector.textfile.directory={collector}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    return str(response.read().decode("utf-8"))
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        _, errors = proc.communicate(timeout=10)
+        assert "error gathering metrics" not in errors, errors
+
+
+@pytest.mark.skipif(NODE_EXPORTER is None, reason="node_exporter not installed (Debian package "
+                    "'prometheus-node-exporter'): the file is not served through its textfile collector")
+def test_node_exporter_serves_the_file_unchanged(scan: dict[str, Any], tmp_path: Path) -> None:
+    collector = tmp_path / "collector"
+    collector.mkdir()
+    shutil.copyfile(scan["metrics"], collector / "dccscan.prom")
+    served = scrape_node_exporter(collector)
+    families = {f.name: f for f in text_string_to_metric_families(served)}
+    assert families["node_textfile_scrape_error"].samples[0].value == 0
+    dccscan = {(s.name, frozenset(s.labels.items())): s.value
+               for name, f in families.items() if name.startswith("dccscan_") for s in f.samples}
+    assert dccscan == samples(scan["metrics"])  # every series, hostile labels included
+
+
 def wrapper(*args: str) -> subprocess.CompletedProcess[str]:
     dccscan = Path(sys.executable).with_name("dccscan")
     if not dccscan.exists():
@@ -463,3 +510,14 @@ def test_cron_and_systemd_recipes_call_the_wrapper() -> None:
     assert command[:2] == ["/bin/sh", "-c"]
     argv = _wrapper_argv(command[2])
     assert argv[1].endswith(".prom") and "--targets" in argv and "--db" in argv
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed: "
+                    "the drop-in is parsed by the test above only")
+def test_systemd_accepts_the_service_with_the_drop_in(tmp_path: Path) -> None:
+    shutil.copyfile(DOCS / "dccscan-nightly.service", tmp_path / "dccscan-nightly.service")
+    (tmp_path / "dccscan-nightly.service.d").mkdir()
+    shutil.copyfile(DOCS / "prometheus-nightly.conf", tmp_path / "dccscan-nightly.service.d/prometheus.conf")
+    done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "dccscan-nightly.service")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "dccscan" not in done.stderr, done.stderr
