@@ -439,20 +439,6 @@ def scrape_node_exporter(collector: Path) -> str:
         assert "error gathering metrics" not in errors, errors
 
 
-@pytest.mark.skipif(NODE_EXPORTER is None, reason="node_exporter not installed (Debian package "
-                    "'prometheus-node-exporter'): the file is not served through its textfile collector")
-def test_node_exporter_serves_the_file_unchanged(scan: dict[str, Any], tmp_path: Path) -> None:
-    collector = tmp_path / "collector"
-    collector.mkdir()
-    shutil.copyfile(scan["metrics"], collector / "dccscan.prom")
-    served = scrape_node_exporter(collector)
-    families = {f.name: f for f in text_string_to_metric_families(served)}
-    assert families["node_textfile_scrape_error"].samples[0].value == 0
-    dccscan = {(s.name, frozenset(s.labels.items())): s.value
-               for name, f in families.items() if name.startswith("dccscan_") for s in f.samples}
-    assert dccscan == samples(scan["metrics"])  # every series, hostile labels included
-
-
 def wrapper(*args: str) -> subprocess.CompletedProcess[str]:
     dccscan = Path(sys.executable).with_name("dccscan")
     if not dccscan.exists():
@@ -461,24 +447,44 @@ def wrapper(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["sh", str(WRAPPER), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_wrapper_publishes_metrics_atomically_and_keeps_the_old_file_on_failure(
-        scan: dict[str, Any], tmp_path: Path) -> None:
-    collector = tmp_path / "node-exporter"
+@pytest.fixture(scope="module")
+def published(scan: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The wrapper run once over the scan's targets, publishing into an empty collector folder."""
+    folder = tmp_path_factory.mktemp("published")
+    collector = folder / "node-exporter"
     collector.mkdir()
-    published = collector / "dccscan.prom"
-    done = wrapper(str(published), str(tmp_path / "night1"), "--targets", str(scan["targets"]), "--quiet")
-    assert done.returncode == 1, done.stderr  # the scan's own exit code (findings)
-    assert published.read_bytes() == (tmp_path / "night1/metrics.prom").read_bytes()
-    assert stat.S_IMODE(published.stat().st_mode) == 0o644
+    done = wrapper(str(collector / "dccscan.prom"), str(folder / "night1"), "--targets", str(scan["targets"]),
+                   "--quiet")
+    return {"done": done, "collector": collector, "file": collector / "dccscan.prom", "night": folder / "night1"}
+
+
+def test_wrapper_publishes_metrics_atomically_and_keeps_the_old_file_on_failure(
+        scan: dict[str, Any], published: dict[str, Any], tmp_path: Path) -> None:
+    collector, target = published["collector"], published["file"]
+    assert published["done"].returncode == 1, published["done"].stderr  # the scan's own exit code (findings)
+    assert target.read_bytes() == (published["night"] / "metrics.prom").read_bytes()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert sorted(p.name for p in collector.iterdir()) == ["dccscan.prom"]  # no temporary left
-    assert (tmp_path / "night1/report.html").exists()
-    before = published.read_bytes()
+    assert (published["night"] / "report.html").exists()
+    before = target.read_bytes()
     (tmp_path / "bad.toml").write_text("[[target]]\nname = 'x'\nport = 70000\nhost = '127.0.0.1'\n")
-    done = wrapper(str(published), str(tmp_path / "night2"), "--targets", str(tmp_path / "bad.toml"))
+    done = wrapper(str(target), str(tmp_path / "night2"), "--targets", str(tmp_path / "bad.toml"))
     assert done.returncode == 2 and "port" in done.stderr
-    assert published.read_bytes() == before and sorted(p.name for p in collector.iterdir()) == ["dccscan.prom"]
+    assert target.read_bytes() == before and sorted(p.name for p in collector.iterdir()) == ["dccscan.prom"]
     done = wrapper(str(collector / "dccscan.txt"), str(tmp_path / "night3"), "--targets", str(scan["targets"]))
     assert done.returncode == 2 and "*.prom" in done.stderr and not (tmp_path / "night3").exists()
+
+
+@pytest.mark.skipif(NODE_EXPORTER is None, reason="node_exporter not installed (Debian package "
+                    "'prometheus-node-exporter'): the file is not served through its textfile collector")
+def test_node_exporter_serves_the_published_file_unchanged(published: dict[str, Any]) -> None:
+    served = scrape_node_exporter(published["collector"])
+    families = {f.name: f for f in text_string_to_metric_families(served)}
+    assert families["node_textfile_scrape_error"].samples[0].value == 0
+    dccscan = {(s.name, frozenset(s.labels.items())): s.value
+               for name, f in families.items() if name.startswith("dccscan_") for s in f.samples}
+    assert dccscan == samples(published["file"])  # every series, hostile labels included
+    assert "dccscan_endpoint_info" in {n for n, _ in dccscan}
 
 
 def _wrapper_argv(shell_line: str) -> list[str]:
@@ -504,6 +510,7 @@ def test_cron_and_systemd_recipes_call_the_wrapper() -> None:
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     text = (DOCS / "prometheus-nightly.conf").read_text()
     parser.read_string(text)
+    assert parser.sections() == ["Service"]
     starts = re.findall(r"^ExecStart=(.*)$", text, re.M)
     assert starts[0] == "" and len(starts) == 2  # the service's ExecStart is cleared first
     command = shlex.split(starts[1].replace("%%", "%").replace("$$", "$"))
