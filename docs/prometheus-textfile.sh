@@ -15,6 +15,7 @@
 # wrote it. When the scan wrote none (exit 2 bad input, 4 lock busy), the previous file stays and
 # its dccscan_scan_start_timestamp_seconds ages until the DccscanScanMissing alert fires.
 # The exit code is the scan's (0, 1, 2, 3 or 4), or 5 when the metrics could not be published.
+# DCCSCAN names the dccscan executable (default: dccscan on PATH).
 set -u
 if [ "$#" -lt 2 ]; then
     echo "usage: $0 COLLECTOR_FILE OUT_DIR [dccscan scan options...]" >&2
