@@ -25,8 +25,8 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from scanner.address import is_ip_literal
 from scanner.errors import InputError, read_input
-from scanner.probe.tls import ClientIdentity, is_ip_literal
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
 DEFAULT_PORT = 443
@@ -65,6 +65,16 @@ class TargetsFile:
     targets: tuple[Target, ...]
     path: Path
     sha256: str
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """A client certificate chain (leaf first, DER) and its private key, decrypted: what the
+    probe presents when a server asks. Defined here, where it is loaded, so the probe depends on
+    the targets and not the other way round."""
+
+    chain: tuple[bytes, ...]
+    key_pem: bytes = field(repr=False)
 
 
 @dataclass

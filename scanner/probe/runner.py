@@ -20,8 +20,9 @@ from typing import Callable, Sequence
 
 import trio
 
+from scanner.address import literal_address
 from scanner.probe import errors
-from scanner.probe.resolve import literal_address, resolve
+from scanner.probe.resolve import resolve
 from scanner.probe.tls import Capture, probe
 from scanner.targets import Target, client_identity
 
