@@ -97,7 +97,7 @@ def _watch(conn: SSL.Connection, where: int, ret: int) -> None:
         return
     try:
         observer = conn.get_app_data()
-        state = conn.get_state_string().lower()
+        state = conn.get_state_string()
         if b"certificate request" in state:
             observer.cert_requested = True
         elif b"session ticket" in state and b"read" in state:
