@@ -33,8 +33,8 @@ DEFAULT_PORT = 443
 DEFAULT_TIMEOUT = 10.0
 PASSWORD_ENV = "DCCSCAN_KEY_PASSWORD"
 TARGET_KEYS = ("name", "interface", "host", "port", "hostname", "tags", "timeout",
-               "trust_anchors", "client_cert", "client_key")
-DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key")
+               "trust_anchors", "client_cert", "client_key", "http_check")
+DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key", "http_check")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -53,6 +53,7 @@ class Target:
     trust_anchors: tuple[Path, ...] = ()
     client_cert: Path | None = None
     client_key: Path | None = None
+    http_check: bool = False  # ask the application when a client certificate is only requested
 
     def to_json(self) -> dict[str, Any]:
         """The results schema's ``target`` object."""
@@ -337,10 +338,17 @@ def _build(where: _Where, raw: dict[str, Any], base: Path,
         trust_anchors=_checked_anchors(where, raw.get("trust_anchors", []), base, anchors_seen),
         client_cert=_readable(where, "client_cert", cert_text, base) if cert_text is not None else None,
         client_key=_readable(where, "client_key", key_text, base) if key_text is not None else None,
+        http_check=_http_check(where, raw.get("http_check", interface == "gateway")),
     )
     if target.client_cert and target.client_key:
         _identity(where, target.client_cert, target.client_key)
     return target
+
+
+def _http_check(where: _Where, value: Any) -> bool:
+    """``http_check``: on by default for the ``gateway`` interface (mutual TLS is its point)."""
+    _check_type(where, "http_check", value, bool, "true or false")
+    return bool(value)
 
 
 def load_targets(path: str | Path) -> TargetsFile:

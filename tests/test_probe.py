@@ -77,11 +77,17 @@ async def test_chain_captured_when_client_cert_required_and_none_configured(
     assert log == []  # the server never completed a handshake with us
 
 
-async def test_optional_client_cert_tls13(nursery: trio.Nursery, pki: LabPKI, leaf: Issued) -> None:
-    port = await start(nursery, tls_spec(leaf, client_auth="optional", client_cas=[pki.root.pem]))
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+async def test_requested_client_cert(nursery: trio.Nursery, pki: LabPKI, leaf: Issued, version: str) -> None:
+    """The TLS layer says 'requested'; only the application's answer can say 'optional'."""
+    port = await start(nursery, tls_spec(leaf, client_auth="optional", client_cas=[pki.root.pem],
+                                         max_version=version))
     capture = await probe("127.0.0.1", port, hostname=HOSTNAME, timeout=10)
-    assert capture.client_auth == "optional"
+    assert capture.client_auth == "requested" and capture.client_auth_http is None
     assert capture.acceptable_ca_names == [pki.root.cert.subject.rfc4514_string()]
+    capture = await probe("127.0.0.1", port, hostname=HOSTNAME, timeout=10, http_check=True)
+    assert capture.client_auth == "optional"  # the lab server answers HTTP 200 without a certificate
+    assert capture.client_auth_http is not None and capture.client_auth_http["status"] == 200
 
 
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
@@ -173,7 +179,7 @@ async def test_resolve_ip_literals_and_localhost() -> None:
 
 def test_capture_json_shape() -> None:
     assert set(Capture().to_tls_json()) == {"version", "cipher", "alpn", "client_auth",
-                                            "client_cert_sent", "acceptable_ca_names"}
+                                            "client_cert_sent", "acceptable_ca_names", "client_auth_http"}
 
 
 @hypothesis.given(hypothesis.strategies.one_of(

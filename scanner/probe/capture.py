@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ClientAuth = Literal["none", "optional", "required"]
+# none: no CertificateRequest. required: the TLS layer refused us without a certificate.
+# requested: a CertificateRequest came and the handshake completed without one; nothing more is
+# known. required-by-application / optional: the HTTP check (``scanner.probe.http``) found the
+# application refusing a request for want of a certificate / serving it without one.
+ClientAuth = Literal["none", "requested", "required", "required-by-application", "optional"]
 
 
 @dataclass
@@ -23,10 +27,11 @@ class Capture:
     cert_requested: bool = False
     client_auth: ClientAuth = "none"
     client_cert_sent: bool = False
+    client_auth_http: dict[str, Any] | None = None  # the HTTP check's request and answer, when made
     acceptable_ca_names: list[str] = field(default_factory=list)
     certificates_presented: int = 0  # before the MAX_CHAIN_CERTS cap
 
     def to_tls_json(self) -> dict[str, Any]:
         return {"version": self.version, "cipher": self.cipher, "alpn": self.alpn,
                 "client_auth": self.client_auth, "client_cert_sent": self.client_cert_sent,
-                "acceptable_ca_names": list(self.acceptable_ca_names)}
+                "acceptable_ca_names": list(self.acceptable_ca_names), "client_auth_http": self.client_auth_http}

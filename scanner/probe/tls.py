@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
 from scanner.address import is_ip_literal
-from scanner.probe import errors, records
+from scanner.probe import errors, http, records
 from scanner.probe.bio import OversizedError, Wire, alert_name, error_reasons
 from scanner.probe.capture import Capture
 from scanner.targets import ClientIdentity
@@ -187,13 +187,17 @@ class _Progress:
 
 
 async def probe(address: str, port: int, *, hostname: str, timeout: float,
-                identity: ClientIdentity | None = None, max_bytes: int = MAX_HANDSHAKE_BYTES) -> Capture:
+                identity: ClientIdentity | None = None, max_bytes: int = MAX_HANDSHAKE_BYTES,
+                http_check: bool = False) -> Capture:
     """Connect, handshake and capture, all under one ``trio.fail_after(timeout)`` deadline.
 
     ``max_bytes`` caps what the server may send us during the handshake (memory stays bounded
-    whatever it does). Raises a ``scanner.probe.errors.ProbeError`` subclass; never anything
-    else for network or TLS trouble.
+    whatever it does). ``http_check``: when the server requested a client certificate and the
+    handshake completed without one, ask the application with one HTTP request
+    (``scanner.probe.http``). Raises a ``scanner.probe.errors.ProbeError`` subclass; never
+    anything else for network or TLS trouble.
     """
+    request = http.request_text(hostname or address, port) if http_check else None
     capture = Capture()
     progress = _Progress()
     where = f"{address} port {port}"
@@ -202,7 +206,7 @@ async def probe(address: str, port: int, *, hostname: str, timeout: float,
             stream = await connect(address, port)
             progress.phase = "handshake"
             async with stream:
-                await _handshake(stream, hostname, identity, capture, progress, max_bytes)
+                await _handshake(stream, hostname, identity, capture, progress, max_bytes, request)
     except trio.TooSlowError:
         raise _timeout(where, timeout, progress, capture) from None
     except (trio.BrokenResourceError, ConnectionResetError) as exc:
@@ -249,7 +253,7 @@ def _check_chain_size(capture: Capture) -> None:
 
 
 async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientIdentity | None,
-                     capture: Capture, progress: _Progress, max_bytes: int) -> None:
+                     capture: Capture, progress: _Progress, max_bytes: int, request: str | None) -> None:
     conn = SSL.Connection(_context(identity), None)
     conn.set_connect_state()
     if hostname and not is_ip_literal(hostname):
@@ -258,12 +262,13 @@ async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientI
     conn.set_app_data(observer)
     wire = Wire(stream, conn, limit=max_bytes, transcript_limit=TRANSCRIPT_BYTES)
     progress.wire = wire
-    await _run_handshake(wire, conn, observer, capture, identity, progress)
+    await _run_handshake(wire, conn, observer, capture, identity, progress, request)
 
 
 async def _run_handshake(wire: Wire, conn: SSL.Connection, observer: _Observer, capture: Capture,
-                         identity: ClientIdentity | None, progress: _Progress) -> None:
-    """The handshake and what follows it."""
+                         identity: ClientIdentity | None, progress: _Progress, request: str | None) -> None:
+    """The handshake and what follows it: in TLS 1.3 whether the server refused us after it,
+    then (``request``) what the application says without a certificate."""
     try:
         await wire.handshake()
     except EOFError:
@@ -282,11 +287,27 @@ async def _run_handshake(wire: Wire, conn: SSL.Connection, observer: _Observer, 
     _seen(conn, observer, capture)
     _fill_session(capture, conn)
     capture.client_cert_sent = capture.cert_requested and identity is not None
-    capture.client_auth = "optional" if capture.cert_requested else "none"
+    capture.client_auth = "requested" if capture.cert_requested else "none"
     if capture.cert_requested and capture.version == "TLSv1.3":
         progress.phase = "after-handshake"
         await _read_verdict(wire, observer, capture, identity)
+    if request is not None and capture.client_auth == "requested" and identity is None:
+        progress.phase = "after-handshake"
+        await _ask_application(wire, capture, request)
     _require_chain(capture)
+
+
+async def _ask_application(wire: Wire, capture: Capture, request: str) -> None:
+    """The TLS layer said "requested": ask the application over this connection (HTTP/1.1)."""
+    if capture.alpn not in (None, "http/1.1"):
+        capture.client_auth_http = {
+            "request": None, "status": None, "reason": None, "alert": None,
+            "said": f"the server chose {capture.alpn} by ALPN; dccscan asks over HTTP/1.1 only, so the "
+                    "application was not asked"}
+        return
+    answer = await http.ask(wire, request)
+    capture.client_auth = answer.client_auth
+    capture.client_auth_http = answer.to_json(request)
 
 
 def _seen(conn: SSL.Connection, observer: _Observer, capture: Capture) -> None:
