@@ -24,8 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-BROWSER_PACKAGES = ["chromium", "firefox-esr", "libnss3-tools"]
-BROWSER_BINARIES = ["/usr/bin/chromium", "/usr/bin/firefox-esr"]
+# Debian packages of the real parts the tests talk to: the browsers of the oracle tests, and nginx
+# (tests/test_client_auth.py starts one in a temporary prefix on 127.0.0.1).
+BROWSER_PACKAGES = ["chromium", "firefox-esr", "libnss3-tools", "nginx-light"]
+BROWSER_BINARIES = ["/usr/bin/chromium", "/usr/bin/firefox-esr", "/usr/sbin/nginx"]
 
 
 def say(message: str) -> None:
