@@ -77,14 +77,16 @@ def files(tmp_path_factory: pytest.TempPathFactory, pki: LabPKI, leaf: Issued) -
 
 # ---- nginx -----------------------------------------------------------------------------------
 
-# name -> (ssl_verify_client, protocols, what "/" does)
+# name -> (ssl_verify_client, protocols, listen options, what "/" does)
 NGINX_SERVERS = {
-    "on": ("on", "TLSv1.2 TLSv1.3", 'return 200 "ok\\n";'),
-    "on-tls12": ("on", "TLSv1.2", 'return 200 "ok\\n";'),
-    "optional": ("optional", "TLSv1.2 TLSv1.3", 'return 200 "ok\\n";'),
-    "optional-403": ("optional", "TLSv1.3",
+    "on": ("on", "TLSv1.2 TLSv1.3", "ssl", 'return 200 "ok\\n";'),
+    "on-tls12": ("on", "TLSv1.2", "ssl", 'return 200 "ok\\n";'),
+    "on-h2": ("on", "TLSv1.2 TLSv1.3", "ssl http2", 'return 200 "ok\\n";'),
+    "optional": ("optional", "TLSv1.2 TLSv1.3", "ssl", 'return 200 "ok\\n";'),
+    "optional-h2": ("optional", "TLSv1.3", "ssl http2", 'return 200 "ok\\n";'),
+    "optional-403": ("optional", "TLSv1.3", "ssl",
                      'if ($ssl_client_verify != SUCCESS) { return 403; } return 200 "ok\\n";'),
-    "off": ("off", "TLSv1.3", 'return 200 "ok\\n";'),
+    "off": ("off", "TLSv1.3", "ssl", 'return 200 "ok\\n";'),
 }
 
 
@@ -97,7 +99,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, files: Files) -> Iterator[di
     ports = {name: free_port() for name in NGINX_SERVERS}
     servers = "\n".join(f"""
     server {{
-        listen 127.0.0.1:{ports[name]} ssl;
+        listen 127.0.0.1:{ports[name]} {listen};
         server_name {HOSTNAME};
         ssl_certificate {files.chain};
         ssl_certificate_key {files.key};
@@ -105,7 +107,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, files: Files) -> Iterator[di
         ssl_verify_client {verify};
         ssl_protocols {protocols};
         location / {{ {location} }}
-    }}""" for name, (verify, protocols, location) in NGINX_SERVERS.items())
+    }}""" for name, (verify, protocols, listen, location) in NGINX_SERVERS.items())
     temp = " ".join(f"{kind}_temp_path {prefix}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     (prefix / "nginx.conf").write_text(f"""
 daemon off;
@@ -130,12 +132,17 @@ http {{
         stop(proc)
 
 
-@pytest.mark.parametrize("server", ["on", "on-tls12"])
+@pytest.mark.parametrize("server", ["on", "on-tls12", "on-h2"])
 async def test_nginx_verify_on_is_required_by_the_application(nginx: dict[str, int], server: str) -> None:
     capture = await probe("127.0.0.1", nginx[server], hostname=HOSTNAME, timeout=10, http_check=True)
     assert capture.client_auth == "required-by-application"
     assert capture.client_auth_http is not None and capture.client_auth_http["status"] == 400
-    assert capture.client_auth_http["request"].startswith("GET / HTTP/1.1\r\nHost: gw.dcc-user.example:")
+    assert "No required SSL certificate was sent" in capture.client_auth_http["said"]
+    if server == "on-h2":
+        assert capture.alpn == "h2"
+        assert f":authority: gw.dcc-user.example:{nginx[server]}\r\n" in capture.client_auth_http["request"]
+    else:
+        assert capture.client_auth_http["request"].startswith("GET / HTTP/1.1\r\nHost: gw.dcc-user.example:")
     assert capture.chain and not capture.client_cert_sent
 
 
@@ -145,8 +152,9 @@ async def test_nginx_verify_on_without_the_http_check_is_requested(nginx: dict[s
     assert capture.client_auth == "requested" and capture.client_auth_http is None
 
 
-async def test_nginx_verify_optional_is_optional(nginx: dict[str, int]) -> None:
-    capture = await probe("127.0.0.1", nginx["optional"], hostname=HOSTNAME, timeout=10, http_check=True)
+@pytest.mark.parametrize("server", ["optional", "optional-h2"])
+async def test_nginx_verify_optional_is_optional(nginx: dict[str, int], server: str) -> None:
+    capture = await probe("127.0.0.1", nginx[server], hostname=HOSTNAME, timeout=10, http_check=True)
     assert capture.client_auth == "optional"
     assert capture.client_auth_http is not None and capture.client_auth_http["status"] == 200
 
@@ -227,9 +235,10 @@ def test_judge(answer: bytes, expected: str) -> None:
 
 
 def test_request_says_what_it_sends() -> None:
-    assert http.request_text("gw.example", 443).startswith("GET / HTTP/1.1\r\nHost: gw.example\r\n")
-    assert "Host: [::1]:8443\r\n" in http.request_text("::1", 8443)
-    assert http.request_text("gw.example", 443).endswith("Connection: close\r\n\r\n")
+    assert http.request_for("gw.example", 443).text(None).startswith("GET / HTTP/1.1\r\nHost: gw.example\r\n")
+    assert "Host: [::1]:8443\r\n" in http.request_for("::1", 8443).text("http/1.1")
+    assert http.request_for("gw.example", 443).text(None).endswith("Connection: close\r\n\r\n")
+    assert ":authority: gw.example\r\n" in http.request_for("gw.example", 443).text("h2")
 
 
 def test_http_check_is_on_for_gateways_and_a_setting_elsewhere(tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ async def probe(address: str, port: int, *, hostname: str, timeout: float,
     (``scanner.probe.http``). Raises a ``scanner.probe.errors.ProbeError`` subclass; never
     anything else for network or TLS trouble.
     """
-    request = http.request_text(hostname or address, port) if http_check else None
+    request = http.request_for(hostname or address, port) if http_check else None
     capture = Capture()
     progress = _Progress()
     where = f"{address} port {port}"
@@ -253,7 +253,7 @@ def _check_chain_size(capture: Capture) -> None:
 
 
 async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientIdentity | None,
-                     capture: Capture, progress: _Progress, max_bytes: int, request: str | None) -> None:
+                     capture: Capture, progress: _Progress, max_bytes: int, request: http.Request | None) -> None:
     conn = SSL.Connection(_context(identity), None)
     conn.set_connect_state()
     if hostname and not is_ip_literal(hostname):
@@ -266,7 +266,7 @@ async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientI
 
 
 async def _run_handshake(wire: Wire, conn: SSL.Connection, observer: _Observer, capture: Capture,
-                         identity: ClientIdentity | None, progress: _Progress, request: str | None) -> None:
+                         identity: ClientIdentity | None, progress: _Progress, request: http.Request | None) -> None:
     """The handshake and what follows it: in TLS 1.3 whether the server refused us after it,
     then (``request``) what the application says without a certificate."""
     try:
@@ -297,17 +297,12 @@ async def _run_handshake(wire: Wire, conn: SSL.Connection, observer: _Observer, 
     _require_chain(capture)
 
 
-async def _ask_application(wire: Wire, capture: Capture, request: str) -> None:
-    """The TLS layer said "requested": ask the application over this connection (HTTP/1.1)."""
-    if capture.alpn not in (None, "http/1.1"):
-        capture.client_auth_http = {
-            "request": None, "status": None, "reason": None, "alert": None,
-            "said": f"the server chose {capture.alpn} by ALPN; dccscan asks over HTTP/1.1 only, so the "
-                    "application was not asked"}
-        return
-    answer = await http.ask(wire, request)
+async def _ask_application(wire: Wire, capture: Capture, request: http.Request) -> None:
+    """The TLS layer said "requested": ask the application over this connection, in the
+    protocol ALPN chose (HTTP/2 or HTTP/1.1)."""
+    answer = await http.ask(wire, request, capture.alpn)
     capture.client_auth = answer.client_auth
-    capture.client_auth_http = answer.to_json(request)
+    capture.client_auth_http = answer.to_json(request.text(capture.alpn))
 
 
 def _seen(conn: SSL.Connection, observer: _Observer, capture: Capture) -> None:
