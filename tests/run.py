@@ -6,7 +6,8 @@
 Only the standard library is used here, so this works on a fresh machine with just Python 3.11+.
 Steps: create ``.venv`` (if absent), install dccscan with its ``test`` extra into it, install the
 real browsers the oracle tests ask (Debian's chromium and firefox-esr, plus certutil) when they are
-missing and this machine can install them, run the linter (``ruff check scanner tests
+missing and this machine can install them, and the command-line tools some tests run
+(``TOOL_PACKAGES``: nginx-light, prometheus), run the linter (``ruff check scanner tests
 benchmarks``) and the type checker (``mypy``, configured in pyproject.toml), then run pytest. A
 lint or type error fails the run before any test starts (``--no-lint`` skips both, for a quick
 local run of a few tests). Where the browsers cannot be had, the reason is passed to the tests,
@@ -24,10 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-# Debian packages of the real parts the tests talk to: the browsers of the oracle tests, and nginx
-# (tests/test_client_auth.py starts one in a temporary prefix on 127.0.0.1).
-BROWSER_PACKAGES = ["chromium", "firefox-esr", "libnss3-tools", "nginx-light"]
-BROWSER_BINARIES = ["/usr/bin/chromium", "/usr/bin/firefox-esr", "/usr/sbin/nginx"]
+BROWSER_PACKAGES = ["chromium", "firefox-esr", "libnss3-tools"]
+BROWSER_BINARIES = ["/usr/bin/chromium", "/usr/bin/firefox-esr"]
+# Command-line tools some tests run (they skip, saying why, without them): binary -> Debian package.
+TOOL_PACKAGES = {"/usr/bin/promtool": "prometheus",  # checks metrics.prom and docs/prometheus-alerts.yml
+                 "/usr/bin/prometheus-node-exporter": "prometheus-node-exporter",  # serves metrics.prom
+                 "/usr/sbin/nginx": "nginx-light"}  # tests/test_client_auth.py starts one on 127.0.0.1
 
 
 def say(message: str) -> None:
@@ -91,6 +94,21 @@ def static_checks(python: Path) -> int:
     return 0
 
 
+def ensure_tools() -> None:
+    """Install the Debian packages of missing tools when this machine can (root with apt-get)."""
+    missing = [package for binary, package in TOOL_PACKAGES.items() if not Path(binary).exists()]
+    apt = shutil.which("apt-get")
+    if not missing or apt is None or (hasattr(os, "geteuid") and os.geteuid() != 0):
+        if missing:
+            say(f"tests needing {', '.join(missing)} will skip: install with apt-get as root")
+        return
+    say(f"installing {', '.join(missing)} with apt-get (once per machine)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run([apt, "update", "-q"], env=env, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends", *missing], env=env, check=False,
+                   stdout=subprocess.DEVNULL)
+
+
 def main(argv: list[str]) -> int:
     lint = "--no-lint" not in argv
     argv = [arg for arg in argv if arg != "--no-lint"]
@@ -99,6 +117,7 @@ def main(argv: list[str]) -> int:
         status = static_checks(python)
         if status != 0:
             return status
+    ensure_tools()
     env = dict(os.environ)
     reason = ensure_browsers()
     if reason:
