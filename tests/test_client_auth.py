@@ -9,14 +9,16 @@ without an answer that shows it.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
+import jsonschema
 import pytest
 
 from scanner.lab.pki import Issued, LabPKI
@@ -258,3 +260,42 @@ def test_http_check_must_be_a_boolean(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_targets(path)
     assert "http_check" in str(caught.value) and caught.value.line == 4
+
+
+# ---- end to end: the targets file's gateway default and the command-line flag ---------------
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner/schema/results.schema.json").read_text())
+
+
+def scan(*args: str) -> dict[str, Any]:
+    from click.testing import CliRunner
+
+    from scanner.cli import cli
+    result = CliRunner().invoke(cli, ["scan", *args, "--format", "json", "--fail-on", "never", "--quiet"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = Path(args[args.index("--out") + 1])
+    document: dict[str, Any] = json.loads((out / "results.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+    return document
+
+
+def test_scan_asks_gateways_by_default(nginx: dict[str, int], tmp_path: Path) -> None:
+    (tmp_path / "targets.toml").write_text(
+        f'[[target]]\nname = "gw"\ninterface = "gateway"\nhost = "127.0.0.1"\nhostname = "{HOSTNAME}"\n'
+        f'port = {nginx["on"]}\n'
+        f'[[target]]\nname = "other"\nhost = "127.0.0.1"\nhostname = "{HOSTNAME}"\nport = {nginx["on"]}\n')
+    document = scan("--targets", str(tmp_path / "targets.toml"), "--out", str(tmp_path / "out"))
+    auth = {e["target"]["name"]: e["tls"]["client_auth"] for e in document["endpoints"]}
+    assert auth == {"gw": "required-by-application", "other": "requested"}
+    gateway = next(e for e in document["endpoints"] if e["target"]["name"] == "gw")
+    assert gateway["tls"]["client_auth_http"]["status"] == 400
+
+
+def test_scan_flag_asks_any_endpoint(nginx: dict[str, int], tmp_path: Path) -> None:
+    target = f"127.0.0.1:{nginx['optional']}"
+    asked = scan(target, "--hostname", HOSTNAME, "--http-check", "--out", str(tmp_path / "a"))
+    quiet = scan(target, "--hostname", HOSTNAME, "--out", str(tmp_path / "b"))
+    assert asked["endpoints"][0]["tls"]["client_auth"] == "optional"
+    assert quiet["endpoints"][0]["tls"]["client_auth"] == "requested"
+    assert quiet["endpoints"][0]["tls"]["client_auth_http"] is None
