@@ -83,9 +83,10 @@ class _Observer:
         self.ticket_seen = False  # a TLS 1.3 session ticket: the server completed its side
 
 
-# Info-callback events that carry no new handshake state: an alert, or the handshake function
-# returning (after every WANT_READ, many times per handshake). Skipping them halves the calls.
-_REPEATS = SSL.SSL_CB_EXIT | SSL.SSL_CB_ALERT
+# Info-callback events that carry no handshake state we look for: an alert, the handshake function
+# returning (after every WANT_READ), its start and its end. Only the state-machine steps
+# (SSL_CB_LOOP) are read, about ten per handshake.
+_REPEATS = SSL.SSL_CB_EXIT | SSL.SSL_CB_ALERT | SSL.SSL_CB_HANDSHAKE_START | SSL.SSL_CB_HANDSHAKE_DONE
 
 
 def _watch(conn: SSL.Connection, where: int, ret: int) -> None:
