@@ -6,10 +6,11 @@ Certificate message once processed, so the chain survives a handshake the server
 because we sent no client certificate (the server's Certificate always precedes the client's).
 A CertificateRequest is noticed by the client context's info callback (pyOpenSSL's public
 ``Context.set_info_callback``), which sees every handshake state; it is encrypted in TLS 1.3, so
-the plaintext records cannot tell. In TLS 1.3 a server rejects
-a missing client certificate only after our Finished, so when a CertificateRequest arrived we do
-one short read after the handshake: an alert means the certificate is required, a session ticket,
-data or silence means it was optional.
+the plaintext records cannot tell. In TLS 1.3 a server rejects a missing client certificate only
+after our Finished, so when a CertificateRequest arrived we do one short read after the
+handshake: an alert or a close means the certificate is required; a session ticket, data or
+silence leaves it "requested" (the TLS layer can say no more). The HTTP check
+(``scanner.probe.http``) may then ask the application.
 """
 
 from __future__ import annotations
