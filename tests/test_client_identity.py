@@ -149,7 +149,7 @@ def test_pkcs12_client_certificate_in_the_targets_file_and_on_the_command_line(
     assert result.exit_code == 0, result.output
     _sent_our_certificate(files, seen)
     document = json.loads((files / "out" / "results.json").read_text())
-    assert document["endpoints"][0]["tls"]["client_auth"] == "optional"  # asked, and ours was accepted
+    assert document["endpoints"][0]["tls"]["client_auth"] == "requested"  # asked, and ours was accepted
     write(files / "p12.pw", f"{P12_PW}\n".encode())
     result = _scan(files, f"127.0.0.1:{port}", "--hostname", HOST, "--trust-anchor", str(files / "root.pem"),
                    "--client-cert", str(files / "client.p12"), "--client-key-password-file", str(files / "p12.pw"))
