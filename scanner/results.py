@@ -204,7 +204,7 @@ def endpoint_shell(outcome: Any) -> dict[str, Any]:
         "error": error.to_json() if error is not None else None,
         "scanned_at": iso_utc(outcome.scanned_at),
         "duration_ms": round(outcome.duration_ms, 1),
-        "tls": capture.to_tls_json() if capture is not None and (capture.version or capture.chain) else None,
+        "tls": capture.to_tls_json() if capture is not None and (capture.version or capture.chain or capture.simulation) else None,
         "chain": [], "browsers": None, "profile": None, "findings": [],
     }
 

@@ -56,6 +56,7 @@ class Target:
     client_cert: Path | None = None
     client_key: Path | None = None
     http_check: bool = False  # ask the application when a client certificate is only requested
+    client_simulation: bool = True  # replay each recorded browser ClientHello (scanner.probe.simulate)
 
     def to_json(self) -> dict[str, Any]:
         """The results schema's ``target`` object."""

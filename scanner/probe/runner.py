@@ -23,6 +23,7 @@ import trio
 from scanner.address import literal_address
 from scanner.probe import errors
 from scanner.probe.resolve import resolve
+from scanner.probe.simulate import simulate
 from scanner.probe.tls import Capture, probe
 from scanner.targets import Target, client_identity
 
@@ -60,7 +61,21 @@ async def probe_address(target: Target, address: str) -> Outcome:
         error, capture = exc, exc.capture
     except Exception as exc:  # noqa: BLE001 - a per-endpoint problem never ends the scan
         error = errors.ProbeError(f"internal error while scanning: {type(exc).__name__}: {exc}")
+    if target.client_simulation and simulation_useful(error):
+        capture = capture if capture is not None else Capture()
+        try:
+            capture.simulation = await simulate(address, target.port, target.hostname, target.timeout)
+        except Exception as exc:  # noqa: BLE001 - a per-endpoint problem never ends the scan
+            error = error or errors.ProbeError(f"internal error in the client simulation: {type(exc).__name__}: {exc}")
     return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000)
+
+
+def simulation_useful(error: errors.ProbeError | None) -> bool:
+    """Replay the browsers' hellos when the server answered TLS at all: not after a connect
+    failure, a timeout (each replay would wait as long again) or a port that does not speak TLS."""
+    if error is None:
+        return True
+    return error.phase != "connect" and not isinstance(error, (errors.TimeoutError, errors.NotTLSError, errors.DnsError))
 
 
 class Limits:
