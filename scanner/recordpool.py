@@ -24,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
 from scanner.results import (EncodedPart, ResultsWriter, chain_part, encode_part, endpoint_shell, outcome_chain,
-                             outcome_simulation, write_atomic)
+                             outcome_tls, write_atomic)
 
 BATCH = 64  # endpoints per hand-over to a worker
 FLUSH_AFTER = 0.2  # seconds: a partial batch is sent when this old, so records still stream to disk
@@ -94,7 +94,7 @@ class RecordPool:
         shell = endpoint_shell(outcome)
         chain = outcome_chain(outcome)
         args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile,
-                outcome_simulation(outcome))
+                outcome_tls(outcome))
         if not chain or self._pool is None:
             self._write(shell, chain_part(*args))
             return

@@ -185,7 +185,7 @@ def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: A
     """The schema's ``endpoint`` object for a runner ``Outcome``."""
     record = endpoint_shell(outcome)
     record.update(chain_part(outcome_chain(outcome), outcome.target.hostname, anchors, outcome.scanned_at, profile,
-                             outcome_simulation(outcome)))
+                             outcome_tls(outcome)))
     return record
 
 
@@ -194,9 +194,9 @@ def outcome_chain(outcome: Any) -> list[bytes]:
     return list(outcome.capture.chain) if outcome.capture is not None else []
 
 
-def outcome_simulation(outcome: Any) -> dict[str, Any] | None:
-    """The client simulation's answers (``scanner.probe.simulate``), when it ran."""
-    return outcome.capture.simulation if outcome.capture is not None else None
+def outcome_tls(outcome: Any) -> dict[str, Any] | None:
+    """What the handshake verdict reads (``tls``: client simulation and client authentication)."""
+    return outcome.capture.to_tls_json() if outcome.capture is not None else None
 
 
 def endpoint_shell(outcome: Any) -> dict[str, Any]:
@@ -216,15 +216,15 @@ def endpoint_shell(outcome: Any) -> dict[str, Any]:
 
 
 def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-               profile: Any | None, simulation: dict[str, Any] | None = None) -> dict[str, Any]:
+               profile: Any | None, tls: dict[str, Any] | None = None) -> dict[str, Any]:
     """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
-    records and the verdicts, the handshake half from ``simulation`` (``scanner.evaluate.
-    handshake``). Plain data in and out, so it can run in a worker process."""
+    records and the verdicts, the handshake half from the endpoint's ``tls`` object
+    (``scanner.evaluate.handshake``). Plain data in and out, so it can run in a worker process."""
     from scanner.checks.tls import handshake_findings
     from scanner.evaluate.handshake import combine
 
     verdicts = evaluate_chain(chain, hostname, anchors, at, profile) if chain else None
-    browsers = combine((verdicts or {}).get("browsers"), simulation)
+    browsers = combine((verdicts or {}).get("browsers"), tls)
     return {
         "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
         "browsers": browsers,

@@ -180,11 +180,33 @@ def _reason(result: dict[str, Any], code: str, message: str) -> None:
     result["reasons"].append({"code": code, "message": message, "check": None, "certificate_index": None})
 
 
-def combine(browsers: dict[str, Any] | None, simulation: dict[str, Any] | None) -> dict[str, Any] | None:
+def client_auth_refusal(browser: str, alert: str | None) -> str:
+    """The code a browser with no client certificate shows when the server refuses it.
+
+    Chromium: net/socket/ssl_client_socket_impl.cc maps a handshake_failure alert after a
+    CertificateRequest, with no certificate sent, to ERR_BAD_SSL_CLIENT_AUTH_CERT (crbug.com/
+    646567), and certificate_required, access_denied etc. map there anyway. NSS: its alert code
+    (handshake_failure after the ServerHello is SSL_ERROR_HANDSHAKE_FAILURE_ALERT)."""
+    if browser == "chrome":
+        code = ALERT_CODES_CHROME.get(alert or "", "ERR_SSL_PROTOCOL_ERROR")
+        if alert is None:
+            return "ERR_CONNECTION_CLOSED"
+        return "ERR_BAD_SSL_CLIENT_AUTH_CERT" if alert == "handshake_failure" or code == "ERR_SSL_PROTOCOL_ERROR" else code
+    if alert is None:
+        return "PR_END_OF_FILE_ERROR"
+    if alert == "handshake_failure":
+        return "SSL_ERROR_HANDSHAKE_FAILURE_ALERT"
+    return ALERT_CODES_NSS.get(alert, "SSL_ERROR_RX_UNKNOWN_ALERT")
+
+
+def combine(browsers: dict[str, Any] | None, tls: dict[str, Any] | None) -> dict[str, Any] | None:
     """The browsers object with the handshake half: per browser ``handshake`` (``verdict``) and
     ``certificate`` (the chain verdict, None without a chain); ``accepted`` needs both, and
     ``error`` is what the browser shows: the handshake's error first (the browser never sees the
-    certificate when the handshake fails), else the certificate's."""
+    certificate when the handshake fails), then the certificate's (a browser checks the server's
+    certificate before it answers a CertificateRequest), then a refusal for want of a client
+    certificate (``tls.client_auth`` required: the browsers hold none)."""
+    simulation = (tls or {}).get("simulation")
     if not simulation:
         return browsers
     combined: dict[str, Any] = {}
@@ -203,6 +225,13 @@ def combine(browsers: dict[str, Any] | None, simulation: dict[str, Any] | None) 
                         "chain was captured to judge", "check": None, "certificate_index": None}]
         else:
             accepted, error, reasons = cert["accepted"], cert["error"], list(cert["reasons"])
+            if accepted and (tls or {}).get("client_auth") == "required":
+                alert = (tls or {}).get("client_auth_alert")
+                accepted, error = False, client_auth_refusal(browser, alert)
+                reasons.append({"code": "tls.client_certificate_required", "message": "the server requires a client "
+                                f"certificate and refused the handshake without one ({alert or 'connection closed'}); "
+                                "a browser without a certificate for this server cannot open it",
+                                "check": None, "certificate_index": None})
         combined[browser] = {"accepted": accepted, "error": error, "reasons": reasons, "handshake": hs,
                              "certificate": dict(cert) if cert else None}
     if any(v is None for v in combined.values()):

@@ -340,6 +340,7 @@ def _handshake_failed(wire: Wire, exc: SSL.Error, capture: Capture,
     alert = alert_name(exc)
     partial = capture if capture.chain else None
     if capture.cert_requested and capture.chain and alert in REQUIRED_ALERTS:
+        capture.client_auth_alert = alert
         if identity is None:
             capture.client_auth = "required"
             return
@@ -410,6 +411,7 @@ async def _read_verdict(wire: Wire, observer: _Observer, capture: Capture,
 def _refused(capture: Capture, identity: ClientIdentity | None, alert: str | None) -> None:
     """The server ended the connection after the handshake: required, or our cert rejected."""
     capture.client_auth = "required"
+    capture.client_auth_alert = alert
     if identity is not None:
         raise errors.ClientCertRejectedError(
             f"the server rejected our client certificate after the handshake "
