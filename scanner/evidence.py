@@ -42,7 +42,7 @@ from scanner import __version__
 from scanner.certinfo import sha256_hex
 from scanner import pem as pem_module
 from scanner.errors import InputError, read_input
-from scanner.evaluate import evaluate
+from scanner.evaluate import evaluate, with_handshake
 from scanner.evaluate.profile import Profile
 from scanner.passwords import SIGN_KEY
 from scanner.results import iter_endpoints, read_header, safe_id
@@ -377,7 +377,8 @@ def _reevaluate_one(ep: Mapping[str, Any], evaluate: Any, anchors: list[bytes] |
     chain = [pem_der(c["pem"]) for c in ep["chain"]]
     at = datetime.fromisoformat(str(ep["scanned_at"]).replace("Z", "+00:00"))
     try:
-        fresh = evaluate(chain, ep["target"]["hostname"], anchors=anchors, at=at, profile=profile)
+        fresh = with_handshake(evaluate(chain, ep["target"]["hostname"], anchors=anchors, at=at, profile=profile),
+                               ep.get("tls"), at)
     except Exception as exc:  # noqa: BLE001 - one endpoint's failure must not hide the others
         result.problems.append(f"endpoint {ident}: the engine failed on its chain ({exc})")
         return

@@ -220,16 +220,14 @@ def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] |
     """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
     records and the verdicts, the handshake half from the endpoint's ``tls`` object
     (``scanner.evaluate.handshake``). Plain data in and out, so it can run in a worker process."""
-    from scanner.checks.tls import handshake_findings
-    from scanner.evaluate.handshake import combine
+    from scanner.evaluate import with_handshake
 
-    verdicts = evaluate_chain(chain, hostname, anchors, at, profile) if chain else None
-    browsers = combine((verdicts or {}).get("browsers"), tls)
+    verdicts = with_handshake(evaluate_chain(chain, hostname, anchors, at, profile) if chain else None, tls, at)
     return {
         "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
-        "browsers": browsers,
-        "profile": (verdicts or {}).get("profile"),
-        "findings": list((verdicts or {}).get("findings") or []) + handshake_findings(browsers, at),
+        "browsers": verdicts.get("browsers"),
+        "profile": verdicts.get("profile"),
+        "findings": list(verdicts.get("findings") or []),
     }
 
 

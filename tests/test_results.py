@@ -143,7 +143,8 @@ async def test_concurrency_limits_hold(nursery: trio.Nursery, leaf: Issued, conc
     accepted: list[int] = []
     port = await nursery.start(serve, tls_spec(leaf, hold=gate, accepted=accepted))
     # five names behind one load balancer: one address and port (the per-address key)
-    targets = [dataclasses.replace(parse_cli_target(f"127.0.0.1:{port}", timeout=60), name=f"lb{i}")
+    targets = [dataclasses.replace(parse_cli_target(f"127.0.0.1:{port}", timeout=60), name=f"lb{i}",
+                                   client_simulation=False)  # one connection per endpoint: the limits are counted
                for i in range(5)]
     outcomes: list[Outcome] = []
 

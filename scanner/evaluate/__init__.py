@@ -175,3 +175,11 @@ def _crashed(profile: Profile, why: str) -> dict[str, Any]:
             "profile": {"name": profile.name, "status": "not-evaluated",
                         "effective_date": profile.effective_date.isoformat(), "breaches": [], "grandfathered": []},
             "findings": [finding_record(Outcome(CRASHED, "fail", None, why))]}
+
+
+def with_handshake(verdicts: dict[str, Any] | None, tls: dict[str, Any] | None, at: datetime) -> dict[str, Any]:
+    """``evaluate``'s result with the handshake half from the endpoint's ``tls`` (client
+    simulation): see ``scanner.evaluate.handshake.with_handshake``."""
+    from scanner.evaluate import handshake
+
+    return handshake.with_handshake(verdicts, tls, at)

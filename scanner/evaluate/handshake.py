@@ -29,11 +29,8 @@ Firefox (NSS lib/ssl/ssl3con.c ``ssl3_HandleAlert``: one SSL_ERROR_*_ALERT code 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
-
-from tlslite.constants import AlertDescription, CipherSuite, GroupName
-from tlslite.messages import ServerHello
-from tlslite.utils.codec import Parser
 
 VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 # The lowest version each browser accepts (Chrome 84 and Firefox 78 removed TLS 1.0/1.1; the
@@ -107,6 +104,10 @@ CONNECTION_CODES = {
 
 def parse_answer(answer: dict[str, Any]) -> dict[str, Any]:
     """The facts in one recorded answer: version, cipher suite, group, alert (None when absent)."""
+    from tlslite.constants import AlertDescription, CipherSuite, GroupName  # imported here: 0.2 s, scans only
+    from tlslite.messages import ServerHello
+    from tlslite.utils.codec import Parser
+
     facts: dict[str, Any] = {"outcome": answer.get("outcome"), "version": None, "cipher": None, "group": None,
                              "alert": None, "alert_level": None, "hello_retry": False}
     raw = bytes.fromhex(answer["received"]) if answer.get("received") else b""
@@ -237,3 +238,15 @@ def combine(browsers: dict[str, Any] | None, tls: dict[str, Any] | None) -> dict
     if any(v is None for v in combined.values()):
         return browsers
     return combined
+
+
+def with_handshake(verdicts: dict[str, Any] | None, tls: dict[str, Any] | None, at: datetime) -> dict[str, Any]:
+    """``scanner.evaluate.evaluate``'s result (None without a chain) with the handshake half:
+    ``browsers`` combined (``combine``) and the TLS findings (``scanner.checks.tls``) appended.
+    The scan and ``verify-evidence``'s offline re-evaluation both call this, so they agree."""
+    from scanner.checks.tls import handshake_findings
+
+    verdicts = verdicts or {}
+    browsers = combine(verdicts.get("browsers"), tls)
+    return dict(verdicts, browsers=browsers,
+                findings=list(verdicts.get("findings") or []) + handshake_findings(browsers, at))
