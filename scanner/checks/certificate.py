@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from scanner.checks.registry import Context, Outcome, Runner, Status, define
+from scanner.checks.model import Catalogue, Context, Outcome, Runner, Status
+
+_CATALOGUE = Catalogue()
+define = _CATALOGUE.define
 
 PKIX_CERT = "mozilla::pkix lib/mozpkix/lib/pkixcert.cpp BackCert::Init"
 BSSL_PARSE = "BoringSSL pki/parse_certificate.cc"
@@ -68,3 +71,5 @@ define("rfc5280.serial.negative", "Negative serial number", "warning", "RFC 5280
 define("rfc5280.serial.zero", "Zero serial number", "notice", "RFC 5280",
        "RFC 5280 4.1.2.2; BoringSSL pki/parse_certificate.cc VerifySerialNumber (warning only)",
        "Ask the CA to issue positive, unique serial numbers.", _serial("rfc5280.serial.zero", lambda s: s == 0, "zero"))
+
+CHECKS = _CATALOGUE.freeze()
