@@ -297,7 +297,7 @@ def compare_certificate(facts: RequestFacts, cert_der: bytes, cert_file: str, *,
     if issued.cert is None:
         raise InputError(f"the certificate does not parse as X.509: {issued.parse_error}", file=cert_file,
                          fix="pass the certificate the CA issued, as PEM")
-    linked = dataclasses.replace(facts, issued=issued, issued_spki=issued.spki)
+    linked = dataclasses.replace(facts, issued=issued, issued_spki=asn1.read_certificate(cert_der).spki)
     outcomes = _run(AGAINST_RULES, _context(linked, profile, at))
     cert_outcomes = _certificate_outcomes(cert_der, hostnames, profile, at)
     cert_ctx = Context(chain=[issued], hostname="", at=at, profile=profile, path=None, chrome_names=None,

@@ -83,7 +83,7 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     result: str | None = None
     try:
         assert child.cert is not None and issuer.cert is not None
-        _verify(child.cert, issuer.public_key, child.tbs)
+        _verify(child.cert, issuer.public_key)
     except Exception as exc:  # noqa: BLE001 - InvalidSignature, unsupported key, ...
         result = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if len(child.memo) >= _MEMO_MAX:
@@ -92,13 +92,12 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     return result
 
 
-def _verify(child: x509.Certificate, key: object, tbs: bytes) -> None:
+def _verify(child: x509.Certificate, key: object) -> None:
     """Verify ``child``'s signature with ``issuer``'s key, whatever the hash (SHA-1 and MD5 too:
     cryptography's ``verify_directly_issued_by`` refuses those, but a browser's verdict on a SHA-1
     chain is "weak algorithm", not "bad signature", so we must tell the two apart). ``key``: the
-    issuer's public key; ``tbs``: the child's TBSCertificate as presented (``CertFacts.tbs``: the
-    bytes the issuer signed, which cryptography would otherwise re-encode on every access)."""
-    data, signature, digest = tbs, child.signature, child.signature_hash_algorithm
+    issuer's public key."""
+    data, signature, digest = child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
     if isinstance(key, rsa.RSAPublicKey):
         params = child.signature_algorithm_parameters
         pad = params if isinstance(params, (padding.PSS, padding.PKCS1v15)) else padding.PKCS1v15()

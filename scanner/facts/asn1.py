@@ -4,8 +4,8 @@ cryptography's public API gives every semantic fact the engine needs, but it nor
 refuses exactly what a browser verdict sometimes turns on: the extension list as encoded (order,
 repeats, critical flags of a list cryptography refuses as a whole), the TBS signature
 AlgorithmIdentifier beside the outer one (RFC 5280 4.1.1.2 mismatch), EC parameters given as an
-explicit curve, EKU / SAN values that are empty SEQUENCEs, and the Names and TBSCertificate
-exactly as presented. Those, and nothing else, are read here.
+explicit curve, EKU / SAN values that are empty SEQUENCEs, and the SubjectPublicKeyInfo as
+presented. Those, and nothing else, are read here, and each only when asked for.
 
 Built on asn1crypto (a well-kept, pure-Python, lazy BER/DER library) with deliberately minimal
 specifications: every part the engine does not interpret is ``core.Any``, so a hostile value in
@@ -22,10 +22,12 @@ Every function raises ``ValueError`` for bytes it cannot read; callers decide wh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from functools import cached_property
+from typing import Any, Callable, Iterable, TypeVar
 
 from asn1crypto import core, parser
 
+T = TypeVar("T")
 SEQUENCE_TAG = 0x30
 EMPTY_SEQUENCE = b"\x30\x00"
 
@@ -86,22 +88,57 @@ class RawExtension:
     value: bytes
 
 
-@dataclass(frozen=True)
+def _reading(read: Callable[[Any], T]) -> cached_property[T]:
+    """A fact read lazily and once; anything asn1crypto raises for hostile bytes becomes ValueError."""
+    def fact(self: Any) -> T:
+        try:
+            return read(self)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - TypeError, KeyError... from hostile bytes
+            raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    fact.__doc__ = read.__doc__
+    return cached_property(fact)
+
+
 class RawCertificate:
-    """What a certificate's encoding says beyond cryptography's objects."""
+    """What a certificate's encoding says beyond cryptography's objects. Each fact is read when
+    first asked for (asn1crypto parses lazily), so the engine pays only for the facts it needs:
+    the extension list as encoded, for instance, only when cryptography refuses it."""
 
-    tbs: bytes  # the TBSCertificate exactly as presented (what the issuer signed)
-    tbs_signature: bytes  # the TBS signature AlgorithmIdentifier, as encoded
-    outer_signature: bytes  # the outer signatureAlgorithm, as encoded
-    issuer: bytes  # the issuer Name as encoded
-    subject: bytes
-    spki: bytes  # SubjectPublicKeyInfo as encoded
-    explicit_curve: bool  # the key's algorithm parameters are a SEQUENCE (explicit EC domain)
-    extensions: tuple[RawExtension, ...]  # in order, repeats kept
+    def __init__(self, der: bytes) -> None:
+        try:
+            self._cert = _Certificate.load(der, strict=True)
+            self._tbs = self._cert["tbs_certificate"]
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as _reading
+            raise ValueError(f"{type(exc).__name__}: {exc}") from None
 
-    @property
+    @_reading
     def algorithm_mismatch(self) -> bool:
-        return self.tbs_signature != self.outer_signature
+        """The TBS signature AlgorithmIdentifier differs from the outer one, as encoded (RFC 5280 4.1.1.2)."""
+        return bool(self._tbs["signature"].dump() != self._cert["signature_algorithm"].dump())
+
+    @_reading
+    def spki(self) -> bytes:
+        """SubjectPublicKeyInfo as encoded."""
+        return bytes(self._tbs["subject_public_key_info"].dump())
+
+    @_reading
+    def explicit_curve(self) -> bool:
+        """The key's algorithm parameters are a SEQUENCE: explicit EC domain parameters, not a named curve."""
+        params = self._tbs["subject_public_key_info"]["algorithm"]["parameters"]
+        return bool(params.dump()[:1] == bytes([SEQUENCE_TAG]))
+
+    @_reading
+    def extensions(self) -> tuple[RawExtension, ...]:
+        """Every Extension in order, repeats kept."""
+        listed = self._tbs["extensions"]
+        if isinstance(listed, core.Void):
+            return ()
+        return tuple(RawExtension(e["extn_id"].dotted, bool(e["critical"].native), e["extn_value"].contents)
+                     for e in listed)
 
     def duplicate_extensions(self) -> tuple[str, ...]:
         """OIDs present more than once, sorted."""
@@ -118,24 +155,9 @@ class RawCertificate:
 
 
 def read_certificate(der: bytes) -> RawCertificate:
-    """The raw facts of one DER certificate; ``ValueError`` when its structure cannot be read."""
-    try:
-        cert = _Certificate.load(der, strict=True)
-        tbs = cert["tbs_certificate"]
-        spki = tbs["subject_public_key_info"]
-        params = spki["algorithm"]["parameters"]
-        extensions = tbs["extensions"]
-        raw = tuple(RawExtension(e["extn_id"].dotted, bool(e["critical"].native), e["extn_value"].contents)
-                    for e in extensions) if not isinstance(extensions, core.Void) else ()
-        return RawCertificate(
-            tbs=tbs.dump(), tbs_signature=tbs["signature"].dump(), outer_signature=cert["signature_algorithm"].dump(),
-            issuer=tbs["issuer"].dump(), subject=tbs["subject"].dump(), spki=spki.dump(),
-            explicit_curve=params.dump()[:1] == bytes([SEQUENCE_TAG]),
-            extensions=raw)
-    except ValueError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - asn1crypto raises TypeError, KeyError... for hostile bytes
-        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    """The raw facts of one DER certificate, read on demand; ``ValueError`` when its structure
+    (or, later, the part a fact needs) cannot be read."""
+    return RawCertificate(der)
 
 
 def without_extensions(der: bytes, oids: frozenset[str]) -> bytes:

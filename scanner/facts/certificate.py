@@ -2,9 +2,9 @@
 
 One parse path. The semantic facts (names, validity, serial, key, every extension value) come
 from cryptography's public API; the raw facts cryptography does not expose (the extension list as
-encoded, the two signature AlgorithmIdentifiers, explicit curve parameters, empty EKU / SAN
-sequences, the TBSCertificate and Names as presented) come from the one lenient reader,
-``scanner.facts.asn1``. Hostile DER yields a ``CertFacts`` with ``parse_error`` set, never an
+encoded when cryptography refuses it, the two signature AlgorithmIdentifiers, explicit curve
+parameters, empty EKU / SAN sequences) come from the one lenient reader, ``scanner.facts.asn1``,
+which reads each only when asked. Hostile DER yields a ``CertFacts`` with ``parse_error`` set, never an
 exception.
 
 One cache (``CACHE``), keyed by the SHA-256 of the DER and bounded: an estate reuses a handful of
@@ -86,7 +86,7 @@ class CertFacts:
     sha256: str
     cert: x509.Certificate | None = None
     parse_error: str | None = None
-    subject: bytes = b""  # the Name as presented (what the path builder compares)
+    subject: bytes = b""  # the Name's DER (what the path builder compares)
     issuer: bytes = b""
     subject_text: str = ""  # RFC 4514, as cryptography writes it
     issuer_text: str = ""
@@ -122,8 +122,6 @@ class CertFacts:
     # extensions did not parse as presented, so describe reads them itself and reports the error).
     signature_name: str = ""
     san_value: object = field(default=None, compare=False, repr=False)
-    tbs: bytes = field(default=b"", compare=False, repr=False)  # the TBSCertificate as presented
-    spki: bytes = field(default=b"", compare=False, repr=False)  # SubjectPublicKeyInfo as presented
     # Results derived from this certificate alone (keyed by what else they depend on), kept with it.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -276,33 +274,34 @@ def _parse(cert_der: bytes, fingerprint: str) -> CertFacts:
     cert = x509.load_der_x509_certificate(cert_der)
     raw = asn1.read_certificate(cert_der)
     subject, issuer = cert.subject, cert.issuer
-    cns = common_names(subject)
     try:
-        values = _values(cert.extensions)
+        exts = cert.extensions
+        listed = tuple((ext.oid.dotted_string, ext.critical) for ext in exts)  # strict DER: the list as encoded
+        values = _values(exts)
         special: dict[str, object] = {}
         san_value = values.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME) if values else None
     except Exception as exc:  # noqa: BLE001 - repeated, empty or malformed extensions: read as presented
-        special, san_value = _refused_extensions(cert_der, raw, exc)
+        listed = tuple((e.oid, e.critical) for e in raw.extensions)
+        special, san_value = _refused_extensions(raw, cert_der, exc)
         values = special.pop("values")  # type: ignore[assignment]
     sig_oid = cert.signature_algorithm_oid.dotted_string
     key_type, key_size, curve = key_facts(cert)
-    listed = tuple((e.oid, e.critical) for e in raw.extensions)
     critical = [oid for oid, crit in listed if crit]
     return CertFacts(
         der=cert_der, sha256=fingerprint, cert=cert,
-        subject=raw.subject, issuer=raw.issuer, subject_text=rfc4514(subject), issuer_text=rfc4514(issuer),
-        version=1 if cert.version == x509.Version.v1 else 3, serial=cert.serial_number,
+        subject=subject.public_bytes(), issuer=issuer.public_bytes(), subject_text=rfc4514(subject),
+        issuer_text=rfc4514(issuer), version=1 if cert.version == x509.Version.v1 else 3, serial=cert.serial_number,
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         extensions=listed, unknown_critical=tuple(o for o in critical if o not in KNOWN_EXTENSIONS),
-        chrome_unconsumed=tuple(o for o in critical if o in CHROME_UNCONSUMED), explicit_curve=raw.explicit_curve,
+        chrome_unconsumed=tuple(o for o in critical if o in CHROME_UNCONSUMED),
+        explicit_curve=key_type == "EC" and raw.explicit_curve,  # only an EC key has curve parameters
         signature_oid=sig_oid, signature_hash=signature_hash(sig_oid), algorithm_mismatch=raw.algorithm_mismatch,
         key_type=key_type, key_size=key_size, curve=curve, signature_name=signature_name(sig_oid),
-        san_value=san_value, tbs=raw.tbs, spki=raw.spki,
-        **{**_extension_fields(values, cns), **special},  # type: ignore[arg-type]
+        san_value=san_value, **{**_extension_fields(values, common_names(subject)), **special},  # type: ignore[arg-type]
     )
 
 
-def _refused_extensions(cert_der: bytes, raw: asn1.RawCertificate, problem: Exception) -> tuple[dict[str, object], object]:
+def _refused_extensions(raw: asn1.RawCertificate, cert_der: bytes, problem: Exception) -> tuple[dict[str, object], object]:
     """(extension facts plus ``values``, the SAN value for the record) when cryptography refuses the
     extension list as a whole: a repeated extension (reported, no value read); an empty EKU or
     SAN sequence (the browsers read the rest: mozilla::pkix sees an EKU without serverAuth,
