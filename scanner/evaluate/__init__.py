@@ -1,31 +1,35 @@
 """The verdict engine: captured bytes in, browser verdicts, profile status and findings out.
 
-Pure and deterministic: no network, no clock (the caller passes ``at``), so an evidence pack can be
-re-evaluated months later with identical results. It never raises: a problem with the input is a
+Pure and deterministic: no network, no clock (the caller passes ``at``), and no hidden input: the
+public root store and the public-suffix list are pinned inputs (``inputs.py``: named, versioned and
+hashed, recorded by ``pinned_inputs_record()``, passed back as ``inputs=``), so an evidence pack
+can be re-evaluated months later with identical results, or with a clear statement
+(``compare_pinned``) of which input differs. It never raises: a problem with the input is a
 finding, and an exception anywhere inside is caught and reported as ``dccscan.check.crashed``.
 
-Flow: read every certificate once (the certificate model, ``scanner.facts``, cached by SHA-256), build the path over the
-presented pool plus the anchors (``path.py``), match the hostname as each browser does
+Flow: read every certificate once (the certificate model, ``scanner.facts``, cached by SHA-256),
+build the path over the presented pool plus the anchors (``path.py``), match the hostname as each browser does
 (``names.py``), run every registered check (``scanner.checks``), then derive each browser's
 verdict (``browsers.py``) and the profile status from the failed checks.
 """
 
 from __future__ import annotations
 
-import warnings
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Sequence
 
 from scanner.checks.dccki import PROFILE_CHECKS
 from scanner.checks.model import CRASHED, Context, Outcome
 from scanner.checks.registry import REGISTRY, run_all
 from scanner.evaluate import browsers, names, path
+from scanner.evaluate.inputs import PinnedInputs, compare_pinned, installed, pinned_inputs, pinned_inputs_record
 from scanner.facts import certificate as certs
 from scanner.evaluate.profile import Profile, builtin_profile, load_profile
 
-__all__ = ["evaluate", "evaluate_outcomes", "finding_record", "profile_status", "Profile", "builtin_profile", "load_profile", "public_anchors", "public_store_name"]
+__all__ = ["evaluate", "evaluate_outcomes", "finding_record", "profile_status", "Profile", "builtin_profile", "load_profile",
+           "public_anchors", "public_store_name", "PinnedInputs", "compare_pinned", "pinned_inputs",
+           "pinned_inputs_record"]
 
 
 
@@ -34,24 +38,15 @@ def _builtin() -> Profile:
     return builtin_profile()
 
 
-@lru_cache(maxsize=1)
 def public_anchors() -> tuple[certs.CertFacts, ...]:
-    """The public root store (certifi's Mozilla bundle), parsed once."""
-    import certifi
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    pem = Path(certifi.where()).read_bytes()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a few public roots have non-positive serials
-        loaded = x509.load_pem_x509_certificates(pem)
-        return tuple(certs.facts(c.public_bytes(Encoding.DER)) for c in loaded)
+    """The installed public root store (certifi's Mozilla bundle), parsed once."""
+    return installed().anchors
 
 
-def public_store_name() -> str:
+def public_store_name(inputs: PinnedInputs | None = None) -> str:
     """Name and version of the public root store used when no anchors are given (for settings)."""
-    import certifi
-    return f"certifi {certifi.__version__} ({len(public_anchors())} roots)"
+    roots = (inputs or installed()).public_roots
+    return f"{roots.source} {roots.version} ({len((inputs or installed()).anchors)} roots)"
 
 
 def _utc(at: datetime) -> datetime:
@@ -62,33 +57,36 @@ def _utc(at: datetime) -> datetime:
 
 
 def _context(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-             profile: Profile) -> Context:
+             profile: Profile, inputs: PinnedInputs) -> Context:
     facts = [certs.facts(d) for d in chain]
     public = anchors is None
-    anchor_facts = list(public_anchors()) if public else [certs.facts(a) for a in anchors or ()]
+    anchor_facts = list(inputs.anchors) if public else [certs.facts(a) for a in anchors or ()]
     result = path.build(facts, anchor_facts, at, public_root=public)
     ids = facts[0].ids
     return Context(chain=facts, hostname=hostname, at=at, profile=profile, path=result,
-                   chrome_names=names.chrome_match(hostname, ids),
+                   chrome_names=names.chrome_match(hostname, ids, inputs.icann_suffixes),
                    firefox_names=names.firefox_match(hostname, ids, builtin_root=public and result.trusted),
                    public_store=public)
 
 
 def evaluate_outcomes(chain: Sequence[bytes], hostname: str, *, anchors: Sequence[bytes] | None, at: datetime,
-                      profile: Profile | None = None) -> tuple[Context, list[Outcome]]:
+                      profile: Profile | None = None, inputs: PinnedInputs | None = None) -> tuple[Context, list[Outcome]]:
     """Every check's outcome (pass / fail / not-applicable / not-effective), for tests and evidence."""
-    ctx = _context(chain, hostname, anchors, _utc(at), profile or _builtin())
+    ctx = _context(chain, hostname, anchors, _utc(at), profile or _builtin(), inputs or installed())
     return ctx, run_all(ctx)
 
 
 def evaluate(chain: Sequence[bytes], hostname: str, *, anchors: Sequence[bytes] | None, at: datetime,
-             profile: Profile | None = None) -> dict[str, Any]:
-    """``{"browsers": {"chrome", "firefox"}, "profile", "findings"}`` as in the results schema."""
+             profile: Profile | None = None, inputs: PinnedInputs | None = None) -> dict[str, Any]:
+    """``{"browsers": {"chrome", "firefox"}, "profile", "findings"}`` as in the results schema.
+
+    ``inputs``: the public root store and public-suffix list to judge with (``scanner.evaluate.
+    inputs``; default: the installed ones); a re-evaluation passes the ones the scan recorded."""
     profile = profile or _builtin()
     if not chain:
         return _crashed(profile, "no certificate was presented")
     try:
-        ctx, outcomes = evaluate_outcomes(chain, hostname, anchors=anchors, at=at, profile=profile)
+        ctx, outcomes = evaluate_outcomes(chain, hostname, anchors=anchors, at=at, profile=profile, inputs=inputs)
         return _assemble(ctx, outcomes)
     except Exception as exc:  # noqa: BLE001 - the engine never raises
         return _crashed(profile, f"evaluation failed: {type(exc).__name__}: {exc}")

@@ -17,10 +17,9 @@ mozilla::pkix ``lib/mozpkix/lib/pkixnames.cpp`` ``CheckCertHostname``, ``IsValid
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
-
 from publicsuffixlist import PublicSuffixList
 
+from scanner.evaluate.inputs import installed
 from scanner.facts.identity import (ABSOLUTE_SAN, CN_ONLY, INVALID_REFERENCE, INVALID_SAN, NO_SAN, NOT_IN_SAN,
                                     WILDCARD_PUBLIC_SUFFIX, WILDCARD_TOO_FEW_LABELS, Identities, Mismatch,
                                     NameResult)
@@ -28,12 +27,6 @@ from scanner.facts.identity import (ABSOLUTE_SAN, CN_ONLY, INVALID_REFERENCE, IN
 __all__ = ["ABSOLUTE_SAN", "CN_ONLY", "INVALID_REFERENCE", "INVALID_SAN", "NO_SAN", "NOT_IN_SAN",
            "WILDCARD_PUBLIC_SUFFIX", "WILDCARD_TOO_FEW_LABELS", "Identities", "Mismatch", "NameResult",
            "chrome_match", "firefox_match", "is_valid_dns_id", "parse_ip"]
-
-
-@lru_cache(maxsize=1)
-def _icann_psl() -> PublicSuffixList:
-    """ICANN section only: Chrome passes EXCLUDE_PRIVATE_REGISTRIES."""
-    return PublicSuffixList(only_icann=True)
 
 
 _IPV4_CHARS = frozenset("0123456789.")  # an IPv6 literal always has ':'; IPv4 is ASCII digits and dots
@@ -92,7 +85,7 @@ def _chrome_reference(hostname: str) -> str | None:
     return ref
 
 
-def _chrome_wildcard_domain(ref: str) -> tuple[str | None, str]:
+def _chrome_wildcard_domain(ref: str, suffixes: PublicSuffixList) -> tuple[str | None, str]:
     """The part a wildcard may replace ('.rest'), or None with the reason wildcards are refused."""
     if all(c.isdigit() or c == "." for c in ref):
         return None, "numeric names never match wildcards"
@@ -100,7 +93,7 @@ def _chrome_wildcard_domain(ref: str) -> tuple[str | None, str]:
     if not dot or not first or not rest:
         return None, "a single-label name never matches a wildcard"
     try:
-        suffix = _icann_psl().publicsuffix(ref)
+        suffix = suffixes.publicsuffix(ref)
     except Exception:  # noqa: BLE001 - odd names must not break matching
         suffix = None
     if suffix is None or len(suffix) >= len(rest):
@@ -108,15 +101,17 @@ def _chrome_wildcard_domain(ref: str) -> tuple[str | None, str]:
     return "." + rest, ""
 
 
-def chrome_match(hostname: str, ids: Identities) -> NameResult:
-    """Chrome's ``VerifyHostname``: SAN only; exact or leftmost ``*``; ICANN PSL; dots stripped."""
+def chrome_match(hostname: str, ids: Identities, suffixes: PublicSuffixList | None = None) -> NameResult:
+    """Chrome's ``VerifyHostname``: SAN only; exact or leftmost ``*``; ICANN PSL; dots stripped.
+    ``suffixes``: the ICANN public suffixes (``inputs.PinnedInputs.icann_suffixes``; default: the
+    installed list)."""
     try:
-        return _chrome_match(hostname, ids)
+        return _chrome_match(hostname, ids, suffixes or installed().icann_suffixes)
     except Exception as exc:  # noqa: BLE001 - never raise on hostile input
         return NameResult(False, (Mismatch(INVALID_REFERENCE, f"name matching failed: {exc}"),))
 
 
-def _chrome_match(hostname: str, ids: Identities) -> NameResult:
+def _chrome_match(hostname: str, ids: Identities, suffixes: PublicSuffixList) -> NameResult:
     ref = _chrome_reference(hostname)
     if ref is None:
         return NameResult(False, (Mismatch(INVALID_REFERENCE, f"{hostname!r} is not a usable host name"),))
@@ -137,7 +132,7 @@ def _chrome_match(hostname: str, ids: Identities) -> NameResult:
         if presented == ref:
             return NameResult(True)
         if presented.startswith("*.") and len(presented) > 2:
-            wildcard = wildcard or _chrome_wildcard_domain(ref)  # the PSL lookup only when needed
+            wildcard = wildcard or _chrome_wildcard_domain(ref, suffixes)  # the PSL lookup only when needed
             wildcard_domain, why_not = wildcard
             if wildcard_domain is not None and presented[1:] == wildcard_domain:
                 return NameResult(True)
