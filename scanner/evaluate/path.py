@@ -79,7 +79,8 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     cache entry: the issuing CA and root of an estate are verified once, not once per endpoint."""
     key = ("signature", issuer.sha256)
     if key in child.memo:
-        return child.memo[key]
+        known: str | None = child.memo[key]
+        return known
     result: str | None = None
     try:
         assert child.cert is not None and issuer.cert is not None

@@ -171,13 +171,13 @@ def without_extensions(der: bytes, oids: frozenset[str]) -> bytes:
     kept = [e for e in tbs["extensions"] if e["extn_id"].dotted not in oids]
     tbs["extensions"] = _Extensions(kept)
     cert["tbs_certificate"] = tbs
-    return cert.dump(force=False)
+    return bytes(cert.dump(force=False))
 
 
 def request_spki(der: bytes) -> bytes:
     """The SubjectPublicKeyInfo of a PKCS#10 request as encoded (compared byte for byte, so a key
     cryptography cannot load still compares)."""
-    return _CertificationRequest.load(der)["certification_request_info"]["subject_pk_info"].dump()
+    return bytes(_CertificationRequest.load(der)["certification_request_info"]["subject_pk_info"].dump())
 
 
 def framing_problem(data: bytes, what: str) -> str | None:
