@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from scanner.checks.model import Catalogue, Context, Outcome, Runner, Status
+from scanner.checks.model import Catalogue, Context, Outcome, Runner
 
 _CATALOGUE = Catalogue()
 define = _CATALOGUE.define
@@ -14,25 +14,15 @@ BSSL_PARSE = "BoringSSL pki/parse_certificate.cc"
 
 
 def _serial(check_id: str, test: Callable[[int], bool], what: str) -> Runner:
-    shared: dict[tuple[str, int], Outcome] = {}  # pass / not-applicable per index: immutable, so reused
-
-    def plain(status: Status, i: int) -> Outcome:
-        outcome = shared.get((status, i))
-        if outcome is None:
-            outcome = Outcome(check_id, status, i)
-            if i < 64:
-                shared[(status, i)] = outcome
-        return outcome
-
     def run(ctx: Context) -> list[Outcome]:
         out = []
         for i, f in enumerate(ctx.chain):
             if f.cert is None:
-                out.append(plain("not-applicable", i))
+                out.append(Outcome(check_id, "not-applicable", i))
             elif test(f.serial):
                 out.append(Outcome(check_id, "fail", i, f"certificate {i} has serial number {f.serial} ({what})"))
             else:
-                out.append(plain("pass", i))
+                out.append(Outcome(check_id, "pass", i))
         return out
     return run
 
