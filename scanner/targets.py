@@ -57,6 +57,7 @@ class Target:
     client_key: Path | None = None
     http_check: bool = False  # ask the application when a client certificate is only requested
     client_simulation: bool = True  # replay each recorded browser ClientHello (scanner.probe.simulate)
+    tls_versions: bool = False  # one handshake per TLS version below the negotiated one (scanner.probe.versions)
 
     def to_json(self) -> dict[str, Any]:
         """The results schema's ``target`` object."""

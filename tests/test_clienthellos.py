@@ -13,17 +13,22 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 import trio
+from click.testing import CliRunner
 from tlslite.constants import CipherSuite
 from tlslite.extensions import SrvSupportedVersionsExtension
 from tlslite.messages import ServerHello
 
+from scanner.cli import cli
 from scanner.clienthellos import parse, recordings, summarise, with_server_name
 from scanner.evaluate.handshake import MIN_VERSION, combine, parse_answer, verdict
-from scanner.lab.pki import Issued
-from scanner.lab.servers import ServerSpec, serve
+from scanner.lab.pki import Issued, LabPKI
+from scanner.lab.servers import LabEstate, ServerSpec, serve
 from scanner.probe.simulate import replay, simulate
 from tests.lab_fixtures import leaf, pki, tls_spec  # noqa: F401 - fixtures
 
@@ -188,3 +193,38 @@ def test_findings_are_cited_and_a_browser_breaking_setting_is_an_error() -> None
     findings = handshake_findings(browsers, dt.datetime(2026, 12, 6, tzinfo=dt.timezone.utc))
     assert [f["id"] for f in findings] == ["tls.handshake.browser_cannot_connect"]
     assert findings[0]["severity"] == "error" and "RFC 8996" in findings[0]["citation"]
+
+
+# ---- end to end through `dccscan scan` ----------------------------------------------------------
+
+SCHEMA_PATH = "scanner/schema/results.schema.json"
+
+
+def _scan(tmp_path: Path, port: int, root: bytes, *extra: str) -> dict[str, Any]:
+    (tmp_path / "root.pem").write_bytes(root)
+    out = tmp_path / ("out" + "".join(extra).replace("-", ""))
+    result = CliRunner().invoke(cli, ["scan", f"127.0.0.1:{port}", "--hostname", "gw.dcc-user.example", "--out",
+                                      str(out), "--format", "json", "--trust-anchor", str(tmp_path / "root.pem"),
+                                      "--fail-on", "never", *extra], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "results.json").read_text())
+    schema = json.loads((Path(__file__).resolve().parents[1] / SCHEMA_PATH).read_text())
+    jsonschema.validate(document, schema)
+    return dict(document["endpoints"][0])
+
+
+def test_scan_records_simulation_versions_and_both_halves(tmp_path: Path, leaf: Issued, pki: LabPKI) -> None:
+    spec = tls_spec(leaf, max_version="TLSv1.2", cipher_list="ALL:@SECLEVEL=0")
+    with LabEstate([spec]) as ports:
+        endpoint = _scan(tmp_path, ports[0], pki.root.pem, "--tls-versions")
+        plain = _scan(tmp_path, ports[0], pki.root.pem, "--no-client-simulation")
+    tls = endpoint["tls"]
+    assert tls["versions"] == {"TLSv1": True, "TLSv1.1": True, "TLSv1.2": True, "TLSv1.3": False}
+    assert set(tls["simulation"]) == {"chrome", "firefox"}
+    chrome = endpoint["browsers"]["chrome"]
+    assert chrome["handshake"]["completed"] is True and chrome["handshake"]["version"] == "TLSv1.2"
+    assert chrome["certificate"]["accepted"] is True and chrome["accepted"] is True
+    assert any(f["id"] == "tls.protocol.legacy_version_accepted" for f in endpoint["findings"])
+    # turned off: no simulation, no handshake half, and lower versions not tried
+    assert plain["tls"]["simulation"] is None and "handshake" not in plain["browsers"]["chrome"]
+    assert plain["tls"]["versions"] == {"TLSv1": None, "TLSv1.1": None, "TLSv1.2": True, "TLSv1.3": False}

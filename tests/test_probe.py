@@ -180,7 +180,7 @@ async def test_resolve_ip_literals_and_localhost() -> None:
 def test_capture_json_shape() -> None:
     assert set(Capture().to_tls_json()) == {"version", "cipher", "alpn", "client_auth",
                                             "client_cert_sent", "acceptable_ca_names", "client_auth_http",
-                                            "client_auth_alert", "simulation"}
+                                            "client_auth_alert", "versions", "simulation"}
 
 
 @hypothesis.given(hypothesis.strategies.one_of(

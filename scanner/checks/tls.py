@@ -40,6 +40,12 @@ LEGACY_ONLY = TlsRule(
     "The server chose a deprecated TLS version for a browser that offers TLS 1.2 and 1.3",
     "RFC 8996", "RFC 8996 section 2 and 3 (TLS 1.0 and TLS 1.1 MUST NOT be used)", date(2021, 3, 23),
     "enable TLS 1.2 and TLS 1.3 on the server")
+LEGACY_ACCEPTED = TlsRule(
+    "tls.protocol.legacy_version_accepted", "warning",
+    "The endpoint still accepts TLS 1.0 or TLS 1.1",
+    "RFC 8996", "RFC 8996 sections 2 and 3 (TLS 1.0 and TLS 1.1 MUST NOT be negotiated); RFC 9325 section 3.1.1",
+    date(2021, 3, 23), "disable TLS 1.0 and TLS 1.1 on the server (browsers no longer use them; old clients that "
+    "need them should be upgraded)")
 WEAK_SUITE = TlsRule(
     "tls.cipher.not_recommended", "warning",
     "A browser gets a cipher suite RFC 9325 does not recommend (CBC mode or RSA key exchange)",
@@ -61,9 +67,13 @@ def weak_suite(cipher: str | None) -> bool:
     return "_CBC_" in cipher or cipher.startswith("TLS_RSA_WITH_")
 
 
-def handshake_findings(browsers: dict[str, Any] | None, at: datetime) -> list[dict[str, Any]]:
-    """Findings from each browser's handshake verdict (none when no simulation ran)."""
+def handshake_findings(browsers: dict[str, Any] | None, at: datetime,
+                       tls: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Findings from each browser's handshake verdict (none when no simulation ran) and from the
+    versions the endpoint accepts (``tls.versions``)."""
     findings: list[dict[str, Any]] = []
+    versions = (tls or {}).get("versions") or {}
+    legacy_accepted = [v for v in ("TLSv1", "TLSv1.1") if versions.get(v)]
     failed, weak = [], []
     for browser, verdict in (browsers or {}).items():
         hs = (verdict or {}).get("handshake")
@@ -80,6 +90,8 @@ def handshake_findings(browsers: dict[str, Any] | None, at: datetime) -> list[di
                   if (b or {}).get("handshake") and b["handshake"].get("version") in ("SSLv3", "TLSv1", "TLSv1.1")]
         if legacy:
             findings.append(_finding(LEGACY_ONLY, at, f"the server answered with {legacy[0]['handshake']['version']}"))
+    if legacy_accepted and not any(f["id"] == LEGACY_ONLY.id for f in findings):
+        findings.append(_finding(LEGACY_ACCEPTED, at, f"accepted: {', '.join(legacy_accepted)}"))
     if weak:
         findings.append(_finding(WEAK_SUITE, at, "; ".join(weak)))
     return findings

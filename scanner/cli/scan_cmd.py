@@ -260,6 +260,11 @@ def _progress_bar(total: int) -> Any:
 @click.option("--http-check/--no-http-check", default=None,
               help="When a client certificate is only requested, ask the application with one HTTP request "
                    "[default: the targets file's http_check; on for the gateway interface].")
+@click.option("--client-simulation/--no-client-simulation", default=True,
+              help="Replay Chromium's and Firefox's recorded ClientHellos (2 extra connections per endpoint) "
+                   "so the browser verdicts cover the handshake [default: on].")
+@click.option("--tls-versions", is_flag=True,
+              help="Try each TLS version below the negotiated one (up to 3 extra connections per endpoint).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing for a clean run (exit 0); otherwise the summary. "
@@ -269,7 +274,7 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
          formats: str, concurrency: int, per_address: int, retries: int, shard_text: str | None,
          timeout: float | None, anchors: tuple[str, ...],
          client_cert: str | None, client_key: str | None, profile_path: Path | None, http_check: bool | None,
-         fail_on: str, quiet: bool, nightly: NightlyOptions) -> None:
+         client_simulation: bool, tls_versions: bool, fail_on: str, quiet: bool, nightly: NightlyOptions) -> None:
     """Scan TLS endpoints and write results.json, reports and the presented chains.
 
     Exit codes: 0 all scanned and nothing at or above --fail-on; 1 findings at or above it;
@@ -281,6 +286,9 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
         targets, sha256 = collect_targets(hosts, targets_path, hostname, timeout, anchors, client_cert, client_key)
         if http_check is not None:
             targets = [dataclasses.replace(t, http_check=http_check) for t in targets]
+        if not client_simulation or tls_versions:
+            targets = [dataclasses.replace(t, client_simulation=client_simulation, tls_versions=tls_versions)
+                       for t in targets]
         shard = parse_shard(shard_text) if shard_text is not None else None
         if shard is not None:
             targets = shard.select(targets)

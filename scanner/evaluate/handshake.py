@@ -249,4 +249,4 @@ def with_handshake(verdicts: dict[str, Any] | None, tls: dict[str, Any] | None, 
     verdicts = verdicts or {}
     browsers = combine(verdicts.get("browsers"), tls)
     return dict(verdicts, browsers=browsers,
-                findings=list(verdicts.get("findings") or []) + handshake_findings(browsers, at))
+                findings=list(verdicts.get("findings") or []) + handshake_findings(browsers, at, tls))

@@ -31,10 +31,12 @@ class Capture:
     acceptable_ca_names: list[str] = field(default_factory=list)
     certificates_presented: int = 0  # before the MAX_CHAIN_CERTS cap
     client_auth_alert: str | None = None  # the alert with which the server refused us (client_auth required)
+    versions: dict[str, bool | None] | None = None  # TLSv1..TLSv1.3: accepted, refused, None not tried
     simulation: dict[str, Any] | None = None  # per browser: the server's answer to its hello (probe.simulate)
 
     def to_tls_json(self) -> dict[str, Any]:
         return {"version": self.version, "cipher": self.cipher, "alpn": self.alpn,
                 "client_auth": self.client_auth, "client_cert_sent": self.client_cert_sent,
                 "acceptable_ca_names": list(self.acceptable_ca_names), "client_auth_http": self.client_auth_http,
-                "client_auth_alert": self.client_auth_alert, "simulation": self.simulation}
+                "client_auth_alert": self.client_auth_alert, "versions": self.versions,
+                "simulation": self.simulation}

@@ -24,6 +24,7 @@ from scanner.address import literal_address
 from scanner.probe import errors
 from scanner.probe.resolve import resolve
 from scanner.probe.simulate import simulate
+from scanner.probe.versions import enumerate_versions, from_negotiated
 from scanner.probe.tls import Capture, probe
 from scanner.targets import Target, client_identity
 
@@ -61,6 +62,10 @@ async def probe_address(target: Target, address: str) -> Outcome:
         error, capture = exc, exc.capture
     except Exception as exc:  # noqa: BLE001 - a per-endpoint problem never ends the scan
         error = errors.ProbeError(f"internal error while scanning: {type(exc).__name__}: {exc}")
+    if capture is not None and capture.version:
+        capture.versions = (await enumerate_versions(address, target.port, target.hostname, capture.version,
+                                                     target.timeout)
+                            if target.tls_versions else from_negotiated(capture.version))
     if target.client_simulation and simulation_useful(error):
         capture = capture if capture is not None else Capture()
         try:
