@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tlslite.constants import CipherSuite, ExtensionType, GroupName, SignatureScheme
-from tlslite.extensions import SNIExtension, TLSExtension
+from tlslite.extensions import SNIExtension
 from tlslite.messages import ClientHello
 from tlslite.utils.codec import Parser
 
@@ -103,16 +103,30 @@ def with_server_name(hello: bytes, hostname: str | None) -> bytes:
     ``hostname`` is None (browsers send no SNI for an IP address, RFC 6066 section 3).
 
     Only that extension changes: its position, every other byte and the lengths around it are
-    re-encoded by tlslite-ng exactly as the browser sent them."""
+    as the browser sent them. tlslite-ng parses the hello once per recording (``_template``) and
+    encodes the new extension; putting it back is a join and two length fields, because
+    re-writing the whole hello with tlslite-ng costs about 2 ms per endpoint and browser."""
+    prefix, before, after = _template(hello)
+    sni = [] if hostname is None else [bytes(SNIExtension().create(hostname.encode("ascii")).write())]
+    extensions = b"".join([*before, *sni, *after])
+    body = prefix + len(extensions).to_bytes(2, "big") + extensions
+    return bytes([1]) + len(body).to_bytes(3, "big") + body
+
+
+@lru_cache(maxsize=8)
+def _template(hello: bytes) -> tuple[bytes, tuple[bytes, ...], tuple[bytes, ...]]:
+    """(the body before the extensions block, extensions before server_name, extensions after
+    it), each extension as tlslite-ng encodes it. Valid because tlslite-ng re-encodes the
+    recorded hellos byte for byte (checked here, and by tests/test_clienthellos.py)."""
     ch = parse(hello)
-    extensions: list[TLSExtension] = []
-    for extension in ch.extensions or []:
-        if extension.extType != SERVER_NAME:
-            extensions.append(extension)
-        elif hostname is not None:
-            extensions.append(SNIExtension().create(hostname.encode("ascii")))
-    ch.extensions = extensions
-    return bytes(ch.write())
+    encoded = [(e.extType, bytes(e.write())) for e in ch.extensions or []]
+    if bytes(ch.write()) != hello or not encoded:
+        raise ValueError("this ClientHello does not round-trip through tlslite-ng; re-record it")
+    names = [kind for kind, _ in encoded]
+    at = names.index(SERVER_NAME) if SERVER_NAME in names else len(encoded)
+    size = sum(len(raw) for _, raw in encoded)
+    prefix = hello[4 : len(hello) - size - 2]
+    return (prefix, tuple(raw for _, raw in encoded[:at]), tuple(raw for _, raw in encoded[at + 1 :]))
 
 
 def as_record(message: bytes) -> bytes:

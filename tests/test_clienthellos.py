@@ -21,7 +21,7 @@ import pytest
 import trio
 from click.testing import CliRunner
 from tlslite.constants import CipherSuite
-from tlslite.extensions import SrvSupportedVersionsExtension
+from tlslite.extensions import SNIExtension, SrvSupportedVersionsExtension
 from tlslite.messages import ServerHello
 
 from scanner.cli import cli
@@ -77,6 +77,11 @@ def test_server_name_is_replaced_and_nothing_else() -> None:
         assert renamed.cipher_suites == original.cipher_suites and renamed.random == original.random
         without = parse(with_server_name(recording.hello, None))
         assert 0 not in [e.extType for e in without.extensions]
+        # the same bytes as tlslite-ng writing the whole renamed hello
+        original.extensions = [SNIExtension().create(b"gw.dcc-user.example") if e.extType == 0 else e
+                               for e in original.extensions]
+        assert with_server_name(recording.hello, "gw.dcc-user.example") == bytes(original.write())
+        assert with_server_name(recording.hello, "clienthello.test") == recording.hello
 
 
 # ---- the replay against real loopback servers -------------------------------------------------
