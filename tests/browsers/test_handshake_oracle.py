@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ S_SERVER_CONFIGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "client-required-tls12": ("p256", ("-tls1_2", "-Verify", "1")),
     "tls11-only": ("rsa", ("-tls1_1", "-cipher", "ALL:@SECLEVEL=0")),
 }
-DROP_CONFIGS = ("drops-after-hello",)
+DROP_CONFIGS = ("drops-after-hello", "resets-after-hello")
 CONFIG_IDS = [*NGINX_CONFIGS, *S_SERVER_CONFIGS, *DROP_CONFIGS]
 
 
@@ -75,9 +76,11 @@ class Estate:
 
 
 class DropServer:
-    """Reads the ClientHello, then closes without an alert (a middlebox or a picky server)."""
+    """Reads the ClientHello, then closes without an alert (a middlebox or a picky server), or
+    with ``reset`` sends a TCP RST (SO_LINGER 0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reset: bool = False) -> None:
+        self.reset = reset
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         threading.Thread(target=self._serve, daemon=True).start()
@@ -94,6 +97,8 @@ class DropServer:
                     conn.recv(65536)
                 except OSError:
                     pass
+                if self.reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     def close(self) -> None:
         self.sock.close()
@@ -151,7 +156,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
     log = folder / "error.log"
     procs = [subprocess.Popen([NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(log)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    drop = DropServer()
+    drop, reset = DropServer(), DropServer(reset=True)
     try:
         for name in NGINX_CONFIGS:
             wait_listening(ports[name], procs[0], "nginx", log)
@@ -164,10 +169,11 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(proc)
             wait_listening(ports[name], proc, f"openssl s_server ({name})")
-        ports["drops-after-hello"] = drop.port
+        ports["drops-after-hello"], ports["resets-after-hello"] = drop.port, reset.port
         yield Estate(pki.root.der, ports, folder)
     finally:
         drop.close()
+        reset.close()
         for proc in procs:
             stop(proc)
 
