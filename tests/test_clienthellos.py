@@ -233,3 +233,13 @@ def test_scan_records_simulation_versions_and_both_halves(tmp_path: Path, leaf: 
     # turned off: no simulation, no handshake half, and lower versions not tried
     assert plain["tls"]["simulation"] is None and "handshake" not in plain["browsers"]["chrome"]
     assert plain["tls"]["versions"] == {"TLSv1": None, "TLSv1.1": None, "TLSv1.2": True, "TLSv1.3": False}
+
+
+def test_terminal_summary_says_versions_and_who_cannot_connect(tmp_path: Path, leaf: Issued, pki: LabPKI) -> None:
+    from scanner.report.terminal import render_summary
+    spec = tls_spec(leaf, max_version="TLSv1.1", cipher_list="ALL:@SECLEVEL=0")
+    with LabEstate([spec]) as ports:
+        _scan(tmp_path, ports[0], pki.root.pem, "--tls-versions")
+    summary = render_summary(tmp_path / "out--tls-versions".replace("-", "") / "results.json", color=False)
+    assert "TLS: 1 TLSv1.1; 1 still accept TLS 1.0/1.1; 1 not reachable by Chrome; 1 not reachable by Firefox" in summary
+    assert "ERR_SSL_VERSION_OR_CIPHER_MISMATCH" in summary and "SSL_ERROR_PROTOCOL_VERSION_ALERT" in summary

@@ -63,6 +63,17 @@ def _counts_line(total: int, outcomes: dict[str, int], accepted: dict[str, int],
             f"{accepted['firefox']}. Profile: {prof}. Findings: {sev}.")
 
 
+def _tls_line(versions: dict[str, int], legacy: int, cannot_connect: dict[str, int]) -> str | None:
+    """Negotiated versions, endpoints still accepting TLS 1.0/1.1, and endpoints a browser cannot
+    open at all (client simulation); None when no endpoint completed a handshake."""
+    if not versions:
+        return None
+    seen = ", ".join(f"{n} {v}" for v, n in sorted(versions.items(), reverse=True))
+    blocked = "; ".join(f"{n} not reachable by {b.capitalize()}" for b, n in cannot_connect.items() if n)
+    return (f"TLS: {seen}" + (f"; {legacy} still accept TLS 1.0/1.1" if legacy else "")
+            + (f"; {blocked} (handshake fails)" if blocked else "") + ".")
+
+
 def render_summary(results_path: Path, *, color: bool) -> str:
     """The summary table and a counts line for results.json; ANSI colours only when ``color``."""
     header = read_header(results_path)
@@ -71,6 +82,8 @@ def render_summary(results_path: Path, *, color: bool) -> str:
     profile: dict[str, int] = {}
     severities: dict[str, int] = {}
     accepted = {"chrome": 0, "firefox": 0}
+    tls_versions: dict[str, int] = {}
+    legacy, cannot_connect = 0, {"chrome": 0, "firefox": 0}
     total = 0
     for ep in iter_endpoints(results_path):
         total += 1
@@ -82,9 +95,19 @@ def render_summary(results_path: Path, *, color: bool) -> str:
             accepted[browser] += _facts.verdict_label(ep, browser) == "accepted"
         for f in ep.get("findings") or []:
             severities[str(f.get("severity"))] = severities.get(str(f.get("severity")), 0) + 1
+        tls = ep.get("tls") or {}
+        if tls.get("version"):
+            tls_versions[str(tls["version"])] = tls_versions.get(str(tls["version"]), 0) + 1
+        legacy += any((tls.get("versions") or {}).get(v) for v in ("TLSv1", "TLSv1.1"))
+        for browser in cannot_connect:
+            handshake = ((ep.get("browsers") or {}).get(browser) or {}).get("handshake") or {}
+            cannot_connect[browser] += handshake.get("completed") is False
     lines = [_line(HEADINGS, widths, False), _line(tuple("-" * w for w in widths), widths, False)]
     lines += [_line(_cells(ep, ascii_only=not color), widths, color) for ep in iter_endpoints(results_path)]
     lines.append(_counts_line(total, outcomes, accepted, profile, severities))
+    tls_line = _tls_line(tls_versions, legacy, cannot_connect)
+    if tls_line:
+        lines.append(tls_line)
     if not header.get("complete", True):
         lines.append(f"INCOMPLETE: {len(header.get('not_reached') or [])} target(s) not reached.")
     return "\n".join(lines) + "\n"
