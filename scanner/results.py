@@ -510,7 +510,7 @@ def add_header_keys(path: str | Path, **keys: Any) -> Path:
 # --- reading ------------------------------------------------------------------------------------
 
 _MARKERS = (CERTIFICATES_LINE, ENDPOINTS_LINE)
-_TABLE_LINE = re.compile(rb'\s*"([0-9a-f]{64})"\s*:\s*(.*?)\s*,?\s*', re.S)
+_TABLE_KEY = re.compile(rb'\s*"([0-9a-f]{64})"\s*:')  # how a certificates-table line starts
 CACHED_CERTIFICATES = 256  # parsed table entries kept while reading (the issuing CAs, mostly)
 
 
@@ -558,25 +558,34 @@ class _Table:
             line = handle.readline()
             if not line or line.strip() in (b"},", b"}"):
                 return
-            match = _TABLE_LINE.fullmatch(line)
-            if match is None:
-                raise ValueError(f"certificates table: unexpected line at byte {offset}")
-            self._offsets[match.group(1).decode("ascii")] = offset
+            self._offsets[_table_key(line, offset)] = offset
 
     def _read(self, digest: str) -> dict[str, Any]:
         offset = self._offsets.get(digest)
         if offset is None:
             raise ValueError(f"certificate {digest[:80]!r} is not in the certificates table")
         self._file.seek(offset)
-        match = _TABLE_LINE.fullmatch(self._file.readline())
-        assert match is not None  # it matched when indexed
-        record = json.loads(match.group(2))
-        if not isinstance(record, dict):
-            raise ValueError(f"certificate {digest}: not a JSON object")
-        return record
+        return _table_value(self._file.readline())
 
     def close(self) -> None:
         self._file.close()
+
+
+def _table_key(line: bytes, offset: int) -> str:
+    """The digest a certificates-table line starts with (only the key is read while indexing)."""
+    match = _TABLE_KEY.match(line)
+    if match is None:
+        raise ValueError(f"certificates table: unexpected line at byte {offset}")
+    return match.group(1).decode("ascii")
+
+
+def _table_value(line: bytes) -> dict[str, Any]:
+    """The certificate record of a certificates-table line (after its key, before its comma)."""
+    match = _TABLE_KEY.match(line)
+    record = json.loads(line[match.end():].strip().rstrip(b",")) if match is not None else None
+    if not isinstance(record, dict):
+        raise ValueError("certificates table: an entry is not a JSON object")
+    return record
 
 
 def _full_chain(endpoint: Any, lookup: Callable[[str], Mapping[str, Any]]) -> dict[str, Any]:
@@ -654,13 +663,8 @@ def iter_certificates(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
             return
         if marker != CERTIFICATES_LINE:
             return
-        for line in handle:
-            if line.strip() in (b"},", b"}"):
-                return
-            match = _TABLE_LINE.fullmatch(line)
-            if match is None:
-                raise ValueError("certificates table: unexpected line")
-            yield match.group(1).decode("ascii"), json.loads(match.group(2))
+        while (line := handle.readline()) and line.strip() not in (b"},", b"}"):
+            yield _table_key(line, handle.tell() - len(line)), _table_value(line)
 
 
 def copy_inputs(out_dir: Path, targets_path: Path | None, profile_path: Path | None) -> None:

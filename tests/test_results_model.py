@@ -344,3 +344,18 @@ def test_merged_shards_come_out_in_targets_file_order(one_server: int, tmp_path:
     assert [e["target"]["name"] for e in merged] == names
     assert len(json.loads((tmp_path / "merged/results.json").read_text())["certificates"]) == 2
     assert sorted(f"chains/{p.name}" for p in (tmp_path / "merged/chains").iterdir()) == sorted(e["chain_file"] for e in merged)
+
+
+def test_merge_reads_a_dccscan1_folder_and_writes_dccscan2(tmp_path: Path) -> None:
+    """An old scan's folder given to merge alone comes out as dccscan/2, with the same endpoints."""
+    result = CliRunner().invoke(cli, ["merge", str(tmp_path / "out"), str(V1), "--format", "json", "--quiet"],
+                                catch_exceptions=False)
+    assert result.exit_code == 1, result.output  # the demo's findings, as the scan itself exited
+    merged = tmp_path / "out/results.json"
+    jsonschema.validate(json.loads(merged.read_text()), SCHEMA)
+    old = list(iter_endpoints(V1 / "results.json"))
+    assert [without_new_keys(e) for e in iter_endpoints(merged)] == old  # order kept: no positions to sort by
+    for endpoint in iter_endpoints(merged):
+        if endpoint["chain"]:
+            assert (tmp_path / "out" / endpoint["chain_file"]).read_text() == \
+                "".join(c["pem"] for c in endpoint["chain"])
