@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BROWSER_PACKAGES = ["chromium", "firefox-esr", "libnss3-tools"]
 BROWSER_BINARIES = ["/usr/bin/chromium", "/usr/bin/firefox-esr"]
+# Command-line tools some tests run (they skip, saying why, without them): binary -> Debian package.
+TOOL_PACKAGES = {"/usr/bin/promtool": "prometheus",  # checks metrics.prom and docs/prometheus-alerts.yml
+                 "/usr/bin/prometheus-node-exporter": "prometheus-node-exporter"}  # serves metrics.prom
 
 
 def say(message: str) -> None:
@@ -70,8 +73,24 @@ def ensure_browsers() -> str | None:
     return None
 
 
+def ensure_tools() -> None:
+    """Install the Debian packages of missing tools when this machine can (root with apt-get)."""
+    missing = [package for binary, package in TOOL_PACKAGES.items() if not Path(binary).exists()]
+    apt = shutil.which("apt-get")
+    if not missing or apt is None or (hasattr(os, "geteuid") and os.geteuid() != 0):
+        if missing:
+            say(f"tests needing {', '.join(missing)} will skip: install with apt-get as root")
+        return
+    say(f"installing {', '.join(missing)} with apt-get (once per machine)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run([apt, "update", "-q"], env=env, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends", *missing], env=env, check=False,
+                   stdout=subprocess.DEVNULL)
+
+
 def main(argv: list[str]) -> int:
     python = ensure_venv()
+    ensure_tools()
     env = dict(os.environ)
     reason = ensure_browsers()
     if reason:

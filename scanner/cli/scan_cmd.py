@@ -31,7 +31,7 @@ from scanner.shard import Shard, parse_shard
 from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
                              parse_cli_target)
 
-FORMATS = ("json", "html", "junit", "csv")
+FORMATS = ("json", "html", "junit", "csv", "prometheus")
 DEFAULT_CONCURRENCY = 50
 DEFAULT_PER_ADDRESS = 1
 DEFAULT_RETRIES = 1
