@@ -299,9 +299,9 @@ def test_two_scans_of_the_same_targets_list_endpoints_in_the_same_order(leaf: Is
 def test_reused_out_keeps_no_output_of_the_previous_run(one_server: int, tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = write_targets(tmp_path / "first.toml", ["old-a", "old-b"], one_server)
-    assert scan("--targets", str(first), "--out", str(out), "--format", "json,html,junit,csv",
+    assert scan("--targets", str(first), "--out", str(out), "--format", "json,html,junit,csv,prometheus",
                 "--fail-on", "never", "--quiet").exit_code == 0
-    assert {p.name for p in out.iterdir()} >= {"junit.xml", "results.csv", "report.html", "targets.toml"}
+    assert {p.name for p in out.iterdir()} >= {"junit.xml", "results.csv", "report.html", "metrics.prom", "targets.toml"}
     (out / "notes.txt").write_text("mine")  # not dccscan's: left alone
     second = write_targets(tmp_path / "second.toml", ["new"], one_server)
     assert scan("--targets", str(second), "--out", str(out), "--format", "json,html",
