@@ -221,12 +221,14 @@ def encode_endpoint(endpoint: Mapping[str, Any]) -> Encoded:
     body.setdefault("position", None)
     if "chain_file" not in body:
         body["chain_file"] = chain_file_name(str(body["id"])) if chain else None
+    pem = "".join(str(record.get("pem", "")) for record in chain)
+    if not pem.isascii():  # ours always is; a merged file may not be, and a chain file is ASCII
+        raise ValueError(f"endpoint {body.get('id')!r}: a certificate's pem is not ASCII text")
     return Encoded(
         line=_json(body), certificates=certificates, status=str(body.get("status")),
         interface=str((body.get("target") or {}).get("interface")),
         severities=tuple(str(f.get("severity")) for f in body.get("findings") or []),
-        position=body.get("position"), address=body.get("address"),
-        chain_file=chain_file(body), pem="".join(str(record.get("pem", "")) for record in chain))
+        position=body.get("position"), address=body.get("address"), chain_file=chain_file(body), pem=pem)
 
 
 def written(encoded: Encoded) -> Encoded:
@@ -314,7 +316,7 @@ class ChainFiles:
     def __init__(self, folder: Path, depth: int = 256) -> None:
         self.folder = folder
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue(maxsize=depth)
-        self._error: OSError | None = None
+        self._error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="dccscan-chains", daemon=True)
         self._thread.start()
 
@@ -327,7 +329,7 @@ class ChainFiles:
             if self._error is None:
                 try:
                     write_atomic(self.folder / item[0], item[1].encode("ascii"))
-                except OSError as exc:
+                except Exception as exc:  # noqa: BLE001 - kept for close(); the thread must keep draining the queue
                     self._error = exc
 
     def close(self) -> None:
@@ -460,8 +462,8 @@ class ResultsWriter:
         """Drop the spools (also on an aborted run)."""
         try:
             self._chains.close()
-        except OSError:
-            pass  # already raised by finish(), or the run is being aborted anyway
+        except Exception:  # noqa: BLE001 - already raised by finish(), or the run is being aborted anyway
+            pass
         self._certificates.close()
         self._endpoints.close()
 

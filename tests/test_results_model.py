@@ -359,3 +359,19 @@ def test_merge_reads_a_dccscan1_folder_and_writes_dccscan2(tmp_path: Path) -> No
         if endpoint["chain"]:
             assert (tmp_path / "out" / endpoint["chain_file"]).read_text() == \
                 "".join(c["pem"] for c in endpoint["chain"])
+
+
+@pytest.mark.parametrize("edit", ["dangling", "not-ascii"])
+def test_merge_of_an_edited_results_file_is_an_input_error(tmp_path: Path, edit: str) -> None:
+    source = rewrite_as_v2(V1 / "results.json", tmp_path / "in")
+    text = source.read_text()
+    if edit == "dangling":
+        digest = json.loads(text)["endpoints"][0]["chain"][0]
+        text = text.replace(f'"{digest}": ', f'"{"0" * 64}": ', 1)
+    else:
+        table = text.index(CERTIFICATES_LINE)  # a certificate's pem, not the trust anchor's in the header
+        text = text[:table] + text[table:].replace("-----BEGIN CERTIFICATE-----\\nMII", "-----BEGIN CERTIFICATE-----\\nMIé", 1)
+    source.write_text(text)
+    result = CliRunner().invoke(cli, ["merge", str(tmp_path / "out"), str(tmp_path / "in"), "--format", "json"])
+    assert result.exit_code == 2 and "results.json" in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "out/results.json").exists()
