@@ -42,11 +42,6 @@ ALLOWED_EDGES: dict[tuple[str, str], str] = {
     # the engine (and the CSR checker) reading DER with the test PKI's helper: "eng"
     ("scanner.evaluate.certs", "scanner.lab.der"): "eng",
     ("scanner.csr", "scanner.lab.der"): "eng",
-    # results runs the engine: "results"
-    ("scanner.results", "scanner.evaluate"): "results",
-    ("scanner.results", "scanner.evaluate.certs"): "results",
-    # the JUnit renderer reads the live check registry: "results"
-    ("scanner.report.junit", "scanner.checks"): "results",
 }
 ALLOWED_PRIVATE: dict[tuple[str, str], str] = {
     ("scanner/certinfo.py", "_name"): "eng",  # cryptography ObjectIdentifier._name
@@ -55,7 +50,6 @@ ALLOWED_PRIVATE: dict[tuple[str, str], str] = {
     ("scanner/evaluate/certs.py", "cryptography.x509.name._NAMEOID_TO_NAME"): "eng",
     ("scanner/evaluate/certs.py", "cryptography.x509.name._escape_dn_value"): "eng",
     ("scanner/report/html.py", "markupsafe._speedups"): "report",
-    ("scanner/report/_reader.py", "scan_once"): "results",  # json.JSONDecoder.scan_once
 }
 
 # ---- the flow rules: (importer part, parts it must not import, why) --------------------------
