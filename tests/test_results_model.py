@@ -344,6 +344,10 @@ def test_merged_shards_come_out_in_targets_file_order(one_server: int, tmp_path:
     assert [e["target"]["name"] for e in merged] == names
     assert len(json.loads((tmp_path / "merged/results.json").read_text())["certificates"]) == 2
     assert sorted(f"chains/{p.name}" for p in (tmp_path / "merged/chains").iterdir()) == sorted(e["chain_file"] for e in merged)
+    # a shard scanned by a dccscan with another check catalogue is not part of this scan
+    add_header_keys(tmp_path / "s1/results.json", checks=[{"id": "other.check", "title": "t", "severity": "info"}])
+    refused = CliRunner().invoke(cli, ["merge", str(tmp_path / "again"), *(str(tmp_path / f"s{i}") for i in (1, 2, 3))])
+    assert refused.exit_code == 2 and "check catalogue" in refused.output, refused.output
 
 
 def test_merge_reads_a_dccscan1_folder_and_writes_dccscan2(tmp_path: Path) -> None:
