@@ -14,16 +14,35 @@ re-uses a fixed ``--out``, so dccscan cleans it, touching only its own outputs:
   Reports are written again from the new results.json right after; a file of the same name in a
   folder dccscan never wrote results to is left alone.
 
+- the hidden spool and temporary files a killed run left (``.endpoints-<pid>-*.spool``,
+  ``.certificates-<pid>-*.spool``, ``.<file>.<pid>-<hex>.tmp``, also in ``chains/``), when the
+  process named in them is gone: a run still alive keeps its own.
+
 Anything else in the folder is never touched. The sweep runs once the new results.json is in
 place, so an interrupted run leaves the previous scan's files intact.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Collection
 
 INPUT_COPIES = ("targets.toml", "profile.toml")
+# what scanner.results leaves behind when killed: spools and atomic-write temporaries, with the pid
+_LEFTOVER = re.compile(r"\.(?:endpoints|certificates)-(\d+)-[^/]*\.spool|\..+\.(\d+)-[0-9a-f]{8}\.tmp")
+
+
+def _dead(pid: int) -> bool:
+    """Whether no process ``pid`` exists (one we may not signal still exists)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
 
 
 def report_names() -> list[str]:
@@ -52,12 +71,27 @@ class OutputFolder:
                 if name not in chain_files and (pem.is_file() or pem.is_symlink()):
                     pem.unlink()
                     removed.append(name)
+        for folder in (self.path, chains):
+            removed += self._leftovers(folder)
         if self.had_results:
             for name in (*report_names(), *INPUT_COPIES):
                 stale = self.path / name
                 if name not in inputs and (stale.is_file() or stale.is_symlink()):
                     stale.unlink()
                     removed.append(name)
+        return removed
+
+
+    def _leftovers(self, folder: Path) -> list[str]:
+        """Remove the spools and temporaries of dead runs directly in ``folder``."""
+        removed: list[str] = []
+        if not folder.is_dir():
+            return removed
+        for entry in sorted(folder.glob(".*")):
+            match = _LEFTOVER.fullmatch(entry.name)
+            if match and entry.is_file() and not entry.is_symlink() and _dead(int(match.group(1) or match.group(2))):
+                entry.unlink()
+                removed.append(entry.relative_to(self.path).as_posix())
         return removed
 
 

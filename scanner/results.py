@@ -352,7 +352,7 @@ class SortedSpool:
 
     def __init__(self, folder: Path, name: str) -> None:
         self._file: IO[bytes] = tempfile.NamedTemporaryFile(
-            "w+b", dir=folder, prefix=f".{name}-", suffix=".spool", delete=False)
+            "w+b", dir=folder, prefix=f".{name}-{os.getpid()}-", suffix=".spool", delete=False)  # pid: see outdir
         self._index: list[tuple[Any, int]] = []
 
     def add(self, key: Any, line: str) -> None:

@@ -379,3 +379,25 @@ def test_merge_of_an_edited_results_file_is_an_input_error(tmp_path: Path, edit:
     result = CliRunner().invoke(cli, ["merge", str(tmp_path / "out"), str(tmp_path / "in"), "--format", "json"])
     assert result.exit_code == 2 and "results.json" in result.output and "Traceback" not in result.output, result.output
     assert not (tmp_path / "out/results.json").exists()
+
+
+def test_leftovers_of_a_killed_run_are_swept_but_a_live_runs_are_not(one_server: int, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    dead, alive = finished.pid, os.getpid()
+    out = tmp_path / "out"
+    (out / "chains").mkdir(parents=True)
+    leftovers = [f".endpoints-{dead}-k1x.spool", f".certificates-{dead}-k2x.spool",
+                 f".results.json.{dead}-deadbeef.tmp", f"chains/.a.pem.{dead}-0123abcd.tmp"]
+    kept = [f".endpoints-{alive}-k3x.spool", ".dccscan-notes"]
+    for name in leftovers + kept:
+        (out / name).write_text("x")
+    targets = write_targets(tmp_path / "t.toml", ["one"], one_server)
+    assert scan("--targets", str(targets), "--out", str(out), "--format", "json",
+                "--fail-on", "never", "--quiet").exit_code == 0
+    assert [name for name in leftovers if (out / name).exists()] == []
+    assert all((out / name).exists() for name in kept)
