@@ -36,7 +36,7 @@ def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[byte
 def _engine_facts(der: bytes) -> Any:
     """The verdict engine's facts for ``der`` (cached by fingerprint, so after ``evaluate`` this
     is a lookup, not a second parse): its parsed certificate, names, key and subjectAltName."""
-    from scanner.evaluate.certs import facts
+    from scanner.facts.certificate import facts
 
     return facts(der)
 
