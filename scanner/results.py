@@ -181,8 +181,9 @@ def endpoint_shell(outcome: Any, *, position: int | None = None) -> dict[str, An
 
 
 def _json(value: Any) -> str:
-    """One line of compact JSON (UTF-8 kept as is)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """One line of compact, strict JSON (UTF-8 kept as is; NaN and infinities are refused, as
+    strict parsers refuse them)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -472,7 +473,7 @@ def _write_header(out: IO[str], header: Mapping[str, Any]) -> None:
     """``{`` and one ``"key": value,`` line per top-level key (the streaming layout's head)."""
     out.write("{\n")
     for key, value in header.items():
-        out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+        out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False, allow_nan=False)},\n")
 
 
 def _write_section(out: IO[str], opening: str, lines: Iterable[str], closing: str) -> None:
@@ -500,7 +501,7 @@ def add_header_keys(path: str | Path, **keys: Any) -> Path:
             source.seek(0)
             document = json.load(source)
             document.update(keys)
-            out.write(json.dumps(document, ensure_ascii=False))
+            out.write(json.dumps(document, ensure_ascii=False, allow_nan=False))
         else:
             _write_header(out, header)
             out.write(marker + "\n")
