@@ -24,7 +24,7 @@ import trio
 
 from scanner.lab.pki import Issued, LabPKI
 from scanner.probe.runner import probe_address
-from scanner.results import endpoint_record
+from scanner.assess import endpoint_record
 from scanner.targets import Target
 from tests.test_client_auth import free_port, stop, wait_listening
 
