@@ -81,7 +81,7 @@ def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: A
     return record
 
 
-def catalogue() -> list[dict[str, Any]]:
+def catalogue(client_simulation: bool = True) -> list[dict[str, Any]]:
     """The checks a scan runs on every captured chain, as ``dccscan checks`` describes them
     (id, title, severity, source, citation, effective date, advice), sorted by id.
 
@@ -91,5 +91,8 @@ def catalogue() -> list[dict[str, Any]]:
     from scanner.checks import CRASHED, REQUEST_CHECKS
     from scanner.checks import catalogue as registry_catalogue  # the registry's public listing
 
+    from scanner.checks.tls import catalogue as tls_catalogue  # the handshake findings (client simulation)
+
     left_out = set(REQUEST_CHECKS) | {CRASHED}
-    return [entry for entry in registry_catalogue() if entry["id"] not in left_out]
+    entries = [entry for entry in registry_catalogue() if entry["id"] not in left_out]
+    return sorted(entries + tls_catalogue(client_simulation), key=lambda entry: entry["id"])

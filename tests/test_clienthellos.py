@@ -243,3 +243,11 @@ def test_terminal_summary_says_versions_and_who_cannot_connect(tmp_path: Path, l
     summary = render_summary(tmp_path / "out--tls-versions".replace("-", "") / "results.json", color=False)
     assert "TLS: 1 TLSv1.1; 1 still accept TLS 1.0/1.1; 1 not reachable by Chrome; 1 not reachable by Firefox" in summary
     assert "ERR_SSL_VERSION_OR_CIPHER_MISMATCH" in summary and "SSL_ERROR_PROTOCOL_VERSION_ALERT" in summary
+
+
+def test_the_recorded_catalogue_lists_the_tls_rules_only_when_they_can_fire() -> None:
+    from scanner.assess import catalogue
+    with_simulation = {entry["id"] for entry in catalogue()}
+    without = {entry["id"] for entry in catalogue(client_simulation=False)}
+    assert "tls.handshake.browser_cannot_connect" in with_simulation - without
+    assert "tls.protocol.legacy_version_accepted" in with_simulation & without

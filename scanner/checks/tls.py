@@ -95,3 +95,15 @@ def handshake_findings(browsers: dict[str, Any] | None, at: datetime,
     if weak:
         findings.append(_finding(WEAK_SUITE, at, "; ".join(weak)))
     return findings
+
+
+RULES = (HANDSHAKE_FAILS, LEGACY_ONLY, LEGACY_ACCEPTED, WEAK_SUITE)
+SIMULATION_RULES = frozenset({HANDSHAKE_FAILS.id, LEGACY_ONLY.id, WEAK_SUITE.id})  # need the client simulation
+
+
+def catalogue(client_simulation: bool = True) -> list[dict[str, Any]]:
+    """The TLS rules as the check catalogue lists checks (results.json ``checks``); without the
+    client simulation only the rules that can still fire."""
+    return [{"id": r.id, "title": r.title, "severity": r.severity, "source": r.source, "citation": r.citation,
+             "effective_date": r.effective.isoformat(), "advice": r.advice, "applies_to": "endpoint"}
+            for r in RULES if client_simulation or r.id not in SIMULATION_RULES]

@@ -145,7 +145,7 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     pool = RecordPool(lambda o: anchors[o.target.name], request.profile)
     order = request.order if request.order is not None else [t.name for t in request.targets]
     writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings,
-                           order=order, checks=catalogue())
+                           order=order, checks=catalogue(any(t.client_simulation for t in request.targets)))
     pool.writer = writer
     finished: set[str] = set()
 
