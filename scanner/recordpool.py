@@ -23,6 +23,7 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
+from scanner.lifetime import die_with_parent
 from scanner.results import (EncodedPart, ResultsWriter, chain_part, encode_part, endpoint_shell, outcome_chain,
                              write_atomic)
 
@@ -50,9 +51,11 @@ def chain_parts(batch: Sequence[Work]) -> list[EncodedPart]:
     return out
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
     """Workers leave Ctrl-C and SIGTERM to the scan, which stops cleanly and then closes the
-    pool; the engine is imported before the first chain arrives."""
+    pool, and die with it when it is killed outright; the engine is imported before the first
+    chain arrives."""
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import scanner.evaluate  # noqa: F401
@@ -81,7 +84,9 @@ class RecordPool:
         self._flusher: threading.Thread | None = None
         if count > 0 and importlib.util.find_spec("scanner.evaluate") is not None:
             import scanner.evaluate  # noqa: F401 - imported once here, inherited by forked workers
-            self._pool = ProcessPoolExecutor(count, mp_context=_context(), initializer=_worker_init)
+            context = _context()
+            parent = os.getpid() if context.get_start_method() == "fork" else None  # forkserver: its child
+            self._pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_init, initargs=(parent,))
             self._pool.submit(int)  # starts the workers now, before the caller starts threads
 
     def _flush_periodically(self) -> None:
