@@ -8,6 +8,8 @@ format gives one) and says how to fix it.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 
@@ -32,13 +34,45 @@ class InputError(Exception):
         return text
 
 
-def read_input(path: str | Path, what: str, fix: str) -> bytes:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words, from its ``st_mode``."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a regular file" if stat.S_ISREG(mode) else "a special file"
+
+
+def read_input(path: str | Path, what: str, fix: str, *, follow_symlinks: bool = True) -> bytes:
     """The bytes of a file the user named; an unreadable one is an ``InputError`` naming it.
 
     One place, so that every command words a missing or unreadable input file the same way:
-    ``cannot read <what> (<reason>)`` with ``fix``.
+    ``cannot read <what> (<reason>)`` with ``fix``. Only regular files are read: a FIFO would
+    block forever and ``/dev/zero`` never ends, so both are refused after a non-blocking open and
+    before any read. ``follow_symlinks=False`` refuses a symbolic link as well (an evidence pack
+    must not carry a file the link points at, such as a secret outside the results folder).
     """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        return Path(path).read_bytes()
+        if not follow_symlinks and Path(path).is_symlink():
+            raise InputError(f"{what} is a symbolic link; only the scan's own files are read", file=path,
+                             fix="replace the link with the file itself, or remove it")
+        fd = os.open(path, flags)
     except OSError as exc:
         raise InputError(f"cannot read {what} ({exc.strerror or exc})", file=path, fix=fix) from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise InputError(f"{what} is {file_kind(mode)}, not a regular file", file=path,
+                         fix=f"give a regular file; {fix}")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise InputError(f"cannot read {what} ({exc.strerror or exc})", file=path, fix=fix) from exc

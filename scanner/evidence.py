@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import platform
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Union
+from typing import Any, Callable, Iterator, Mapping, Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -167,42 +168,69 @@ def _versions(results: Path) -> dict[str, Any]:
     return {"scan": read_header(results).get("scanner"), "packer": packer}
 
 
-def _chain_files(results_dir: Path, results: Path) -> Iterator[tuple[str, bytes]]:
-    """The chains/*.pem files the scan wrote; derived from results.json when the folder is absent."""
-    chains = results_dir / "chains"
-    if chains.is_dir():
-        for pem in sorted(chains.glob("*.pem")):
-            yield "chains/" + pem.name, pem.read_bytes()
-        return
+def _own_file(path: Path, what: str) -> bytes:
+    """A file of the results folder, refused when it is a symbolic link or not a regular file:
+    a pack carries the scan's own files, never what a link points at."""
+    return read_input(path, what, fix="a results folder holds only the files the scan wrote",
+                      follow_symlinks=False)
 
+
+def _chain_files(results_dir: Path, results: Path, warn: Callable[[str], None]) -> Iterator[tuple[str, bytes]]:
+    """The chain file of every endpoint, as results.json lists them (never a glob of the folder):
+    the file the scan wrote, or, when the folder has none, the chain recorded in results.json.
+    A file in chains/ that belongs to no endpoint is not packed, and ``warn`` is told."""
+    chains = results_dir / "chains"
+    if chains.is_symlink():
+        raise InputError("chains is a symbolic link; only the scan's own files are packed", file=chains,
+                         fix="replace the link with the folder the scan wrote")
+    listed: set[str] = set()
     for ep in iter_endpoints(results):
-        if ep.get("chain"):
-            yield chain_file_name(str(ep.get("id"))), "".join(c["pem"] for c in ep["chain"]).encode()
+        name = endpoint_chain_file(ep)
+        if name is None or name in listed:
+            continue
+        listed.add(name)
+        path = results_dir / name
+        if path.exists() or path.is_symlink():
+            yield name, _own_file(path, f"the chain file of {ep.get('id')}")
+        else:
+            yield name, "".join(c["pem"] for c in ep["chain"]).encode()
+    if chains.is_dir():
+        for extra in sorted(p for p in chains.iterdir() if "chains/" + p.name not in listed):
+            warn(f"chains/{extra.name}: belongs to no endpoint in results.json; not packed")
 
 
 def _report_html(results_dir: Path, results: Path) -> bytes:
     existing = results_dir / "report.html"
-    if existing.is_file():
-        return existing.read_bytes()
+    if existing.exists() or existing.is_symlink():
+        return _own_file(existing, "the report")
     from scanner.report.html import write_html
 
     with tempfile.TemporaryDirectory() as scratch:
         return write_html(results, Path(scratch) / "report.html").read_bytes()
 
 
-def pack_members(results_dir: Path, sign_key_path: Path | None = None) -> dict[str, bytes]:
-    """Every file of the pack, by name (manifest and signature included)."""
+def _log_warning(message: str) -> None:
+    from scanner.log import log_event
+
+    log_event("evidence.warning", logging.WARNING, message=message)
+
+
+def pack_members(results_dir: Path, sign_key_path: Path | None = None,
+                 warn: Callable[[str], None] = _log_warning) -> dict[str, bytes]:
+    """Every file of the pack, by name (manifest and signature included). A symbolic link or a
+    special file among the scan's files is an ``InputError``; an extra chain file is left out
+    and ``warn`` is told."""
     results = results_dir / "results.json"
-    if not results.is_file():
+    if not (results.exists() or results.is_symlink()):
         raise InputError("no results.json here", file=results_dir,
                          fix="pass the folder a scan wrote (it holds results.json, report.html, chains/)")
-    members: dict[str, bytes] = {"results.json": results.read_bytes(),
-                                 "report.html": _report_html(results_dir, results),
-                                 "versions.json": canonical_json(_versions(results))}
-    members.update(_chain_files(results_dir, results))
+    members: dict[str, bytes] = {"results.json": _own_file(results, "results.json")}
+    members["report.html"] = _report_html(results_dir, results)
+    members["versions.json"] = canonical_json(_versions(results))
+    members.update(_chain_files(results_dir, results, warn))
     for name in OPTIONAL_INPUTS:
-        if (results_dir / name).is_file():
-            members[name] = (results_dir / name).read_bytes()
+        if (results_dir / name).exists() or (results_dir / name).is_symlink():
+            members[name] = _own_file(results_dir / name, name)
     key = None
     if sign_key_path is not None:
         key, signer = load_signing_key(sign_key_path)
@@ -238,10 +266,12 @@ def write_zip(members: Mapping[str, bytes], pack_path: Path) -> Path:
     return pack_path
 
 
-def build_pack(results_dir: Path, pack_path: Path, sign_key_path: Path | None = None) -> Path:
+def build_pack(results_dir: Path, pack_path: Path, sign_key_path: Path | None = None,
+               warn: Callable[[str], None] = _log_warning) -> Path:
     """Pack a scan's output folder into ``pack_path``; sign the manifest with ``sign_key_path``.
-    Raises ``InputError`` for a folder without results.json or an unusable key."""
-    return write_zip(pack_members(Path(results_dir), sign_key_path), Path(pack_path))
+    Raises ``InputError`` for a folder without results.json, a linked or special file among the
+    scan's files, or an unusable key; ``warn`` hears of files left out."""
+    return write_zip(pack_members(Path(results_dir), sign_key_path, warn), Path(pack_path))
 
 
 # --- verifying ----------------------------------------------------------------------------------

@@ -219,3 +219,58 @@ def test_entry_names_never_become_paths(scan_dir: Path, tmp_path: Path) -> None:
 def test_manifest_json_is_canonical(scan_dir: Path, tmp_path: Path) -> None:
     manifest = json.loads(_members(build_pack(scan_dir, tmp_path / "pack.zip"))[MANIFEST])
     assert evidence.manifest_problems(manifest) == []
+
+
+def _copy_scan(scan_dir: Path, out: Path) -> Path:
+    out.mkdir()
+    for path in scan_dir.rglob("*"):
+        if path.is_file():
+            (out / path.relative_to(scan_dir)).parent.mkdir(parents=True, exist_ok=True)
+            (out / path.relative_to(scan_dir)).write_bytes(path.read_bytes())
+    return out
+
+
+def test_pack_refuses_a_linked_chain_file(scan_dir: Path, tmp_path: Path) -> None:
+    scan = _copy_scan(scan_dir, tmp_path / "scan")
+    secret = tmp_path / "secret.key"
+    secret.write_text("-----BEGIN PRIVATE KEY-----\nsecret\n")
+    chain = sorted((scan / "chains").iterdir())[0]
+    chain.unlink()
+    chain.symlink_to(secret)
+    result = _run("evidence", str(scan), str(tmp_path / "p.zip"))
+    assert result.exit_code == 2 and "symbolic link" in result.output and chain.name in result.output
+    assert not (tmp_path / "p.zip").exists()
+
+
+@pytest.mark.parametrize("member", ["results.json", "report.html"])
+def test_pack_refuses_linked_scan_files(scan_dir: Path, tmp_path: Path, member: str) -> None:
+    scan = _copy_scan(scan_dir, tmp_path / "scan")
+    (tmp_path / "elsewhere").write_bytes((scan / member).read_bytes())
+    (scan / member).unlink()
+    (scan / member).symlink_to(tmp_path / "elsewhere")
+    result = _run("evidence", str(scan), str(tmp_path / "p.zip"))
+    assert result.exit_code == 2 and "symbolic link" in result.output
+
+
+def test_pack_refuses_a_fifo_without_hanging(scan_dir: Path, tmp_path: Path) -> None:
+    scan = _copy_scan(scan_dir, tmp_path / "scan")
+    (scan / "targets.toml").unlink(missing_ok=True)
+    os.mkfifo(scan / "targets.toml")  # nobody ever writes to it: reading it would block forever
+    done = subprocess.run([sys.executable, "-m", "scanner", "evidence", str(scan), str(tmp_path / "p.zip")],
+                          capture_output=True, text=True, timeout=HANG)
+    assert done.returncode == 2 and "FIFO" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_extra_chain_files_are_flagged_and_left_out(scan_dir: Path, tmp_path: Path) -> None:
+    scan = _copy_scan(scan_dir, tmp_path / "scan")
+    (tmp_path / "secret.key").write_text("secret")
+    (scan / "chains" / "stray.pem").write_text("not an endpoint's")
+    (scan / "chains" / "linked.pem").symlink_to(tmp_path / "secret.key")
+    result = CliRunner().invoke(cli, ["evidence", str(scan), str(tmp_path / "p.zip")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "warning: chains/stray.pem: belongs to no endpoint in results.json; not packed" in result.output
+    assert "warning: chains/linked.pem: belongs to no endpoint" in result.output
+    names = zipfile.ZipFile(tmp_path / "p.zip").namelist()
+    assert "chains/stray.pem" not in names and "chains/linked.pem" not in names
+    assert b"secret" not in (tmp_path / "p.zip").read_bytes()
+    assert verify_pack(tmp_path / "p.zip").ok

@@ -46,7 +46,8 @@ def evidence(results_dir: Path, pack: Path, sign_key: Path | None) -> None:
     """Pack the scan in RESULTS_DIR into the evidence zip PACK (reproducible, optionally signed)."""
     from scanner.evidence import build_pack, key_fingerprint, load_signing_key
 
-    written = build_pack(results_dir, pack, sign_key)
+    written = build_pack(results_dir, pack, sign_key,
+                         warn=lambda message: click.echo(f"warning: {printable(message)}", err=True))
     signer = f" (signed by {key_fingerprint(load_signing_key(sign_key)[0])}: give this fingerprint to the " \
         "auditor for verify-evidence --signer-fingerprint)" if sign_key else ""
     click.echo(f"evidence pack written: {printable(written)}{signer}")
