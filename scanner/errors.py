@@ -25,12 +25,16 @@ class InputError(Exception):
         self.fix = fix
 
     def __str__(self) -> str:
+        """Two lines at most, whatever the file name or a value quoted from the file holds:
+        each part is shown through ``printable`` (no forged lines, escape codes or bidi tricks)."""
+        from scanner.report._text import printable  # lazy: scanner.report imports this module's users
+
         where = ""
         if self.file:
-            where = self.file + (f":{self.line}" if self.line else "") + ": "
-        text = where + self.message
+            where = printable(self.file) + (f":{self.line}" if self.line else "") + ": "
+        text = where + printable(self.message)
         if self.fix:
-            text += f"\n  fix: {self.fix}"
+            text += f"\n  fix: {printable(self.fix)}"
         return text
 
 

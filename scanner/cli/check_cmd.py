@@ -19,6 +19,7 @@ from scanner.certinfo import describe, iso_utc
 from scanner.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from scanner import pem
 from scanner.errors import InputError
+from scanner.report._text import printable
 from scanner.evaluate import Profile, builtin_profile, evaluate, load_profile
 from scanner.severity import FAIL_ON_CHOICES, at_or_above
 from scanner.targets import hostname_option
@@ -82,7 +83,7 @@ def render_text(report: dict[str, Any]) -> str:
         where = f" [certificate {f['certificate_index']}]" if f["certificate_index"] is not None else ""
         lines += [f"{f['severity'].upper():<8} {f['id']}{where}: {f['title']}", f"         {f['detail']}",
                   f"         source: {f['source']}; {f['citation']}", f"         fix: {f['advice']}"]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # certificate text cannot forge or hide a line
 
 
 def run_check(chain_path: str, hostname: str, anchors: tuple[str, ...], at: str | None, profile_path: str | None,
