@@ -51,6 +51,20 @@ def file_kind(mode: int) -> str:
     return "a regular file" if stat.S_ISREG(mode) else "a special file"
 
 
+def unreadable_reason(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as an input file (``"No such file or directory"``,
+    ``"a FIFO (named pipe), not a regular file"``), or None when it can. Never blocks."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        mode = os.fstat(fd).st_mode
+    finally:
+        os.close(fd)
+    return None if stat.S_ISREG(mode) else f"{file_kind(mode)}, not a regular file"
+
+
 def read_input(path: str | Path, what: str, fix: str, *, follow_symlinks: bool = True) -> bytes:
     """The bytes of a file the user named; an unreadable one is an ``InputError`` naming it.
 

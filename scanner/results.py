@@ -120,7 +120,7 @@ _TAILS: dict[str, tuple[dict[str, Any], str]] = {}  # sha256 -> (cached record, 
 _TAILS_MAX = 1024
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=_JSON_SEPARATORS)  # what json.dumps builds per call
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=_JSON_SEPARATORS, allow_nan=False)  # strict JSON
 
 
 def _json(value: Any) -> str:
@@ -349,7 +349,7 @@ class ResultsWriter:
 
     def add(self, endpoint: dict[str, Any]) -> None:
         """Record one finished endpoint (its chain PEM goes to disk now)."""
-        self._spool.write(json.dumps(endpoint, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._spool.write(json.dumps(endpoint, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n")
         self.summary.add(endpoint)
         if endpoint["chain"]:
             pem = "".join(cert["pem"] for cert in endpoint["chain"])
@@ -365,7 +365,7 @@ class ResultsWriter:
         An empty PEM means the worker wrote the chain file already."""
         text, severities, pem = part
         head = json.dumps({key: value for key, value in shell.items() if key not in _PART_KEYS},
-                          ensure_ascii=False, separators=(",", ":"))
+                          ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         self._spool.write(head[:-1] + "," + text[1:] + "\n")
         self.summary.count(shell["status"], shell["target"]["interface"], severities)
         if pem:
@@ -418,7 +418,7 @@ def _write_document(final: Path, header: dict[str, Any], endpoint_lines: Iterabl
     with replacing(final) as tmp, open(tmp, "w", encoding="utf-8") as out:
         out.write("{\n")
         for key, value in header.items():
-            out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+            out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False, allow_nan=False)},\n")
         out.write(ENDPOINTS_LINE + "\n")
         first = True
         for line in endpoint_lines:
@@ -437,7 +437,7 @@ def add_header_keys(path: str | Path, **keys: Any) -> Path:
     final = Path(path)
     header = read_header(final)
     header.update(keys)
-    lines = (json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in iter_endpoints(final))
+    lines = (json.dumps(e, ensure_ascii=False, separators=(",", ":"), allow_nan=False) for e in iter_endpoints(final))
     _write_document(final, header, lines)
     return final
 

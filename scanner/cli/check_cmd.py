@@ -18,7 +18,7 @@ import click
 from scanner.certinfo import describe, iso_utc
 from scanner.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from scanner import pem
-from scanner.errors import InputError
+from scanner.errors import InputError, read_input
 from scanner.report._text import printable
 from scanner.evaluate import Profile, builtin_profile, evaluate, load_profile
 from scanner.severity import FAIL_ON_CHOICES, at_or_above
@@ -29,9 +29,10 @@ def load_pem_certificates(path: str | Path) -> list[bytes]:
     of the first bad block, or when the file holds no certificate. The bytes are not parsed as
     X.509 here: a malformed certificate is the engine's finding, not an input error."""
     p = Path(path)
+    data = read_input(p, "the PEM file", fix="pass a readable PEM (text) file")  # never a FIFO or /dev/zero
     try:
-        text = p.read_text("ascii", errors="strict")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = data.decode("ascii", errors="strict")
+    except UnicodeDecodeError as exc:
         raise InputError(f"cannot read PEM file: {exc}", file=p, fix="pass a readable PEM (text) file") from None
     out: list[bytes] = []
     for block in pem.blocks(text):

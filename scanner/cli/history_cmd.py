@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
+from scanner.cli.finite import DAY, Seconds
 from scanner.errors import InputError
 from scanner.history import (default_db_path, diff_scans, latest_scan_id, list_scans, previous_scan_id, prune as
                              prune_scans, record_scan, render_text)
@@ -31,7 +32,7 @@ def db_option(func: F) -> F:
 
 
 def wait_lock_option(func: F) -> F:
-    return click.option("--wait-lock", "wait_lock", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    return click.option("--wait-lock", "wait_lock", type=Seconds(0, DAY, inclusive=True), default=0.0, show_default=True,
                         metavar="S", help="Wait up to S seconds for another run on the same --db to finish; "
                         f"then give up with exit code {EXIT_LOCKED}.")(func)
 
@@ -125,7 +126,7 @@ def diff(db: Path | None, from_id: int | None, to_id: int | None, fmt: str) -> N
 
 
 @click.command("prune")
-@click.option("--keep-days", "keep_days", type=click.IntRange(min=0), required=True, metavar="N",
+@click.option("--keep-days", "keep_days", type=click.IntRange(0, 36_500), required=True, metavar="N",
               help="Delete recorded scans that started more than N days ago.")
 @db_option
 @wait_lock_option

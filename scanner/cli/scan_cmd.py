@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 import click
 import trio
 
+from scanner.cli.finite import Seconds
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
 from scanner.log import log_event
@@ -26,7 +27,7 @@ from scanner.recordpool import RecordPool
 from scanner.results import ResultsWriter, copy_inputs
 from scanner.severity import FAIL_ON_CHOICES
 from scanner.shard import Shard, parse_shard
-from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
+from scanner.targets import (MAX_TIMEOUT, Target, anchor_ders, anchor_records, apply_overrides, load_targets,
                              parse_cli_target)
 
 FORMATS = ("json", "html", "junit", "csv")
@@ -249,7 +250,7 @@ def _progress_bar(total: int) -> Any:
 @click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True,
               help="Retries of a failed connect (refused, reset), after a jittered backoff.")
 @click.option("--shard", "shard_text", metavar="I/N", help="Scan only shard I of N of the targets (stable split by name).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [10; overrides the file].")
+@click.option("--timeout", type=Seconds(0, MAX_TIMEOUT), help="Seconds per address for connect + handshake [10; overrides the file].")
 @click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable); replaces the public store.")
 @click.option("--client-cert", help="PEM client certificate (chain) for mutual TLS.")
 @click.option("--client-key", help="PEM client key; encrypted keys read DCCSCAN_KEY_PASSWORD or prompt.")
