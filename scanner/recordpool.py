@@ -82,6 +82,7 @@ class RecordPool:
         self._batch_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._error: BaseException | None = None  # raised by close(): a callback's own error is only logged
         if count > 0 and importlib.util.find_spec("scanner.evaluate") is not None:
             import scanner.evaluate  # noqa: F401 - imported once here, inherited by forked workers
             context = _context()
@@ -124,7 +125,15 @@ class RecordPool:
         except (RuntimeError, AssertionError):  # pool broken or shut down: build it here
             self._finish_inline(batch)
             return
-        future.add_done_callback(lambda done: self._finish(done, batch))
+        future.add_done_callback(lambda done: self._guarded(done, batch))
+
+    def _guarded(self, done: Future[list[EncodedPart]], batch: list[Job]) -> None:
+        """``_finish``, keeping its error (a full disk) for close(): concurrent.futures would only
+        print a traceback and the scan would go on as if the endpoints were written."""
+        try:
+            self._finish(done, batch)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by close()
+            self._error = self._error or exc
 
     def _finish(self, done: Future[list[EncodedPart]], batch: list[Job]) -> None:
         try:
@@ -156,3 +165,5 @@ class RecordPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._error is not None:
+            raise self._error

@@ -108,8 +108,11 @@ def run_lock(db_path: str | Path, wait: float = 0.0) -> Iterator[Path]:
     _HELD[fd] = owner
     try:
         _acquire(fd, path, wait)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {owner} since {iso_utc(datetime.now(timezone.utc))}\n".encode(), 0)
+        try:  # who holds it, for the refusal message; a full disk must not stop the run
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {owner} since {iso_utc(datetime.now(timezone.utc))}\n".encode(), 0)
+        except OSError:
+            pass
         yield path
     finally:
         if _HELD.pop(fd, None) == owner:  # a forked child already closed its copy

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,6 +126,16 @@ def diff(db: Path | None, from_id: int | None, to_id: int | None, fmt: str) -> N
         click.echo(render_text(changes), nl=False)
 
 
+def _prune(db: Path, keep_days: int) -> int:
+    """``prune_scans``; a full disk or a broken database is one line (exit 2), and the
+    transaction rolled back means nothing was deleted."""
+    try:
+        return prune_scans(db, keep_days)
+    except (sqlite3.Error, OSError) as exc:
+        raise InputError(f"cannot prune the history database ({exc}); nothing was deleted", file=db,
+                         fix="free space on that disk (SQLite needs room for its journal), then prune again") from None
+
+
 @click.command("prune")
 @click.option("--keep-days", "keep_days", type=click.IntRange(0, 36_500), required=True, metavar="N",
               help="Delete recorded scans that started more than N days ago.")
@@ -140,7 +151,7 @@ def prune(keep_days: int, db: Path | None, wait_lock: float, log_format: str) ->
             raise InputError("no history database here", file=db, fix="pass the --db that the nightly scan uses")
         try:
             with run_lock(db, wait=wait_lock):
-                deleted = prune_scans(db, keep_days)
+                deleted = _prune(db, keep_days)
         except LockBusy as exc:
             log_event("run.locked", logging.ERROR, db=str(db), waited=wait_lock)
             click.echo(str(exc), err=True)

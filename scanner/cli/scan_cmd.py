@@ -143,15 +143,21 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     finished: set[str] = set()
 
     try:
-        interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress, lambda t: finished.add(t.name))
-    finally:
-        pool.close()
-    complete = not interrupted
-    # a target with several addresses may have some endpoints recorded and still be unfinished
-    not_reached = [t.to_json() for t in request.targets if t.name not in finished]
-    with signals_deferred():  # a second Ctrl-C must not cost the results gathered so far
-        results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
-        copy_inputs(request.out_dir, request.targets_path, request.profile_path)
+        try:
+            interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress, lambda t: finished.add(t.name))
+        finally:
+            pool.close()
+        complete = not interrupted
+        # a target with several addresses may have some endpoints recorded and still be unfinished
+        not_reached = [t.to_json() for t in request.targets if t.name not in finished]
+        with signals_deferred():  # a second Ctrl-C must not cost the results gathered so far
+            results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
+            copy_inputs(request.out_dir, request.targets_path, request.profile_path)
+    except OSError as exc:  # a full disk, a folder removed under us: one line, no stray spool
+        writer.close()
+        raise InputError(f"cannot write the results ({exc.strerror or exc}); the scan's results were not saved",
+                         file=request.out_dir, fix="free space on that disk (or give --out a folder on "
+                         "another one) and scan again") from None
     return results, writer.summary.exit_code(complete)
 
 
@@ -304,6 +310,10 @@ def execute(request: ScanRequest, *, quiet: bool) -> int:
         render(results, request.out_dir, request.formats, quiet=quiet)
     except KeyboardInterrupt:
         click.echo(f"dccscan: interrupted while writing the reports; the results are in {results}",
+                   err=True)
+        return max(code, EXIT_INTERRUPTED_RENDER)
+    except OSError as exc:  # e.g. the disk filled up after results.json was written
+        click.echo(f"dccscan: cannot write the reports ({exc.strerror or exc}); the results are in {results}",
                    err=True)
         return max(code, EXIT_INTERRUPTED_RENDER)
     return code
