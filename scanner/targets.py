@@ -26,16 +26,16 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from scanner.address import is_ip_literal
 from scanner.errors import InputError, read_input, unreadable_reason
-from scanner.probe.tls import ClientIdentity, is_ip_literal
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
 DEFAULT_PORT = 443
 DEFAULT_TIMEOUT = 10.0
 PASSWORD_ENV = "DCCSCAN_KEY_PASSWORD"
 TARGET_KEYS = ("name", "interface", "host", "port", "hostname", "tags", "timeout",
-               "trust_anchors", "client_cert", "client_key")
-DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key")
+               "trust_anchors", "client_cert", "client_key", "http_check")
+DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key", "http_check")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -54,6 +54,7 @@ class Target:
     trust_anchors: tuple[Path, ...] = ()
     client_cert: Path | None = None
     client_key: Path | None = None
+    http_check: bool = False  # ask the application when a client certificate is only requested
 
     def to_json(self) -> dict[str, Any]:
         """The results schema's ``target`` object."""
@@ -66,6 +67,16 @@ class TargetsFile:
     targets: tuple[Target, ...]
     path: Path
     sha256: str
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """A client certificate chain (leaf first, DER) and its private key, decrypted: what the
+    probe presents when a server asks. Defined here, where it is loaded, so the probe depends on
+    the targets and not the other way round."""
+
+    chain: tuple[bytes, ...]
+    key_pem: bytes = field(repr=False)
 
 
 @dataclass
@@ -334,10 +345,17 @@ def _build(where: _Where, raw: dict[str, Any], base: Path,
         trust_anchors=_checked_anchors(where, raw.get("trust_anchors", []), base, anchors_seen),
         client_cert=_readable(where, "client_cert", cert_text, base) if cert_text is not None else None,
         client_key=_readable(where, "client_key", key_text, base) if key_text is not None else None,
+        http_check=_http_check(where, raw.get("http_check", interface == "gateway")),
     )
     if target.client_cert and target.client_key:
         _identity(where, target.client_cert, target.client_key)
     return target
+
+
+def _http_check(where: _Where, value: Any) -> bool:
+    """``http_check``: on by default for the ``gateway`` interface (mutual TLS is its point)."""
+    _check_type(where, "http_check", value, bool, "true or false")
+    return bool(value)
 
 
 def load_targets(path: str | Path) -> TargetsFile:

@@ -30,7 +30,7 @@ from scanner.shard import Shard, parse_shard
 from scanner.targets import (MAX_TIMEOUT, Target, anchor_ders, anchor_records, apply_overrides, load_targets,
                              parse_cli_target)
 
-FORMATS = ("json", "html", "junit", "csv")
+FORMATS = ("json", "html", "junit", "csv", "prometheus")
 DEFAULT_CONCURRENCY = 50
 DEFAULT_PER_ADDRESS = 1
 DEFAULT_RETRIES = 1
@@ -261,6 +261,9 @@ def _progress_bar(total: int) -> Any:
 @click.option("--client-cert", help="PEM client certificate (chain) for mutual TLS.")
 @click.option("--client-key", help="PEM client key; encrypted keys read DCCSCAN_KEY_PASSWORD or prompt.")
 @click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="Profile TOML for the DCCKI checks.")
+@click.option("--http-check/--no-http-check", default=None,
+              help="When a client certificate is only requested, ask the application with one HTTP request "
+                   "[default: the targets file's http_check; on for the gateway interface].")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
@@ -268,8 +271,8 @@ def _progress_bar(total: int) -> Any:
 def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None, out_dir: Path | None,
          formats: str, concurrency: int, per_address: int, retries: int, shard_text: str | None,
          timeout: float | None, anchors: tuple[str, ...],
-         client_cert: str | None, client_key: str | None, profile_path: Path | None, fail_on: str,
-         quiet: bool, nightly: NightlyOptions) -> None:
+         client_cert: str | None, client_key: str | None, profile_path: Path | None, http_check: bool | None,
+         fail_on: str, quiet: bool, nightly: NightlyOptions) -> None:
     """Scan TLS endpoints and write results.json, reports and the presented chains.
 
     Exit codes: 0 all scanned and nothing at or above --fail-on; 1 findings at or above it;
@@ -279,6 +282,8 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     wanted = parse_formats(formats)
     try:
         targets, sha256 = collect_targets(hosts, targets_path, hostname, timeout, anchors, client_cert, client_key)
+        if http_check is not None:
+            targets = [dataclasses.replace(t, http_check=http_check) for t in targets]
         shard = parse_shard(shard_text) if shard_text is not None else None
         if shard is not None:
             targets = shard.select(targets)
