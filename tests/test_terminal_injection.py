@@ -112,3 +112,13 @@ def test_csv_junit_and_summary_show_bidi_controls(tmp_path: Path) -> None:
         assert _raw(text) == set() and "\\u202e" in text
     coloured = render_summary(results, color=True)  # a terminal: Unicode kept, our colours only
     assert _raw(coloured) == {"\x1b"} and "\\u202e" in coloured and "\x1b]" not in coloured
+
+
+def test_text_log_lines_escape_values() -> None:
+    from scanner.log import _EventFormatter
+    import logging
+
+    record = logging.LogRecord("dccscan", logging.WARNING, __file__, 1, "evidence.warning", None, None)
+    record.fields = {"message": f"chains/{OSC8}.pem", "target": BIDI}
+    line = _EventFormatter("text").format(record)
+    assert _raw(line) == set() and "\n" not in line

@@ -18,6 +18,7 @@ import click
 
 from scanner.cli.finite import DAY, Seconds
 from scanner.errors import InputError
+from scanner.report._text import printable
 from scanner.history import (default_db_path, diff_scans, latest_scan_id, list_scans, previous_scan_id, prune as
                              prune_scans, record_scan, render_text)
 from scanner.log import LOG_FORMATS, configure, log_event
@@ -77,8 +78,8 @@ def _history_line(scan: dict[str, Any]) -> str:
     severity = ", ".join(f"{k} {v}" for k, v in scan["by_severity"].items() if v) or "none"
     flags = "" if scan["complete"] else "  INCOMPLETE"
     targets = scan["targets_path"] or "(command-line targets)"
-    return (f"{scan['id']:>5}  {scan['started_at']}  {scan['endpoints']:>6} endpoints ({status})  "
-            f"findings: {severity}  exit {scan['exit_code']}{flags}  {targets}")
+    return printable(f"{scan['id']:>5}  {scan['started_at']}  {scan['endpoints']:>6} endpoints ({status})  "
+                     f"findings: {severity}  exit {scan['exit_code']}{flags}  {targets}")
 
 
 @click.command("history")
