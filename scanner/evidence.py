@@ -225,9 +225,16 @@ def pack_members(results_dir: Path, sign_key_path: Path | None = None,
         raise InputError("no results.json here", file=results_dir,
                          fix="pass the folder a scan wrote (it holds results.json, report.html, chains/)")
     members: dict[str, bytes] = {"results.json": _own_file(results, "results.json")}
-    members["report.html"] = _report_html(results_dir, results)
-    members["versions.json"] = canonical_json(_versions(results))
-    members.update(_chain_files(results_dir, results, warn))
+    try:
+        members["versions.json"] = canonical_json(_versions(results))
+        members.update(_chain_files(results_dir, results, warn))
+        members["report.html"] = _report_html(results_dir, results)
+    except RecursionError:
+        raise InputError("results.json nests too deeply to be dccscan results", file=results,
+                         fix="pack the folder a scan wrote") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"results.json cannot be read as dccscan results ({exc})", file=results,
+                         fix="pack the folder a scan wrote") from None
     for name in OPTIONAL_INPUTS:
         if (results_dir / name).exists() or (results_dir / name).is_symlink():
             members[name] = _own_file(results_dir / name, name)

@@ -274,3 +274,13 @@ def test_extra_chain_files_are_flagged_and_left_out(scan_dir: Path, tmp_path: Pa
     assert "chains/stray.pem" not in names and "chains/linked.pem" not in names
     assert b"secret" not in (tmp_path / "p.zip").read_bytes()
     assert verify_pack(tmp_path / "p.zip").ok
+
+
+@pytest.mark.parametrize("content", [b"[" * 100_000 + b"]" * 100_000, b'{"schema": "dccscan/1", "endpoints": "x"}\n',
+                                     b"not json"], ids=["deep", "wrong-shape", "not-json"])
+def test_packing_a_hostile_results_json_is_bad_input(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "scan").mkdir()
+    (tmp_path / "scan" / "results.json").write_bytes(content)
+    result = _run("evidence", str(tmp_path / "scan"), str(tmp_path / "p.zip"))
+    assert result.exit_code == 2 and "results.json" in result.output and "fix:" in result.output
+    assert not (tmp_path / "p.zip").exists()
