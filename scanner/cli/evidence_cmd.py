@@ -8,8 +8,10 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from scanner.cli.keyopts import password_file_option
 from scanner.errors import InputError
 from scanner.report._text import printable
+from scanner.passwords import SIGN_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -20,7 +22,7 @@ EXIT_UNPINNED = 5  # = scanner.evidence.EXIT_UNPINNED: intact, but nothing says 
 sign_key_option = click.option(
     "--sign-key", "sign_key", type=click.Path(path_type=Path, dir_okay=False), default=None,
     help="PEM private key (Ed25519, ECDSA or RSA) to sign the pack's manifest; a certificate in "
-         "the same file is embedded as signer.pem. Encrypted keys read DCCSCAN_KEY_PASSWORD.")
+         "the same file is embedded as signer.pem. An encrypted key: see --sign-key-password-file.")
 
 
 def _input_errors(func: F) -> F:
@@ -41,6 +43,7 @@ def _input_errors(func: F) -> F:
 @click.argument("results_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("pack", type=click.Path(path_type=Path, dir_okay=False))
 @sign_key_option
+@password_file_option(SIGN_KEY)
 @_input_errors
 def evidence(results_dir: Path, pack: Path, sign_key: Path | None) -> None:
     """Pack the scan in RESULTS_DIR into the evidence zip PACK (reproducible, optionally signed)."""
