@@ -38,11 +38,17 @@ def _linux_death_signal() -> bool:
         return False
 
 
+def _end_now() -> None:
+    """End this process at once, as the kernel's parent-death signal would: no cleanup, since a
+    forked worker's inherited state (the parent's files, locks, atexit hooks) is not its own."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _watch(parent: int) -> None:
     stop = threading.Event()
     while not stop.wait(WATCH_SECONDS):
         if os.getppid() != parent:
-            os._exit(1)
+            _end_now()
 
 
 def die_with_parent(parent: int | None = None) -> None:
@@ -52,4 +58,4 @@ def die_with_parent(parent: int | None = None) -> None:
     if not _linux_death_signal():
         threading.Thread(target=_watch, args=(expected,), name="dccscan-parent-watch", daemon=True).start()
     if os.getppid() != expected:  # the parent died before the arrangement was in place
-        os._exit(1)
+        _end_now()
