@@ -9,6 +9,7 @@ format gives one) and says how to fix it.
 from __future__ import annotations
 
 import os
+import select
 import stat
 from pathlib import Path
 
@@ -65,7 +66,31 @@ def unreadable_reason(path: str | Path) -> str | None:
     return None if stat.S_ISREG(mode) else f"{file_kind(mode)}, not a regular file"
 
 
-def read_input(path: str | Path, what: str, fix: str, *, follow_symlinks: bool = True) -> bytes:
+PIPE_WAIT = 10.0  # seconds a FIFO may stay silent (no writer, or a writer that sends nothing)
+PIPE_MAX_BYTES = 64 << 20  # what a FIFO may send: an input file, not an endless stream
+
+
+def _read_pipe(fd: int, path: str | Path, what: str, fix: str) -> bytes:
+    """Everything a FIFO sends until its writer closes it, never blocking for more than
+    PIPE_WAIT seconds without data and never past PIPE_MAX_BYTES."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    data = bytearray()
+    while True:
+        if not poller.poll(int(PIPE_WAIT * 1000)):
+            raise InputError(f"{what} is a FIFO (named pipe) and nothing arrived on it for {PIPE_WAIT:g} s",
+                             file=path, fix=f"start the program that writes it first, or give a regular file; {fix}")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+        if len(data) > PIPE_MAX_BYTES:
+            raise InputError(f"{what} is a FIFO (named pipe) that sent more than {PIPE_MAX_BYTES} bytes",
+                             file=path, fix=f"give a regular file; {fix}")
+
+
+def read_input(path: str | Path, what: str, fix: str, *, follow_symlinks: bool = True,
+               pipes: bool = False) -> bytes:
     """The bytes of a file the user named; an unreadable one is an ``InputError`` naming it.
 
     One place, so that every command words a missing or unreadable input file the same way:
@@ -73,6 +98,9 @@ def read_input(path: str | Path, what: str, fix: str, *, follow_symlinks: bool =
     block forever and ``/dev/zero`` never ends, so both are refused after a non-blocking open and
     before any read. ``follow_symlinks=False`` refuses a symbolic link as well (an evidence pack
     must not carry a file the link points at, such as a secret outside the results folder).
+    ``pipes=True`` accepts a FIFO or a shell's ``<(command)`` for an input read exactly once (a
+    targets file or profile is read again later, so not those): it is read until its writer
+    closes it, without ever waiting more than ``PIPE_WAIT`` seconds for data.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     if not follow_symlinks:
@@ -85,6 +113,11 @@ def read_input(path: str | Path, what: str, fix: str, *, follow_symlinks: bool =
     except OSError as exc:
         raise InputError(f"cannot read {what} ({exc.strerror or exc})", file=path, fix=fix) from exc
     mode = os.fstat(fd).st_mode
+    if pipes and stat.S_ISFIFO(mode) and hasattr(select, "poll"):
+        try:
+            return _read_pipe(fd, path, what, fix)
+        finally:
+            os.close(fd)
     if not stat.S_ISREG(mode):
         os.close(fd)
         raise InputError(f"{what} is {file_kind(mode)}, not a regular file", file=path,

@@ -114,7 +114,7 @@ def load_signing_key(path: Path) -> tuple[SigningKey, bytes]:
 
 def load_public_key(path: Path) -> PublicKey:
     """A public key from a PEM public key or certificate (the first one in the file)."""
-    data = read_input(path, "the public key", fix="pass the signer's public key or certificate as PEM")
+    data = read_input(path, "the public key", fix="pass the signer's public key or certificate as PEM", pipes=True)
     return _public_key_from_pem(data, path)
 
 

@@ -137,3 +137,30 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     done = _dccscan("scan", "127.0.0.1:1", "--timeout", "2", "--profile", str(profile), "--format", "json",
                     "--out", str(tmp_path / "o"))
     assert done.returncode == 3, done.stderr
+
+
+def test_a_pipe_with_data_is_read_once_and_a_silent_one_is_refused(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """check, check-csr and verify-evidence --public-key read their file once, so a shell's
+    <(command) works; a FIFO nobody writes ends with a message after PIPE_WAIT seconds."""
+    import threading
+
+    from scanner import errors
+    from scanner.cli.check_cmd import load_pem_certificates
+    from scanner.lab.pki import issue, name
+
+    pem = issue(subject=name("gw"), dns=["gw.dcc-user.example"]).pem
+    fifo = tmp_path / "chain.pem"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "wb") as out:  # blocks until the reader opens it, like <(cat chain.pem)
+            out.write(pem)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    assert len(load_pem_certificates(fifo)) == 1
+    writer.join(timeout=HANG)
+    monkeypatch.setattr(errors, "PIPE_WAIT", 0.5)
+    with pytest.raises(errors.InputError, match="nothing arrived on it for 0.5 s"):
+        load_pem_certificates(fifo)  # nobody writes this time

@@ -29,7 +29,7 @@ def load_pem_certificates(path: str | Path) -> list[bytes]:
     of the first bad block, or when the file holds no certificate. The bytes are not parsed as
     X.509 here: a malformed certificate is the engine's finding, not an input error."""
     p = Path(path)
-    data = read_input(p, "the PEM file", fix="pass a readable PEM (text) file")  # never a FIFO or /dev/zero
+    data = read_input(p, "the PEM file", fix="pass a readable PEM (text) file", pipes=True)  # never /dev/zero
     try:
         text = data.decode("ascii", errors="strict")
     except UnicodeDecodeError as exc:
