@@ -304,6 +304,7 @@ CHUNK = 1 << 20
 EXIT_UNPINNED = 5  # verify-evidence: intact, but the signer was not pinned by the auditor
 SIGNATURE_ALGORITHMS = ("ed25519", "ecdsa-sha256", "rsa-pkcs1v15-sha256")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_CHAIN_FILE = re.compile(r"chains/[^/\\.][^/\\]*\.pem")  # one plain file directly in chains/
 
 
 def key_fingerprint(key: SigningKey | PublicKey) -> str:
@@ -559,10 +560,12 @@ def endpoint_chain_file(ep: Mapping[str, Any]) -> str | None:
     ``chain_file`` (issue 15.4); older results name it after the endpoint id."""
     if not ep.get("chain"):
         return None
-    recorded = ep.get("chain_file")
-    if isinstance(recorded, str) and recorded.startswith("chains/") and "/" not in recorded[len("chains/"):]:
-        return recorded
-    return chain_file_name(str(ep.get("id")))
+    if "chain_file" not in ep:
+        return chain_file_name(str(ep.get("id")))
+    recorded = ep["chain_file"]
+    if not isinstance(recorded, str) or not _CHAIN_FILE.fullmatch(recorded):  # results.json is input
+        raise ValueError(f"endpoint {ep.get('id')!r}: chain_file {recorded!r} is not a file in chains/")
+    return recorded
 
 
 def _check_chains(results: Path, members: Mapping[str, _Member], result: Verification) -> None:

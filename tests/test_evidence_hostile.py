@@ -284,3 +284,15 @@ def test_packing_a_hostile_results_json_is_bad_input(tmp_path: Path, content: by
     result = _run("evidence", str(tmp_path / "scan"), str(tmp_path / "p.zip"))
     assert result.exit_code == 2 and "results.json" in result.output and "fix:" in result.output
     assert not (tmp_path / "p.zip").exists()
+
+
+def test_a_recorded_chain_file_outside_chains_is_refused(tmp_path: Path) -> None:
+    document = build_estate(use_engine=True)
+    target = next(ep for ep in document["endpoints"] if ep.get("chain"))
+    target["chain_file"] = "chains/../../secret.pem"  # results.json is input too
+    scan = tmp_path / "scan"
+    write_results(document, scan)
+    (tmp_path / "secret.pem").write_text("secret")
+    result = _run("evidence", str(scan), str(tmp_path / "p.zip"))
+    assert result.exit_code == 2 and "is not a file in chains/" in result.output
+    assert not (tmp_path / "p.zip").exists()
