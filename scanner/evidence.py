@@ -46,7 +46,7 @@ from scanner import __version__
 from scanner.certinfo import sha256_hex
 from scanner import pem as pem_module
 from scanner.errors import InputError, read_input
-from scanner.evaluate import evaluate
+from scanner.evaluate import compare_pinned, evaluate
 from scanner.evaluate.profile import Profile
 from scanner.passwords import SIGN_KEY
 from scanner.results import chain_file, iter_endpoints, read_header
@@ -582,7 +582,12 @@ def _normal(value: Any) -> Any:
 
 
 def _reevaluate(results: Path, result: Verification) -> None:
-    settings = read_header(results).get("settings") or {}
+    header = read_header(results)
+    settings = header.get("settings") or {}
+    # The public root store and public-suffix list are not in the pack: say plainly when the ones
+    # this evaluation uses are not the ones the scan recorded (verdicts then re-derived may differ,
+    # and any that do are problems below).
+    result.notes.extend(f"inputs: {message}" for message in compare_pinned(header.get("inputs") or {}))
     anchors = [pem_der(a["pem"]) for a in settings.get("trust_anchors") or []] or None
     try:
         profile = Profile.from_json(settings["profile"]) if settings.get("profile") else None

@@ -19,6 +19,7 @@ import click
 import trio
 
 from scanner.assess import catalogue
+from scanner.evaluate.inputs import pinned_inputs_record
 from scanner.cli.finite import Seconds
 from scanner.cli.keyopts import password_file_option
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
@@ -146,7 +147,7 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     pool = RecordPool(lambda o: anchors[o.target.name], request.profile)
     order = request.order if request.order is not None else [t.name for t in request.targets]
     writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings,
-                           order=order, checks=catalogue())
+                           order=order, checks=catalogue(), inputs=pinned_inputs_record())
     pool.writer = writer
     finished: set[str] = set()
 
