@@ -22,9 +22,10 @@ from typing import Any, Iterator
 import pytest
 import trio
 
+from scanner.assess import endpoint_record
+from scanner.evaluate.handshake import CHROME_TLS13_REFUSAL_ALTERNATIVES
 from scanner.lab.pki import Issued, LabPKI
 from scanner.probe.runner import probe_address
-from scanner.assess import endpoint_record
 from scanner.targets import Target
 from tests.test_client_auth import free_port, stop, wait_listening
 
@@ -213,14 +214,29 @@ def firefox_hs(estate: Estate) -> Iterator[Any]:
     yield from _driver("firefox", estate)
 
 
+# A real race in the browser, not in dccscan: TLS 1.3 refuses a client after its Finished, while
+# Chrome already sends its request; when the server closes right after its alert (openssl
+# s_server does) the close can overtake the alert, and Chrome shows ERR_SOCKET_NOT_CONNECTED
+# instead of ERR_BAD_SSL_CLIENT_AUTH_CERT: from one load in four to every load, with the machine's
+# load. dccscan predicts the alert's code and names the alternative in its reasons; here the
+# browser's code must be one of the two.
+RACY = {("client-required-tls13", "chrome"): CHROME_TLS13_REFUSAL_ALTERNATIVES}
+
+
 @pytest.mark.parametrize("browser", BROWSERS)
 @pytest.mark.parametrize("config", CONFIG_IDS)
 def test_handshake_prediction_matches_real_browser(config: str, browser: str, estate: Estate,
                                                    predictions: dict[str, dict[str, Any]],
                                                    request: pytest.FixtureRequest) -> None:
     driver = request.getfixturevalue(f"{browser}_hs")
+    predicted = ((predictions[config]["browsers"] or {}).get(browser) or {}).get("error")
     observed = driver.error_for(estate.url(config))
     assert observed is None or CODE.fullmatch(observed), f"{browser} gave no error code: {observed}"
+    alternatives = RACY.get((config, browser), ())
+    if observed in alternatives and predicted is not None:
+        assert any(name in reason["message"] for reason in predictions[config]["browsers"][browser]["reasons"]
+                   for name in alternatives), "the racy alternative is not named in dccscan's reasons"
+        return
     record = predictions[config]
     verdict = (record["browsers"] or {}).get(browser)
     assert verdict is not None, f"{config}: dccscan has no {browser} verdict (error: {record['error']})"
