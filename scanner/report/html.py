@@ -26,16 +26,17 @@ from __future__ import annotations
 
 import bisect
 import functools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, TextIO
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from scanner.report import _facts
-from scanner.severity import SEVERITIES, rank
+from scanner.severity import SEVERITIES
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
 PROFILE_STATUSES = ("compliant", "noncompliant", "grandfathered", "not-evaluated")
@@ -89,24 +90,40 @@ def ca_anchor(sha256: Any) -> str:
     return _facts.anchor("ca:" + str(sha256))
 
 
+def _worst_key(worst: Mapping[str, Any] | None, reachable: bool, browser_state: str) -> str:
+    """The worst-finding filter's value: the worst severity; ``none`` only for an endpoint that
+    was checked and accepted with no finding (unreachable or refused is never "none")."""
+    if worst is not None:
+        return str(worst.get("severity") or "error")
+    return "none" if reachable and browser_state == "accepted" else "na"
+
+
 @dataclass
 class View:
-    """One endpoint and everything the templates show about it, derived once."""
+    """One endpoint and everything the templates show about it, derived once (plain fields,
+    not properties: the templates read them several times per endpoint)."""
 
     ep: Mapping[str, Any]
     target: Mapping[str, Any]
     anchor: str
     interface: str
+    group: str  # the interface, or "other" for one outside INTERFACES
     outcome: str
+    outcome_class: str
     reachable: bool
     profile_status: str
+    status: str  # the status filter's value: "unreachable" before any profile status
     verdicts: dict[str, str]  # browser -> accepted / error code / not-evaluated
+    refused_by: list[str]  # labels of the browsers that refuse the endpoint
+    browser_state: str  # the browser filter's value: refused (by either), accepted (by both), na
     worst: Mapping[str, Any] | None
+    worst_key: str  # the worst-finding filter's value (see ``_worst_key``)
     chain: list[CertRef]
 
     @classmethod
     def of(cls, raw: Mapping[str, Any]) -> "View":
         ep = _map(raw)
+        target = _map(ep.get("target"))
         at = ep.get("scanned_at")
         chain = []
         for position, c in enumerate(_list(ep.get("chain"))):
@@ -114,41 +131,18 @@ class View:
             index = cert.get("index", position)
             chain.append(CertRef(cert, index, _facts.days_left(cert.get("not_after"), at),
                                  "" if index == 0 else ca_anchor(cert.get("sha256"))))
-        return cls(ep, _map(ep.get("target")), _facts.anchor(str(ep.get("id", ""))),
-                   str(_map(ep.get("target")).get("interface", "other")), _facts.outcome(ep),
-                   ep.get("status") != "error", _facts.profile_status(ep),
-                   {b: _facts.verdict_label(ep, b) for b, _ in BROWSERS}, _facts.worst_finding(ep), chain)
-
-    @property
-    def group(self) -> str:
-        return self.interface if self.interface in INTERFACES else "other"
-
-    @property
-    def refused_by(self) -> list[str]:
-        """Browser labels that refuse this endpoint."""
-        return [label for b, label in BROWSERS if self.verdicts[b] not in ("accepted", _facts.NOT_EVALUATED)]
-
-    @property
-    def status(self) -> str:
-        """The status filter's value: ``unreachable`` before any profile status."""
-        return self.profile_status if self.reachable else "unreachable"
-
-    @property
-    def browser_state(self) -> str:
-        """The browser filter's value: refused (by either), accepted (by both) or na."""
-        if self.refused_by:
-            return "refused"
-        return "accepted" if all(v == "accepted" for v in self.verdicts.values()) else "na"
-
-    @property
-    def worst_key(self) -> str:
-        """The worst-finding filter's value. ``none`` only for an endpoint that was checked and
-        accepted with no finding: an unreachable or refused endpoint never counts as clean."""
-        if self.worst is not None:
-            return str(self.worst.get("severity", "error"))
-        if not self.reachable or self.refused_by or self.browser_state == "na":
-            return "na"
-        return "none"
+        interface = str(target.get("interface", "other"))
+        outcome = _facts.outcome(ep)
+        reachable = ep.get("status") != "error"
+        profile_status = _facts.profile_status(ep)
+        verdicts = {b: _facts.verdict_label(ep, b) for b, _ in BROWSERS}
+        refused_by = [label for b, label in BROWSERS if verdicts[b] not in ("accepted", _facts.NOT_EVALUATED)]
+        state = "refused" if refused_by else "accepted" if all(x == "accepted" for x in verdicts.values()) else "na"
+        worst = _facts.worst_finding(ep)
+        return cls(ep, target, _facts.anchor(str(ep.get("id", ""))), interface,
+                   interface if interface in INTERFACES else "other", outcome, OUTCOME_CLASS.get(outcome, "err"),
+                   reachable, profile_status, profile_status if reachable else "unreachable", verdicts, refused_by,
+                   state, worst, _worst_key(worst, reachable, state), chain)
 
     @property
     def leaf_days(self) -> int | None:
@@ -421,11 +415,14 @@ def plain(value: Any) -> Any:
     """What ``{{ value }}`` prints (the environment's ``finalize``): text for people, never a
     Python repr. None prints nothing, booleans yes / no, lists and mappings as readable text;
     markup the templates made (macro output) passes through; the result is escaped as usual."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or hasattr(value, "__html__"):
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (str, int, float)) or hasattr(value, "__html__"):
+    if isinstance(value, (str, int, float)):
         return value
     if isinstance(value, Mapping):
         return "; ".join(f"{plain(k)}: {plain(v)}" for k, v in value.items())
@@ -434,17 +431,16 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-_PART = Markup('<span class="hp">{}</span>')
-_BREAK = Markup("<wbr>")
+_PART_BREAK = Markup('.</span><wbr><span class="hp">')
+_OPEN, _CLOSE = Markup('<span class="hp">'), Markup("</span>")
 
 
 def break_at_dots(value: Any) -> Markup:
     """A hostname that may wrap only after a dot: each dot-ended part in a span that CSS keeps
     whole (``white-space: nowrap``, which also stops breaks at hyphens), ``<wbr>`` between.
-    ``Markup.format`` escapes each part: the hostname itself is never trusted."""
-    text = str(plain(value))
-    parts = [part + "." for part in text.split(".")[:-1]] + [text.rsplit(".", 1)[-1]]
-    return _BREAK.join(_PART.format(part) for part in parts if part)
+    The hostname is escaped first (``markupsafe.escape``, what autoescape calls); its dots are
+    then replaced by markup, which is exact because no character reference contains a dot."""
+    return _OPEN + escape(plain(value)).replace(".", _PART_BREAK) + _CLOSE
 
 
 def days_tone(days: Any) -> str:
@@ -453,15 +449,30 @@ def days_tone(days: Any) -> str:
     return "expired" if days < 0 else "soon" if days <= EXPIRING_DAYS else ""
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The compiled templates kept between runs in the user's cache folder: compiling them costs
+    a run about as much as rendering a few hundred endpoints. jinja2 keys the cache on each
+    template's source checksum and its own version (never stale); a folder that cannot be
+    written only means compiling every time."""
+    try:
+        import platformdirs
+
+        folder = Path(platformdirs.user_cache_dir("dccscan")) / "jinja2"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return jinja2.FileSystemBytecodeCache(str(folder)) if os.access(folder, os.W_OK) else None
+    except OSError:
+        return None
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """One environment per process, autoescaping everything (the data is hostile)."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("scanner.report", "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True, finalize=plain,
-                             undefined=jinja2.StrictUndefined)
+                             bytecode_cache=_bytecode_cache())
     env.filters["host"] = break_at_dots
     env.filters["plain"] = plain
-    env.globals.update(days_tone=days_tone, rank=rank, OUTCOME_CLASS=OUTCOME_CLASS, CLIENT_AUTH=CLIENT_AUTH,
+    env.globals.update(days_tone=days_tone, CLIENT_AUTH=CLIENT_AUTH,
                        BROWSERS=BROWSERS, EXPIRING_DAYS=EXPIRING_DAYS)
     return env
 
