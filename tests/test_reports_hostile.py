@@ -1,5 +1,6 @@
 """Whatever text a certificate or server carries, the renderers keep their structure: the HTML
-has exactly the elements it has for harmless text, JUnit stays well-formed XML, the CSV keeps
+has exactly the elements it has for harmless text (but for the line-break points after a
+hostname's dots), JUnit stays well-formed XML, the CSV keeps
 one row per endpoint and the terminal table stays free of control characters."""
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class _Elements(HTMLParser):
         self.elements: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "wbr" or (tag == "span" and ("class", "hp") in attrs):
+            return  # a hostname's line-break points: one per dot in the text, by design
         self.elements.append(tag + "|" + ",".join(sorted(k for k, _ in attrs)))
 
 

@@ -51,6 +51,11 @@ WRITE_BUFFER = 64  # template chunks joined per write (jinja2's stream buffering
 Endpoints = Callable[[], Iterable[Mapping[str, Any]]]
 
 
+def _text(value: Any) -> str:
+    """``value`` as text for people (``plain``): never a Python repr."""
+    return str(plain(value))
+
+
 def _map(value: Any) -> Mapping[str, Any]:
     """``value`` when it is a mapping, else an empty one (results.json is input: shapes may lie)."""
     return value if isinstance(value, Mapping) else {}
@@ -163,6 +168,7 @@ class View:
     def causes(self) -> list[Cause]:
         """Why the browsers refuse, one entry per check (the findings give title and fix)."""
         by_id = {str(f.get("id")): f for f in self.findings}
+        worst = self.worst
         found: dict[str, tuple[str | None, str, str, str | None, list[tuple[str, str]]]] = {}
         for browser, label in BROWSERS:
             verdict = _map(_map(self.ep.get("browsers")).get(browser))
@@ -171,14 +177,17 @@ class View:
             reasons = [_map(r) for r in _list(verdict.get("reasons"))] or [{"code": verdict.get("error")}]
             for reason in reasons:
                 check = reason.get("check")
-                code = str(reason.get("code") or verdict.get("error") or "rejected")
-                key = str(check) if check else "code:" + code
+                code = _text(reason.get("code") or verdict.get("error")) or "rejected"
+                finding = by_id.get(str(check)) if check else None
+                if not check and worst is not None and worst.get("severity") == "error":
+                    finding = worst  # a reason naming no check: the endpoint's worst finding
+                key = str(check) if check else "finding:" + _text(finding.get("id")) if finding else "code:" + code
                 if key not in found:
-                    finding = by_id.get(str(check)) if check else None
-                    message = str(reason.get("message") or "")
-                    title = str(finding.get("title")) if finding and finding.get("title") else (message or code)
-                    advice = finding.get("advice") if finding else None
-                    found[key] = (str(check) if check else None, title, message, str(advice) if advice else None, [])
+                    message = _text(reason.get("message"))
+                    title = _text(finding.get("title")) if finding and finding.get("title") else (message or code)
+                    advice = _text(finding.get("advice")) if finding else ""
+                    named = _text(check) if check else _text(finding.get("id")) if finding else None
+                    found[key] = (named, title, message, advice or None, [])
                 codes = found[key][4]
                 if (label, code) not in codes:
                     codes.append((label, code))
@@ -188,7 +197,7 @@ class View:
         """What the search box matches: names, hostname, address, error codes and finding ids."""
         words = [self.ep.get("id"), self.target.get("name"), self.target.get("hostname"), self.ep.get("address"),
                  self.outcome, *self.verdicts.values(), *(f.get("id") for f in self.findings)]
-        return " ".join(str(w) for w in words if w).lower()
+        return " ".join(_text(w) for w in words if w).lower()
 
 
 # --- what the first pass learns -----------------------------------------------------------------
@@ -256,7 +265,7 @@ class Summary:
         not_after, sha = ref.cert.get("not_after"), str(ref.cert.get("sha256", ""))
         if not isinstance(not_after, str) or not not_after:
             return
-        who = (str(v.target.get("name", "")), v.anchor)
+        who = (_text(v.target.get("name")), v.anchor)
         if sha in self._listed:
             for known in self.soonest:
                 if known.sha256 == sha and len(known.endpoints) < 5:
@@ -265,7 +274,7 @@ class Summary:
         key = (not_after, sha)
         if len(self.soonest) >= SOONEST and not key < (self.soonest[-1].not_after, self.soonest[-1].sha256):
             return
-        bisect.insort(self.soonest, Expiry(*key, ref.days or 0, str(ref.cert.get("subject") or "?"), [who]))
+        bisect.insort(self.soonest, Expiry(*key, ref.days or 0, _text(ref.cert.get("subject")) or "?", [who]))
         del self.soonest[SOONEST:]
         self._listed = {known.sha256 for known in self.soonest}
 
@@ -345,8 +354,8 @@ def trend_chart(trend: Any, width: int = 560, height: int = 170) -> dict[str, An
 
     series = []
     for key, label, css in TREND_SERIES:
-        dots = [(round(left + i * step, 1), y(values[key]), values[key])
-                for i, (_, values) in enumerate(points) if values[key] is not None]
+        dots = [(round(left + i * step, 1), y(n), n) for i, (_, values) in enumerate(points)
+                if (n := values[key]) is not None]
         if dots:
             series.append({"label": label, "css": css, "last": dots[-1][2], "dots": dots,
                            "path": " ".join(f"{x},{yy}" for x, yy, _ in dots)})
