@@ -179,8 +179,8 @@ class View:
                 check = reason.get("check")
                 code = _text(reason.get("code") or verdict.get("error")) or "rejected"
                 finding = by_id.get(str(check)) if check else None
-                if not check and worst is not None and worst.get("severity") == "error":
-                    finding = worst  # a reason naming no check: the endpoint's worst finding
+                if not check and worst is not None:
+                    finding = worst  # a reason naming no check (older results): the worst finding
                 key = str(check) if check else "finding:" + _text(finding.get("id")) if finding else "code:" + code
                 if key not in found:
                     message = _text(reason.get("message"))
