@@ -184,23 +184,23 @@ def _check_report_reads_and_filters_without_javascript(tmp_path: Path) -> None:
     page, errors, requests, _, close = _open(report, javascript=False)
     try:
         assert "ssi-portal" in (page.text_content("#endpoints") or "") and errors == []
-        page.check("#fs-noncompliant")  # CSS-only filter: only the non-compliant endpoint stays
+        page.click('label[for="fs-noncompliant"]')  # CSS-only filter: only the non-compliant endpoint stays
         visible = page.locator("#matrix tbody tr.filterable:visible").all_inner_texts()
         assert len(visible) == 1 and "ssi-portal" in visible[0]
         assert page.locator("article.endpoint:visible").count() == 1
-        page.check("#fs-all")
-        page.check("#fi-gateway")
+        page.click('label[for="fs-all"]')
+        page.click('label[for="fi-gateway"]')
         names = page.locator("#matrix tbody tr.filterable:visible th").all_inner_texts()
         assert len(names) == 2 and all(n.startswith("gateway-") for n in names)
-        page.check("#fi-all")
-        page.check("#fv-none")  # "no finding" never lists an unreachable or refused endpoint
+        page.click('label[for="fi-all"]')
+        page.click('label[for="fv-none"]')  # "no finding" never lists an unreachable or refused endpoint
         names = page.locator("#matrix tbody tr.filterable:visible th a").all_inner_texts()
         assert sorted(names) == ["dcc-user-interface", "gateway-primary"], names
-        page.check("#fv-all")
-        page.check("#fb-refused")
+        page.click('label[for="fv-all"]')
+        page.click('label[for="fb-refused"]')
         names = page.locator("#matrix tbody tr.filterable:visible th a").all_inner_texts()
         assert sorted(names) == ["hostile", "registration", "ssi-portal"], names
-        page.check("#fb-all")
+        page.click('label[for="fb-all"]')
         page.emulate_media(media="print")  # printing shows everything, without the filter controls
         assert page.locator("article.endpoint:visible").count() == 7
         assert page.locator(".filters:visible").count() == 0

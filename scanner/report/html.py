@@ -44,6 +44,13 @@ BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
 SOONEST = 12  # certificates in the expiry chart
 LISTED = 40  # refused and unreachable endpoints named on the first screen (the rest: the matrix)
 EXPIRING_DAYS = 30  # "expiring" on the first screen and in the trend: leaf inside this many days
+# The matrix's filters: (radio name, legend, (value, label) choices, class prefix on rows and details)
+FILTERS = (
+    ("fb", "Browsers", (("all", "all"), ("refused", "refused"), ("accepted", "accepted by both")), "br"),
+    ("fi", "Interface", (("all", "all"), *((i, i) for i in INTERFACES)), "if"),
+    ("fs", "Status", (("all", "all"), *((s, s) for s in (*PROFILE_STATUSES, "unreachable"))), "st"),
+    ("fv", "Worst finding", (("all", "all"), *((s, s) for s in (*SEVERITIES, "none"))), "sev"),
+)
 OUTCOME_CLASS = {"ok": "ok", "client-cert-required": "cc"}
 CLIENT_AUTH = {"none": "not requested", "optional": "requested (optional)", "required": "required"}
 
@@ -520,7 +527,7 @@ def page_chunks(header: Mapping[str, Any], endpoints: Endpoints) -> Iterator[str
         trend=trend_chart(header.get("trend")),
         changes=changes if isinstance(changes, dict) else None,
         change_tables=change_tables(changes) if isinstance(changes, dict) else [],
-        interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES,
+        interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES, filters=FILTERS,
         groups=summary.group_counts(), matrix=_views(endpoints), details=_views(endpoints),
         cas=_cas(endpoints, summary.ca_count, started), ca_count=summary.ca_count,
     )
