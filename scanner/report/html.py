@@ -89,12 +89,23 @@ class Cause:
 
 @dataclass(frozen=True)
 class CertRef:
-    """A certificate of an endpoint's chain with its days left at the endpoint's scan time."""
+    """A certificate of an endpoint's chain with its days left at the endpoint's scan time, and
+    its nested values in the shapes the templates iterate (whatever results.json held)."""
 
     cert: Mapping[str, Any]
     index: Any
     days: int | None
     anchor: str  # the CA table's id (certificates after the leaf), else ""
+    sans: list[tuple[Any, Any]]  # (type, value)
+    key: Mapping[str, Any]
+    parse_errors: list[Any]
+
+    @classmethod
+    def of(cls, cert: Mapping[str, Any], index: Any, days: int | None, anchor: str) -> "CertRef":
+        sans = [(s.get("type"), s.get("value")) if isinstance(s, dict) else (None, s) for s in _list(cert.get("san"))]
+        errors = cert.get("parse_errors")
+        return cls(cert, index, days, anchor, sans, _map(cert.get("key")),
+                   _list(errors) if isinstance(errors, list) or not errors else [errors])
 
 
 def ca_anchor(sha256: Any) -> str:
@@ -131,6 +142,9 @@ class View:
     worst: Mapping[str, Any] | None
     worst_key: str  # the worst-finding filter's value (see ``_worst_key``)
     chain: list[CertRef]
+    tls: Mapping[str, Any]
+    profile: Mapping[str, Any]
+    browser_records: dict[str, Mapping[str, Any]]  # browser -> its verdict record ({} when absent)
 
     @classmethod
     def of(cls, raw: Mapping[str, Any]) -> "View":
@@ -141,8 +155,8 @@ class View:
         for position, c in enumerate(_list(ep.get("chain"))):
             cert = _map(c)
             index = cert.get("index", position)
-            chain.append(CertRef(cert, index, _facts.days_left(cert.get("not_after"), at),
-                                 "" if index == 0 else ca_anchor(cert.get("sha256"))))
+            chain.append(CertRef.of(cert, index, _facts.days_left(cert.get("not_after"), at),
+                                    "" if index == 0 else ca_anchor(cert.get("sha256"))))
         interface = str(target.get("interface", "other"))
         outcome = _facts.outcome(ep)
         reachable = ep.get("status") != "error"
@@ -154,7 +168,8 @@ class View:
         return cls(ep, target, _facts.anchor(str(ep.get("id", ""))), interface,
                    interface if interface in INTERFACES else "other", outcome, OUTCOME_CLASS.get(outcome, "err"),
                    reachable, profile_status, profile_status if reachable else "unreachable", verdicts, refused_by,
-                   state, worst, _worst_key(worst, reachable, state), chain)
+                   state, worst, _worst_key(worst, reachable, state), chain, _map(ep.get("tls")),
+                   _map(ep.get("profile")), {b: _map(_map(ep.get("browsers")).get(b)) for b, _ in BROWSERS})
 
     @property
     def leaf_days(self) -> int | None:
@@ -512,7 +527,7 @@ def _cas(endpoints: Endpoints, counts: Mapping[str, int], at: Any) -> Iterator[C
             sha = str(cert.get("sha256"))
             if cert.get("index") != 0 and sha in counts and sha not in seen:
                 seen.add(sha)
-                yield CertRef(cert, cert.get("index"), _facts.days_left(cert.get("not_after"), at), ca_anchor(sha))
+                yield CertRef.of(cert, cert.get("index"), _facts.days_left(cert.get("not_after"), at), ca_anchor(sha))
 
 
 def page_chunks(header: Mapping[str, Any], endpoints: Endpoints) -> Iterator[str]:
