@@ -52,7 +52,9 @@ FILTERS = (
     ("fv", "Worst finding", (("all", "all"), *((s, s) for s in (*SEVERITIES, "none"))), "sev"),
 )
 OUTCOME_CLASS = {"ok": "ok", "client-cert-required": "cc"}
-CLIENT_AUTH = {"none": "not requested", "optional": "requested (optional)", "required": "required"}
+CLIENT_AUTH = {"none": "not requested", "requested": "requested (whether required is not known)",
+               "optional": "optional (served without one)", "required": "required",
+               "required-by-application": "required (enforced by the application)"}
 
 Endpoints = Callable[[], Iterable[Mapping[str, Any]]]
 
