@@ -36,7 +36,6 @@ ALLOWED_EDGES: dict[tuple[str, str], str] = {
     ("scanner.report.junit", "scanner.checks"): "results",
 }
 ALLOWED_PRIVATE: dict[tuple[str, str], str] = {
-    ("scanner/report/html.py", "markupsafe._speedups"): "report",
     ("scanner/report/_reader.py", "scan_once"): "results",  # json.JSONDecoder.scan_once
 }
 
