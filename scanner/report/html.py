@@ -174,6 +174,11 @@ class View:
                    _map(ep.get("profile")), {b: _map(_map(ep.get("browsers")).get(b)) for b, _ in BROWSERS})
 
     @property
+    def classes(self) -> str:
+        """The filter classes of the endpoint's matrix row and details (see FILTERS)."""
+        return f"if-{self.group} st-{self.status} sev-{self.worst_key} br-{self.browser_state}"
+
+    @property
     def leaf_days(self) -> int | None:
         return self.chain[0].days if self.chain and self.chain[0].index == 0 else None
 
