@@ -6,8 +6,9 @@ with: which endpoints Chrome and Firefox refuse, why (the check, in words) and h
 and which endpoints could not be checked at all; the trend, the changes since the previous scan,
 the scan's metadata, the matrix and the per-endpoint details follow.
 
-Every byte of markup comes from the templates in ``templates/`` (``report.html.j2`` and the
-macros of ``macros.j2``), rendered with autoescaping on: certificates and servers are attacker
+Every byte of markup comes from the templates in ``templates/`` (``report.html.j2``, which
+includes ``row.j2`` and ``endpoint.j2`` once per endpoint, and the macros of ``macros.j2`` for
+the parts written a bounded number of times), rendered with autoescaping on: certificates and servers are attacker
 controlled, and no value from results.json is ever marked safe. The environment's ``finalize``
 prints values for people (``None`` as nothing, booleans as yes / no, lists and mappings as text),
 so no Python repr can reach a page. Python here only derives facts (counts, which check made a
@@ -18,8 +19,8 @@ one endpoint at a time, in four passes (the summary, then the matrix, the detail
 certificates as the template reaches them); the summary keeps bounded lists. The page is streamed
 (``Template.generate``) into a temporary file beside the report and renamed over it when whole.
 Each distinct certificate presented after a leaf (the issuing CAs every endpoint repeats) gets
-one table per page, which the endpoints refer to by anchor: most of the old page's bytes were
-those repeated tables.
+one table per page, which the endpoints refer to by anchor (repeated in every endpoint's
+details, they were a large share of the earlier page).
 """
 
 from __future__ import annotations
@@ -312,12 +313,6 @@ class Summary:
         first = [o for o in ("ok", "client-cert-required") if o in seen]
         return first + sorted(seen - set(first))
 
-    def group_counts(self) -> dict[str, int]:
-        counts = {i: 0 for i in INTERFACES}
-        for found, row in self.outcomes.items():
-            counts[found if found in INTERFACES else "other"] += sum(row.values())
-        return counts
-
 
 def summarise(endpoints: Iterable[Mapping[str, Any]]) -> Summary:
     summary = Summary()
@@ -509,7 +504,6 @@ def environment() -> jinja2.Environment:
                              autoescape=True, trim_blocks=True, lstrip_blocks=True, finalize=plain,
                              bytecode_cache=_bytecode_cache())
     env.filters["host"] = break_at_dots
-    env.filters["plain"] = plain
     env.globals.update(days_tone=days_tone, CLIENT_AUTH=CLIENT_AUTH,
                        BROWSERS=BROWSERS, EXPIRING_DAYS=EXPIRING_DAYS)
     return env
@@ -550,7 +544,7 @@ def page_chunks(header: Mapping[str, Any], endpoints: Endpoints) -> Iterator[str
         changes=changes if isinstance(changes, dict) else None,
         change_tables=change_tables(changes) if isinstance(changes, dict) else [],
         interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES, filters=FILTERS,
-        groups=summary.group_counts(), matrix=_views(endpoints), details=_views(endpoints),
+        matrix=_views(endpoints), details=_views(endpoints),
         cas=_cas(endpoints, summary.ca_count, started), ca_count=summary.ca_count,
     )
 
