@@ -45,7 +45,7 @@ from scanner.errors import InputError, read_input
 from scanner.evaluate import evaluate
 from scanner.evaluate.profile import Profile
 from scanner.passwords import SIGN_KEY
-from scanner.results import iter_endpoints, read_header, safe_id
+from scanner.results import chain_file, iter_endpoints, read_header
 
 FORMAT = "dccscan-evidence/1"
 MANIFEST, SIGNATURE, SIGNER = "manifest.json", "manifest.sig", "signer.pem"
@@ -61,11 +61,6 @@ PublicKey = Union[ed25519.Ed25519PublicKey, ec.EllipticCurvePublicKey, rsa.RSAPu
 def canonical_json(value: Any) -> bytes:
     """Deterministic JSON: sorted keys, fixed separators, UTF-8, final newline."""
     return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def chain_file_name(endpoint_id: str) -> str:
-    """``chains/<stem>.pem`` for an endpoint id, as the results schema defines the stem."""
-    return f"chains/{safe_id(endpoint_id)}.pem"
 
 
 # --- signing keys -------------------------------------------------------------------------------
@@ -180,8 +175,9 @@ def _chain_files(results_dir: Path, results: Path) -> Iterator[tuple[str, bytes]
         return
 
     for ep in iter_endpoints(results):
-        if ep.get("chain"):
-            yield chain_file_name(str(ep.get("id"))), "".join(c["pem"] for c in ep["chain"]).encode()
+        name = chain_file(ep)  # recorded in results.json (derived for dccscan/1)
+        if name is not None and ep.get("chain"):
+            yield name, "".join(c["pem"] for c in ep["chain"]).encode()
 
 
 def _report_html(results_dir: Path, results: Path) -> bytes:
@@ -337,9 +333,9 @@ def _check_signature(members: Mapping[str, bytes], manifest: Mapping[str, Any] |
 def _check_chains(results: Path, members: Mapping[str, bytes], result: Verification) -> None:
 
     for ep in iter_endpoints(results):
-        if not ep.get("chain"):
+        name = chain_file(ep)  # recorded in results.json (derived for dccscan/1)
+        if name is None or not ep.get("chain"):
             continue
-        name = chain_file_name(str(ep.get("id")))
         recorded = "".join(c.get("pem", "") for c in ep["chain"]).encode()
         if name not in members:
             result.problems.append(f"{name}: missing (endpoint {ep.get('id')} has a recorded chain)")
