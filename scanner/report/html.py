@@ -357,7 +357,7 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def trend_chart(trend: Any, width: int = 560, height: int = 170) -> dict[str, Any] | None:
+def trend_chart(trend: Any, width: int = 640, height: int = 170) -> dict[str, Any] | None:
     """Coordinates for the trend chart from the header's ``trend`` (oldest scan first), or None
     when there are fewer than two usable points. Values that are not counts are left out."""
     points = []
@@ -369,7 +369,7 @@ def trend_chart(trend: Any, width: int = 560, height: int = 170) -> dict[str, An
         points.append((str(item.get("started_at") or ""), values))
     if len(points) < 2:
         return None
-    left, right, top, bottom = 34, 150, 10, 24
+    left, right, top, bottom = 34, 200, 10, 24
     top_value = max([1] + [v for _, values in points for v in values.values() if v is not None])
     step = (width - left - right) / (len(points) - 1)
 
