@@ -371,9 +371,15 @@ class SortedSpool:
             yield self._file.readline().rstrip(b"\n").decode("utf-8")
 
     def close(self) -> None:
-        self._file.close()
-        if os.path.exists(self._file.name):
-            os.unlink(self._file.name)
+        """Drop the spool, even when its last buffered bytes cannot be flushed (a full disk:
+        the run is failing already, and the spool must not be left behind)."""
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        finally:
+            if os.path.exists(self._file.name):
+                os.unlink(self._file.name)
 
 
 class ResultsWriter:
