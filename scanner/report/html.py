@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, TextIO
 import jinja2
 from markupsafe import Markup, escape
 
+from scanner.changes import CHANGE_KINDS, TITLES
 from scanner.report import _facts
 from scanner.severity import SEVERITIES
 
@@ -426,10 +427,8 @@ CHANGE_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], t
 
 def change_tables(changes: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The changes as tables, one per kind of change that has items, in ``dccscan diff``'s order
-    and with its titles and content (``scanner.history.diff``'s model). An item that is not a
+    and with its titles and content (``scanner.history.diff``'s model, named by ``scanner.changes``). An item that is not a
     change record (a hand-edited file) is shown as text in the first column."""
-    from scanner.history.diff import CHANGE_KINDS, TITLES
-
     tables = []
     for kind in CHANGE_KINDS:
         items = _list(changes.get(kind))
