@@ -70,6 +70,7 @@ class RecordPool:
     def __init__(self, anchors: Callable[[Any], Sequence[bytes] | None], profile: Any | None, *,
                  writer: ResultsWriter | None = None, workers: int | None = None) -> None:
         self.writer = writer  # may be set after construction (start the pool before threads)
+        self.revocation_folder: str | None = None  # where revocation/ is, when the probe records sources
         self.anchors = anchors
         self.profile = profile
         self._lock = threading.Lock()
@@ -93,7 +94,9 @@ class RecordPool:
         """Queue one outcome; its record reaches the writer when its verdicts are ready."""
         shell = endpoint_shell(outcome)
         chain = outcome_chain(outcome)
-        args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile)
+        sources = getattr(outcome, "revocation", None)
+        revocation = (sources, self.revocation_folder) if sources is not None and self.revocation_folder else None
+        args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile, revocation)
         if not chain or self._pool is None:
             self._write(shell, chain_part(*args))
             return

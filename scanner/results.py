@@ -205,24 +205,33 @@ def endpoint_shell(outcome: Any) -> dict[str, Any]:
         "scanned_at": iso_utc(outcome.scanned_at),
         "duration_ms": round(outcome.duration_ms, 1),
         "tls": capture.to_tls_json() if capture is not None and (capture.version or capture.chain) else None,
-        "chain": [], "browsers": None, "profile": None, "findings": [],
+        "chain": [], "browsers": None, "profile": None, "findings": [], "revocation": None,
     }
 
 
 def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-               profile: Any | None) -> dict[str, Any]:
-    """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
-    records and the verdicts. Plain data in and out, so it can run in a worker process."""
+               profile: Any | None, revocation: tuple[Sequence[dict[str, Any]], str] | None = None) -> dict[str, Any]:
+    """``chain``, ``browsers``, ``profile``, ``findings`` and ``revocation`` of an endpoint: the
+    certificate records and the verdicts. Plain data in and out, so it can run in a worker process.
+    ``revocation``: (the probe's recorded sources, the output folder holding ``revocation/``)."""
     verdicts = evaluate_chain(chain, hostname, anchors, at, profile) if chain else None
-    return {
+    part = {
         "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
         "browsers": (verdicts or {}).get("browsers"),
         "profile": (verdicts or {}).get("profile"),
         "findings": list((verdicts or {}).get("findings") or []),
+        "revocation": None,
     }
+    if revocation is not None and chain:
+        from scanner.evaluate.revocation import assess, folder_loader
+
+        judged = assess(chain, revocation[0], folder_loader(revocation[1]), anchors=anchors, at=at)
+        part["revocation"] = judged["revocation"]
+        part["findings"] += judged["findings"]
+    return part
 
 
-_PART_KEYS = ("chain", "browsers", "profile", "findings")  # chain_part's keys, in endpoint_shell's order
+_PART_KEYS = ("chain", "browsers", "profile", "findings", "revocation")  # chain_part's keys, in endpoint_shell's order
 EncodedPart = tuple[str, list[str], str]  # (JSON object of the part, finding severities, chain PEM)
 
 
@@ -346,6 +355,7 @@ class ResultsWriter:
         self._spool = tempfile.NamedTemporaryFile("w+", encoding="utf-8", dir=self.out_dir,
                                                   prefix=".endpoints-", suffix=".spool", delete=False)
         self._chains = ChainFiles(self.chains_dir)
+        self.extra: dict[str, Any] = {}  # further top-level keys (``revocation_data``), set before finish()
 
     def add(self, endpoint: dict[str, Any]) -> None:
         """Record one finished endpoint (its chain PEM goes to disk now)."""
@@ -382,6 +392,7 @@ class ResultsWriter:
             "settings": self.settings,
             "not_reached": list(not_reached),
             "summary": self.summary.to_json(complete),
+            **self.extra,
         }
 
     def finish(self, finished_at: datetime, *, complete: bool = True,

@@ -33,8 +33,8 @@ DEFAULT_PORT = 443
 DEFAULT_TIMEOUT = 10.0
 PASSWORD_ENV = "DCCSCAN_KEY_PASSWORD"
 TARGET_KEYS = ("name", "interface", "host", "port", "hostname", "tags", "timeout",
-               "trust_anchors", "client_cert", "client_key")
-DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key")
+               "trust_anchors", "client_cert", "client_key", "crl")
+DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key", "crl")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -53,6 +53,7 @@ class Target:
     trust_anchors: tuple[Path, ...] = ()
     client_cert: Path | None = None
     client_key: Path | None = None
+    crls: tuple[Path, ...] = ()  # CRL files (DER or PEM) for networks where the CA cannot be reached
 
     def to_json(self) -> dict[str, Any]:
         """The results schema's ``target`` object."""
@@ -206,6 +207,28 @@ def _checked_anchors(where: _Where, value: Any, base: Path,
     return seen[key]
 
 
+def read_crl(path: Path) -> bytes:
+    """A CRL file's bytes when it holds a DER or PEM CRL; ValueError otherwise."""
+    from scanner.evaluate.revocation import crl_der
+
+    data = path.read_bytes()
+    crl_der(data)
+    return data
+
+
+def _crls(where: _Where, value: Any, base: Path) -> tuple[Path, ...]:
+    items = [value] if isinstance(value, str) else value
+    _check_type(where, "crl", items, list, "a list of CRL file paths")
+    paths = tuple(_readable(where, "crl", item, base) for item in items)
+    for path in paths:
+        try:
+            read_crl(path)
+        except ValueError:
+            where.fail(f"crl file {path} holds no CRL",
+                       "give the issuing CA's CRL as DER or PEM ('-----BEGIN X509 CRL-----')", "crl")
+    return paths
+
+
 def _tags(where: _Where, value: Any) -> tuple[str, ...]:
     _check_type(where, "tags", value, list, "a list of strings")
     for tag in value:
@@ -327,6 +350,7 @@ def _build(where: _Where, raw: dict[str, Any], base: Path,
         trust_anchors=_checked_anchors(where, raw.get("trust_anchors", []), base, anchors_seen),
         client_cert=_readable(where, "client_cert", cert_text, base) if cert_text is not None else None,
         client_key=_readable(where, "client_key", key_text, base) if key_text is not None else None,
+        crls=_crls(where, raw.get("crl", []), base),
     )
     if target.client_cert and target.client_key:
         _identity(where, target.client_cert, target.client_key)

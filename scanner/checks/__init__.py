@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.checks import certificate, chain, dccki, engine, expiry, names, request  # noqa: F401 - registration
+from scanner.checks import certificate, chain, dccki, engine, expiry, names, request, revocation  # noqa: F401 - registration
 from scanner.checks.registry import CRASHED, REGISTRY, Check, Context, Outcome, run_all
 from scanner.checks.dccki import PROFILE_CHECKS
 from scanner.checks.request import REQUEST_CHECKS

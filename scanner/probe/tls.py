@@ -65,6 +65,7 @@ class Capture:
     client_cert_sent: bool = False
     acceptable_ca_names: list[str] = field(default_factory=list)
     certificates_presented: int = 0  # before the MAX_CHAIN_CERTS cap
+    ocsp_staple: bytes | None = None  # the OCSP response the server stapled (status_request), if any
 
     def to_tls_json(self) -> dict[str, Any]:
         return {"version": self.version, "cipher": self.cipher, "alpn": self.alpn,
@@ -98,6 +99,7 @@ def _context(identity: ClientIdentity | None) -> _Client:
         ctx.set_cipher_list(b"ALL:@SECLEVEL=0")
     except SSL.Error:  # pragma: no cover - a build without SECLEVEL
         pass
+    ctx.set_ocsp_client_callback(_stapled)
     if identity is not None:
         ctx.use_certificate(_load_der(identity.chain[0]))
         for extra in identity.chain[1:]:
@@ -109,6 +111,21 @@ def _context(identity: ClientIdentity | None) -> _Client:
 
 def _load_der(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
+
+
+MAX_STAPLE_BYTES = 64 * 1024
+
+
+def _stapled(conn: SSL.Connection, response: bytes, _data: Any) -> bool:
+    """Keep the stapled OCSP response for ``scanner.evaluate.revocation`` (judged there, not here:
+    a bad or missing staple must never end the handshake, so this always says yes)."""
+    try:
+        capture = conn.get_app_data()
+        if response and isinstance(capture, Capture) and len(response) <= MAX_STAPLE_BYTES:
+            capture.ocsp_staple = bytes(response)
+    except Exception:  # noqa: BLE001 - a callback must never raise into OpenSSL
+        pass
+    return True
 
 
 class _CertificateRequests:
@@ -331,6 +348,8 @@ async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientI
     watched = client.watched
     conn = SSL.Connection(client.ctx, None)
     conn.set_connect_state()
+    conn.set_app_data(capture)
+    conn.request_ocsp()  # status_request: a stapled OCSP response is revocation evidence
     if hostname and not is_ip_literal(hostname):
         conn.set_tlsext_host_name(hostname.encode("ascii"))
     observer = _Observer(capture)

@@ -1,0 +1,204 @@
+"""Gathering revocation data for captured chains: CRLs, OCSP responses, stapled responses.
+
+For each presented certificate whose issuing CA is known (presented or a trust anchor; roots and
+certificates of unknown issuers are skipped, so an endpoint cannot make the scanner fetch for a
+chain nobody issued), the probe records:
+
+* the CRL at each http CRL distribution point;
+* the OCSP response of each http AIA OCSP responder (RFC 6960 A.1: GET when the encoded request
+  is under 255 bytes, as RFC 5019 5 asks, else POST);
+* for the leaf, the OCSP response the server stapled in the handshake;
+* each ``--crl`` / ``crl = [...]`` file whose issuer is the certificate's issuer.
+
+Each URL is fetched once per scan (one OCSP request once per responder), however many endpoints
+share the issuing CA: concurrent askers wait for the first fetch, and a failure is remembered as
+well. The bytes are stored once, by SHA-256, in ``OUT/revocation/`` (``RevocationStore``);
+endpoints refer to them by hash. Judging them is ``scanner.evaluate.revocation``'s job.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Sequence
+
+import trio
+
+from scanner.evaluate.revocation import (issuer_pool, blob_name, crl_urls, find_issuer, load_certificate, load_crl,
+                                         ocsp_request, ocsp_urls, self_signed)
+from scanner.probe.fetch import FetchError, http_fetch
+
+MAX_CRL_BYTES = 16 * 1024 * 1024  # a large CA's full CRL is a few MB; DCCKI's are tiny
+MAX_OCSP_BYTES = 64 * 1024  # a response with a delegated responder certificate is a few KB
+MAX_STAPLE_BYTES = 64 * 1024
+DEFAULT_FETCHES = 8  # revocation fetches in flight at once, across the scan
+GET_LIMIT = 255  # RFC 5019 5: GET when the URL-encoded request fits in 255 bytes
+
+Source = dict[str, Any]
+Result = tuple["str | None", "dict[str, str] | None"]  # (sha256, None) or (None, error)
+
+
+def _iso_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RevocationStore:
+    """Recorded CRLs and OCSP responses, each once by SHA-256, as ``revocation/<sha256>.crl`` or
+    ``.ocsp`` under the output folder (none when ``folder`` is None: memory only)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.blobs: dict[str, bytes] = {}  # only without a folder
+
+    def put(self, kind: str, data: bytes, location: str | None) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        entry = self.entries.get(sha)
+        if entry is None:
+            name = blob_name(sha, kind)
+            if self.folder is not None:
+                from scanner.results import write_atomic
+
+                (self.folder / "revocation").mkdir(parents=True, exist_ok=True)
+                write_atomic(self.folder / name, data)
+            else:
+                self.blobs[sha] = data
+            entry = {"sha256": sha, "kind": "crl" if name.endswith(".crl") else "ocsp", "file": name,
+                     "size": len(data), "fetched_at": _iso_now(), "locations": []}
+            self.entries[sha] = entry
+        if location and location not in entry["locations"] and len(entry["locations"]) < 16:
+            entry["locations"].append(location)
+        return sha
+
+    def load(self, sha: str) -> bytes | None:
+        """The recorded bytes (for tests and for callers holding the store)."""
+        if sha in self.blobs:
+            return self.blobs[sha]
+        entry = self.entries.get(sha)
+        if entry is None or self.folder is None:
+            return None
+        return (self.folder / entry["file"]).read_bytes()
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The results' top-level ``revocation_data`` table, sorted by hash."""
+        return [dict(self.entries[sha], locations=list(self.entries[sha]["locations"])) for sha in sorted(self.entries)]
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How the probe fetches: ``online`` False records only stapled responses and files."""
+
+    online: bool = True
+    timeout: float = 10.0
+    max_crl_bytes: int = MAX_CRL_BYTES
+    max_ocsp_bytes: int = MAX_OCSP_BYTES
+    concurrency: int = DEFAULT_FETCHES
+
+    def to_json(self) -> dict[str, Any]:
+        return {"online": self.online, "timeout": self.timeout, "max_crl_bytes": self.max_crl_bytes,
+                "max_ocsp_bytes": self.max_ocsp_bytes}
+
+
+@dataclass
+class _Pending:
+    done: trio.Event = field(default_factory=trio.Event)
+    result: Result | None = None
+
+
+@dataclass(frozen=True)
+class CrlFile:
+    """An operator-supplied CRL (``--crl``), recorded in the store."""
+
+    path: str
+    sha256: str
+    issuer: Any  # x509.Name
+
+
+class RevocationFetcher:
+    """``await sources(chain, anchors, stapled)`` per endpoint; one fetch per URL per scan."""
+
+    def __init__(self, store: RevocationStore, settings: FetchSettings = FetchSettings(),
+                 crl_files: Sequence[tuple[str, bytes]] = ()) -> None:
+        self.store = store
+        self.settings = settings
+        self._cache: dict[tuple[str, ...], _Pending] = {}
+        self._limiter: trio.CapacityLimiter | None = None  # made inside trio.run
+        self.files = [CrlFile(path, store.put("file", data, path), load_crl(data).issuer) for path, data in crl_files]
+
+    async def _once(self, key: tuple[str, ...], fetch: Callable[[], Awaitable[Result]]) -> Result:
+        pending = self._cache.get(key)
+        if pending is not None:
+            await pending.done.wait()
+        else:
+            pending = self._cache[key] = _Pending()
+            if self._limiter is None:
+                self._limiter = trio.CapacityLimiter(max(1, self.settings.concurrency))
+            try:
+                async with self._limiter:
+                    pending.result = await fetch()
+            finally:
+                pending.done.set()
+        if pending.result is None:  # the first fetch was cancelled (the scan is stopping)
+            return None, {"kind": "unreachable", "message": "the fetch was interrupted"}
+        return pending.result
+
+    async def _get(self, kind: str, url: str, body: bytes, limit: int) -> Result:
+        try:
+            answer = await http_fetch(url, timeout=self.settings.timeout, limit=limit, body=body,
+                                      content_type="application/ocsp-request" if body else "")
+        except FetchError as exc:
+            return None, {"kind": exc.kind, "message": f"{exc}"}
+        if not answer.body:
+            return None, {"kind": "unreachable", "message": "the answer was empty"}
+        return self.store.put(kind, answer.body, url), None
+
+    async def _crl(self, url: str) -> Result:
+        return await self._once(("crl", url), lambda: self._get("crl", url, b"", self.settings.max_crl_bytes))
+
+    async def _ocsp(self, url: str, request: bytes) -> Result:
+        encoded = urllib.parse.quote(base64.b64encode(request).decode("ascii"), safe="")
+        get_url = url + ("" if url.endswith("/") else "/") + encoded
+        if len(encoded) < GET_LIMIT and urllib.parse.urlsplit(url).scheme.lower() == "http":
+            fetch = lambda: self._get("ocsp", get_url, b"", self.settings.max_ocsp_bytes)  # noqa: E731
+        else:
+            fetch = lambda: self._get("ocsp", url, request, self.settings.max_ocsp_bytes)  # noqa: E731
+        return await self._once(("ocsp", url, request.hex()), fetch)
+
+    async def sources(self, chain: Sequence[bytes], anchors: Sequence[bytes] | None,
+                      stapled: bytes | None = None) -> list[Source]:
+        """What there is to know about each presented certificate's revocation (see the module
+        docstring); each source ``{certificate_index, kind, location, sha256, error}``."""
+        pool = issuer_pool(chain, anchors)
+        out: list[Source] = []
+        for index, der in enumerate(chain):
+            cert = load_certificate(bytes(der))
+            if cert is None or self_signed(cert):
+                continue
+            issuer = find_issuer(cert, pool)
+            if issuer is None:
+                continue
+
+            def add(kind: str, location: str | None, result: Result) -> None:
+                out.append({"certificate_index": index, "kind": kind, "location": location,  # noqa: B023
+                            "sha256": result[0], "error": result[1]})
+            if index == 0 and stapled:
+                add("stapled", None, (self.store.put("stapled", stapled, None), None))
+            for crl in self.files:
+                if crl.issuer == cert.issuer:
+                    add("file", crl.path, (crl.sha256, None))
+            if not self.settings.online:
+                continue
+            for url in crl_urls(cert):
+                add("crl", url, await self._crl(url))
+            urls = ocsp_urls(cert)
+            try:
+                request = ocsp_request(cert, issuer) if urls else b""
+            except (ValueError, TypeError):  # e.g. a key type OCSP CertIDs cannot hash
+                urls = []
+            for url in urls:
+                add("ocsp", url, await self._ocsp(url, request))
+        return out
