@@ -177,6 +177,16 @@ def _chain_files(results_dir: Path, results: Path) -> Iterator[tuple[str, bytes]
             yield chain_file_name(str(ep.get("id"))), "".join(c["pem"] for c in ep["chain"]).encode()
 
 
+def _revocation_files(results_dir: Path) -> Iterator[tuple[str, bytes]]:
+    """The CRLs and OCSP responses the scan recorded (``revocation/<sha256>.crl|.ocsp``), so
+    verify-evidence re-judges revocation offline from the very bytes the scan judged."""
+    folder = results_dir / "revocation"
+    if folder.is_dir():
+        for blob in sorted(folder.iterdir()):
+            if blob.is_file() and blob.suffix in (".crl", ".ocsp"):
+                yield "revocation/" + blob.name, blob.read_bytes()
+
+
 def _report_html(results_dir: Path, results: Path) -> bytes:
     existing = results_dir / "report.html"
     if existing.is_file():
@@ -197,6 +207,7 @@ def pack_members(results_dir: Path, sign_key_path: Path | None = None) -> dict[s
                                  "report.html": _report_html(results_dir, results),
                                  "versions.json": canonical_json(_versions(results))}
     members.update(_chain_files(results_dir, results))
+    members.update(_revocation_files(results_dir))
     for name in OPTIONAL_INPUTS:
         if (results_dir / name).is_file():
             members[name] = (results_dir / name).read_bytes()
@@ -351,7 +362,7 @@ def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def _reevaluate(results: Path, result: Verification) -> None:
+def _reevaluate(results: Path, result: Verification, members: Mapping[str, bytes] | None = None) -> None:
     settings = read_header(results).get("settings") or {}
     anchors = [pem_der(a["pem"]) for a in settings.get("trust_anchors") or []] or None
     try:
@@ -361,11 +372,11 @@ def _reevaluate(results: Path, result: Verification) -> None:
         return
     for ep in iter_endpoints(results):
         if ep.get("chain"):
-            _reevaluate_one(ep, evaluate, anchors, profile, result)
+            _reevaluate_one(ep, evaluate, anchors, profile, result, members or {})
 
 
 def _reevaluate_one(ep: Mapping[str, Any], evaluate: Any, anchors: list[bytes] | None, profile: Any,
-                    result: Verification) -> None:
+                    result: Verification, members: Mapping[str, bytes] | None = None) -> None:
     ident = ep.get("id")
     chain = [pem_der(c["pem"]) for c in ep["chain"]]
     at = datetime.fromisoformat(str(ep["scanned_at"]).replace("Z", "+00:00"))
@@ -374,8 +385,20 @@ def _reevaluate_one(ep: Mapping[str, Any], evaluate: Any, anchors: list[bytes] |
     except Exception as exc:  # noqa: BLE001 - one endpoint's failure must not hide the others
         result.problems.append(f"endpoint {ident}: the engine failed on its chain ({exc})")
         return
+    keys: tuple[str, ...] = ("browsers", "profile", "findings")
+    if ep.get("revocation") is not None:  # judged again from the pack's revocation/ files, as of the scan
+        from scanner.evaluate.revocation import assess, blob_name, source_inputs
+
+        blobs = members or {}
+
+        def load(sha: str) -> bytes | None:
+            return next((blobs[n] for n in (blob_name(sha, "crl"), blob_name(sha, "ocsp")) if n in blobs), None)
+        judged = assess(chain, source_inputs(ep["revocation"]), load, anchors=anchors, at=at)
+        fresh = dict(fresh, findings=list(fresh.get("findings") or []) + judged["findings"],
+                     revocation=judged["revocation"])
+        keys += ("revocation",)
     result.endpoints_reevaluated += 1
-    for key in ("browsers", "profile", "findings"):
+    for key in keys:
         if _normal(fresh.get(key)) != _normal(ep.get(key)):
             result.problems.append(f"endpoint {ident}: {key} does not reproduce: recorded "
                                    f"{_brief(ep.get(key))}, re-evaluated {_brief(fresh.get(key))}")
@@ -408,7 +431,7 @@ def verify_pack(pack_path: Path, public_key: Path | None = None) -> Verification
         results.write_bytes(members["results.json"])
         try:
             _check_chains(results, members, result)
-            _reevaluate(results, result)
+            _reevaluate(results, result, members)
         except (ValueError, KeyError, TypeError) as exc:
             result.problems.append(f"results.json: cannot be read as dccscan results ({exc})")
     return result

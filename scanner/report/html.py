@@ -48,7 +48,7 @@ from scanner.severity import SEVERITIES
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
 PROFILE_STATUSES = ("compliant", "noncompliant", "grandfathered", "not-evaluated")
-CHANGE_KEYS = ("appeared", "resolved", "rotated", "unreachable", "recovered", "addresses_added",
+CHANGE_KEYS = ("revoked", "appeared", "resolved", "rotated", "unreachable", "recovered", "addresses_added",
                "addresses_removed", "verdict_changes", "expiry_windows")
 SOONEST = 12
 
