@@ -187,3 +187,57 @@ def test_crl_option_that_is_not_a_crl_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["scan", "127.0.0.1:1", "--crl", str(bogus), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "bogus.crl" in result.output and "holds no CRL" in result.output and "fix:" in result.output
+
+
+def test_terminal_summary_names_the_revoked_certificate(scanned: dict[str, Any]) -> None:
+    revoked = scanned["endpoints"]["revoked"]
+    lines = [line for line in scanned["result"].output.splitlines() if line.startswith("REVOKED:")]
+    assert lines == [f"REVOKED: {revoked['id']} presents a revoked leaf certificate "
+                     f"(revoked {leaf_status(revoked)['revoked_at']}, reason key_compromise)."]
+
+
+def test_evidence_pack_carries_the_revocation_data_and_reproduces_it(scanned: dict[str, Any], tmp_path: Path) -> None:
+    import zipfile
+
+    from scanner.evidence import build_pack, verify_pack
+
+    pack = build_pack(scanned["out"], tmp_path / "pack.zip")
+    names = set(zipfile.ZipFile(pack).namelist())
+    assert {e["file"] for e in scanned["document"]["revocation_data"]} <= names
+    verification = verify_pack(pack)
+    assert verification.ok, verification.problems
+    assert verification.endpoints_reevaluated == len(ROLES)
+
+
+def test_evidence_without_the_revocation_files_does_not_reproduce(scanned: dict[str, Any], tmp_path: Path) -> None:
+    """verify-evidence judges revocation from the pack's own files: take them out (and re-pack
+    with a consistent manifest) and the recorded statuses no longer reproduce."""
+    import shutil
+
+    from scanner.evidence import build_pack, verify_pack
+
+    copy = tmp_path / "scan"
+    shutil.copytree(scanned["out"], copy)
+    shutil.rmtree(copy / "revocation")
+    verification = verify_pack(build_pack(copy, tmp_path / "pack.zip"))
+    assert not verification.ok
+    assert any("revocation does not reproduce" in p for p in verification.problems)
+
+
+def test_targets_file_crl_key(scanned: dict[str, Any], tmp_path: Path) -> None:
+    lab, leaves = scanned["lab"], scanned["leaves"]
+    (tmp_path / "issuing.crl").write_bytes(lab.crls.files["/issuing.crl"])
+    (tmp_path / "bad.crl").write_text("garbage\n")
+    with LabEstate([tls_spec(leaves["no-source"])]) as (port,):
+        targets = tmp_path / "targets.toml"
+        targets.write_text(f'[defaults]\ntrust_anchors = ["{lab.root_pem}"]\ncrl = ["issuing.crl"]\n\n'
+                           f'[[target]]\nname = "gw"\nhost = "127.0.0.1"\nport = {port}\nhostname = "{HOST}"\n')
+        result = scan("--targets", str(targets), "--out", str(tmp_path / "out"), "--format", "json")
+        assert result.exit_code == 0, result.output
+        endpoint = json.loads((tmp_path / "out/results.json").read_text())["endpoints"][0]
+        assert leaf_status(endpoint)["status"] == "good"
+        assert leaf_status(endpoint)["sources"][0]["location"] == str(tmp_path / "issuing.crl")
+        targets.write_text(targets.read_text().replace('crl = ["issuing.crl"]', 'crl = ["bad.crl"]'))
+        bad = CliRunner().invoke(cli, ["scan", "--targets", str(targets), "--out", str(tmp_path / "o2")])
+    assert bad.exit_code == 2
+    assert "targets.toml:3:" in bad.output and "bad.crl holds no CRL" in bad.output and "fix:" in bad.output
