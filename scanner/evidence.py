@@ -44,6 +44,7 @@ from scanner import pem as pem_module
 from scanner.errors import InputError, read_input
 from scanner.evaluate import evaluate
 from scanner.evaluate.profile import Profile
+from scanner.passwords import SIGN_KEY
 from scanner.results import iter_endpoints, read_header, safe_id
 
 FORMAT = "dccscan-evidence/1"
@@ -77,12 +78,18 @@ def load_signing_key(path: Path) -> tuple[SigningKey, bytes]:
     """The private key in ``path`` and the PEM to embed as signer.pem: the certificate(s) in the
     same file when present (they must match the key), else the public key."""
     data = read_input(path, "the signing key", fix="pass a PEM file holding an Ed25519, ECDSA or RSA private key")
-    password = os.environ.get("DCCSCAN_KEY_PASSWORD")
     try:
-        key = serialization.load_pem_private_key(data, password=password.encode() if password else None)
-    except TypeError as exc:
-        raise InputError("the signing key is encrypted and no password was given", file=path,
-                         fix="set DCCSCAN_KEY_PASSWORD to the key's password") from exc
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # encrypted: its own password source (scanner.passwords), never the client key's
+        password = SIGN_KEY.password()
+        if password is None:
+            raise InputError("the signing key is encrypted and no password was given", file=path,
+                             fix=SIGN_KEY.fix(prompt=False)) from None
+        try:
+            key = serialization.load_pem_private_key(data, password=password)
+        except (TypeError, ValueError) as exc:
+            raise InputError("the signing key's password is wrong", file=path,
+                             fix=f"check {SIGN_KEY.where()}") from exc
     except ValueError as exc:
         raise InputError(f"not a usable PEM private key ({exc})", file=path,
                          fix="pass a PEM file holding an Ed25519, ECDSA or RSA private key") from exc

@@ -3,8 +3,10 @@
 Everything a user can get wrong here is reported before anything is scanned, as an
 ``InputError`` naming the file, the line and the fix. ``tomllib`` gives a line only for syntax
 errors, so the line of an offending key or ``[[target]]`` table is found by scanning the text.
-Client keys are decrypted once, at load time (``DCCSCAN_KEY_PASSWORD`` or a prompt on a
-terminal), so a wrong password stops the run at the start instead of failing every endpoint.
+Client keys are decrypted once, at load time (the client key's password source,
+``scanner.passwords.CLIENT_KEY``, or a prompt on a terminal), so a wrong password stops the run
+at the start instead of failing every endpoint. A client certificate may also be a PKCS#12
+(.p12/.pfx) file holding the key and the chain, which is how many organisations keep them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import dataclasses
 import getpass
 import hashlib
 import ipaddress
-import os
 import re
 import sys
 import tomllib
@@ -24,17 +25,19 @@ from typing import Any, Callable, NoReturn, Sequence
 import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
+from scanner.address import is_ip_literal
 from scanner.errors import InputError, read_input
-from scanner.probe.tls import ClientIdentity, is_ip_literal
+from scanner.passwords import CLIENT_KEY
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
 DEFAULT_PORT = 443
 DEFAULT_TIMEOUT = 10.0
-PASSWORD_ENV = "DCCSCAN_KEY_PASSWORD"
 TARGET_KEYS = ("name", "interface", "host", "port", "hostname", "tags", "timeout",
-               "trust_anchors", "client_cert", "client_key", "crl")
-DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key", "crl")
+               "trust_anchors", "client_cert", "client_key", "http_check", "crl")
+DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key", "http_check",
+                "crl")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -53,6 +56,7 @@ class Target:
     trust_anchors: tuple[Path, ...] = ()
     client_cert: Path | None = None
     client_key: Path | None = None
+    http_check: bool = False  # ask the application when a client certificate is only requested
     crls: tuple[Path, ...] = ()  # CRL files (DER or PEM) for networks where the CA cannot be reached
 
     def to_json(self) -> dict[str, Any]:
@@ -66,6 +70,16 @@ class TargetsFile:
     targets: tuple[Target, ...]
     path: Path
     sha256: str
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """A client certificate chain (leaf first, DER) and its private key, decrypted: what the
+    probe presents when a server asks. Defined here, where it is loaded, so the probe depends on
+    the targets and not the other way round."""
+
+    chain: tuple[bytes, ...]
+    key_pem: bytes = field(repr=False)
 
 
 @dataclass
@@ -238,42 +252,71 @@ def _tags(where: _Where, value: Any) -> tuple[str, ...]:
 
 # ---- client identity ------------------------------------------------------------------------
 
-_IDENTITIES: dict[tuple[Path, Path], ClientIdentity] = {}
-
-
-def _password(path: Path, prompt: Callable[[str], str] | None) -> bytes | None:
-    if PASSWORD_ENV in os.environ:
-        return os.environ[PASSWORD_ENV].encode("utf-8")
-    if prompt is not None:
-        return prompt(f"Password for {path}: ").encode("utf-8")
-    return None
+_IDENTITIES: dict[tuple[Path, Path | None], ClientIdentity] = {}
+PKCS12_HINT = "a PKCS#12 (.p12/.pfx) file holds the key: give it as client_cert without client_key"
 
 
 def _default_prompt() -> Callable[[str], str] | None:
     return getpass.getpass if sys.stdin is not None and sys.stdin.isatty() else None
 
 
-def _identity(where: _Where, cert: Path, key: Path) -> ClientIdentity:
-    """Load and decrypt a client certificate and key once; cached for the probe."""
-    if (cert, key) in _IDENTITIES:
-        return _IDENTITIES[(cert, key)]
-    chain = read_certificates(where, "client_cert", cert)
+def is_pkcs12(path: Path) -> bool:
+    """A client_cert that is not PEM text is read as PKCS#12 (DER), whatever its file name."""
+    return b"-----BEGIN" not in path.read_bytes()
+
+
+def _client_password(where: _Where, path: Path, key: str) -> bytes:
+    prompt = _default_prompt()
+    password = CLIENT_KEY.password(prompt, path)
+    if password is None:
+        where.fail(f"{key} {path} is encrypted and no password was given", CLIENT_KEY.fix(prompt is not None), key)
+    return password
+
+
+def _pem_key(where: _Where, key: Path) -> Any:
     data = key.read_bytes()
     try:
-        private = serialization.load_pem_private_key(data, password=None)
+        return serialization.load_pem_private_key(data, password=None)
     except TypeError:
-        password = _password(key, _default_prompt())
-        if password is None:
-            where.fail(f"client_key {key} is encrypted and no password was given",
-                       f"set {PASSWORD_ENV}, or run from a terminal to be prompted", "client_key")
+        password = _client_password(where, key, "client_key")
         try:
-            private = serialization.load_pem_private_key(data, password=password)
+            return serialization.load_pem_private_key(data, password=password)
         except (ValueError, TypeError):
-            where.fail(f"client_key {key}: the password is wrong",
-                       f"check {PASSWORD_ENV} or the password you typed", "client_key")
+            where.fail(f"client_key {key}: the password is wrong", f"check {CLIENT_KEY.where()}", "client_key")
     except ValueError as exc:
         where.fail(f"client_key {key} is not a PEM private key ({exc})",
                    "give the PEM key (-----BEGIN PRIVATE KEY-----) that matches client_cert", "client_key")
+
+
+def _pkcs12(where: _Where, path: Path) -> tuple[Any, list[x509.Certificate]]:
+    """Key and chain (leaf first) of a PKCS#12 file; unencrypted, or with the client key's password."""
+    data = path.read_bytes()
+    try:
+        loaded = pkcs12.load_key_and_certificates(data, None)
+    except ValueError:  # encrypted (or not PKCS#12 at all: the password cannot tell them apart)
+        password = _client_password(where, path, "client_cert")
+        try:
+            loaded = pkcs12.load_key_and_certificates(data, password)
+        except ValueError:
+            where.fail(f"client_cert {path} is neither PEM certificates nor a PKCS#12 file this password opens",
+                       f"check {CLIENT_KEY.where()}, or give PEM files as client_cert and client_key", "client_cert")
+    private, leaf, extra = loaded
+    if private is None or leaf is None:
+        where.fail(f"client_cert {path} is a PKCS#12 file without {'a key' if private is None else 'a certificate'}",
+                   "export the client certificate together with its private key (openssl pkcs12 -export)",
+                   "client_cert")
+    return private, [leaf, *extra]
+
+
+def _identity(where: _Where, cert: Path, key: Path | None) -> ClientIdentity:
+    """Load and decrypt a client certificate and key (or one PKCS#12 file) once; cached for the probe."""
+    if (cert, key) in _IDENTITIES:
+        return _IDENTITIES[(cert, key)]
+    if key is None:
+        private, chain = _pkcs12(where, cert)
+    else:
+        chain = read_certificates(where, "client_cert", cert)
+        private = _pem_key(where, key)
     if private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != \
             chain[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
         where.fail(f"client_key {key} does not match the certificate in {cert}",
@@ -287,7 +330,7 @@ def _identity(where: _Where, cert: Path, key: Path) -> ClientIdentity:
 
 def client_identity(target: Target) -> ClientIdentity | None:
     """The decrypted client identity for a target loaded earlier (None without client_cert)."""
-    if target.client_cert is None or target.client_key is None:
+    if target.client_cert is None:
         return None
     where = _Where(file=str(target.client_cert))
     return _identity(where, target.client_cert, target.client_key)
@@ -340,9 +383,8 @@ def _build(where: _Where, raw: dict[str, Any], base: Path,
     hostname_raw = raw.get("hostname", raw["host"])
     _check_type(where, "hostname", hostname_raw, str, "a DNS name or IP address")
     cert_text, key_text = raw.get("client_cert"), raw.get("client_key")
-    if (cert_text is None) != (key_text is None):
-        where.fail("client_cert and client_key must be given together", "set both (or neither) for mutual TLS",
-                   "client_cert" if cert_text is not None else "client_key")
+    if cert_text is None and key_text is not None:
+        where.fail("client_key is given without client_cert", "set both (or neither) for mutual TLS", "client_key")
     target = Target(
         name=raw["name"], interface=interface, host=host, port=_port(where, raw.get("port", DEFAULT_PORT)),
         hostname=normalise_hostname(hostname_raw, where), tags=_tags(where, raw.get("tags", [])),
@@ -350,11 +392,28 @@ def _build(where: _Where, raw: dict[str, Any], base: Path,
         trust_anchors=_checked_anchors(where, raw.get("trust_anchors", []), base, anchors_seen),
         client_cert=_readable(where, "client_cert", cert_text, base) if cert_text is not None else None,
         client_key=_readable(where, "client_key", key_text, base) if key_text is not None else None,
+        http_check=_http_check(where, raw.get("http_check", interface == "gateway")),
         crls=_crls(where, raw.get("crl", []), base),
     )
-    if target.client_cert and target.client_key:
-        _identity(where, target.client_cert, target.client_key)
+    if target.client_cert is not None:
+        _pair(where, target.client_cert, target.client_key, "client_cert and client_key must be given together")
     return target
+
+
+def _pair(where: _Where, cert: Path, key: Path | None, message: str) -> None:
+    """A PEM certificate needs its key; a PKCS#12 file must come alone. Loads the identity."""
+    if key is None and not is_pkcs12(cert):
+        where.fail(message, f"set both (or neither) for mutual TLS; {PKCS12_HINT}", "client_cert")
+    if key is not None and is_pkcs12(cert):
+        where.fail(f"client_cert {cert} is not PEM, so it is read as PKCS#12, which holds the key itself",
+                   f"drop client_key; {PKCS12_HINT}", "client_key")
+    _identity(where, cert, key)
+
+
+def _http_check(where: _Where, value: Any) -> bool:
+    """``http_check``: on by default for the ``gateway`` interface (mutual TLS is its point)."""
+    _check_type(where, "http_check", value, bool, "true or false")
+    return bool(value)
 
 
 def load_targets(path: str | Path) -> TargetsFile:
@@ -452,10 +511,29 @@ def apply_overrides(target: Target, *, timeout: float | None = None, trust_ancho
     if trust_anchors:
         changes["trust_anchors"] = _anchors(where, list(trust_anchors), Path.cwd())
     if client_cert is not None or client_key is not None:
-        if client_cert is None or client_key is None:
-            where.fail("--client-cert and --client-key must be given together", "give both options")
+        if client_cert is None:
+            where.fail("--client-key is given without --client-cert", "give both options")
         cert = _readable(where, "client_cert", client_cert, Path.cwd())
-        key = _readable(where, "client_key", client_key, Path.cwd())
-        _identity(where, cert, key)
+        key = _readable(where, "client_key", client_key, Path.cwd()) if client_key is not None else None
+        _pair(where, cert, key, "--client-cert and --client-key must be given together")
         changes["client_cert"], changes["client_key"] = cert, key
     return dataclasses.replace(target, **changes) if changes else target
+
+
+def declared_targets(path: Path) -> list[dict[str, Any]]:
+    """The targets a file declares, as results' ``target`` objects, without reading the files they
+    name. For ``merge``: it names the targets of a missing shard from the copy of the targets file
+    each shard keeps beside its results (already checked by the shard's scan), on a machine that
+    may not have the trust anchors and keys the file points to."""
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
+    defaults = document.get("defaults", {})
+    where = _Where(file=str(path))
+    out = []
+    for raw in document.get("target", []):
+        merged = {**defaults, **raw}
+        host = normalise_hostname(merged["host"], where, "host")
+        out.append({"name": merged["name"], "interface": merged.get("interface", "other"), "host": host,
+                    "port": merged.get("port", DEFAULT_PORT),
+                    "hostname": normalise_hostname(merged.get("hostname", merged["host"]), where),
+                    "tags": list(merged.get("tags", []))})
+    return out

@@ -72,4 +72,10 @@ def test_demo_serve_keeps_the_estate_for_the_printed_command(tmp_path: Path) -> 
     finally:
         hang_guard.cancel()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave a server behind, even when this test fails
+            proc.wait()
+            raise
+    assert code == 0

@@ -61,7 +61,7 @@ def test_diff_of_first_scan_says_there_is_nothing_to_compare(tmp_path: Path, nig
 
 
 @pytest.mark.parametrize(("args", "db_exists"), [
-    (["history"], False), (["diff"], False), (["diff", "--to", "7"], True), (["prune", "--keep-days", "3"], False)])
+    (["history"], False), (["diff"], False), (["diff", "--to", "7"], True)])
 def test_bad_input_exits_2_with_a_message(tmp_path: Path, nights: tuple[Path, Path], args: list[str],
                                           db_exists: bool) -> None:
     db = tmp_path / "h.db"
@@ -82,3 +82,29 @@ def test_prune_cli_and_lock_refusal(tmp_path: Path, nights: tuple[Path, Path]) -
     assert len(list_scans(db)) == 2
     code, out, _ = _run("prune", "--keep-days", "0", "--db", str(db))
     assert code == 0 and "deleted 2 scan(s)" in out and list_scans(db) == []
+
+
+def test_first_nights_prune_has_nothing_to_do(tmp_path: Path) -> None:
+    """No database yet (the first night): exit 0 with a note, or nothing at all with --quiet; the
+    database is not created by pruning it."""
+    db = tmp_path / "history.db"
+    code, out, err = _run("prune", "--keep-days", "400", "--db", str(db))
+    assert code == 0 and out == f"no history database at {db} yet: nothing to prune\n" and "prune.nothing" in err
+    assert _run("prune", "--keep-days", "400", "--db", str(db), "--quiet") == (0, "", "")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prune_quiet_prints_nothing_when_it_worked(tmp_path: Path, nights: tuple[Path, Path]) -> None:
+    db = tmp_path / "h.db"
+    record_scan(db, nights[0])
+    assert _run("prune", "--keep-days", "0", "--db", str(db), "--quiet", "--log-format", "json") == (0, "", "")
+    assert list_scans(db) == []
+
+
+@pytest.mark.parametrize("command", [["prune", "--keep-days", "3"], ["scan", "127.0.0.1:1"]])
+def test_db_in_a_folder_that_does_not_exist_is_refused(tmp_path: Path, command: list[str]) -> None:
+    db = tmp_path / "no-such-folder" / "history.db"
+    code, out, err = _run(*command, "--db", str(db), "--out", str(tmp_path / "out")) if command[0] == "scan" \
+        else _run(*command, "--db", str(db))
+    assert code == 2 and "the folder of --db does not exist" in err and f"mkdir -p {db.parent}" in err, err
+    assert not db.parent.exists() and not (tmp_path / "out" / "results.json").exists()

@@ -94,6 +94,7 @@ class Nightly:
     new_leaf: Issued
     pack: Path
     public_key: Path
+    first_run: Result
     second_run: Result
     hook: list[dict[str, Any]]
 
@@ -113,11 +114,11 @@ def nightly(pki: LabPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     db, targets = tmp / "history.db", tmp / "targets.toml"
     common = ["scan", "--targets", str(targets), "--db", str(db), "--profile", str(profile), "--fail-on", "never",
-              "--quiet", "--log-format", "json"]
+              "--log-format", "json"]
     with LabEstate([tls_spec(steady), tls_spec(old_leaf), tls_spec(stopping)]) as (p1, p2, p3):
         ports = {"steady": p1, "rotating": p2, "stopping": p3}
         targets_toml(targets, ports, root)
-        first = dccscan(*common, "--out", str(tmp / "first"))
+        first = dccscan(*common, "--out", str(tmp / "first"), "--quiet")
     assert first.exit_code == 0, first.output
     second_specs = [tls_spec(steady, port=p1), tls_spec(new_leaf, port=p2), ServerSpec(kind="closed", port=p3)]
     with LabEstate(second_specs), webhook_receiver() as (url, received):
@@ -126,7 +127,7 @@ def nightly(pki: LabPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     ids = {name: f"{name}@127.0.0.1:{port}" for name, port in ports.items()}
     yield Nightly(tmp=tmp, db=db, first=tmp / "first", second=tmp / "second", ids=ids, old_leaf=old_leaf,
                   new_leaf=new_leaf, pack=tmp / "evidence" / "night-2.zip", public_key=public_key,
-                  second_run=second, hook=received)
+                  first_run=first, second_run=second, hook=received)
 
 
 def _expected_counts() -> dict[str, int]:
@@ -190,6 +191,12 @@ def test_log_lines_are_json_and_never_show_the_webhook_secret(nightly: Nightly) 
     events = [line["event"] for line in lines]
     assert events == ["run.started", "history.recorded", "evidence.written", "webhook.sent", "run.finished"]
     assert "secret-token" not in nightly.second_run.stderr
+
+
+def test_a_clean_quiet_night_prints_nothing(nightly: Nightly) -> None:
+    """The first night is clean (exit 0) and ran with --quiet: no summary, no INFO log line."""
+    assert (nightly.first_run.exit_code, nightly.first_run.stdout, nightly.first_run.stderr) == (0, "", "")
+    assert list_scans(nightly.db)[0]["exit_code"] == 0
 
 
 def test_evidence_pack_of_the_scan_verifies_with_the_real_engine(nightly: Nightly) -> None:
@@ -272,7 +279,7 @@ def test_max_duration_stops_a_silent_endpoint_and_keeps_what_was_gathered(leaf: 
     (["--notify-webhook", "ftp://example.net/x"], "is not an http:// or https:// URL"),
     (["--sign-key", "KEY"], "no --evidence PACK.zip was given"),
     (["--evidence", "p.zip", "--sign-key", "missing.pem"], "cannot read the signing key"),
-    (["--db", "KEY/h.db"], "cannot create the folder for --db"),
+    (["--db", "KEY/h.db"], "the folder of --db does not exist"),
     (["--evidence", "DIR"], "--evidence"),
 ])
 def test_bad_nightly_options_exit_2_before_scanning(args: list[str], message: str, tmp_path: Path) -> None:

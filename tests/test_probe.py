@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import hypothesis
 import pytest
 import trio
@@ -13,7 +11,8 @@ from scanner.lab.pki import Issued, LabPKI
 from scanner.lab.servers import ServerSpec, ipv6_available, serve
 from scanner.probe import errors
 from scanner.probe.resolve import resolve
-from scanner.probe.tls import Capture, ClientIdentity, probe
+from scanner.probe.tls import Capture, probe
+from scanner.targets import ClientIdentity
 from tests.lab_fixtures import client, leaf, pki, tls_spec  # noqa: F401 - fixtures
 
 HOSTNAME = "gw.dcc-user.example"
@@ -63,21 +62,6 @@ async def test_sni_is_hostname_but_not_for_ip_literals(nursery: trio.Nursery, le
     assert [entry["sni"] for entry in log] == [HOSTNAME, None]
 
 
-@pytest.fixture(params=["certificate-callback", "info-callback"])
-def request_watch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Client-certificate requests are learned from OpenSSL's certificate callback; when
-    pyOpenSSL's internals do not allow installing it, from the info callback. Both must agree."""
-    from scanner.probe import tls
-    tls._context.cache_clear()
-    if request.param == "info-callback":
-        monkeypatch.setattr(tls._REQUESTS, "install", lambda ctx: False)
-    else:
-        assert tls._context(None).watched, "the certificate callback is not installed"
-    yield str(request.param)
-    tls._context.cache_clear()  # no context built without the callback outlives the test
-
-
-@pytest.mark.usefixtures("request_watch")
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
 async def test_chain_captured_when_client_cert_required_and_none_configured(
         nursery: trio.Nursery, pki: LabPKI, leaf: Issued, version: str) -> None:
@@ -93,15 +77,19 @@ async def test_chain_captured_when_client_cert_required_and_none_configured(
     assert log == []  # the server never completed a handshake with us
 
 
-@pytest.mark.usefixtures("request_watch")
-async def test_optional_client_cert_tls13(nursery: trio.Nursery, pki: LabPKI, leaf: Issued) -> None:
-    port = await start(nursery, tls_spec(leaf, client_auth="optional", client_cas=[pki.root.pem]))
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+async def test_requested_client_cert(nursery: trio.Nursery, pki: LabPKI, leaf: Issued, version: str) -> None:
+    """The TLS layer says 'requested'; only the application's answer can say 'optional'."""
+    port = await start(nursery, tls_spec(leaf, client_auth="optional", client_cas=[pki.root.pem],
+                                         max_version=version))
     capture = await probe("127.0.0.1", port, hostname=HOSTNAME, timeout=10)
-    assert capture.client_auth == "optional"
+    assert capture.client_auth == "requested" and capture.client_auth_http is None
     assert capture.acceptable_ca_names == [pki.root.cert.subject.rfc4514_string()]
+    capture = await probe("127.0.0.1", port, hostname=HOSTNAME, timeout=10, http_check=True)
+    assert capture.client_auth == "optional"  # the lab server answers HTTP 200 without a certificate
+    assert capture.client_auth_http is not None and capture.client_auth_http["status"] == 200
 
 
-@pytest.mark.usefixtures("request_watch")
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
 async def test_mutual_tls_with_client_certificate(nursery: trio.Nursery, pki: LabPKI, leaf: Issued,
                                                   client: Issued, version: str) -> None:
@@ -115,7 +103,6 @@ async def test_mutual_tls_with_client_certificate(nursery: trio.Nursery, pki: La
     assert log[0]["client_cert"] == client.cert.subject.rfc4514_string()
 
 
-@pytest.mark.usefixtures("request_watch")
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
 async def test_client_certificate_rejected(nursery: trio.Nursery, pki: LabPKI, leaf: Issued, version: str) -> None:
     other = LabPKI.create(org="Someone Else")
@@ -192,7 +179,7 @@ async def test_resolve_ip_literals_and_localhost() -> None:
 
 def test_capture_json_shape() -> None:
     assert set(Capture().to_tls_json()) == {"version", "cipher", "alpn", "client_auth",
-                                            "client_cert_sent", "acceptable_ca_names"}
+                                            "client_cert_sent", "acceptable_ca_names", "client_auth_http"}
 
 
 @hypothesis.given(hypothesis.strategies.one_of(
@@ -203,7 +190,7 @@ def test_ip_literal_shortcut_agrees_with_ipaddress(text: str) -> None:
     """The quick rejection of names in ``is_ip_literal`` never changes its answer."""
     import ipaddress
 
-    from scanner.probe.tls import is_ip_literal
+    from scanner.address import is_ip_literal
     try:
         ipaddress.ip_address(text)
         expected = True

@@ -270,10 +270,22 @@ def test_merge_makes_one_complete_schema_valid_scan(shards: list[Path], tmp_path
     assert len(list((out / "chains").glob("*.pem"))) == 6
 
 
-def test_merge_of_a_missing_shard_is_incomplete(shards: list[Path], tmp_path: Path) -> None:
+def test_merge_of_a_missing_shard_is_incomplete_and_names_its_targets(shards: list[Path], tmp_path: Path) -> None:
     result = merge(str(tmp_path), str(shards[0]), "--format", "json", "-q")
-    assert result.exit_code == 3 and "shard(s) 2 missing" in result.output
-    assert json.loads((tmp_path / "results.json").read_text())["complete"] is False
+    lost = endpoint_names(shards[1] / "results.json")  # what shard 2 scanned is what is missing
+    assert result.exit_code == 3 and "shard(s) 2 missing" in result.stderr
+    assert f"{len(lost)} target(s) not reached: {', '.join(n for n in TARGET_NAMES if n in lost)}" in result.stderr
+    document = json.loads((tmp_path / "results.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert document["complete"] is False
+    assert sorted(t["name"] for t in document["not_reached"]) == sorted(lost)
+    assert {t["hostname"] for t in document["not_reached"]} == {"gw.dcc-user.example"}
+    (shards[0] / "targets.toml").rename(tmp_path / "aside.toml")  # command-line targets have no copy
+    try:
+        result = merge(str(tmp_path / "again"), str(shards[0]), "--format", "json", "-q")
+    finally:
+        (tmp_path / "aside.toml").rename(shards[0] / "targets.toml")
+    assert result.exit_code == 3 and "shard(s) 2 missing; its targets cannot be named" in result.stderr
 
 
 def test_merge_of_an_interrupted_shard_is_incomplete(shards: list[Path], tmp_path: Path) -> None:
@@ -368,7 +380,7 @@ def test_certificate_records_are_the_same_with_the_engines_parse(pki: LabPKI, le
     from datetime import datetime, timezone
 
     from scanner.certinfo import describe
-    from scanner.evaluate.certs import facts
+    from scanner.facts.certificate import facts
     from scanner.results import chain_part
     chain = [leaf.der, pki.issuing.der]
     part = chain_part(chain, "gw.dcc-user.example", [pki.root.der], datetime.now(timezone.utc), None)

@@ -19,7 +19,10 @@ with that reason in the results, not a finding: most private PKIs and every test
 
 from __future__ import annotations
 
-from scanner.checks.registry import Context, Outcome, Runner, define
+from scanner.checks.model import Catalogue, Context, Outcome, Runner
+
+_CATALOGUE = Catalogue()
+define = _CATALOGUE.define
 
 RFC5280_63 = "RFC 5280 6.3 (CRL validation)"
 RFC6960 = "RFC 6960 (OCSP)"
@@ -64,3 +67,4 @@ define(UNUSABLE, "A revocation source answered, but not with usable status for t
        "Check the CA's CRL distribution point and OCSP responder configuration for this issuing CA (the detail says "
        "what did not match).", _never_on_a_chain(UNUSABLE))
 REVOCATION_CHECKS = (REVOKED, UNREACHABLE, STALE, BAD_SIGNATURE, UNUSABLE)
+CHECKS = _CATALOGUE.freeze()

@@ -26,7 +26,8 @@ def rescan_command(targets_path: Path, out_dir: Path) -> str:
 
 
 def run_demo(out_dir: Path, *, formats: list[str], quiet: bool, serve: bool = False) -> int:
-    """The whole demo; returns the scan's exit code (3 by design: one port is closed).
+    """The whole demo; returns the scan's exit code (1 by design: its findings; the closed port
+    alone would give 3).
 
     With ``serve`` the estate keeps running after the scan until Ctrl-C (KeyboardInterrupt).
     """
@@ -39,7 +40,7 @@ def run_demo(out_dir: Path, *, formats: list[str], quiet: bool, serve: bool = Fa
         loaded = load_targets(targets_path)
         request = ScanRequest(targets=loaded.targets, out_dir=out_dir, concurrency=16, formats=formats,
                               targets_path=targets_path, targets_sha256=loaded.sha256)
-        code = execute(request, quiet=quiet)
+        code = execute(request, quiet=quiet, quiet_on_failure=True)  # its findings are on purpose
         if serve:
             click.echo(f"the demo estate is running; scan it again with:\n  {rescan_command(targets_path, out_dir)}"
                        "\npress Ctrl-C to stop it")
@@ -51,7 +52,8 @@ def run_demo(out_dir: Path, *, formats: list[str], quiet: bool, serve: bool = Fa
 
 
 def _wait_for_interrupt() -> None:
-    """Block until Ctrl-C, which is the user's way of saying they are done with the estate."""
+    """Block until Ctrl-C or SIGTERM (both raise KeyboardInterrupt: ``scanner.cli.stop``), the
+    user's way of saying they are done with the estate."""
     try:
         while True:
             time.sleep(3600)
@@ -69,7 +71,8 @@ def demo(out_dir: Path, formats: str, quiet: bool, serve: bool) -> None:
     """Scan a built-in demo estate of DCC-like endpoints on 127.0.0.1 (no DCC access needed).
 
     Exits 0 when the demo ran: its endpoints are broken on purpose, so the scan's own exit code
-    (3: the closed port could not be scanned) is only printed.
+    (1: findings at or above --fail-on error) is only printed. Ctrl-C or SIGTERM stops --serve,
+    in the foreground or in the background.
     """
     code = run_demo(out_dir, formats=parse_formats(formats), quiet=quiet, serve=serve)
     if not quiet:

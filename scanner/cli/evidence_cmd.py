@@ -8,7 +8,9 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from scanner.cli.keyopts import password_file_option
 from scanner.errors import InputError
+from scanner.passwords import SIGN_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -18,7 +20,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 sign_key_option = click.option(
     "--sign-key", "sign_key", type=click.Path(path_type=Path, dir_okay=False), default=None,
     help="PEM private key (Ed25519, ECDSA or RSA) to sign the pack's manifest; a certificate in "
-         "the same file is embedded as signer.pem. Encrypted keys read DCCSCAN_KEY_PASSWORD.")
+         "the same file is embedded as signer.pem. An encrypted key: see --sign-key-password-file.")
 
 
 def _input_errors(func: F) -> F:
@@ -39,6 +41,7 @@ def _input_errors(func: F) -> F:
 @click.argument("results_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("pack", type=click.Path(path_type=Path, dir_okay=False))
 @sign_key_option
+@password_file_option(SIGN_KEY)
 @_input_errors
 def evidence(results_dir: Path, pack: Path, sign_key: Path | None) -> None:
     """Pack the scan in RESULTS_DIR into the evidence zip PACK (reproducible, optionally signed)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -31,7 +31,7 @@ def db_option(func: F) -> F:
 
 
 def wait_lock_option(func: F) -> F:
-    return click.option("--wait-lock", "wait_lock", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    return click.option("--wait-lock", "wait_lock", type=click.FloatRange(min=0), default=0, show_default=True,
                         metavar="S", help="Wait up to S seconds for another run on the same --db to finish; "
                         f"then give up with exit code {EXIT_LOCKED}.")(func)
 
@@ -124,25 +124,69 @@ def diff(db: Path | None, from_id: int | None, to_id: int | None, fmt: str) -> N
         click.echo(render_text(changes), nl=False)
 
 
+def quiet_option(func: F) -> F:
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="Print nothing unless something is wrong (warnings and errors still go to "
+                        "stderr).")(func)
+
+
+def log_level(quiet: bool) -> int:
+    """The log level of a command: ``--quiet`` keeps warnings and errors only (cron mails any output)."""
+    return logging.WARNING if quiet else logging.INFO
+
+
+def existing_folder(db: Path, option: str = "--db") -> None:
+    """InputError when ``db``'s folder does not exist: a typo must not become a new empty folder."""
+    if not db.parent.is_dir():
+        raise InputError(f"the folder of {option} does not exist", file=db,
+                         fix=f"create {db.parent} first (e.g. mkdir -p {db.parent}), or correct the path")
+
+
+@contextmanager
+def held_lock(db: Path, wait: float) -> Iterator[None]:
+    """``run_lock`` on ``db``, logging ``run.lock_wait`` (naming the holder) when it must wait, so
+    a run that seems stuck says what it is waiting for."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(run_lock(db, wait=0))
+        except LockBusy as busy:
+            if wait <= 0:
+                raise
+            log_event("run.lock_wait", db=str(db), holder=busy.holder, wait=wait)
+            stack.enter_context(run_lock(db, wait=wait))
+        yield
+
+
 @click.command("prune")
 @click.option("--keep-days", "keep_days", type=click.IntRange(min=0), required=True, metavar="N",
               help="Delete recorded scans that started more than N days ago.")
 @db_option
 @wait_lock_option
 @log_format_option
-def prune(keep_days: int, db: Path | None, wait_lock: float, log_format: str) -> None:
-    """Delete old scans from the history (and the certificates only they referenced)."""
-    configure(log_format)
+@quiet_option
+def prune(keep_days: int, db: Path | None, wait_lock: float, log_format: str, quiet: bool) -> None:
+    """Delete old scans from the history (and the certificates only they referenced).
+
+    A database that does not exist yet (the first night) has nothing to prune: exit 0.
+    """
+    configure(log_format, log_level(quiet))
+    explicit = db is not None
     db = db or default_db_path()
     with input_errors():
+        if explicit:
+            existing_folder(db)
         if not db.exists():
-            raise InputError("no history database here", file=db, fix="pass the --db that the nightly scan uses")
+            log_event("prune.nothing", db=str(db), reason="no database yet")
+            if not quiet:
+                click.echo(f"no history database at {db} yet: nothing to prune")
+            return
         try:
-            with run_lock(db, wait=wait_lock):
+            with held_lock(db, wait_lock):
                 deleted = prune_scans(db, keep_days)
         except LockBusy as exc:
             log_event("run.locked", logging.ERROR, db=str(db), waited=wait_lock)
             click.echo(str(exc), err=True)
             sys.exit(EXIT_LOCKED)
     log_event("prune.done", db=str(db), keep_days=keep_days, scans_deleted=deleted)
-    click.echo(f"deleted {deleted} scan(s) started more than {keep_days} day(s) ago")
+    if not quiet:
+        click.echo(f"deleted {deleted} scan(s) started more than {keep_days} day(s) ago")

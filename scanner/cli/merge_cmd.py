@@ -10,6 +10,7 @@ recomputed, and the result is complete only when every shard is present and comp
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,8 @@ import click
 from scanner.cli.scan_cmd import input_failure, parse_formats, prepare_out_dir, render
 from scanner.errors import InputError
 from scanner.results import ResultsWriter, iter_endpoints, read_header
-from scanner.shard import parse_shard
+from scanner.shard import parse_shard, shard_of
+from scanner.targets import declared_targets
 
 SAME = {"targets_file.sha256": "targets file (SHA-256)", "settings.trust_anchors": "trust anchors",
         "settings.profile": "profile", "settings.fail_on": "--fail-on threshold"}
@@ -95,10 +97,25 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def merge_results(out_dir: Path, parts: Sequence[Part]) -> tuple[Path, int, list[int]]:
-    """Write OUT_DIR/results.json (and chains/) from the parts; (path, exit code, missing shards)."""
+def targets_of_shards(parts: Sequence[Part], shards: Sequence[int], count: int) -> list[dict[str, Any]] | None:
+    """The targets of ``shards`` (of ``count``), from the copy of the targets file the shard scans
+    kept (``targets.toml``, checked against the recorded SHA-256); None when there is no such copy
+    (command-line targets), so the caller can say the targets cannot be named."""
+    wanted = parts[0].header.get("targets_file") or {}
+    for part in parts:
+        copy = part.folder / "targets.toml"
+        if copy.is_file() and hashlib.sha256(copy.read_bytes()).hexdigest() == wanted.get("sha256"):
+            return [t for t in declared_targets(copy) if shard_of(t["name"], count) in shards]
+    return None
+
+
+def merge_results(out_dir: Path, parts: Sequence[Part]) -> tuple[Path, int, list[int], list[dict[str, Any]] | None]:
+    """Write OUT_DIR/results.json (and chains/) from the parts; (path, exit code, missing shards,
+    the missing shards' targets or None when they cannot be named). Those targets are listed in
+    ``not_reached``, so every report names them."""
     count, present = check_compatible(parts)
     missing = sorted(set(range(1, count + 1)) - present) if count else []
+    lost = targets_of_shards(parts, missing, count) if count and missing else []
     first = parts[0].header
     settings = dict(first["settings"], shard=None)
     writer = ResultsWriter(out_dir, started_at=min(_time(p.header["started_at"]) for p in parts),
@@ -111,14 +128,14 @@ def merge_results(out_dir: Path, parts: Sequence[Part]) -> tuple[Path, int, list
         writer.close()
         raise
     complete = not missing and all(p.header.get("complete") for p in parts)
-    not_reached = [t for p in parts for t in p.header.get("not_reached") or []]
+    not_reached = [t for p in parts for t in p.header.get("not_reached") or []] + (lost or [])
     results = writer.finish(max(_time(p.header["finished_at"]) for p in parts), complete=complete,
                             not_reached=not_reached)
     for name in ("targets.toml", "profile.toml"):
         source = parts[0].folder / name
         if source.is_file() and source.resolve() != (out_dir / name).resolve():
             shutil.copyfile(source, out_dir / name)
-    return results, writer.summary.exit_code(complete), missing
+    return results, writer.summary.exit_code(complete), missing, lost
 
 
 @click.command()
@@ -136,11 +153,13 @@ def merge(out_dir: Path, results_dirs: tuple[Path, ...], formats: str, quiet: bo
     try:
         parts = [_load(folder) for folder in results_dirs]
         out = prepare_out_dir(out_dir)
-        results, code, missing = merge_results(out, parts)
+        results, code, missing, lost = merge_results(out, parts)
     except InputError as exc:
         raise input_failure(exc) from None
     if missing:
-        click.echo(f"dccscan: shard(s) {', '.join(map(str, missing))} missing: the merged results are "
+        named = (f"{len(lost)} target(s) not reached: {', '.join(t['name'] for t in lost)}" if lost is not None
+                 else "its targets cannot be named (command-line targets: no targets.toml beside the results)")
+        click.echo(f"dccscan: shard(s) {', '.join(map(str, missing))} missing; {named}. The merged results are "
                    "marked incomplete", err=True)
     render(results, out, wanted, quiet=quiet)
     raise click.exceptions.Exit(code)

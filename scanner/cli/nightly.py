@@ -13,7 +13,8 @@ that ``scan_cmd`` changes by one decorator and one call:
 * ``--notify-webhook URL``: the summary and changes are posted last; a failure is only logged.
 * ``--max-duration S``: the scan stops when S seconds have passed since the command started
   (lock wait included) and writes what it gathered with ``complete: false``.
-* ``--log-format text|json``: the log lines these steps write on stderr.
+* ``--log-format text|json``: the log lines these steps write on stderr; with ``scan --quiet``
+  only warnings and errors (a clean nightly run under cron prints nothing, so cron mails nothing).
 
 Every input is checked before anything is scanned (bad input: exit 2, never after a long scan).
 """
@@ -26,17 +27,20 @@ import logging
 import os
 import sqlite3
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import click
 
 from scanner.cli.evidence_cmd import sign_key_option
-from scanner.cli.history_cmd import log_format_option, record_and_diff, wait_lock_option
+from scanner.cli.history_cmd import (existing_folder, held_lock, log_format_option, log_level, record_and_diff,
+                                     wait_lock_option)
+from scanner.cli.keyopts import password_file_option
 from scanner.errors import InputError
 from scanner.log import configure, log_event
-from scanner.runlock import EXIT_LOCKED, LockBusy, run_lock
+from scanner.passwords import SIGN_KEY
+from scanner.runlock import EXIT_LOCKED, LockBusy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,6 +56,7 @@ class NightlyOptions:
     max_duration: float | None = None
     evidence: Path | None = None
     sign_key: Path | None = None
+    quiet: bool = False  # the command's own --quiet (read, not owned, by nightly_options)
     started: float = dataclasses.field(default_factory=time.monotonic, compare=False)
 
     @property
@@ -79,11 +84,13 @@ class NightlyOptions:
         if self.evidence is not None:
             _writable_parent(self.evidence, "--evidence")
         if self.db is not None:
+            existing_folder(self.db)  # a mistyped --db must not become a new, empty history
             _writable_parent(self.db, "--db")
 
 
 def _writable_parent(path: Path, option: str) -> None:
-    """Create ``path``'s folder now; InputError when it cannot be created or written."""
+    """Create ``path``'s folder now (``--evidence``: a pack per night in a new folder is fine);
+    InputError when it cannot be created or written."""
     if path.is_dir():
         raise InputError(f"{option} names a folder, not a file", file=path, fix=f"give {option} a file name")
     try:
@@ -99,19 +106,20 @@ def _writable_parent(path: Path, option: str) -> None:
 _OPTIONS: Sequence[Callable[[F], F]] = (
     click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), default=None,
                  help="Record the scan in this history database and add the changes since the previous "
-                 "scan of the same targets to results.json and the report [not recorded]."),
+                 "scan of the same targets to results.json and the report; its folder must exist [default: not recorded]."),
     click.option("--notify-webhook", "notify_webhook", metavar="URL", default=None,
                  help="POST a JSON summary of the scan and its changes here (failures are logged, never fatal)."),
     wait_lock_option,
     log_format_option,
     click.option("--max-duration", "max_duration", type=click.FloatRange(min=0, min_open=True), default=None,
                  metavar="S", help="Stop scanning S seconds after the start; write what was gathered "
-                 "(complete: false, not_reached) [no limit]."),
+                 "(complete: false, not_reached) [default: no limit]."),
     click.option("--evidence", "evidence", type=click.Path(path_type=Path, dir_okay=False), default=None,
                  metavar="PACK.zip", help="Also write an evidence pack of this scan."),
     sign_key_option,
+    password_file_option(SIGN_KEY),
 )
-_FIELDS = tuple(f.name for f in dataclasses.fields(NightlyOptions) if f.name != "started")
+_FIELDS = tuple(f.name for f in dataclasses.fields(NightlyOptions) if f.name not in ("started", "quiet"))
 
 
 def nightly_options(func: F) -> F:
@@ -119,7 +127,7 @@ def nightly_options(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        options = NightlyOptions(**{name: kwargs.pop(name) for name in _FIELDS})
+        options = NightlyOptions(**{name: kwargs.pop(name) for name in _FIELDS}, quiet=bool(kwargs.get("quiet")))
         return func(*args, nightly=options, **kwargs)
 
     for option in reversed(_OPTIONS):
@@ -133,14 +141,7 @@ def _held(options: NightlyOptions) -> Iterator[None]:
     if options.db is None:
         yield
         return
-    with ExitStack() as stack:
-        try:
-            stack.enter_context(run_lock(options.db, wait=0))
-        except LockBusy as busy:
-            if options.wait_lock <= 0:
-                raise
-            log_event("run.lock_wait", db=str(options.db), holder=busy.holder, wait=options.wait_lock)
-            stack.enter_context(run_lock(options.db, wait=options.wait_lock))
+    with held_lock(options.db, options.wait_lock):
         yield
 
 
@@ -149,7 +150,7 @@ def run_nightly(options: NightlyOptions, scan: Callable[[float | None], int], ou
     """Run ``scan(seconds_left)`` (it returns the scan's exit code) inside the lock, then record,
     diff, re-render, pack and notify. Returns the exit code (``EXIT_LOCKED`` when locked out);
     raises ``InputError`` for an unusable database or pack."""
-    configure(options.log_format)
+    configure(options.log_format, log_level(options.quiet))
     try:
         with _held(options):
             if options.db is not None:

@@ -18,9 +18,11 @@ from typing import Any, Callable, Iterator, Sequence
 import click
 import trio
 
+from scanner.cli.keyopts import password_file_option
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
 from scanner.log import log_event
+from scanner.passwords import CLIENT_KEY
 from scanner.probe.revocation import FetchSettings, RevocationFetcher, RevocationStore
 from scanner.probe.runner import Outcome, Retry, Revocation, scan_targets
 from scanner.recordpool import RecordPool
@@ -30,7 +32,7 @@ from scanner.shard import Shard, parse_shard
 from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
                              parse_cli_target, read_crl)
 
-FORMATS = ("json", "html", "junit", "csv")
+FORMATS = ("json", "html", "junit", "csv", "prometheus")
 DEFAULT_CONCURRENCY = 50
 DEFAULT_PER_ADDRESS = 1
 DEFAULT_RETRIES = 1
@@ -280,7 +282,7 @@ def _progress_bar(total: int) -> Any:
 @click.argument("hosts", nargs=-1, metavar="HOST[:PORT]...")
 @click.option("--targets", "targets_path", type=click.Path(path_type=Path), help="TOML targets file.")
 @click.option("--hostname", help="Name the certificate must be valid for (SNI); default: HOST.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [reports/<UTC timestamp>/].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: reports/<UTC timestamp>/].")
 @click.option("--format", "formats", default="json,html", show_default=True, help=f"Comma list of {', '.join(FORMATS)}.")
 @click.option("--concurrency", type=click.IntRange(1, 10000), default=DEFAULT_CONCURRENCY, show_default=True,
               help="Handshakes in flight at once, across all targets.")
@@ -289,14 +291,19 @@ def _progress_bar(total: int) -> Any:
 @click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True,
               help="Retries of a failed connect (refused, reset), after a jittered backoff.")
 @click.option("--shard", "shard_text", metavar="I/N", help="Scan only shard I of N of the targets (stable split by name).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [10; overrides the file].")
-@click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable); replaces the public store.")
-@click.option("--client-cert", help="PEM client certificate (chain) for mutual TLS.")
-@click.option("--client-key", help="PEM client key; encrypted keys read DCCSCAN_KEY_PASSWORD or prompt.")
-@click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="Profile TOML for the DCCKI checks.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [default: 10; overrides the file].")
+@click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable) [default: the public store (certifi)].")
+@click.option("--client-cert", help="Client certificate for mutual TLS: PEM (chain), or PKCS#12 (.p12/.pfx) with its key.")
+@click.option("--client-key", help="PEM client key (none for a PKCS#12 --client-cert); encrypted: see --client-key-password-file.")
+@password_file_option(CLIENT_KEY)
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path), help="Profile TOML for the DCCKI checks [default: the built-in dccki-tls-san].")
+@click.option("--http-check/--no-http-check", default=None,
+              help="When a client certificate is only requested, ask the application with one HTTP request "
+                   "[default: the targets file's http_check; on for the gateway interface].")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
               help="Exit 1 when a finding is at or above this severity.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing for a clean run (exit 0); otherwise the summary. "
+              "Warnings and errors always go to stderr.")
 @click.option("--crl", "crl_texts", multiple=True, metavar="FILE",
               help="CRL file (DER or PEM) of an issuing CA, used for revocation (repeatable).")
 @click.option("--offline-revocation", is_flag=True,
@@ -305,8 +312,9 @@ def _progress_bar(total: int) -> Any:
 def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None, out_dir: Path | None,
          formats: str, concurrency: int, per_address: int, retries: int, shard_text: str | None,
          timeout: float | None, anchors: tuple[str, ...],
-         client_cert: str | None, client_key: str | None, profile_path: Path | None, fail_on: str,
-         quiet: bool, crl_texts: tuple[str, ...], offline_revocation: bool, nightly: NightlyOptions) -> None:
+         client_cert: str | None, client_key: str | None, profile_path: Path | None, http_check: bool | None,
+         fail_on: str, quiet: bool, crl_texts: tuple[str, ...], offline_revocation: bool,
+         nightly: NightlyOptions) -> None:
     """Scan TLS endpoints and write results.json, reports and the presented chains.
 
     Exit codes: 0 all scanned and nothing at or above --fail-on; 1 findings at or above it;
@@ -316,6 +324,8 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     wanted = parse_formats(formats)
     try:
         targets, sha256 = collect_targets(hosts, targets_path, hostname, timeout, anchors, client_cert, client_key)
+        if http_check is not None:
+            targets = [dataclasses.replace(t, http_check=http_check) for t in targets]
         shard = parse_shard(shard_text) if shard_text is not None else None
         if shard is not None:
             targets = shard.select(targets)
@@ -338,15 +348,19 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     raise click.exceptions.Exit(code)
 
 
-def execute(request: ScanRequest, *, quiet: bool) -> int:
-    """Run with a progress bar on a terminal (stderr), then render; returns the exit code."""
+def execute(request: ScanRequest, *, quiet: bool, quiet_on_failure: bool = False) -> int:
+    """Run with a progress bar on a terminal (stderr), then render; returns the exit code.
+
+    ``quiet`` silences a clean run only: a run that exits non-zero still prints its summary (so a
+    cron job mails exactly the nights with something wrong), unless ``quiet_on_failure``.
+    """
     if sys.stderr.isatty() and not quiet:
         with _progress_bar(len(request.targets)) as bar:
             results, code = run_scan(request, progress=lambda done, total: bar.update(done - bar.pos))
     else:
         results, code = run_scan(request)
     try:
-        render(results, request.out_dir, request.formats, quiet=quiet)
+        render(results, request.out_dir, request.formats, quiet=quiet and (code == 0 or quiet_on_failure))
     except KeyboardInterrupt:
         click.echo(f"dccscan: interrupted while writing the reports; the results are in {results}",
                    err=True)

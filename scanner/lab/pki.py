@@ -14,7 +14,7 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Sequence, Union
+from typing import Callable, Iterable, Sequence, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,15 +45,15 @@ SIG_OIDS = {
     ("ec", "sha256"): "1.2.840.10045.4.3.2",
     ("ec", "sha384"): "1.2.840.10045.4.3.3",
 }
-HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-          "sha512": hashes.SHA512, "md5": hashes.MD5}
+HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512, "md5": hashes.MD5}
 
 
 def new_key(kind: str = "ec-p256") -> PrivateKey:
     """``rsa-<bits>``, ``ec-p256``, ``ec-p384``, ``ec-p521``, ``ec-secp256k1`` or ``ed25519``."""
     if kind.startswith("rsa-"):
         return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[4:]))
-    curves = {"ec-p256": ec.SECP256R1, "ec-p384": ec.SECP384R1, "ec-p521": ec.SECP521R1,
+    curves: dict[str, Callable[[], ec.EllipticCurve]] = {"ec-p256": ec.SECP256R1, "ec-p384": ec.SECP384R1, "ec-p521": ec.SECP521R1,
               "ec-secp256k1": ec.SECP256K1}
     if kind in curves:
         return ec.generate_private_key(curves[kind]())
@@ -193,7 +193,7 @@ def issue(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
     for ext, critical in extra:
         builder = builder.add_extension(ext, critical=critical)
-    algorithm = None if isinstance(signer_key, ed25519.Ed25519PrivateKey) else HASHES["sha256"]()
+    algorithm = None if isinstance(signer_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     cert = builder.sign(signer_key, algorithm)
     chain = [issuer, *issuer.chain] if issuer else []
     issued = Issued(cert=cert, key=key, chain=chain)
@@ -322,7 +322,7 @@ def request(
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     for ext, critical in extra:
         builder = builder.add_extension(ext, critical=critical)
-    csr = builder.sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else HASHES["sha256"]())
+    csr = builder.sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
     made = Requested(der=csr.public_bytes(serialization.Encoding.DER), key=key)
     return resign_request(made, hash_name) if hash_name != "sha256" else made
 

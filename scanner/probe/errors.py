@@ -24,10 +24,9 @@ certificate was rejected), so the evidence keeps what the server did present.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:  # pragma: no cover
-    from scanner.probe.tls import Capture
+from scanner.probe.capture import Capture
 
 
 class ProbeError(Exception):
@@ -36,7 +35,7 @@ class ProbeError(Exception):
     kind: ClassVar[str] = "internal"
 
     def __init__(self, message: str, *, phase: str | None = None, alert: str | None = None,
-                 capture: "Capture | None" = None) -> None:
+                 capture: Capture | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.phase = phase

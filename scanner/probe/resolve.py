@@ -3,28 +3,12 @@ AAAA address is scanned as its own endpoint."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 import trio
 
+from scanner.address import literal_address
 from scanner.probe.errors import DnsError
-
-
-_IP_CHARACTERS = frozenset("0123456789abcdefABCDEF.:%")  # and a zone id after '%'
-
-
-def literal_address(host: str) -> list[str] | None:
-    """``[address]`` (normalised) when ``host`` is an IP literal, else None: nothing to resolve,
-    so the runner spends no slot, deadline or checkpoint on it. A name with a character no
-    address can start with is answered without ``ipaddress``, whose failed parse (two
-    exceptions) cost more than the rest of the check for every named endpoint."""
-    if not host or host[0] not in _IP_CHARACTERS:
-        return None
-    try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        return None
 
 
 async def resolve(host: str, port: int) -> list[str]:

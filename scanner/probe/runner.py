@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import trio
 
+from scanner.address import literal_address
 from scanner.probe import errors
-from scanner.probe.resolve import literal_address, resolve
+from scanner.probe.resolve import resolve
 from scanner.probe.tls import Capture, probe
 from scanner.targets import Target, client_identity
 
@@ -58,7 +59,7 @@ async def probe_address(target: Target, address: str) -> Outcome:
     error: errors.ProbeError | None = None
     try:
         capture = await probe(address, target.port, hostname=target.hostname, timeout=target.timeout,
-                              identity=client_identity(target))
+                              identity=client_identity(target), http_check=target.http_check)
     except errors.ProbeError as exc:
         error, capture = exc, exc.capture
     except Exception as exc:  # noqa: BLE001 - a per-endpoint problem never ends the scan

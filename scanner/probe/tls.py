@@ -4,11 +4,13 @@ Verification is off on purpose: the probe only captures, ``scanner.evaluate`` ju
 read from the session when the handshake ends, however it ended: OpenSSL keeps the server's
 Certificate message once processed, so the chain survives a handshake the server later aborts
 because we sent no client certificate (the server's Certificate always precedes the client's).
-A CertificateRequest is noticed by OpenSSL's certificate callback (``_CertificateRequests``),
-which runs only when one arrives. In TLS 1.3 a server rejects
-a missing client certificate only after our Finished, so when a CertificateRequest arrived we do
-one short read after the handshake: an alert means the certificate is required, a session ticket,
-data or silence means it was optional.
+A CertificateRequest is noticed by the client context's info callback (pyOpenSSL's public
+``Context.set_info_callback``), which sees every handshake state; it is encrypted in TLS 1.3, so
+the plaintext records cannot tell. In TLS 1.3 a server rejects a missing client certificate only
+after our Finished, so when a CertificateRequest arrived we do one short read after the
+handshake: an alert or a close means the certificate is required; a session ticket, data or
+silence leaves it "requested" (the TLS layer can say no more). The HTTP check
+(``scanner.probe.http``) may then ask the application.
 """
 
 from __future__ import annotations
@@ -16,19 +18,20 @@ from __future__ import annotations
 import errno
 import functools
 import socket
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import trio
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL, crypto
 
-from scanner.probe import errors, records
+from scanner.address import is_ip_literal
+from scanner.probe import errors, http, records
 from scanner.probe.bio import OversizedError, Wire, alert_name, error_reasons
-from scanner.probe.resolve import literal_address
+from scanner.probe.capture import Capture
+from scanner.targets import ClientIdentity
 
-ClientAuth = Literal["none", "optional", "required"]
 ALPN_OFFER = [b"h2", b"http/1.1"]
 AFTER_HANDSHAKE_READ = 2.0  # seconds at most, within the endpoint's deadline
 PARSE_REASONS = ("asn1", "x509", "certificate parse", "bad certificate data")
@@ -44,52 +47,11 @@ REQUIRED_ALERTS = {"certificate_required", "handshake_failure", "bad_certificate
                    "certificate_unknown", "unknown_ca", "access_denied", "unexpected_message"}
 
 
-@dataclass(frozen=True)
-class ClientIdentity:
-    """A client certificate chain (leaf first, DER) and its private key, decrypted."""
-
-    chain: tuple[bytes, ...]
-    key_pem: bytes = field(repr=False)
-
-
-@dataclass
-class Capture:
-    """What one handshake showed; ``to_tls_json()`` is the schema's ``tls`` object."""
-
-    chain: list[bytes] = field(default_factory=list)
-    version: str | None = None
-    cipher: str | None = None
-    alpn: str | None = None
-    cert_requested: bool = False
-    client_auth: ClientAuth = "none"
-    client_cert_sent: bool = False
-    acceptable_ca_names: list[str] = field(default_factory=list)
-    certificates_presented: int = 0  # before the MAX_CHAIN_CERTS cap
-    ocsp_staple: bytes | None = None  # the OCSP response the server stapled (status_request), if any
-
-    def to_tls_json(self) -> dict[str, Any]:
-        return {"version": self.version, "cipher": self.cipher, "alpn": self.alpn,
-                "client_auth": self.client_auth, "client_cert_sent": self.client_cert_sent,
-                "acceptable_ca_names": list(self.acceptable_ca_names)}
-
-
-def is_ip_literal(host: str) -> bool:
-    """Whether ``host`` is an IPv4 or IPv6 address (SNI is never sent for one)."""
-    return literal_address(host) is not None
-
-
-@dataclass(frozen=True)
-class _Client:
-    """A shared client context, and whether ``_REQUESTS`` watches it for certificate requests."""
-
-    ctx: SSL.Context
-    watched: bool
-
-
 @functools.lru_cache(maxsize=64)
-def _context(identity: ClientIdentity | None) -> _Client:
+def _context(identity: ClientIdentity | None) -> SSL.Context:
     """One client context per identity, shared by every connection: building an OpenSSL context
-    (cipher tables, verify store) costs about as much as a loopback handshake."""
+    (cipher tables, verify store) costs about as much as a loopback handshake. Its one info
+    callback watches every connection made from it (``_watch``)."""
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_verify(SSL.VERIFY_NONE)
     ctx.set_alpn_protos(ALPN_OFFER)
@@ -99,18 +61,30 @@ def _context(identity: ClientIdentity | None) -> _Client:
         ctx.set_cipher_list(b"ALL:@SECLEVEL=0")
     except SSL.Error:  # pragma: no cover - a build without SECLEVEL
         pass
-    ctx.set_ocsp_client_callback(_stapled)
     if identity is not None:
         ctx.use_certificate(_load_der(identity.chain[0]))
         for extra in identity.chain[1:]:
             ctx.add_extra_chain_cert(_load_der(extra))
         key = serialization.load_pem_private_key(identity.key_pem, password=None)
         ctx.use_privatekey(key)  # type: ignore[arg-type]
-    return _Client(ctx, _REQUESTS.install(ctx))
+    ctx.set_info_callback(_watch)
+    ctx.set_ocsp_client_callback(_stapled)
+    return ctx
 
 
 def _load_der(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
+
+
+class _Observer:
+    """What the info callback saw on one connection (kept as the connection's app data)."""
+
+    __slots__ = ("cert_requested", "ticket_seen", "staple")
+
+    def __init__(self) -> None:
+        self.cert_requested = False
+        self.ticket_seen = False  # a TLS 1.3 session ticket: the server completed its side
+        self.staple: bytes | None = None  # the OCSP response the server stapled, if any
 
 
 MAX_STAPLE_BYTES = 64 * 1024
@@ -120,98 +94,49 @@ def _stapled(conn: SSL.Connection, response: bytes, _data: Any) -> bool:
     """Keep the stapled OCSP response for ``scanner.evaluate.revocation`` (judged there, not here:
     a bad or missing staple must never end the handshake, so this always says yes)."""
     try:
-        capture = conn.get_app_data()
-        if response and isinstance(capture, Capture) and len(response) <= MAX_STAPLE_BYTES:
-            capture.ocsp_staple = bytes(response)
+        if response and len(response) <= MAX_STAPLE_BYTES:
+            conn.get_app_data().staple = bytes(response)
     except Exception:  # noqa: BLE001 - a callback must never raise into OpenSSL
         pass
     return True
 
 
-class _CertificateRequests:
-    """Which connections the server asked for a client certificate.
-
-    OpenSSL calls a context's certificate callback (``SSL_CTX_set_cert_cb``) on a client only
-    when a CertificateRequest arrives (TLS 1.2 and 1.3 alike), so registering one C-level
-    callback answers the question for the rare connection that needs it. Why not the info
-    callback, which saw the request as a state name: it calls into Python about fifteen times
-    per handshake, and that was about a sixth of the probe loop's CPU. pyOpenSSL has no public
-    API for this callback; when its internals are not as expected, ``install`` says so and the
-    probe watches with the info callback as before.
-    """
-
-    def __init__(self) -> None:
-        self.seen: set[int] = set()  # addresses of live SSL objects; removed when a probe ends
-        self._callback: Any = None
-
-    def install(self, ctx: SSL.Context) -> bool:
-        try:
-            from OpenSSL._util import ffi, lib
-
-            if self._callback is None:
-                self._callback = ffi.callback("int(SSL *, void *)", self._requested, error=1)
-            lib.SSL_CTX_set_cert_cb(ctx._context, self._callback, ffi.NULL)  # type: ignore[attr-defined]
-            return True
-        except Exception:  # noqa: BLE001 - an unexpected pyOpenSSL: use the info callback
-            return False
-
-    def _requested(self, ssl: Any, _arg: Any) -> int:
-        self.seen.add(_address(ssl))
-        return 1  # carry on: with an identity OpenSSL sends it, without one an empty Certificate
-
-    def pop(self, conn: SSL.Connection) -> bool:
-        """Whether ``conn`` was asked for a certificate (and forget it: its address is reused)."""
-        try:
-            key = _address(conn._ssl)  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001
-            return False
-        found = key in self.seen
-        self.seen.discard(key)
-        return found
+# Info-callback events that carry no handshake state we look for: an alert, the handshake function
+# returning (after every WANT_READ), its start and its end. Only the state-machine steps
+# (SSL_CB_LOOP) are read, about ten per handshake.
+_REPEATS = SSL.SSL_CB_EXIT | SSL.SSL_CB_ALERT | SSL.SSL_CB_HANDSHAKE_START | SSL.SSL_CB_HANDSHAKE_DONE
 
 
-def _address(ssl: Any) -> int:
-    from OpenSSL._util import ffi
+def _watch(conn: SSL.Connection, where: int, ret: int) -> None:
+    """The client contexts' info callback: note a CertificateRequest and a session ticket.
 
-    return int(ffi.cast("uintptr_t", ssl))
+    The state names are OpenSSL's ``SSL_state_string_long`` ("SSLv3/TLS read server certificate
+    request"); the same names stand for TLS 1.2 and 1.3."""
+    if where & _REPEATS:
+        return
+    try:
+        observer = conn.get_app_data()
+        state = conn.get_state_string()
+        if b"certificate request" in state:
+            observer.cert_requested = True
+        elif b"session ticket" in state and b"read" in state:
+            observer.ticket_seen = True
+    except Exception:  # noqa: BLE001 - a callback must never raise into OpenSSL
+        pass
 
 
-_REQUESTS = _CertificateRequests()
-
-
-# Info-callback events that carry no new handshake state: an alert, or the handshake function
-# returning (after every WANT_READ, many times per handshake). Skipping them halves the callbacks.
-_REPEATS = SSL.SSL_CB_EXIT | SSL.SSL_CB_ALERT
-
-
-class _Observer:
-    """Reads the peer chain (called when the handshake ends) and, as an info callback, the
-    handshake states: session tickets after a TLS 1.3 handshake that requested a certificate,
-    and certificate requests when ``_CertificateRequests`` cannot be installed."""
-
-    def __init__(self, capture: Capture) -> None:
-        self.capture = capture
-        self.ticket_seen = False
-
-    def __call__(self, conn: SSL.Connection, where: int, ret: int) -> None:
-        if where & _REPEATS:  # the state of the last loop event again: nothing new to see
-            return
-        try:
-            state = conn.get_state_string().lower()
-            if b"certificate request" in state:
-                self.capture.cert_requested = True
-            if b"session ticket" in state and b"read" in state:
-                self.ticket_seen = True
-            # the chain appears with the "read server certificate" state; the calls made after
-            # the handshake (where == 0) look whatever the state, so nothing depends on the name
-            if not self.capture.chain and (b"certificate" in state or not where):
-                chain = conn.get_peer_cert_chain(as_cryptography=True)
-                if chain:
-                    self.capture.certificates_presented = len(chain)
-                    self.capture.chain = [c.public_bytes(serialization.Encoding.DER)
-                                          for c in chain[:MAX_CHAIN_CERTS]]
-        except Exception:  # noqa: BLE001 - a callback must never raise into OpenSSL
-            pass
+def _read_chain(conn: SSL.Connection, capture: Capture) -> None:
+    """The presented chain, read from the session when the handshake ends, however it ended:
+    OpenSSL keeps the server's Certificate message once processed."""
+    if capture.chain:
+        return
+    try:
+        chain = conn.get_peer_cert_chain(as_cryptography=True)
+    except Exception:  # noqa: BLE001 - a hostile chain costs us the chain, not the scan
+        return
+    if chain:
+        capture.certificates_presented = len(chain)
+        capture.chain = [c.public_bytes(serialization.Encoding.DER) for c in chain[:MAX_CHAIN_CERTS]]
 
 
 def _ca_names(conn: SSL.Connection) -> list[str]:
@@ -281,13 +206,17 @@ class _Progress:
 
 
 async def probe(address: str, port: int, *, hostname: str, timeout: float,
-                identity: ClientIdentity | None = None, max_bytes: int = MAX_HANDSHAKE_BYTES) -> Capture:
+                identity: ClientIdentity | None = None, max_bytes: int = MAX_HANDSHAKE_BYTES,
+                http_check: bool = False) -> Capture:
     """Connect, handshake and capture, all under one ``trio.fail_after(timeout)`` deadline.
 
     ``max_bytes`` caps what the server may send us during the handshake (memory stays bounded
-    whatever it does). Raises a ``scanner.probe.errors.ProbeError`` subclass; never anything
-    else for network or TLS trouble.
+    whatever it does). ``http_check``: when the server requested a client certificate and the
+    handshake completed without one, ask the application with one HTTP request
+    (``scanner.probe.http``). Raises a ``scanner.probe.errors.ProbeError`` subclass; never
+    anything else for network or TLS trouble.
     """
+    request = http.request_for(hostname or address, port) if http_check else None
     capture = Capture()
     progress = _Progress()
     where = f"{address} port {port}"
@@ -296,7 +225,7 @@ async def probe(address: str, port: int, *, hostname: str, timeout: float,
             stream = await connect(address, port)
             progress.phase = "handshake"
             async with stream:
-                await _handshake(stream, hostname, identity, capture, progress, max_bytes)
+                await _handshake(stream, hostname, identity, capture, progress, max_bytes, request)
     except trio.TooSlowError:
         raise _timeout(where, timeout, progress, capture) from None
     except (trio.BrokenResourceError, ConnectionResetError) as exc:
@@ -343,63 +272,67 @@ def _check_chain_size(capture: Capture) -> None:
 
 
 async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientIdentity | None,
-                     capture: Capture, progress: _Progress, max_bytes: int) -> None:
-    client = _context(identity)
-    watched = client.watched
-    conn = SSL.Connection(client.ctx, None)
+                     capture: Capture, progress: _Progress, max_bytes: int, request: http.Request | None) -> None:
+    conn = SSL.Connection(_context(identity), None)
     conn.set_connect_state()
-    conn.set_app_data(capture)
-    conn.request_ocsp()  # status_request: a stapled OCSP response is revocation evidence
     if hostname and not is_ip_literal(hostname):
         conn.set_tlsext_host_name(hostname.encode("ascii"))
-    observer = _Observer(capture)
-    if not watched:
-        conn.set_info_callback(observer)
+    observer = _Observer()
+    conn.set_app_data(observer)
+    conn.request_ocsp()  # status_request: a stapled OCSP response is revocation evidence
     wire = Wire(stream, conn, limit=max_bytes, transcript_limit=TRANSCRIPT_BYTES)
     progress.wire = wire
     try:
-        await _run_handshake(wire, conn, observer, capture, identity, progress, watched)
+        await _run_handshake(wire, conn, observer, capture, identity, progress, request)
     finally:
-        _REQUESTS.pop(conn)  # an SSL object's address is reused once it is freed
+        capture.ocsp_staple = observer.staple
 
 
 async def _run_handshake(wire: Wire, conn: SSL.Connection, observer: _Observer, capture: Capture,
-                         identity: ClientIdentity | None, progress: _Progress, watched: bool) -> None:
-    """The handshake and what follows it; ``watched``: certificate requests come from
-    ``_REQUESTS`` (else from the info callback)."""
+                         identity: ClientIdentity | None, progress: _Progress, request: http.Request | None) -> None:
+    """The handshake and what follows it: in TLS 1.3 whether the server refused us after it,
+    then (``request``) what the application says without a certificate."""
     try:
         await wire.handshake()
     except EOFError:
-        _seen(conn, observer, capture, watched)
+        _seen(conn, observer, capture)
         _check_tls(wire, capture)
         raise errors.HandshakeError("the server closed the connection during the TLS handshake "
                                     "without an alert; it may not speak TLS on this port or "
                                     "refuse our hello", phase="handshake",
                                     capture=capture if capture.chain else None) from None
     except SSL.Error as exc:
-        _seen(conn, observer, capture, watched)
+        _seen(conn, observer, capture)
         _fill_session(capture, conn)
         _handshake_failed(wire, exc, capture, identity)
         return
     wire.transcript_limit, wire.transcript = 0, bytearray()  # a chain OpenSSL parsed needs no raw copy
-    _seen(conn, observer, capture, watched)
+    _seen(conn, observer, capture)
     _fill_session(capture, conn)
     capture.client_cert_sent = capture.cert_requested and identity is not None
-    capture.client_auth = "optional" if capture.cert_requested else "none"
+    capture.client_auth = "requested" if capture.cert_requested else "none"
     if capture.cert_requested and capture.version == "TLSv1.3":
         progress.phase = "after-handshake"
-        if watched:  # session tickets are seen by the info callback: watch from here on
-            conn.set_info_callback(observer)
         await _read_verdict(wire, observer, capture, identity)
+    if request is not None and capture.client_auth == "requested" and identity is None:
+        progress.phase = "after-handshake"
+        await _ask_application(wire, capture, request)
     _require_chain(capture)
 
 
-def _seen(conn: SSL.Connection, observer: _Observer, capture: Capture, watched: bool) -> None:
-    """What the handshake showed, however it ended: the presented chain (OpenSSL keeps it in
-    the session after a failure too) and, when watched, whether a certificate was requested."""
-    if watched and _REQUESTS.pop(conn):
-        capture.cert_requested = True
-    observer(conn, 0, 0)
+async def _ask_application(wire: Wire, capture: Capture, request: http.Request) -> None:
+    """The TLS layer said "requested": ask the application over this connection, in the
+    protocol ALPN chose (HTTP/2 or HTTP/1.1)."""
+    answer = await http.ask(wire, request, capture.alpn)
+    capture.client_auth = answer.client_auth
+    capture.client_auth_http = answer.to_json(request.text(capture.alpn))
+
+
+def _seen(conn: SSL.Connection, observer: _Observer, capture: Capture) -> None:
+    """What the handshake showed, however it ended: the presented chain and whether a
+    certificate was requested."""
+    capture.cert_requested = observer.cert_requested
+    _read_chain(conn, capture)
 
 
 def _check_tls(wire: Wire, capture: Capture) -> None:

@@ -1,4 +1,5 @@
-"""Renderers of results.json: the HTML report, JUnit XML and CSV (``write_reports``), and the
+"""Renderers of results.json: the HTML report, JUnit XML, CSV and Prometheus metrics
+(``write_reports``), and the
 terminal summary (``scanner.report.terminal.render_summary``).
 
 Every renderer reads results.json only, through ``scanner.results.read_header`` and
@@ -12,7 +13,8 @@ from typing import Callable, Iterable
 
 from scanner.results import replacing
 
-FORMATS: dict[str, str] = {"html": "report.html", "junit": "junit.xml", "csv": "results.csv"}
+FORMATS: dict[str, str] = {"html": "report.html", "junit": "junit.xml", "csv": "results.csv",
+                            "prometheus": "metrics.prom"}
 
 
 def _writer(fmt: str) -> Callable[[Path, Path], Path]:
@@ -23,12 +25,15 @@ def _writer(fmt: str) -> Callable[[Path, Path], Path]:
     if fmt == "junit":
         from scanner.report.junit import write_junit
         return write_junit
+    if fmt == "prometheus":
+        from scanner.report.prometheus import write_prometheus
+        return write_prometheus
     from scanner.report.csv import write_csv
     return write_csv
 
 
 def write_reports(results_path: Path, out_dir: Path, formats: Iterable[str]) -> list[Path]:
-    """Write each requested format (``html``, ``junit``, ``csv``) into ``out_dir``; return the
+    """Write each requested format (``html``, ``junit``, ``csv``, ``prometheus``) into ``out_dir``; return the
     paths written, in the order asked. Unknown names (``json`` included: the scan writes that
     itself) are ignored so that the scan's ``--format`` list can be passed through as is."""
     if isinstance(formats, str):  # "html,csv" as typed on the command line

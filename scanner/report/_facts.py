@@ -84,7 +84,7 @@ def outcome(endpoint: Mapping[str, Any]) -> str:
     if endpoint.get("status") == "error":
         return str((endpoint.get("error") or {}).get("kind") or "error")
     tls = endpoint.get("tls") or {}
-    if tls.get("client_auth") == "required" and not tls.get("client_cert_sent"):
+    if tls.get("client_auth") in ("required", "required-by-application") and not tls.get("client_cert_sent"):
         return "client-cert-required"
     return "ok"
 

@@ -206,7 +206,9 @@ def timeline(soonest: list[Expiry], width: int = 1100) -> dict[str, Any]:
 # --- per-endpoint fragments -------------------------------------------------------------------
 
 OUTCOME_CLASS = {"ok": "ok", "client-cert-required": "cc"}
-CLIENT_AUTH = {"none": "not requested", "optional": "requested (optional)", "required": "required"}
+CLIENT_AUTH = {"none": "not requested", "requested": "requested (whether required is not known)",
+               "optional": "optional (served without one)", "required": "required",
+               "required-by-application": "required (enforced by the application)"}
 BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
 
 
