@@ -241,3 +241,38 @@ def test_targets_file_crl_key(scanned: dict[str, Any], tmp_path: Path) -> None:
         bad = CliRunner().invoke(cli, ["scan", "--targets", str(targets), "--out", str(tmp_path / "o2")])
     assert bad.exit_code == 2
     assert "targets.toml:3:" in bad.output and "bad.crl holds no CRL" in bad.output and "fix:" in bad.output
+
+
+def test_a_silent_crl_server_costs_at_most_the_timeout(scanned: dict[str, Any], tmp_path: Path) -> None:
+    """A distribution point that accepts and never answers is 'unreachable' after --timeout."""
+    from scanner.lab.servers import ServerSpec
+
+    lab = scanned["lab"]
+    with LabEstate([ServerSpec(kind="silent")]) as (silent,):
+        leaf = revocation_leaf(lab.pki, "silent-crl", crl_url=f"http://127.0.0.1:{silent}/slow.crl")
+        with LabEstate([tls_spec(leaf)]) as (port,):
+            result = scan(f"127.0.0.1:{port}", "--hostname", HOST, "--trust-anchor", str(lab.root_pem),
+                          "--out", str(tmp_path / "out"), "--format", "json", "--timeout", "2")
+    assert result.exit_code == 0, result.output  # a warning does not trip --fail-on error
+    endpoint = json.loads((tmp_path / "out/results.json").read_text())["endpoints"][0]
+    (source,) = leaf_status(endpoint)["sources"]
+    assert source["problem"] == "unreachable" and "within 2s" in source["detail"]
+
+
+def test_a_stop_during_the_fetches_keeps_the_scanned_endpoint(scanned: dict[str, Any], tmp_path: Path) -> None:
+    """--max-duration reached while a CRL is being fetched: the handshake's capture is still
+    recorded (revocation not evaluated), nothing already scanned is lost."""
+    from scanner.lab.servers import ServerSpec
+
+    lab = scanned["lab"]
+    with LabEstate([ServerSpec(kind="silent")]) as (silent,):
+        leaf = revocation_leaf(lab.pki, "stopped", crl_url=f"http://127.0.0.1:{silent}/slow.crl")
+        with LabEstate([tls_spec(leaf)]) as (port,):
+            result = scan(f"127.0.0.1:{port}", "--hostname", HOST, "--trust-anchor", str(lab.root_pem),
+                          "--out", str(tmp_path / "out"), "--format", "json", "--timeout", "30",
+                          "--max-duration", "3")
+    assert result.exit_code == 3, result.output
+    document = json.loads((tmp_path / "out/results.json").read_text())
+    assert document["complete"] is False
+    (endpoint,) = document["endpoints"]
+    assert endpoint["status"] == "ok" and endpoint["chain"] and endpoint["revocation"] is None

@@ -129,17 +129,19 @@ class Revocation:
     anchors: Callable[[Target], Sequence[bytes] | None]
 
 
-async def _with_revocation(outcome: Outcome, revocation: Revocation | None) -> Outcome:
-    """The outcome with the CRLs / OCSP responses of its chain recorded (never raises)."""
+async def _with_revocation(outcome: Outcome, revocation: Revocation | None, sink: Sink) -> None:
+    """Record the CRLs / OCSP responses of the outcome's chain, then hand it to ``sink``. The
+    outcome reaches ``sink`` whatever happens, a stop (Ctrl-C, --max-duration) during the fetches
+    included: what the handshake captured is never lost (its revocation is then not evaluated)."""
     capture = outcome.capture
-    if revocation is None or capture is None or not capture.chain:
-        return outcome
     try:
-        outcome.revocation = await revocation.fetcher.sources(capture.chain, revocation.anchors(outcome.target),
-                                                              capture.ocsp_staple)
+        if revocation is not None and capture is not None and capture.chain:
+            outcome.revocation = await revocation.fetcher.sources(
+                capture.chain, revocation.anchors(outcome.target), capture.ocsp_staple)
     except Exception:  # noqa: BLE001 - a revocation bug must not cost the endpoint; its status stays unevaluated
         outcome.revocation = None
-    return outcome
+    finally:
+        sink(outcome)
 
 
 async def _with_retries(limits: Limits, target: Target, address: str, retry: Retry) -> Outcome:
@@ -167,11 +169,11 @@ async def scan_target(target: Target, limits: Limits, sink: Sink, retry: Retry =
         if addresses is None:
             return
     if len(addresses) == 1:  # the usual case: no nursery needed
-        sink(await _with_revocation(await _with_retries(limits, target, addresses[0], retry), revocation))
+        await _with_revocation(await _with_retries(limits, target, addresses[0], retry), revocation, sink)
         return
 
     async def one(address: str) -> None:
-        sink(await _with_revocation(await _with_retries(limits, target, address, retry), revocation))
+        await _with_revocation(await _with_retries(limits, target, address, retry), revocation, sink)
 
     async with trio.open_nursery() as nursery:
         for address in addresses:
