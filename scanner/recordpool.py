@@ -38,12 +38,27 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
+def judged_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: Any, profile: Any,
+                revocation: tuple[Sequence[dict[str, Any]], str] | None = None) -> dict[str, Any]:
+    """``chain_part`` plus the revocation status of the chain's certificates, judged by
+    ``scanner.evaluate.revocation`` from the sources the probe recorded (``revocation``: those
+    sources and the output folder holding ``revocation/``); its findings join the endpoint's."""
+    part = chain_part(chain, hostname, anchors, at, profile)
+    if revocation is not None and chain:
+        from scanner.evaluate.revocation import assess, folder_loader
+
+        judged = assess(chain, revocation[0], folder_loader(revocation[1]), anchors=anchors, at=at)
+        part["revocation"] = judged["revocation"]
+        part["findings"] = list(part["findings"]) + judged["findings"]
+    return part
+
+
 def chain_parts(batch: Sequence[Work]) -> list[EncodedPart]:
     """What a worker runs: ``chain_part`` for each item of a batch, JSON-encoded, and the chain
     file written here (file creation is kernel work the probe process is better without)."""
     out: list[EncodedPart] = []
     for args, path in batch:
-        text, severities, pem = encode_part(chain_part(*args))
+        text, severities, pem = encode_part(judged_part(*args))
         if pem:
             write_atomic(path, pem.encode("ascii"))
         out.append((text, severities, ""))
@@ -98,7 +113,7 @@ class RecordPool:
         revocation = (sources, self.revocation_folder) if sources is not None and self.revocation_folder else None
         args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile, revocation)
         if not chain or self._pool is None:
-            self._write(shell, chain_part(*args))
+            self._write(shell, judged_part(*args))
             return
         if self._flusher is None:  # started on first use: the pool forks before any thread exists
             self._flusher = threading.Thread(target=self._flush_periodically, name="dccscan-batches", daemon=True)
@@ -137,7 +152,7 @@ class RecordPool:
 
     def _finish_inline(self, batch: list[Job]) -> None:
         for shell, (args, _) in batch:
-            self._write(shell, chain_part(*args))
+            self._write(shell, judged_part(*args))
 
     def _write(self, shell: dict[str, Any], part: dict[str, Any]) -> None:
         shell.update(part)

@@ -210,25 +210,18 @@ def endpoint_shell(outcome: Any) -> dict[str, Any]:
 
 
 def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-               profile: Any | None, revocation: tuple[Sequence[dict[str, Any]], str] | None = None) -> dict[str, Any]:
-    """``chain``, ``browsers``, ``profile``, ``findings`` and ``revocation`` of an endpoint: the
-    certificate records and the verdicts. Plain data in and out, so it can run in a worker process.
-    ``revocation``: (the probe's recorded sources, the output folder holding ``revocation/``)."""
+               profile: Any | None) -> dict[str, Any]:
+    """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
+    records and the verdicts. Plain data in and out, so it can run in a worker process.
+    ``revocation`` stays None here: ``scanner.recordpool`` judges it when the probe recorded sources."""
     verdicts = evaluate_chain(chain, hostname, anchors, at, profile) if chain else None
-    part = {
+    return {
         "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
         "browsers": (verdicts or {}).get("browsers"),
         "profile": (verdicts or {}).get("profile"),
         "findings": list((verdicts or {}).get("findings") or []),
         "revocation": None,
     }
-    if revocation is not None and chain:
-        from scanner.evaluate.revocation import assess, folder_loader
-
-        judged = assess(chain, revocation[0], folder_loader(revocation[1]), anchors=anchors, at=at)
-        part["revocation"] = judged["revocation"]
-        part["findings"] += judged["findings"]
-    return part
 
 
 _PART_KEYS = ("chain", "browsers", "profile", "findings", "revocation")  # chain_part's keys, in endpoint_shell's order

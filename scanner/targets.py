@@ -223,7 +223,7 @@ def _checked_anchors(where: _Where, value: Any, base: Path,
 
 def read_crl(path: Path) -> bytes:
     """A CRL file's bytes when it holds a DER or PEM CRL; ValueError otherwise."""
-    from scanner.evaluate.revocation import crl_der
+    from scanner.facts.revocation import crl_der
 
     data = path.read_bytes()
     crl_der(data)

@@ -23,10 +23,11 @@ from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
 from scanner.log import log_event
 from scanner.passwords import CLIENT_KEY
-from scanner.probe.revocation import FetchSettings, RevocationFetcher, RevocationStore
+from scanner.probe.revocation import FetchSettings, RevocationFetcher
 from scanner.probe.runner import Outcome, Retry, Revocation, scan_targets
 from scanner.recordpool import RecordPool
 from scanner.results import ResultsWriter, copy_inputs
+from scanner.revocation_store import RevocationStore
 from scanner.severity import FAIL_ON_CHOICES
 from scanner.shard import Shard, parse_shard
 from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
@@ -108,8 +109,16 @@ def _revocation(request: ScanRequest, timeout: float, anchors: dict[str, list[by
     files = [(str(path), path.read_bytes()) for path in _crl_paths(request)]
     settings["revocation"] = dict(fetch.to_json(), crl_files=[{"path": p, "sha256": store.put("file", d, p)}
                                                               for p, d in files])
-    fetcher = RevocationFetcher(store, fetch, files)
-    return Revocation(fetcher, lambda target: anchors[target.name]), store
+    fetcher = RevocationFetcher(store.put, fetch, files)
+    return Revocation(fetcher, lambda target: anchors[target.name] or _public_roots()), store
+
+
+def _public_roots() -> list[bytes]:
+    """The public store's roots (DER): where the issuer of a chain's last certificate is found
+    when a target has no trust anchors of its own."""
+    from scanner.evaluate import public_anchors
+
+    return [facts.der for facts in public_anchors()]
 
 
 def _anchor_lookup(targets: Sequence[Target]) -> dict[str, list[bytes] | None]:

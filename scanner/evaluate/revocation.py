@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -30,12 +30,15 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
-from scanner.checks.registry import Outcome
+from scanner.checks.model import Outcome
 from scanner.checks.revocation import BAD_SIGNATURE, REVOKED, STALE, UNREACHABLE, UNUSABLE
+from scanner.facts.revocation import (CRL_KINDS, blob_name, crl_der, crl_urls, extension, find_issuer, is_ca,
+                                      issued_by, load_certificate, load_crl, ocsp_request, ocsp_urls, self_signed)
 
 SKEW = timedelta(minutes=5)  # clock difference tolerated on thisUpdate (RFC 5019 4: responders' clocks drift)
 KINDS = ("crl", "file", "ocsp", "stapled")  # where a source came from; crl/file are CRLs, ocsp/stapled OCSP
-CRL_KINDS = ("crl", "file")
+__all__ = ["assess", "blob_name", "crl_der", "crl_urls", "find_issuer", "folder_loader", "issuer_pool", "judge_crl",
+           "judge_ocsp", "load_certificate", "ocsp_request", "ocsp_urls", "self_signed", "source_inputs"]
 PROBLEM_CHECKS = {"unreachable": UNREACHABLE, "stale": STALE, "bad-signature": BAD_SIGNATURE, "unusable": UNUSABLE}
 Loader = Callable[[str], "bytes | None"]  # SHA-256 hex -> the recorded bytes (None: not recorded)
 
@@ -61,88 +64,7 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
 
 
-# ---- certificates: parsing, issuers, where their CA publishes ----------------------------------------
-
-@lru_cache(maxsize=1024)
-def load_certificate(der: bytes) -> x509.Certificate | None:
-    """The parsed certificate, or None when it does not parse (the chain checks report that)."""
-    try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError:
-        return None
-
-
-def _issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
-    """Issuer name matches and the signature verifies under ``candidate``'s key."""
-    if candidate.subject != cert.issuer:
-        return False
-    try:
-        cert.verify_directly_issued_by(candidate)
-        return True
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-
-
-def self_signed(cert: x509.Certificate) -> bool:
-    """A root (trust anchor material): nobody above it publishes its revocation."""
-    return _issued_by(cert, cert)
-
-
-def find_issuer(cert: x509.Certificate, pool: Iterable[x509.Certificate]) -> x509.Certificate | None:
-    """The certificate in ``pool`` that issued ``cert`` (name and signature), if any."""
-    return next((candidate for candidate in pool if candidate is not cert and _issued_by(cert, candidate)), None)
-
-
-def _extension(cert: x509.Certificate | x509.CertificateRevocationList, kind: type) -> Any:
-    """An extension's value, or None when absent or unreadable (hostile DER must not raise here)."""
-    try:
-        return cert.extensions.get_extension_for_class(kind).value
-    except (x509.ExtensionNotFound, ValueError):
-        return None
-
-
-def crl_urls(cert: x509.Certificate) -> list[str]:
-    """The full-name URIs of the certificate's CRL distribution points (any scheme; the probe
-    fetches http only). Points naming a separate cRLIssuer (indirect CRLs) are skipped."""
-    points = _extension(cert, x509.CRLDistributionPoints) or []
-    return [name.value for point in points if point.crl_issuer is None and point.full_name
-            for name in point.full_name if isinstance(name, x509.UniformResourceIdentifier)]
-
-
-def ocsp_urls(cert: x509.Certificate) -> list[str]:
-    """The OCSP responder URIs of the certificate's authorityInfoAccess."""
-    access = _extension(cert, x509.AuthorityInformationAccess) or []
-    return [d.access_location.value for d in access
-            if d.access_method == x509.AuthorityInformationAccessOID.OCSP
-            and isinstance(d.access_location, x509.UniformResourceIdentifier)]
-
-
-def ocsp_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:
-    """The DER OCSP request for ``cert`` (SHA-1 CertID, no nonce: RFC 5019 2.1.1, which every
-    responder supports and which lets responders and caches answer from pre-signed responses)."""
-    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1())
-    return builder.build().public_bytes(Encoding.DER)
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    constraints = _extension(cert, x509.BasicConstraints)
-    return bool(constraints is not None and constraints.ca)
-
-
 # ---- CRLs ------------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=64)
-def load_crl(data: bytes) -> x509.CertificateRevocationList:
-    """A CRL in DER or PEM (CAs publish DER; operators often hold PEM). ValueError otherwise."""
-    if data.lstrip().startswith(b"-----BEGIN"):
-        return x509.load_pem_x509_crl(data)
-    return x509.load_der_x509_crl(data)
-
-
-def crl_der(data: bytes) -> bytes:
-    """DER of a CRL given as DER or PEM; ValueError when it is not a CRL (for ``--crl`` files)."""
-    return load_crl(data).public_bytes(Encoding.DER)
-
 
 @lru_cache(maxsize=256)
 def _crl_signature_valid(data: bytes, issuer_der: bytes) -> bool:
@@ -168,16 +90,16 @@ def _crl_scope(crl: x509.CertificateRevocationList, cert: x509.Certificate) -> t
             return "it is a delta CRL (dccscan uses complete CRLs only)", False
         if ext.critical and not isinstance(ext.value, _CRL_HANDLED):
             return f"it has an unrecognised critical extension {ext.oid.dotted_string}", False
-    idp = _extension(crl, x509.IssuingDistributionPoint)
+    idp = extension(crl, x509.IssuingDistributionPoint)
     if idp is None:
         return None, False
     if idp.indirect_crl:
         return "it is an indirect CRL (not supported)", False
     if idp.only_contains_attribute_certs:
         return "it covers attribute certificates only", False
-    if idp.only_contains_user_certs and _is_ca(cert):
+    if idp.only_contains_user_certs and is_ca(cert):
         return "it covers end-entity certificates only, and this is a CA certificate", False
-    if idp.only_contains_ca_certs and not _is_ca(cert):
+    if idp.only_contains_ca_certs and not is_ca(cert):
         return "it covers CA certificates only, and this is an end-entity certificate", False
     if idp.full_name:
         published = {n.value for n in idp.full_name if isinstance(n, x509.UniformResourceIdentifier)}
@@ -203,7 +125,7 @@ def judge_crl(data: bytes, cert: x509.Certificate, issuer: x509.Certificate, at:
     if crl.issuer != cert.issuer:
         return Verdict("unknown", "unusable", f"the CRL is issued by {crl.issuer.rfc4514_string()}, not by the "
                        f"certificate's issuer {cert.issuer.rfc4514_string()}")
-    usage = _extension(issuer, x509.KeyUsage)
+    usage = extension(issuer, x509.KeyUsage)
     if usage is not None and not usage.crl_sign:
         return Verdict("unknown", "bad-signature", "the issuing CA's keyUsage lacks cRLSign, so it cannot sign CRLs")
     if not _crl_signature_valid(data, issuer.public_bytes(Encoding.DER)):
@@ -278,9 +200,9 @@ def _responder(response: ocsp.OCSPResponse, issuer: x509.Certificate, at: dateti
         if not _names_responder(response, candidate):
             continue
         name = candidate.subject.rfc4514_string()
-        if not _issued_by(candidate, issuer):
+        if not issued_by(candidate, issuer):
             return None, f"the responder certificate {name} is not issued by the certificate's issuing CA"
-        usage = _extension(candidate, x509.ExtendedKeyUsage)
+        usage = extension(candidate, x509.ExtendedKeyUsage)
         if usage is None or ExtendedKeyUsageOID.OCSP_SIGNING not in usage:
             return None, f"the responder certificate {name} lacks extendedKeyUsage id-kp-OCSPSigning"
         if not candidate.not_valid_before_utc - SKEW <= at <= candidate.not_valid_after_utc:
@@ -467,7 +389,7 @@ def assess(chain: Sequence[bytes], sources: Sequence[Mapping[str, Any]], load: L
                 records.append(record)
                 outcomes += found
     except Exception as exc:  # noqa: BLE001 - the engine never raises; one endpoint must not end a scan
-        from scanner.checks.registry import CRASHED
+        from scanner.checks.model import CRASHED
 
         outcomes.append(Outcome(CRASHED, "fail", None, f"revocation evaluation crashed: {type(exc).__name__}: {exc}"))
     return {"revocation": records, "findings": [finding_record(o) for o in outcomes]}
@@ -479,11 +401,6 @@ def source_inputs(revocation: Sequence[Mapping[str, Any]] | None) -> list[dict[s
     return [{"certificate_index": record.get("certificate_index"), "kind": s.get("kind"),
              "location": s.get("location"), "sha256": s.get("sha256"), "error": s.get("error")}
             for record in revocation or [] for s in record.get("sources") or []]
-
-
-def blob_name(sha256: str, kind: str) -> str:
-    """``revocation/<sha256>.crl`` or ``.ocsp``: where results keep a recorded source's bytes."""
-    return f"revocation/{sha256}.{'crl' if kind in CRL_KINDS else 'ocsp'}"
 
 
 @lru_cache(maxsize=16)

@@ -12,24 +12,22 @@ chain nobody issued), the probe records:
 
 Each URL is fetched once per scan (one OCSP request once per responder), however many endpoints
 share the issuing CA: concurrent askers wait for the first fetch, and a failure is remembered as
-well. The bytes are stored once, by SHA-256, in ``OUT/revocation/`` (``RevocationStore``);
-endpoints refer to them by hash. Judging them is ``scanner.evaluate.revocation``'s job.
+well. The probe keeps no bytes: it hands them to ``record`` (``scanner.revocation_store``, which
+stores each once by SHA-256 in ``OUT/revocation/``) and endpoints refer to them by hash. Judging
+them is ``scanner.evaluate.revocation``'s job.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
 import trio
 
-from scanner.evaluate.revocation import (issuer_pool, blob_name, crl_urls, find_issuer, load_certificate, load_crl,
-                                         ocsp_request, ocsp_urls, self_signed)
+from scanner.facts.revocation import (crl_urls, find_issuer, load_certificate, load_crl, ocsp_request, ocsp_urls,
+                                      self_signed)
 from scanner.probe.fetch import FetchError, http_fetch
 
 MAX_CRL_BYTES = 16 * 1024 * 1024  # a large CA's full CRL is a few MB; DCCKI's are tiny
@@ -42,50 +40,7 @@ Source = dict[str, Any]
 Result = tuple["str | None", "dict[str, str] | None"]  # (sha256, None) or (None, error)
 
 
-def _iso_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class RevocationStore:
-    """Recorded CRLs and OCSP responses, each once by SHA-256, as ``revocation/<sha256>.crl`` or
-    ``.ocsp`` under the output folder (none when ``folder`` is None: memory only)."""
-
-    def __init__(self, folder: Path | None) -> None:
-        self.folder = folder
-        self.entries: dict[str, dict[str, Any]] = {}
-        self.blobs: dict[str, bytes] = {}  # only without a folder
-
-    def put(self, kind: str, data: bytes, location: str | None) -> str:
-        sha = hashlib.sha256(data).hexdigest()
-        entry = self.entries.get(sha)
-        if entry is None:
-            name = blob_name(sha, kind)
-            if self.folder is not None:
-                from scanner.results import write_atomic
-
-                (self.folder / "revocation").mkdir(parents=True, exist_ok=True)
-                write_atomic(self.folder / name, data)
-            else:
-                self.blobs[sha] = data
-            entry = {"sha256": sha, "kind": "crl" if name.endswith(".crl") else "ocsp", "file": name,
-                     "size": len(data), "fetched_at": _iso_now(), "locations": []}
-            self.entries[sha] = entry
-        if location and location not in entry["locations"] and len(entry["locations"]) < 16:
-            entry["locations"].append(location)
-        return sha
-
-    def load(self, sha: str) -> bytes | None:
-        """The recorded bytes (for tests and for callers holding the store)."""
-        if sha in self.blobs:
-            return self.blobs[sha]
-        entry = self.entries.get(sha)
-        if entry is None or self.folder is None:
-            return None
-        return (self.folder / entry["file"]).read_bytes()
-
-    def to_json(self) -> list[dict[str, Any]]:
-        """The results' top-level ``revocation_data`` table, sorted by hash."""
-        return [dict(self.entries[sha], locations=list(self.entries[sha]["locations"])) for sha in sorted(self.entries)]
+Record = Callable[[str, bytes, "str | None"], str]  # (kind, bytes, location) -> SHA-256: where the bytes are kept
 
 
 @dataclass(frozen=True)
@@ -121,13 +76,13 @@ class CrlFile:
 class RevocationFetcher:
     """``await sources(chain, anchors, stapled)`` per endpoint; one fetch per URL per scan."""
 
-    def __init__(self, store: RevocationStore, settings: FetchSettings = FetchSettings(),
+    def __init__(self, record: Record, settings: FetchSettings = FetchSettings(),
                  crl_files: Sequence[tuple[str, bytes]] = ()) -> None:
-        self.store = store
+        self.record = record
         self.settings = settings
         self._cache: dict[tuple[str, ...], _Pending] = {}
         self._limiter: trio.CapacityLimiter | None = None  # made inside trio.run
-        self.files = [CrlFile(path, store.put("file", data, path), load_crl(data).issuer) for path, data in crl_files]
+        self.files = [CrlFile(path, record("file", data, path), load_crl(data).issuer) for path, data in crl_files]
 
     async def _once(self, key: tuple[str, ...], fetch: Callable[[], Awaitable[Result]]) -> Result:
         pending = self._cache.get(key)
@@ -154,7 +109,7 @@ class RevocationFetcher:
             return None, {"kind": exc.kind, "message": f"{exc}"}
         if not answer.body:
             return None, {"kind": "unreachable", "message": "the answer was empty"}
-        return self.store.put(kind, answer.body, url), None
+        return self.record(kind, answer.body, url), None
 
     async def _crl(self, url: str) -> Result:
         return await self._once(("crl", url), lambda: self._get("crl", url, b"", self.settings.max_crl_bytes))
@@ -171,8 +126,10 @@ class RevocationFetcher:
     async def sources(self, chain: Sequence[bytes], anchors: Sequence[bytes] | None,
                       stapled: bytes | None = None) -> list[Source]:
         """What there is to know about each presented certificate's revocation (see the module
-        docstring); each source ``{certificate_index, kind, location, sha256, error}``."""
-        pool = issuer_pool(chain, anchors)
+        docstring); each source ``{certificate_index, kind, location, sha256, error}``. Issuers
+        are looked for in the chain and ``anchors`` (the caller passes the public roots when the
+        target has no anchors of its own)."""
+        pool = [c for c in (load_certificate(bytes(d)) for d in [*chain, *(anchors or ())]) if c is not None]
         out: list[Source] = []
         for index, der in enumerate(chain):
             cert = load_certificate(bytes(der))
@@ -186,7 +143,7 @@ class RevocationFetcher:
                 out.append({"certificate_index": index, "kind": kind, "location": location,  # noqa: B023
                             "sha256": result[0], "error": result[1]})
             if index == 0 and stapled:
-                add("stapled", None, (self.store.put("stapled", stapled, None), None))
+                add("stapled", None, (self.record("stapled", stapled, None), None))
             for crl in self.files:
                 if crl.issuer == cert.issuer:
                     add("file", crl.path, (crl.sha256, None))
