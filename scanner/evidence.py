@@ -394,7 +394,7 @@ def _reevaluate_one(ep: Mapping[str, Any], evaluate: Any, anchors: list[bytes] |
         return
     keys: tuple[str, ...] = ("browsers", "profile", "findings")
     if ep.get("revocation") is not None:  # judged again from the pack's revocation/ files, as of the scan
-        from scanner.evaluate.revocation import assess, blob_name, source_inputs
+        from scanner.evaluate.revocation import assess, blob_name, source_inputs, with_browser_revocation
 
         blobs = members or {}
 
@@ -402,7 +402,8 @@ def _reevaluate_one(ep: Mapping[str, Any], evaluate: Any, anchors: list[bytes] |
             return next((blobs[n] for n in (blob_name(sha, "crl"), blob_name(sha, "ocsp")) if n in blobs), None)
         judged = assess(chain, source_inputs(ep["revocation"]), load, anchors=anchors, at=at)
         fresh = dict(fresh, findings=list(fresh.get("findings") or []) + judged["findings"],
-                     revocation=judged["revocation"])
+                     revocation=judged["revocation"],
+                     browsers=with_browser_revocation(fresh.get("browsers"), judged["revocation"]))
         keys += ("revocation",)
     result.endpoints_reevaluated += 1
     for key in keys:

@@ -45,11 +45,12 @@ def judged_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] 
     sources and the output folder holding ``revocation/``); its findings join the endpoint's."""
     part = chain_part(chain, hostname, anchors, at, profile)
     if revocation is not None and chain:
-        from scanner.evaluate.revocation import assess, folder_loader
+        from scanner.evaluate.revocation import assess, folder_loader, with_browser_revocation
 
         judged = assess(chain, revocation[0], folder_loader(revocation[1]), anchors=anchors, at=at)
         part["revocation"] = judged["revocation"]
         part["findings"] = list(part["findings"]) + judged["findings"]
+        part["browsers"] = with_browser_revocation(part["browsers"], judged["revocation"])
     return part
 
 

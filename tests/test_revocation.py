@@ -100,6 +100,9 @@ def test_revoked_certificate_is_revoked_with_reason_and_date(scanned: dict[str, 
     assert record["reason"] == "key_compromise"
     assert record["revoked_at"] == scanned["lab"].revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert {(s["kind"], s["status"]) for s in record["sources"]} == {("crl", "revoked"), ("ocsp", "revoked")}
+    # the browsers as they are (tests/test_revocation_browsers.py): Firefox enforces the OCSP answer
+    assert endpoint["browsers"]["chrome"]["accepted"] is True
+    assert endpoint["browsers"]["firefox"]["error"] == "SEC_ERROR_REVOKED_CERTIFICATE"
     (finding,) = [f for f in endpoint["findings"] if f["id"] == "revocation.revoked"]
     assert finding["severity"] == "error" and finding["certificate_index"] == 0
     assert "RFC 5280 6.3" in finding["citation"] and "key_compromise" in finding["detail"]

@@ -424,3 +424,31 @@ def _read_blob(folder: str, sha256: str) -> bytes | None:
 def folder_loader(folder: str) -> Loader:
     """``load(sha256)`` over a scan's output folder (what ``revocation/`` holds)."""
     return lambda sha256: _read_blob(folder, sha256)
+
+
+FIREFOX_REVOKED = "SEC_ERROR_REVOKED_CERTIFICATE"
+
+
+def with_browser_revocation(browsers: Mapping[str, Any] | None,
+                            revocation: Sequence[Mapping[str, Any]] | None) -> Mapping[str, Any] | None:
+    """The browser verdicts with what each browser itself does about revocation (README
+    "Revocation", tests/test_revocation_browsers.py): Firefox asks the leaf's OCSP responder (or
+    reads the stapled response) and refuses a leaf it says is revoked
+    (``SEC_ERROR_REVOKED_CERTIFICATE``); it soft-fails otherwise and fetches no CRL. Chrome does
+    no online check under a locally installed root. So only a current, verified ``ocsp`` or
+    ``stapled`` answer of ``revoked`` for the leaf changes a verdict, and only Firefox's."""
+    if not browsers or not isinstance(browsers.get("firefox"), Mapping):
+        return browsers
+    leaf = next((r for r in revocation or [] if r.get("certificate_index") == 0), None)
+    said = [s for s in (leaf or {}).get("sources") or []
+            if s.get("kind") in ("ocsp", "stapled") and s.get("status") == "revoked" and s.get("problem") is None]
+    if not said:
+        return browsers
+    firefox = dict(browsers["firefox"])
+    where = "the stapled OCSP response" if said[0].get("kind") == "stapled" else f"the OCSP responder {said[0].get('location')}"
+    firefox["reasons"] = [*(firefox.get("reasons") or []), {
+        "code": FIREFOX_REVOKED, "check": REVOKED, "certificate_index": 0,
+        "message": f"{where} says the certificate is revoked; Firefox checks OCSP by default"}]
+    if firefox.get("accepted"):
+        firefox.update(accepted=False, error=FIREFOX_REVOKED)
+    return dict(browsers, firefox=firefox)
