@@ -279,3 +279,31 @@ def test_a_stop_during_the_fetches_keeps_the_scanned_endpoint(scanned: dict[str,
     assert document["complete"] is False
     (endpoint,) = document["endpoints"]
     assert endpoint["status"] == "ok" and endpoint["chain"] and endpoint["revocation"] is None
+
+
+def test_merged_shards_keep_every_revocation_file(scanned: dict[str, Any], tmp_path: Path) -> None:
+    """scan --shard I/N on two machines, then merge: one revocation_data table, every file beside
+    it, and the merged folder's evidence re-judges revocation as the shards did."""
+    from scanner.evidence import build_pack, verify_pack
+
+    lab, leaves = scanned["lab"], scanned["leaves"]
+    roles = ("good", "revoked", "stale", "wrong-key")
+    with LabEstate([tls_spec(leaves[role]) for role in roles]) as ports:
+        targets = tmp_path / "targets.toml"
+        targets.write_text(f'[defaults]\ntrust_anchors = ["{lab.root_pem}"]\n\n' + "".join(
+            f'[[target]]\nname = "{role}"\nhost = "127.0.0.1"\nport = {port}\nhostname = "{HOST}"\n\n'
+            for role, port in zip(roles, ports)))
+        for index in (1, 2):
+            shard = scan("--targets", str(targets), "--shard", f"{index}/2", "--out", str(tmp_path / f"s{index}"),
+                         "--format", "json", "--quiet")
+            assert shard.exit_code in (0, 1), shard.output
+    merged = CliRunner().invoke(cli, ["merge", str(tmp_path / "merged"), str(tmp_path / "s1"), str(tmp_path / "s2"),
+                                      "--format", "json", "--quiet"])
+    assert merged.exit_code == 1, merged.output
+    document = json.loads((tmp_path / "merged/results.json").read_text())
+    shard_shas = {e["sha256"] for i in (1, 2)
+                  for e in json.loads((tmp_path / f"s{i}/results.json").read_text())["revocation_data"]}
+    assert {e["sha256"] for e in document["revocation_data"]} == shard_shas and shard_shas
+    assert all((tmp_path / "merged" / e["file"]).is_file() for e in document["revocation_data"])
+    verification = verify_pack(build_pack(tmp_path / "merged", tmp_path / "pack.zip"))
+    assert verification.ok, verification.problems
