@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import signal
 import sys
 import threading
@@ -113,6 +114,7 @@ def _revocation(request: ScanRequest, timeout: float, anchors: dict[str, list[by
     return Revocation(fetcher, lambda target: anchors[target.name] or _public_roots()), store
 
 
+@functools.lru_cache(maxsize=1)
 def _public_roots() -> list[bytes]:
     """The public store's roots (DER): where the issuer of a chain's last certificate is found
     when a target has no trust anchors of its own."""

@@ -129,12 +129,18 @@ class RevocationFetcher:
         docstring); each source ``{certificate_index, kind, location, sha256, error}``. Issuers
         are looked for in the chain and ``anchors`` (the caller passes the public roots when the
         target has no anchors of its own)."""
-        pool = [c for c in (load_certificate(bytes(d)) for d in [*chain, *(anchors or ())]) if c is not None]
+        pool: list[Any] = []  # built when first needed: most chains have nothing to fetch
         out: list[Source] = []
         for index, der in enumerate(chain):
             cert = load_certificate(bytes(der))
-            if cert is None or self_signed(cert):
+            if cert is None:
                 continue
+            urls = (crl_urls(cert), ocsp_urls(cert)) if self.settings.online else ([], [])
+            files = [crl for crl in self.files if crl.issuer == cert.issuer]
+            if not (urls[0] or urls[1] or files or (index == 0 and stapled)) or self_signed(cert):
+                continue  # nothing to record (the usual case of a private PKI), or a root
+            if not pool:
+                pool = [c for c in (load_certificate(bytes(d)) for d in [*chain, *(anchors or ())]) if c is not None]
             issuer = find_issuer(cert, pool)
             if issuer is None:
                 continue
@@ -144,18 +150,14 @@ class RevocationFetcher:
                             "sha256": result[0], "error": result[1]})
             if index == 0 and stapled:
                 add("stapled", None, (self.record("stapled", stapled, None), None))
-            for crl in self.files:
-                if crl.issuer == cert.issuer:
-                    add("file", crl.path, (crl.sha256, None))
-            if not self.settings.online:
-                continue
-            for url in crl_urls(cert):
+            for crl in files:
+                add("file", crl.path, (crl.sha256, None))
+            for url in urls[0]:
                 add("crl", url, await self._crl(url))
-            urls = ocsp_urls(cert)
             try:
-                request = ocsp_request(cert, issuer) if urls else b""
+                request = ocsp_request(cert, issuer) if urls[1] else b""
             except (ValueError, TypeError):  # e.g. a key type OCSP CertIDs cannot hash
-                urls = []
-            for url in urls:
+                continue
+            for url in urls[1]:
                 add("ocsp", url, await self._ocsp(url, request))
         return out
