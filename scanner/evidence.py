@@ -45,7 +45,7 @@ from scanner.errors import InputError, read_input
 from scanner.evaluate import evaluate
 from scanner.evaluate.profile import Profile
 from scanner.passwords import SIGN_KEY
-from scanner.results import iter_endpoints, read_header, safe_id
+from scanner.results import chain_file, iter_endpoints, read_header
 
 FORMAT = "dccscan-evidence/1"
 MANIFEST, SIGNATURE, SIGNER = "manifest.json", "manifest.sig", "signer.pem"
@@ -61,11 +61,6 @@ PublicKey = Union[ed25519.Ed25519PublicKey, ec.EllipticCurvePublicKey, rsa.RSAPu
 def canonical_json(value: Any) -> bytes:
     """Deterministic JSON: sorted keys, fixed separators, UTF-8, final newline."""
     return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def chain_file_name(endpoint_id: str) -> str:
-    """``chains/<stem>.pem`` for an endpoint id, as the results schema defines the stem."""
-    return f"chains/{safe_id(endpoint_id)}.pem"
 
 
 # --- signing keys -------------------------------------------------------------------------------
@@ -180,18 +175,19 @@ def _chain_files(results_dir: Path, results: Path) -> Iterator[tuple[str, bytes]
         return
 
     for ep in iter_endpoints(results):
-        if ep.get("chain"):
-            yield chain_file_name(str(ep.get("id"))), "".join(c["pem"] for c in ep["chain"]).encode()
+        name = chain_file(ep)  # recorded in results.json (derived for dccscan/1)
+        if name is not None and ep.get("chain"):
+            yield name, "".join(c["pem"] for c in ep["chain"]).encode()
 
 
-def _revocation_files(results_dir: Path) -> Iterator[tuple[str, bytes]]:
-    """The CRLs and OCSP responses the scan recorded (``revocation/<sha256>.crl|.ocsp``), so
-    verify-evidence re-judges revocation offline from the very bytes the scan judged."""
-    folder = results_dir / "revocation"
-    if folder.is_dir():
-        for blob in sorted(folder.iterdir()):
-            if blob.is_file() and blob.suffix in (".crl", ".ocsp"):
-                yield "revocation/" + blob.name, blob.read_bytes()
+def _revocation_files(results_dir: Path, results: Path) -> Iterator[tuple[str, bytes]]:
+    """The CRLs and OCSP responses the scan recorded (``revocation_data``: ``revocation/<sha256>.crl``
+    or ``.ocsp``), so verify-evidence re-judges revocation offline from the very bytes the scan judged."""
+    for entry in read_header(results).get("revocation_data") or []:
+        name = str(entry.get("file", ""))
+        blob = results_dir / name
+        if name.startswith("revocation/") and "/" not in name[len("revocation/"):] and blob.is_file():
+            yield name, blob.read_bytes()
 
 
 def _report_html(results_dir: Path, results: Path) -> bytes:
@@ -214,7 +210,7 @@ def pack_members(results_dir: Path, sign_key_path: Path | None = None) -> dict[s
                                  "report.html": _report_html(results_dir, results),
                                  "versions.json": canonical_json(_versions(results))}
     members.update(_chain_files(results_dir, results))
-    members.update(_revocation_files(results_dir))
+    members.update(_revocation_files(results_dir, results))
     for name in OPTIONAL_INPUTS:
         if (results_dir / name).is_file():
             members[name] = (results_dir / name).read_bytes()
@@ -348,9 +344,9 @@ def _check_signature(members: Mapping[str, bytes], manifest: Mapping[str, Any] |
 def _check_chains(results: Path, members: Mapping[str, bytes], result: Verification) -> None:
 
     for ep in iter_endpoints(results):
-        if not ep.get("chain"):
+        name = chain_file(ep)  # recorded in results.json (derived for dccscan/1)
+        if name is None or not ep.get("chain"):
             continue
-        name = chain_file_name(str(ep.get("id")))
         recorded = "".join(c.get("pem", "") for c in ep["chain"]).encode()
         if name not in members:
             result.problems.append(f"{name}: missing (endpoint {ep.get('id')} has a recorded chain)")

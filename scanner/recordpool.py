@@ -3,8 +3,9 @@
 The probe loop is one thread; parsing certificates, building paths and running every check costs
 about as much CPU per endpoint as the handshake itself. Done inline, it stalls every connection in
 flight. Here the loop only builds the cheap part of the record (``endpoint_shell``) and hands the
-chain to a pool of worker processes (``chain_part``: plain bytes in, plain dicts out); the
-finished record is written from the pool's callback thread under a lock. Chains travel in
+chain to a pool of worker processes (``scanner.assess.chain_part``: plain bytes in, plain dicts
+out, encoded there by ``scanner.results.encode_endpoint``); the finished record is written from
+the pool's callback thread under a lock. Chains travel in
 batches of up to ``BATCH`` endpoints (a partial batch leaves after ``FLUSH_AFTER`` seconds, so a
 slow or interrupted scan still has its finished endpoints on disk): handing one item to a process pool costs the event loop a pickle,
 a pipe write and a thread wake-up, comparable to the work itself, so per-item submission made the
@@ -23,14 +24,13 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
-from scanner.results import (EncodedPart, ResultsWriter, chain_part, encode_part, endpoint_shell, outcome_chain,
-                             write_atomic)
+from scanner.assess import chain_part
+from scanner.results import Encoded, ResultsWriter, encode_endpoint, endpoint_shell, outcome_chain, write_atomic, written
 
 BATCH = 64  # endpoints per hand-over to a worker
 FLUSH_AFTER = 0.2  # seconds: a partial batch is sent when this old, so records still stream to disk
 
-Work = tuple[tuple[Any, ...], str]  # (chain_part arguments, path of the endpoint's chains/<id>.pem)
-Job = tuple[dict[str, Any], Work]  # (endpoint shell, what the worker does)
+Work = tuple[dict[str, Any], tuple[Any, ...], str]  # (endpoint shell, chain_part arguments, chain file path)
 
 
 def default_workers() -> int:
@@ -38,31 +38,21 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def judged_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: Any, profile: Any,
-                revocation: tuple[Sequence[dict[str, Any]], str] | None = None) -> dict[str, Any]:
-    """``chain_part`` plus the revocation status of the chain's certificates, judged by
-    ``scanner.evaluate.revocation`` from the sources the probe recorded (``revocation``: those
-    sources and the output folder holding ``revocation/``); its findings join the endpoint's."""
-    part = chain_part(chain, hostname, anchors, at, profile)
-    if revocation is not None and chain:
-        from scanner.evaluate.revocation import assess, folder_loader, with_browser_revocation
-
-        judged = assess(chain, revocation[0], folder_loader(revocation[1]), anchors=anchors, at=at)
-        part["revocation"] = judged["revocation"]
-        part["findings"] = list(part["findings"]) + judged["findings"]
-        part["browsers"] = with_browser_revocation(part["browsers"], judged["revocation"])
-    return part
+def build_record(shell: dict[str, Any], args: tuple[Any, ...]) -> Encoded:
+    """One endpoint's record: ``chain_part`` (the engine) on the shell, encoded for the writer."""
+    return encode_endpoint({**shell, **chain_part(*args)})
 
 
-def chain_parts(batch: Sequence[Work]) -> list[EncodedPart]:
-    """What a worker runs: ``chain_part`` for each item of a batch, JSON-encoded, and the chain
-    file written here (file creation is kernel work the probe process is better without)."""
-    out: list[EncodedPart] = []
-    for args, path in batch:
-        text, severities, pem = encode_part(judged_part(*args))
-        if pem:
-            write_atomic(path, pem.encode("ascii"))
-        out.append((text, severities, ""))
+def encoded_records(batch: Sequence[Work]) -> list[Encoded]:
+    """What a worker runs: ``build_record`` for each item of a batch, with the chain file
+    written here (file creation is kernel work the probe process is better without)."""
+    out: list[Encoded] = []
+    for shell, args, path in batch:
+        encoded = build_record(shell, args)
+        if encoded.pem:
+            write_atomic(path, encoded.pem.encode("ascii"))
+            encoded = written(encoded)
+        out.append(encoded)
     return out
 
 
@@ -92,7 +82,7 @@ class RecordPool:
         self._lock = threading.Lock()
         count = default_workers() if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
-        self._batch: list[Job] = []
+        self._batch: list[Work] = []
         self._batch_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -108,20 +98,20 @@ class RecordPool:
 
     def submit(self, outcome: Any) -> None:
         """Queue one outcome; its record reaches the writer when its verdicts are ready."""
-        shell = endpoint_shell(outcome)
+        assert self.writer is not None, "RecordPool.writer must be set before submit()"
+        shell = endpoint_shell(outcome, position=self.writer.position(outcome.target.name))
         chain = outcome_chain(outcome)
         sources = getattr(outcome, "revocation", None)
         revocation = (sources, self.revocation_folder) if sources is not None and self.revocation_folder else None
         args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile, revocation)
         if not chain or self._pool is None:
-            self._write(shell, judged_part(*args))
+            self._write([build_record(shell, args)])
             return
         if self._flusher is None:  # started on first use: the pool forks before any thread exists
             self._flusher = threading.Thread(target=self._flush_periodically, name="dccscan-batches", daemon=True)
             self._flusher.start()
-        assert self.writer is not None, "RecordPool.writer must be set before submit()"
         with self._batch_lock:
-            self._batch.append((shell, (args, self.writer.chain_path(shell["id"]))))
+            self._batch.append((shell, args, self.writer.chain_path(shell["chain_file"])))
             full = len(self._batch) >= BATCH
         if full:
             self._send()
@@ -134,32 +124,28 @@ class RecordPool:
             return
         try:
             assert self._pool is not None
-            future = self._pool.submit(chain_parts, [work for _, work in batch])
+            future = self._pool.submit(encoded_records, batch)
         except (RuntimeError, AssertionError):  # pool broken or shut down: build it here
             self._finish_inline(batch)
             return
         future.add_done_callback(lambda done: self._finish(done, batch))
 
-    def _finish(self, done: Future[list[EncodedPart]], batch: list[Job]) -> None:
+    def _finish(self, done: Future[list[Encoded]], batch: list[Work]) -> None:
         try:
-            parts = done.result()
+            records = done.result()
         except Exception:  # noqa: BLE001 - a dead worker must not lose the endpoints
             self._finish_inline(batch)
             return
+        self._write(records)
+
+    def _finish_inline(self, batch: list[Work]) -> None:
+        self._write([build_record(shell, args) for shell, args, _ in batch])
+
+    def _write(self, records: Sequence[Encoded]) -> None:
         assert self.writer is not None, "RecordPool.writer must be set before submit()"
         with self._lock:
-            for (shell, _), part in zip(batch, parts):
-                self.writer.add_encoded(shell, part)
-
-    def _finish_inline(self, batch: list[Job]) -> None:
-        for shell, (args, _) in batch:
-            self._write(shell, judged_part(*args))
-
-    def _write(self, shell: dict[str, Any], part: dict[str, Any]) -> None:
-        shell.update(part)
-        assert self.writer is not None, "RecordPool.writer must be set before submit()"
-        with self._lock:
-            self.writer.add(shell)
+            for record in records:
+                self.writer.add_encoded(record)
 
     def close(self) -> None:
         """Wait until every submitted record is written, then stop the workers."""

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 import click
 import trio
 
+from scanner.assess import catalogue
 from scanner.cli.keyopts import password_file_option
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
@@ -27,6 +28,7 @@ from scanner.passwords import CLIENT_KEY
 from scanner.probe.revocation import FetchSettings, RevocationFetcher
 from scanner.probe.runner import Outcome, Retry, Revocation, scan_targets
 from scanner.recordpool import RecordPool
+from scanner.outdir import claim
 from scanner.results import ResultsWriter, copy_inputs
 from scanner.revocation_store import RevocationStore
 from scanner.severity import FAIL_ON_CHOICES
@@ -57,6 +59,7 @@ class ScanRequest:
     profile_path: Path | None = None
     profile: Any | None = None
     max_duration: float | None = None  # seconds; then stop as for SIGTERM (complete: false)
+    order: Sequence[str] | None = None  # target names in targets-file order (before --shard); default: targets
     crl_files: Sequence[Path] = ()  # --crl, on top of the targets' own ``crl`` files
     revocation_online: bool = True  # False: --offline-revocation (stapled responses and CRL files only)
 
@@ -184,11 +187,14 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
                     if request.targets_path is not None and request.targets_sha256 else None)
     anchors = _anchor_lookup(request.targets)
     settings = _settings(request, timeout)
+    folder = claim(request.out_dir)
     revocation, store = _revocation(request, timeout, anchors, settings)
     # the pool forks its workers before the writer starts its thread
     pool = RecordPool(lambda o: anchors[o.target.name], request.profile)
     pool.revocation_folder = str(request.out_dir)
-    writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings)
+    order = request.order if request.order is not None else [t.name for t in request.targets]
+    writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings,
+                           order=order, checks=catalogue())
     pool.writer = writer
     finished: set[str] = set()
 
@@ -204,7 +210,15 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     with signals_deferred():  # a second Ctrl-C must not cost the results gathered so far
         results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
         copy_inputs(request.out_dir, request.targets_path, request.profile_path)
+        folder.sweep(writer.chain_files, inputs=_input_copies(request),
+                     revocation_files={entry["file"] for entry in store.to_json()})
     return results, writer.summary.exit_code(complete)
+
+
+def _input_copies(request: ScanRequest) -> list[str]:
+    """The input copies ``copy_inputs`` wrote for this run."""
+    return [name for name, path in (("targets.toml", request.targets_path), ("profile.toml", request.profile_path))
+            if path is not None]
 
 
 @contextlib.contextmanager
@@ -335,6 +349,7 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     wanted = parse_formats(formats)
     try:
         targets, sha256 = collect_targets(hosts, targets_path, hostname, timeout, anchors, client_cert, client_key)
+        order = [t.name for t in targets]  # positions in the whole file, so merged shards sort as one scan
         if http_check is not None:
             targets = [dataclasses.replace(t, http_check=http_check) for t in targets]
         shard = parse_shard(shard_text) if shard_text is not None else None
@@ -349,7 +364,7 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     request = ScanRequest(targets=targets, out_dir=out, concurrency=concurrency, per_address=per_address,
                           retries=retries, shard=shard, fail_on=fail_on,
                           formats=wanted, targets_path=targets_path, targets_sha256=sha256,
-                          profile_path=profile_path, profile=profile, crl_files=crl_files,
+                          profile_path=profile_path, profile=profile, order=order, crl_files=crl_files,
                           revocation_online=not offline_revocation)
     try:
         code = run_nightly(nightly, lambda seconds: execute(dataclasses.replace(request, max_duration=seconds),
