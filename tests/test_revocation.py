@@ -307,3 +307,15 @@ def test_merged_shards_keep_every_revocation_file(scanned: dict[str, Any], tmp_p
     assert all((tmp_path / "merged" / e["file"]).is_file() for e in document["revocation_data"])
     verification = verify_pack(build_pack(tmp_path / "merged", tmp_path / "pack.zip"))
     assert verification.ok, verification.problems
+
+
+def test_a_reused_out_folder_keeps_only_this_scans_revocation_files(scanned: dict[str, Any], tmp_path: Path) -> None:
+    lab, leaves = scanned["lab"], scanned["leaves"]
+    out = tmp_path / "nightly"
+    for role in ("wrong-key", "good"):
+        with LabEstate([tls_spec(leaves[role])]) as (port,):
+            scan(f"127.0.0.1:{port}", "--hostname", HOST, "--trust-anchor", str(lab.root_pem), "--out", str(out),
+                 "--format", "json", "--quiet")
+    listed = {e["file"] for e in json.loads((out / "results.json").read_text())["revocation_data"]}
+    on_disk = {f"revocation/{p.name}" for p in (out / "revocation").iterdir()}
+    assert on_disk == listed and listed  # the wrong-key CRL of the first night is gone
