@@ -32,14 +32,11 @@ from scanner.probe.fetch import FetchError, http_fetch
 
 MAX_CRL_BYTES = 16 * 1024 * 1024  # a large CA's full CRL is a few MB; DCCKI's are tiny
 MAX_OCSP_BYTES = 64 * 1024  # a response with a delegated responder certificate is a few KB
-MAX_STAPLE_BYTES = 64 * 1024
 DEFAULT_FETCHES = 8  # revocation fetches in flight at once, across the scan
 GET_LIMIT = 255  # RFC 5019 5: GET when the URL-encoded request fits in 255 bytes
 
 Source = dict[str, Any]
 Result = tuple["str | None", "dict[str, str] | None"]  # (sha256, None) or (None, error)
-
-
 Record = Callable[[str, bytes, "str | None"], str]  # (kind, bytes, location) -> SHA-256: where the bytes are kept
 
 
