@@ -35,8 +35,6 @@ from scanner.lab.pki import Issued, LabPKI, issue, name, new_key
 UTC = dt.timezone.utc
 HOST = "gw.dcc-user.example"
 
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
-
 
 class CrlServer:
     """``http.server`` on 127.0.0.1 serving ``files`` (path -> bytes; tests may swap them)."""
