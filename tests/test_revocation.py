@@ -319,3 +319,13 @@ def test_a_reused_out_folder_keeps_only_this_scans_revocation_files(scanned: dic
     listed = {e["file"] for e in json.loads((out / "results.json").read_text())["revocation_data"]}
     on_disk = {f"revocation/{p.name}" for p in (out / "revocation").iterdir()}
     assert on_disk == listed and listed  # the wrong-key CRL of the first night is gone
+
+
+def test_report_shows_the_revocation_status(scanned: dict[str, Any], tmp_path: Path) -> None:
+    from scanner.report import write_reports
+
+    (page,) = write_reports(scanned["out"] / "results.json", tmp_path, ["html"])
+    html = page.read_text()
+    revoked = leaf_status(scanned["endpoints"]["revoked"])
+    assert f'<strong class="revocation-revoked">revoked</strong> on {revoked["revoked_at"]} (key_compromise)' in html
+    assert html.count('class="revocation-good"') == 2  # the good and the stapled leaf

@@ -452,8 +452,22 @@ def _chain_block(e: Endpoint) -> str:
     if e.chain:
         n = len(e.chain)
         return (f"<h4>Chain as presented ({n} certificate{_plural(n)})</h4>\n"
-                f'{"".join([cert_block(c, days) for c, days in e.chain])}')
+                f'{"".join([cert_block(c, days) for c, days in e.chain])}{_revocation_block(e.ep)}')
     return "<p>No certificate was received.</p>\n" if e.ep.get("status") == "ok" else ""
+
+
+def _revocation_block(ep: Mapping[str, Any]) -> str:
+    """Each certificate's revocation status (README "Revocation"), when some source was judged."""
+    records = [r for r in ep.get("revocation") or [] if isinstance(r, Mapping) and r.get("sources")]
+    if not records:
+        return ""
+    items = "".join(
+        f'<li>#{esc(r.get("certificate_index"))} <strong class="revocation-{esc(r.get("status"))}">'
+        f'{esc(r.get("status"))}</strong>'
+        + (f' on {esc(r.get("revoked_at"))}' if r.get("revoked_at") else "")
+        + (f' ({esc(r.get("reason"))})' if r.get("reason") else "")
+        + f': {esc(r.get("detail"))}</li>' for r in records)
+    return f"<h4>Revocation</h4>\n<ul>{items}</ul>\n"
 
 
 def _finding(f: Mapping[str, Any]) -> str:
