@@ -25,6 +25,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
 from scanner.assess import chain_part
+from scanner.lifetime import die_with_parent
 from scanner.results import Encoded, ResultsWriter, encode_endpoint, endpoint_shell, outcome_chain, write_atomic, written
 
 BATCH = 64  # endpoints per hand-over to a worker
@@ -56,9 +57,11 @@ def encoded_records(batch: Sequence[Work]) -> list[Encoded]:
     return out
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
     """Workers leave Ctrl-C and SIGTERM to the scan, which stops cleanly and then closes the
-    pool; the engine is imported before the first chain arrives."""
+    pool, and die with it when it is killed outright; the engine is imported before the first
+    chain arrives."""
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import scanner.evaluate  # noqa: F401
@@ -86,9 +89,12 @@ class RecordPool:
         self._batch_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._error: BaseException | None = None  # raised by close(): a callback's own error is only logged
         if count > 0 and importlib.util.find_spec("scanner.evaluate") is not None:
             import scanner.evaluate  # noqa: F401 - imported once here, inherited by forked workers
-            self._pool = ProcessPoolExecutor(count, mp_context=_context(), initializer=_worker_init)
+            context = _context()
+            parent = os.getpid() if context.get_start_method() == "fork" else None  # forkserver: its child
+            self._pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_init, initargs=(parent,))
             self._pool.submit(int)  # starts the workers now, before the caller starts threads
 
     def _flush_periodically(self) -> None:
@@ -128,7 +134,15 @@ class RecordPool:
         except (RuntimeError, AssertionError):  # pool broken or shut down: build it here
             self._finish_inline(batch)
             return
-        future.add_done_callback(lambda done: self._finish(done, batch))
+        future.add_done_callback(lambda done: self._guarded(done, batch))
+
+    def _guarded(self, done: Future[list[Encoded]], batch: list[Work]) -> None:
+        """``_finish``, keeping its error (a full disk) for close(): concurrent.futures would only
+        print a traceback and the scan would go on as if the endpoints were written."""
+        try:
+            self._finish(done, batch)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by close()
+            self._error = self._error or exc
 
     def _finish(self, done: Future[list[Encoded]], batch: list[Work]) -> None:
         try:
@@ -156,3 +170,5 @@ class RecordPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._error is not None:
+            raise self._error

@@ -371,9 +371,15 @@ class SortedSpool:
             yield self._file.readline().rstrip(b"\n").decode("utf-8")
 
     def close(self) -> None:
-        self._file.close()
-        if os.path.exists(self._file.name):
-            os.unlink(self._file.name)
+        """Drop the spool, even when its last buffered bytes cannot be flushed (a full disk:
+        the run is failing already, and the spool must not be left behind)."""
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        finally:
+            if os.path.exists(self._file.name):
+                os.unlink(self._file.name)
 
 
 class ResultsWriter:
@@ -381,17 +387,21 @@ class ResultsWriter:
 
     ``order``: the target names in targets-file order (a name's first place counts), which
     gives each endpoint its ``position``. ``checks``: the check catalogue the scan ran, recorded
-    in the header so renderers never consult a later registry."""
+    in the header so renderers never consult a later registry. ``inputs``: the public root store
+    and public-suffix list the verdicts used, named and hashed (``pinned_inputs_record``), so a
+    re-evaluation can tell whether it judges with the same ones."""
 
     def __init__(self, out_dir: Path, *, started_at: datetime, targets_file: dict[str, str] | None,
                  settings: dict[str, Any], order: Iterable[str] = (),
-                 checks: Sequence[Mapping[str, Any]] | None = None) -> None:
+                 checks: Sequence[Mapping[str, Any]] | None = None,
+                 inputs: Mapping[str, Any] | None = None) -> None:
         self.out_dir = Path(out_dir)
         (self.out_dir / "chains").mkdir(parents=True, exist_ok=True)
         self.started_at = started_at
         self.targets_file = targets_file
         self.settings = settings
         self.checks = list(checks) if checks is not None else None
+        self.inputs = dict(inputs) if inputs is not None else None
         self.summary = Summary(fail_on=settings.get("fail_on", "error"))
         self.chain_files: set[str] = set()  # every chain file this writer named (the folder's own)
         self._positions: dict[str, int] = {}
@@ -441,6 +451,8 @@ class ResultsWriter:
             "not_reached": list(not_reached),
             "summary": self.summary.to_json(complete),
         }
+        if self.inputs is not None:
+            header["inputs"] = self.inputs
         if self.checks is not None:
             header["checks"] = self.checks
         header.update(self.extra)

@@ -29,7 +29,8 @@ from scanner.targets import declared_targets
 
 SAME = {"targets_file.sha256": "targets file (SHA-256)", "settings.trust_anchors": "trust anchors",
         "settings.profile": "profile", "settings.fail_on": "--fail-on threshold",
-        "checks": "check catalogue (the dccscan version that scanned)"}
+        "checks": "check catalogue (the dccscan version that scanned)",
+        "inputs": "public root store / public-suffix list (their recorded SHA-256)"}
 
 
 @dataclass
@@ -123,7 +124,8 @@ def merge_results(out_dir: Path, parts: Sequence[Part]) -> tuple[Path, int, list
     settings = dict(first["settings"], shard=None)
     folder = claim(out_dir)
     writer = ResultsWriter(out_dir, started_at=min(_time(p.header["started_at"]) for p in parts),
-                           targets_file=first.get("targets_file"), settings=settings, checks=first.get("checks"))
+                           targets_file=first.get("targets_file"), settings=settings, checks=first.get("checks"),
+                           inputs=first.get("inputs"))
     try:
         for part in parts:
             _add_part(writer, part)

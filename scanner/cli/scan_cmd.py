@@ -20,6 +20,8 @@ import click
 import trio
 
 from scanner.assess import catalogue
+from scanner.evaluate.inputs import pinned_inputs_record
+from scanner.cli.finite import Seconds
 from scanner.cli.keyopts import password_file_option
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
@@ -33,7 +35,7 @@ from scanner.results import ResultsWriter, copy_inputs
 from scanner.revocation_store import RevocationStore
 from scanner.severity import FAIL_ON_CHOICES
 from scanner.shard import Shard, parse_shard
-from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
+from scanner.targets import (MAX_TIMEOUT, Target, anchor_ders, anchor_records, apply_overrides, load_targets,
                              parse_cli_target, read_crl)
 
 FORMATS = ("json", "html", "junit", "csv", "prometheus")
@@ -194,24 +196,30 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     pool.revocation_folder = str(request.out_dir)
     order = request.order if request.order is not None else [t.name for t in request.targets]
     writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings,
-                           order=order, checks=catalogue())
+                           order=order, checks=catalogue(), inputs=pinned_inputs_record())
     pool.writer = writer
     finished: set[str] = set()
 
     try:
-        interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress, lambda t: finished.add(t.name),
-                               revocation)
-    finally:
-        pool.close()
-    writer.extra["revocation_data"] = store.to_json()
-    complete = not interrupted
-    # a target with several addresses may have some endpoints recorded and still be unfinished
-    not_reached = [t.to_json() for t in request.targets if t.name not in finished]
-    with signals_deferred():  # a second Ctrl-C must not cost the results gathered so far
-        results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
-        copy_inputs(request.out_dir, request.targets_path, request.profile_path)
-        folder.sweep(writer.chain_files, inputs=_input_copies(request),
-                     revocation_files={entry["file"] for entry in store.to_json()})
+        try:
+            interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress,
+                                   lambda t: finished.add(t.name), revocation)
+        finally:
+            pool.close()
+        writer.extra["revocation_data"] = store.to_json()
+        complete = not interrupted
+        # a target with several addresses may have some endpoints recorded and still be unfinished
+        not_reached = [t.to_json() for t in request.targets if t.name not in finished]
+        with signals_deferred():  # a second Ctrl-C must not cost the results gathered so far
+            results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
+            copy_inputs(request.out_dir, request.targets_path, request.profile_path)
+            folder.sweep(writer.chain_files, inputs=_input_copies(request),
+                         revocation_files={entry["file"] for entry in store.to_json()})
+    except OSError as exc:  # a full disk, a folder removed under us: one line, no stray spool
+        writer.close()
+        raise InputError(f"cannot write the results ({exc.strerror or exc}); the scan's results were not saved",
+                         file=request.out_dir, fix="free space on that disk (or give --out a folder on "
+                         "another one) and scan again") from None
     return results, writer.summary.exit_code(complete)
 
 
@@ -316,7 +324,7 @@ def _progress_bar(total: int) -> Any:
 @click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True,
               help="Retries of a failed connect (refused, reset), after a jittered backoff.")
 @click.option("--shard", "shard_text", metavar="I/N", help="Scan only shard I of N of the targets (stable split by name).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [default: 10; overrides the file].")
+@click.option("--timeout", type=Seconds(0, MAX_TIMEOUT), help="Seconds per address for connect + handshake [default: 10; overrides the file].")
 @click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable) [default: the public store (certifi)].")
 @click.option("--client-cert", help="Client certificate for mutual TLS: PEM (chain), or PKCS#12 (.p12/.pfx) with its key.")
 @click.option("--client-key", help="PEM client key (none for a PKCS#12 --client-cert); encrypted: see --client-key-password-file.")
@@ -389,6 +397,10 @@ def execute(request: ScanRequest, *, quiet: bool, quiet_on_failure: bool = False
         render(results, request.out_dir, request.formats, quiet=quiet and (code == 0 or quiet_on_failure))
     except KeyboardInterrupt:
         click.echo(f"dccscan: interrupted while writing the reports; the results are in {results}",
+                   err=True)
+        return max(code, EXIT_INTERRUPTED_RENDER)
+    except OSError as exc:  # e.g. the disk filled up after results.json was written
+        click.echo(f"dccscan: cannot write the reports ({exc.strerror or exc}); the results are in {results}",
                    err=True)
         return max(code, EXIT_INTERRUPTED_RENDER)
     return code
