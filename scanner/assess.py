@@ -55,20 +55,34 @@ def describe_cached(der: bytes, index: int) -> dict[str, Any]:
 
 
 def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-               profile: Any | None, tls: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
-    records and the verdicts, with the handshake half from the endpoint's ``tls`` object (client
-    simulation; ``scanner.evaluate.handshake``). Plain data in and out, so it can run in a worker
-    process."""
+               profile: Any | None, revocation: tuple[Sequence[dict[str, Any]], str] | None = None,
+               tls: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``chain``, ``browsers``, ``profile``, ``findings`` and ``revocation`` of an endpoint: the
+    certificate records and the verdicts. Plain data in and out, so it can run in a worker process.
+    ``revocation``: the sources the probe recorded and the output folder holding ``revocation/``
+    (``scanner.evaluate.revocation`` judges them; its findings join the endpoint's). ``tls``: the
+    endpoint's ``tls`` object, whose client simulation gives each browser verdict its handshake
+    half (``scanner.evaluate.handshake``), joined last so the certificate half is complete."""
+    verdicts = evaluate_chain(chain, hostname, anchors, at, profile) if chain else None
+    part: dict[str, Any] = {
+        "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
+        "browsers": (verdicts or {}).get("browsers"),
+        "profile": (verdicts or {}).get("profile"),
+        "findings": list((verdicts or {}).get("findings") or []),
+        "revocation": None,
+    }
+    if revocation is not None and chain:
+        from scanner.evaluate.revocation import assess, folder_loader, with_browser_revocation
+
+        judged = assess(chain, revocation[0], folder_loader(revocation[1]), anchors=anchors, at=at)
+        part["revocation"] = judged["revocation"]
+        part["findings"] += judged["findings"]
+        part["browsers"] = with_browser_revocation(part["browsers"], judged["revocation"])
     from scanner.evaluate import with_handshake
 
-    verdicts = with_handshake(evaluate_chain(chain, hostname, anchors, at, profile) if chain else None, tls, at)
-    return {
-        "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
-        "browsers": verdicts.get("browsers"),
-        "profile": verdicts.get("profile"),
-        "findings": list(verdicts.get("findings") or []),
-    }
+    handshaken = with_handshake({"browsers": part["browsers"], "findings": part["findings"]}, tls, at)
+    part["browsers"], part["findings"] = handshaken["browsers"], handshaken["findings"]
+    return part
 
 
 def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: Any | None,
@@ -77,7 +91,7 @@ def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: A
     (``scanner.recordpool`` builds the same record in a worker)."""
     record = endpoint_shell(outcome, position=position)
     record.update(chain_part(outcome_chain(outcome), outcome.target.hostname, anchors, outcome.scanned_at, profile,
-                             outcome_tls(outcome)))
+                             tls=outcome_tls(outcome)))
     return record
 
 

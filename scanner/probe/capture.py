@@ -33,6 +33,7 @@ class Capture:
     client_auth_alert: str | None = None  # the alert with which the server refused us (client_auth required)
     versions: dict[str, bool | None] | None = None  # TLSv1..TLSv1.3: accepted, refused, None not tried
     simulation: dict[str, Any] | None = None  # per browser: the server's answer to its hello (probe.simulate)
+    ocsp_staple: bytes | None = None  # the OCSP response the server stapled (status_request), if any
 
     def to_tls_json(self) -> dict[str, Any]:
         return {"version": self.version, "cipher": self.cipher, "alpn": self.alpn,
