@@ -117,6 +117,11 @@ class CertFacts:
     name_constraints: x509.NameConstraints | None = None
     san_empty: bool = False  # a subjectAltName extension with no entries (BoringSSL cannot parse it)
     ca_issuers: tuple[str, ...] = ()  # AIA caIssuers http URLs (Chrome fetches a missing issuer there)
+    # RFC 5280 policy processing (Chrome's verifier does it, Firefox only for EV): the asserted
+    # policy OIDs (None: no certificatePolicies), requireExplicitPolicy and inhibitAnyPolicy.
+    policies: frozenset[str] | None = None
+    require_explicit_policy: int | None = None
+    inhibit_any_policy: int | None = None
     # For the certificate record (``certinfo.describe``), so it need not read the certificate again:
     # the signature algorithm's name, and the subjectAltName value (None: absent; NOT_READ when the
     # extensions did not parse as presented, so describe reads them itself and reports the error).
@@ -252,10 +257,22 @@ def _extension_fields(values: dict[x509.ObjectIdentifier, object] | None, cns: t
         "ids": _identities(cns, san),
         "ca_issuers": _ca_issuers(get(ExtensionOID.AUTHORITY_INFORMATION_ACCESS)),
         "san_empty": isinstance(san, x509.SubjectAlternativeName) and len(san) == 0,
+        **_policy_fields(get(ExtensionOID.CERTIFICATE_POLICIES), get(ExtensionOID.POLICY_CONSTRAINTS),
+                         get(ExtensionOID.INHIBIT_ANY_POLICY)),
     }
     if isinstance(ku, x509.KeyUsage):
         facts["key_usage"] = frozenset(f for f in _KU_FLAGS if getattr(ku, f))
     return facts
+
+
+def _policy_fields(policies: object, constraints: object, inhibit: object) -> dict[str, object]:
+    return {
+        "policies": (frozenset(p.policy_identifier.dotted_string for p in policies)
+                     if isinstance(policies, x509.CertificatePolicies) else None),
+        "require_explicit_policy": (constraints.require_explicit_policy
+                                    if isinstance(constraints, x509.PolicyConstraints) else None),
+        "inhibit_any_policy": inhibit.skip_certs if isinstance(inhibit, x509.InhibitAnyPolicy) else None,
+    }
 
 
 def parse(cert_der: bytes, fingerprint: str | None = None) -> CertFacts:
