@@ -112,6 +112,19 @@ define("firefox.anchor.no_basic_constraints", "The trust anchor is a v3 certific
        "(Firefox rejects)", "error", "Firefox", f"{PKIX_CHECK} CheckBasicConstraints (only a v1 trust anchor may lack "
        "basicConstraints: SEC_ERROR_CA_CERT_INVALID); BoringSSL requires basicConstraints on an anchor only when it "
        "is present (Chrome accepts)", "Install a root certificate with basicConstraints cA=TRUE.")
+define("chrome.anchor.unparseable", "The trust anchor does not parse for Chrome's verifier (Chrome has no anchor)",
+       "error", "Chrome", "BoringSSL pki/parsed_certificate.cc ParsedCertificate::Create (authorityKeyIdentifier and "
+       "nameConstraints parsed eagerly; RFC 5280 4.2.1.1 authorityCertIssuer needs authorityCertSerialNumber, "
+       "4.2.1.10 iPAddress constraints are address and mask)",
+       "Reissue the root certificate with well-formed extensions and install it again.")
+define("chrome.anchor.name_constraints_pattern", "The trust anchor's nameConstraints holds a DNS pattern ('*'), "
+       "which no name is inside (Chrome rejects)", "error", "Chrome", "BoringSSL pki/name_constraints.cc (a dNSName "
+       "subtree is compared as a domain suffix, never as a pattern; the violation maps to ERR_CERT_INVALID)",
+       "Reissue the root with nameConstraints naming domains (example.com), not patterns (*.example.com).")
+define("firefox.name_constraints.malformed", "A nameConstraints entry is malformed (Firefox rejects when it "
+       "applies)", "error", "Firefox", "mozilla::pkix pkixnames.cpp CheckNameConstraints (a constraint of the "
+       "presented name's type that is not a valid DNS ID or address+mask: SEC_ERROR_BAD_DER)",
+       "Reissue the CA certificate with well-formed nameConstraints (DNS subtrees without '*').")
 define("chain.path_depth_limit", "Path building stopped at dccscan's depth bound", "warning", "dccscan",
        "dccscan's own bound (scanner/evaluate/path.py MAX_DEPTH) against hostile chains; Chromium's path builder has "
        "no depth limit of its own, mozilla::pkix stops at 6 intermediates",

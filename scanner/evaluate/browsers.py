@@ -130,6 +130,9 @@ EFFECTS: dict[str, Effect] = {
     "chain.anchor_not_yet_valid": Effect("DATE_INVALID", ("MOZILLA_PKIX_ERROR_NOT_YET_VALID_ISSUER_CERTIFICATE", PATH, TRUST),
                                          chrome_local_only=True),
     "firefox.anchor.no_basic_constraints": Effect(None, ("SEC_ERROR_CA_CERT_INVALID", PATH, TRUST)),
+    "chrome.anchor.unparseable": Effect("AUTHORITY_INVALID", None),
+    "chrome.anchor.name_constraints_pattern": Effect("INVALID?", None),
+    "firefox.name_constraints.malformed": Effect(None, ("SEC_ERROR_BAD_DER", PATH, FATAL)),
     # depth and alternative issuers
     "chain.path_depth_limit": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
     "firefox.path.too_long": Effect(None, _UNKNOWN_ISSUER),

@@ -338,6 +338,7 @@ def _node_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list
         out.extend(_key_issues(f, idx, depth))
         if depth > 0:
             out.extend(_eku_issues(f, idx, depth))
+            out.extend(_refused_anchor_issues(node, depth, path))
         if f.unknown_critical:
             out.append(Issue("chain.anchor.unknown_critical", idx,
                              "the trust anchor has unknown critical extensions: " + ", ".join(f.unknown_critical), depth))
@@ -467,6 +468,35 @@ def _ca_issues(node: Node, depth: int, path: list[Node], *, anchor: bool) -> lis
     if f.path_len is not None and below > f.path_len:
         out.append(Issue("chain.ca.path_length", idx,
                          f"{f.subject_text} allows {f.path_len} intermediate(s) below it; the path has {below}", depth))
+    return out
+
+
+AKI_OID, NC_OID = "2.5.29.35", "2.5.29.30"
+
+
+def _refused_anchor_issues(node: Node, depth: int, path: list[Node]) -> list[Issue]:
+    """A trust anchor whose extension cryptography refuses (the browsers decide; oracle cases
+    anchor-aki-issuer-without-serial, anchor-nc-malformed-*). BoringSSL ParsedCertificate::Create
+    parses the AKI and the nameConstraints of every certificate eagerly: an AKI with an issuer but
+    no serial, or an iPAddress constraint that is not address+mask, makes the anchor unparseable,
+    so Chrome has no anchor at all. A dNSName pattern ("*.x") parses but matches nothing. mozilla::pkix
+    never reads the AKI, and reads a constraint only against names of its own type (then BAD_DER)."""
+    f, idx = node.facts, node.index
+    out: list[Issue] = []
+    ips = any(n.facts.ids.ips for n in path[:depth])
+    dns = any(n.facts.ids.dns for n in path[:depth])
+    malformed = f.malformed_name_constraints
+    if AKI_OID in f.refused_extensions or any(kind == "ip-length" for kind, _ in malformed):
+        out.append(Issue("chrome.anchor.unparseable", idx,
+                         f"the trust anchor {f.subject_text} does not parse for BoringSSL ({f.extension_error})", depth))
+    patterns = [value for kind, value in malformed if kind == "dns-pattern"]
+    if patterns and dns:
+        out.append(Issue("chrome.anchor.name_constraints_pattern", idx,
+                         f"the trust anchor's nameConstraints names the pattern {patterns[0]}, which no DNS name is "
+                         "inside", depth))
+    if (patterns and dns) or (ips and any(kind == "ip-length" for kind, _ in malformed)):
+        out.append(Issue("firefox.name_constraints.malformed", idx,
+                         f"the trust anchor's nameConstraints is malformed ({f.extension_error})", depth))
     return out
 
 

@@ -473,10 +473,21 @@ def _anchor_cases() -> list[Case]:
         _anchor_leaf("anchor-nc-malformed-wildcard", "installed root nameConstraints permits the pattern "
                      "*.<domain> (a wildcard is not a subtree: limbo rfc5280::nc::invalid-dnsname-wildcard)",
                      extra=[(_raw_name_constraints(0x82, f"*.{DOMAIN}".encode()), True)]),
+        _anchor_leaf("anchor-aki-issuer-without-serial", "installed root AKI with authorityCertIssuer but no "
+                     "serial (limbo webpki::aki::root-with-aki-authoritycertissuer)", ski_aki=False,
+                     extra=[(_raw_aki_issuer_only(f"Oracle anchor-aki-issuer-without-serial"), False)]),
         _anchor_leaf("anchor-nc-malformed-ip", "installed root nameConstraints iPAddress of 5 bytes (not address+mask: "
                      "limbo rfc5280::nc::invalid-ipv4-address)",
                      extra=[(_raw_name_constraints(0x87, bytes([127, 0, 0, 0, 255])), True)]),
     ]
+
+
+def _raw_aki_issuer_only(org: str) -> x509.UnrecognizedExtension:
+    """An authorityKeyIdentifier naming an authorityCertIssuer without its serial (RFC 5280 4.2.1.1
+    wants both or neither; cryptography will not build it)."""
+    issuer_name = name("Root CA", o=org).public_bytes()
+    return x509.UnrecognizedExtension(x509.oid.ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+                                      der.sequence(der.tlv(0xA1, der.tlv(0xA4, issuer_name))))
 
 
 def _raw_name_constraints(tag: int, value: bytes) -> x509.UnrecognizedExtension:
@@ -674,7 +685,7 @@ NOTES: dict[str, tuple[bool | None, bool | None]] = {
     "nc-ip-permitted-ok": _BOTH, "nc-ip-excluded-violated": _NEITHER,
     "chain-alternate-path": _BOTH, "v1-root": (None, True),
     # issue 14 (the browsers decide; the notes are silent or unverified on most)
-    "anchor-bc-ca-false": (None, None), "anchor-no-basicconstraints": (None, None), "anchor-pathlen-0-violated": (None, None), "anchor-pathlen-0-direct": (None, None), "anchor-no-keycertsign": (None, None), "anchor-eku-clientauth": (None, None), "anchor-eku-serverauth": (None, None), "anchor-eku-any": (None, None), "anchor-nc-violated": (None, None), "anchor-nc-ok": (None, None), "anchor-not-yet-valid": (None, None), "anchor-unknown-critical-ext": (None, None), "anchor-nc-malformed-wildcard": (None, None), "anchor-nc-malformed-ip": (None, None), "depth-5-intermediates": (None, None), "depth-6-intermediates": (None, None), "depth-7-intermediates": (None, None), "depth-8-intermediates": (None, None), "depth-10-intermediates": (None, None), "prio-name-date": (None, None), "prio-date-trust": (None, None), "prio-name-trust": (None, None), "prio-constraints-date": (None, None), "prio-name-expired-issuer": (None, None), "prio-eku-date": (None, None), "prio-eku-name": (None, None), "prio-sha1-date": (None, None), "alt-expired-vs-nokeycertsign": (None, None), "alt-expired-vs-clientauth": (None, None), "alt-pathlen-vs-expired": (None, None), "alt-expired-vs-valid": (None, None), "rsa-pss-leaf": (None, None), "rsa-pss-intermediate": (None, None), "rsa-pss-root": (None, None), "policy-require-explicit": (None, None), "policy-inhibit-any": (None, None), "cross-signed": (None, None), "same-name-anchors": (None, None), "pool-decoys": (None, None), "sha1-ecdsa-leaf": (None, None),
+    "anchor-bc-ca-false": (None, None), "anchor-no-basicconstraints": (None, None), "anchor-pathlen-0-violated": (None, None), "anchor-pathlen-0-direct": (None, None), "anchor-no-keycertsign": (None, None), "anchor-eku-clientauth": (None, None), "anchor-eku-serverauth": (None, None), "anchor-eku-any": (None, None), "anchor-nc-violated": (None, None), "anchor-nc-ok": (None, None), "anchor-not-yet-valid": (None, None), "anchor-unknown-critical-ext": (None, None), "anchor-nc-malformed-wildcard": (None, None), "anchor-nc-malformed-ip": (None, None), "anchor-aki-issuer-without-serial": (None, None), "depth-5-intermediates": (None, None), "depth-6-intermediates": (None, None), "depth-7-intermediates": (None, None), "depth-8-intermediates": (None, None), "depth-10-intermediates": (None, None), "prio-name-date": (None, None), "prio-date-trust": (None, None), "prio-name-trust": (None, None), "prio-constraints-date": (None, None), "prio-name-expired-issuer": (None, None), "prio-eku-date": (None, None), "prio-eku-name": (None, None), "prio-sha1-date": (None, None), "alt-expired-vs-nokeycertsign": (None, None), "alt-expired-vs-clientauth": (None, None), "alt-pathlen-vs-expired": (None, None), "alt-expired-vs-valid": (None, None), "rsa-pss-leaf": (None, None), "rsa-pss-intermediate": (None, None), "rsa-pss-root": (None, None), "policy-require-explicit": (None, None), "policy-inhibit-any": (None, None), "cross-signed": (None, None), "same-name-anchors": (None, None), "pool-decoys": (None, None), "sha1-ecdsa-leaf": (None, None),
 }
 
 CASE_IDS: tuple[str, ...] = tuple(NOTES)  # for parametrizing without generating keys at collection
