@@ -333,8 +333,8 @@ def _refused_extensions(raw: asn1.RawCertificate, cert_der: bytes, problem: Exce
         return {"duplicate_extensions": duplicates, "values": None}, NOT_READ
     empty = raw.empty_sequences((EKU_OID, SAN_OID))
     if not empty:
-        found = {"extension_error": str(problem) or type(problem).__name__, "values": None}
-        return {**found, **_without_refused(raw, cert_der)}, NOT_READ
+        refused: dict[str, object] = {"extension_error": str(problem) or type(problem).__name__, "values": None}
+        return {**refused, **_without_refused(raw, cert_der)}, NOT_READ
     rest = x509.load_der_x509_certificate(asn1.without_extensions(cert_der, empty))
     found: dict[str, object] = {"values": _values(rest.extensions)}
     if EKU_OID in empty:

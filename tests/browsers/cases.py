@@ -475,7 +475,7 @@ def _anchor_cases() -> list[Case]:
                      extra=[(_raw_name_constraints(0x82, f"*.{DOMAIN}".encode()), True)]),
         _anchor_leaf("anchor-aki-issuer-without-serial", "installed root AKI with authorityCertIssuer but no "
                      "serial (limbo webpki::aki::root-with-aki-authoritycertissuer)", ski_aki=False,
-                     extra=[(_raw_aki_issuer_only(f"Oracle anchor-aki-issuer-without-serial"), False)]),
+                     extra=[(_raw_aki_issuer_only("Oracle anchor-aki-issuer-without-serial"), False)]),
         _anchor_leaf("anchor-nc-malformed-ip", "installed root nameConstraints iPAddress of 5 bytes (not address+mask: "
                      "limbo rfc5280::nc::invalid-ipv4-address)",
                      extra=[(_raw_name_constraints(0x87, bytes([127, 0, 0, 0, 255])), True)]),
