@@ -37,6 +37,15 @@ define("chain.incomplete.aia", "Incomplete chain: the issuing CA certificate is 
        "net/cert/cert_verify_proc_builtin.cc with cert_issuer_source_aia.cc (Chrome fetches the http caIssuers URL)",
        "Configure the server to send the issuing CA certificate(s) after the leaf: Chrome recovers by fetching "
        "the AIA URL, Firefox does not.")
+define("chain.incomplete.aia_unusable", "Incomplete chain: the AIA caIssuers URL serves nothing that completes it",
+       "error", "Chrome and Firefox", f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); Chromium cert_issuer_source_aia.cc "
+       "(the fetched certificate is one more candidate issuer; it must complete a valid path)",
+       "Configure the server to send the issuing CA certificate(s), and serve the right CA certificate at the "
+       "AIA URL.")
+define("chain.incomplete.aia_unfetched", "Incomplete chain: the scanner could not fetch the AIA caIssuers URL",
+       "error", "Chrome and Firefox", f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); Chromium cert_issuer_source_aia.cc "
+       "(Chrome fetches http caIssuers URLs itself; whether it can reach this one is not known to the scanner)",
+       "Configure the server to send the issuing CA certificate(s) after the leaf; do not rely on AIA fetching.")
 define("chain.untrusted_root", "Chain ends at a root that is not trusted", "error", "Chrome and Firefox",
        f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); {CHROME_BUILTIN} (kNoIssuersFound)",
        "Use a certificate issued under the DCCKI hierarchy, and install the DCCKI Root CA as a trust anchor "

@@ -111,6 +111,8 @@ EFFECTS: dict[str, Effect] = {
     # chain / trust (path.py)
     "chain.incomplete": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
     "chain.incomplete.aia": Effect(None, _UNKNOWN_ISSUER, chrome_note=CHROME_AIA_FETCH),
+    "chain.incomplete.aia_unusable": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
+    "chain.incomplete.aia_unfetched": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
     "chain.untrusted_root": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
     "chain.self_signed_leaf": Effect("AUTHORITY_INVALID", ("MOZILLA_PKIX_ERROR_SELF_SIGNED_CERT", PATH, TRUST)),
     "chain.bad_signature": Effect("AUTHORITY_INVALID", ("SEC_ERROR_BAD_SIGNATURE", PATH, FATAL)),

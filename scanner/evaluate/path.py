@@ -191,9 +191,50 @@ def _nodes(chain: Sequence[CertFacts], anchors: Sequence[CertFacts]) -> tuple[li
     return pool, anchor_nodes, anchor_shas
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """What the probe got from one AIA caIssuers URL: certificates, or why none."""
+
+    url: str
+    certificates: tuple[CertFacts, ...] = ()
+    error: str | None = None
+
+
 def build(chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetime, *,
-          public_root: bool = False) -> PathResult:
-    """The best path from ``chain[0]`` and its issues. ``chain`` holds parsed facts, leaf first."""
+          public_root: bool = False, fetched: Sequence[Fetched] | None = None) -> PathResult:
+    """The best path from ``chain[0]`` and its issues. ``chain`` holds parsed facts, leaf first.
+
+    ``fetched``: what the probe got from AIA caIssuers URLs (None: not fetched, e.g. a results
+    file from before the probe fetched them; then Chrome's fetch is assumed to succeed)."""
+    result = _build(chain, anchors, at, public_root)
+    if fetched is not None:
+        result.issues = [_judge_fetch(i, chain, anchors, at, public_root, fetched)
+                         if i.check == "chain.incomplete.aia" else i for i in result.issues]
+    return result
+
+
+def _judge_fetch(issue: Issue, chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetime,
+                 public_root: bool, fetched: Sequence[Fetched]) -> Issue:
+    """Chrome's AIA recovery, decided on what the probe really fetched: does adding the fetched
+    certificates to the pool give a trusted path without issuer-side problems?"""
+    top = chain[issue.index] if issue.index is not None and issue.index < len(chain) else chain[0]
+    mine = [f for f in fetched if f.url in top.ca_issuers]
+    got = [c for f in mine for c in f.certificates]
+    if got:
+        retry = _build([*chain, *got], anchors, at, public_root)
+        if retry.trusted and not _issuer_side(retry):
+            return issue
+        why = "; ".join(f"{i.check}: {i.detail}" for i in retry.issues if i.depth > 0) or "no trusted path"
+        return Issue("chain.incomplete.aia_unusable", issue.index,
+                     f"the issuer of {top.subject_text} was not presented; dccscan fetched its AIA caIssuers URL "
+                     f"({mine[0].url}), but what it served does not complete a trusted path ({why})", issue.depth)
+    errors = "; ".join(f"{f.url}: {f.error}" for f in mine) or f"{top.ca_issuers[0]}: not fetched by the probe"
+    return Issue("chain.incomplete.aia_unfetched", issue.index,
+                 f"the issuer of {top.subject_text} was not presented, and dccscan could not fetch its AIA caIssuers "
+                 f"URL ({errors}); Chrome fetches it itself and may succeed where the scanner could not", issue.depth)
+
+
+def _build(chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetime, public_root: bool) -> PathResult:
     leaf = chain[0]
     if leaf.cert is None:
         return PathResult([Node(leaf, 0)], False,

@@ -1,0 +1,153 @@
+"""Fetch the issuer a server did not send, from the AIA caIssuers URL, the way Chrome does.
+
+Chrome completes a chain whose issuing CA the server forgot by fetching the certificate's
+authorityInformationAccess caIssuers URL (Chromium net/cert/internal/cert_issuer_source_aia.cc:
+plain ``http://`` only, a DER certificate or a PKCS#7 "certs-only" bundle, a bounded size and
+time). Firefox never fetches. Evaluation is offline, so the probe does the fetch and records what
+it got (the certificates, or why not) beside the chain; the engine then bases Chrome's verdict on
+exactly those bytes, and an evidence pack re-verifies without the network.
+
+Bounds: one GET per URL, ``MAX_BYTES`` of answer and ``TIMEOUT_S`` in all; anything else (https,
+ftp, ldap) is skipped, as Chrome skips it. The answer is parsed by the standard library's
+``http.client`` and the certificates by cryptography.
+
+This is deliberately minimal (issue 14): a general bounded plain-HTTP fetcher for CRLs and OCSP
+(scanner/probe/fetch.py) was being written at the same time; this module should move onto it
+once that lands.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+from urllib.parse import urlsplit
+
+import trio
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+MAX_BYTES = 64 * 1024  # a CA certificate or a small PKCS#7 bundle; Chromium caps its AIA fetches too
+TIMEOUT_S = 5.0
+MAX_URLS = 2  # caIssuers URLs fetched per endpoint (a hostile certificate may list many)
+
+
+@dataclass(frozen=True)
+class AiaFetch:
+    """One caIssuers URL and what came of it: ``certificates`` (DER) or ``error``."""
+
+    url: str
+    certificates: tuple[bytes, ...] = ()
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The results record: the certificates as PEM, so evaluation can use them offline."""
+        return {"url": self.url, "status": "fetched" if self.error is None else "failed", "error": self.error,
+                "certificates": [x509.load_der_x509_certificate(d).public_bytes(Encoding.PEM).decode()
+                                 for d in self.certificates]}
+
+
+def missing_issuer_urls(chain: Sequence[bytes]) -> list[str]:
+    """caIssuers URLs of presented certificates whose issuer was not presented (in chain order).
+
+    A syntactic test only (issuer name not among the presented subjects, not self-issued); the
+    engine decides what the fetched certificates are worth."""
+    certs = []
+    for der in chain:
+        try:
+            certs.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            continue
+    subjects = {c.subject for c in certs}
+    urls: list[str] = []
+    for cert in certs:
+        if cert.issuer == cert.subject or cert.issuer in subjects:
+            continue
+        for url in _ca_issuers(cert):
+            if url not in urls:
+                urls.append(url)
+    return urls[:MAX_URLS]
+
+
+def _ca_issuers(cert: x509.Certificate) -> Iterable[str]:
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return [d.access_location.value for d in aia
+            if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS
+            and isinstance(d.access_location, x509.UniformResourceIdentifier)]
+
+
+async def fetch_all(chain: Sequence[bytes], *, timeout: float = TIMEOUT_S) -> tuple[AiaFetch, ...]:
+    """Fetch every missing issuer's caIssuers URL (at most ``MAX_URLS``); never raises."""
+    return tuple([await fetch(url, timeout=timeout) for url in missing_issuer_urls(chain)])
+
+
+async def fetch(url: str, *, timeout: float = TIMEOUT_S, max_bytes: int = MAX_BYTES) -> AiaFetch:
+    """GET one caIssuers URL within the bounds; what came back, or a plain-words error."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        return AiaFetch(url, error=f"not fetched: only http:// caIssuers URLs are fetched (as Chrome does), not {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return AiaFetch(url, error="not fetched: the URL's port is not a number")
+    with trio.move_on_after(timeout) as scope:
+        try:
+            answer = await _get(parts.hostname, port, parts.path or "/", parts.query, max_bytes)
+        except (OSError, trio.TooSlowError) as exc:
+            return AiaFetch(url, error=f"could not fetch: {type(exc).__name__}: {exc}")
+    if scope.cancelled_caught:
+        return AiaFetch(url, error=f"could not fetch: no complete answer within {timeout:g} s")
+    if len(answer) > max_bytes:
+        return AiaFetch(url, error=f"could not fetch: the answer exceeds {max_bytes} bytes")
+    return _certificates(url, answer)
+
+
+async def _get(host: str, port: int, path: str, query: str, max_bytes: int) -> bytes:
+    target = path + (f"?{query}" if query else "")
+    shown = f"[{host}]" if ":" in host else host
+    request = (f"GET {target} HTTP/1.1\r\nHost: {shown}{'' if port == 80 else f':{port}'}\r\n"
+               "User-Agent: dccscan\r\nAccept: */*\r\nConnection: close\r\n\r\n").encode("ascii", "replace")
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        await stream.send_all(request)
+        received = bytearray()
+        while len(received) <= max_bytes + 4096:  # headers on top of the body bound
+            data = await stream.receive_some(16384)
+            if not data:
+                break
+            received += data
+    return bytes(received)
+
+
+class _Received:
+    """The bytes received, in the shape ``http.client.HTTPResponse`` reads from (a socket)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._file = io.BytesIO(data)
+
+    def makefile(self, *_args: Any, **_kwargs: Any) -> io.BytesIO:
+        return self._file
+
+
+def _certificates(url: str, answer: bytes) -> AiaFetch:
+    response = http.client.HTTPResponse(_Received(answer))  # type: ignore[arg-type]
+    try:
+        response.begin()
+        body = response.read()
+    except (http.client.HTTPException, ValueError, OSError) as exc:
+        return AiaFetch(url, error=f"could not fetch: not an HTTP answer ({type(exc).__name__})")
+    if response.status != 200:
+        return AiaFetch(url, error=f"could not fetch: HTTP {response.status} {response.reason}")
+    try:
+        return AiaFetch(url, certificates=(x509.load_der_x509_certificate(body).public_bytes(Encoding.DER),))
+    except ValueError:
+        pass
+    try:
+        bundle = pkcs7.load_der_pkcs7_certificates(body)
+    except ValueError:
+        return AiaFetch(url, error="fetched, but the answer is neither a DER certificate nor a PKCS#7 bundle")
+    return AiaFetch(url, certificates=tuple(c.public_bytes(Encoding.DER) for c in bundle))
