@@ -60,6 +60,16 @@ def _oracle(case_id: str) -> Callable[[Lab], Built]:
     return build
 
 
+AIA_URL = "http://aia.dcc.test/issuing.der"
+
+
+def _aia(lab: Lab, record: dict[str, Any]) -> Any:
+    """Only the leaf served, its AIA caIssuers URL fetched by the probe with ``record``'s outcome."""
+    ext = x509.AuthorityInformationAccess([x509.AccessDescription(
+        x509.oid.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(AIA_URL))])
+    return (*_local(lab, [leaf(lab, extra=[(ext, False)]).der]), [record])
+
+
 def _depth_bound(lab: Lab) -> Built:
     """A served chain longer than dccscan's path-building depth bound (path.MAX_DEPTH)."""
     from scanner.evaluate.path import MAX_DEPTH
@@ -140,6 +150,9 @@ FIRES: dict[str, Callable[[Lab], Built]] = {
     "firefox.path.alternatives_differ": _oracle("alt-expired-vs-clientauth"),
     "chrome.policy.explicit_required": _oracle("policy-require-explicit"),
     "chain.path_depth_limit": _depth_bound,
+    "chain.incomplete.aia_unfetched": lambda lab: _aia(lab, {"url": AIA_URL, "error": "could not fetch: HTTP 404"}),
+    "chain.incomplete.aia_unusable": lambda lab: _aia(lab, {"url": AIA_URL, "error": None,
+                                                           "certificates": [lab.rsa.issuing.pem.decode()]}),
     "chain.key.unsupported_algorithm": lambda lab: _local(lab, lab.chain(leaf(lab, key="ed25519"))),
     "chrome.extension.unconsumed_critical": _critical_aia,
     "firefox.issuer.empty_name": _empty_issuer,
@@ -204,8 +217,8 @@ FIRES: dict[str, Callable[[Lab], Built]] = {
 
 @pytest.mark.parametrize("check_id", sorted(FIRES))
 def test_each_check_can_fire(lab: Lab, check_id: str) -> None:
-    chain, host, anchors, at, profile = FIRES[check_id](lab)
-    result = evaluate(chain, host, anchors=anchors, at=at, profile=profile)
+    chain, host, anchors, at, profile, *aia = FIRES[check_id](lab)
+    result = evaluate(chain, host, anchors=anchors, at=at, profile=profile, aia=aia[0] if aia else None)
     assert check_id in {f["id"] for f in result["findings"]}, result["findings"]
 
 
