@@ -93,7 +93,7 @@ class RecordPool:
         """Queue one outcome; its record reaches the writer when its verdicts are ready."""
         shell = endpoint_shell(outcome)
         chain = outcome_chain(outcome)
-        args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile)
+        args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile, shell.get("aia"))
         if not chain or self._pool is None:
             self._write(shell, chain_part(*args))
             return

@@ -91,12 +91,12 @@ def safe_id(identifier: str) -> str:
 
 
 def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None,
-                   at: datetime, profile: Any | None) -> dict[str, Any] | None:
+                   at: datetime, profile: Any | None, aia: Sequence[dict[str, Any]] | None = None) -> dict[str, Any] | None:
     """``scanner.evaluate.evaluate``, with a finding instead of an exception should it ever fail."""
     from scanner.evaluate import evaluate
 
     try:
-        result: dict[str, Any] = evaluate(list(chain), hostname, anchors=anchors, at=at, profile=profile)
+        result: dict[str, Any] = evaluate(list(chain), hostname, anchors=anchors, at=at, profile=profile, aia=aia)
     except Exception as exc:  # noqa: BLE001 - the engine promises not to raise; one endpoint must not end a scan
         return {"browsers": None, "profile": None, "findings": [{
             "id": "dccscan.internal.evaluation_failed", "severity": "error", "certificate_index": None,
@@ -184,7 +184,8 @@ def describe_cached(der: bytes, index: int) -> dict[str, Any]:
 def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: Any | None) -> dict[str, Any]:
     """The schema's ``endpoint`` object for a runner ``Outcome``."""
     record = endpoint_shell(outcome)
-    record.update(chain_part(outcome_chain(outcome), outcome.target.hostname, anchors, outcome.scanned_at, profile))
+    record.update(chain_part(outcome_chain(outcome), outcome.target.hostname, anchors, outcome.scanned_at, profile,
+                             record.get("aia")))
     return record
 
 
@@ -206,14 +207,16 @@ def endpoint_shell(outcome: Any) -> dict[str, Any]:
         "duration_ms": round(outcome.duration_ms, 1),
         "tls": capture.to_tls_json() if capture is not None and (capture.version or capture.chain) else None,
         "chain": [], "browsers": None, "profile": None, "findings": [],
+        **({"aia": [f.to_json() for f in outcome.aia]} if getattr(outcome, "aia", ()) else {}),
     }
 
 
 def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-               profile: Any | None) -> dict[str, Any]:
+               profile: Any | None, aia: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
-    records and the verdicts. Plain data in and out, so it can run in a worker process."""
-    verdicts = evaluate_chain(chain, hostname, anchors, at, profile) if chain else None
+    records and the verdicts. Plain data in and out, so it can run in a worker process. ``aia``:
+    the endpoint's AIA fetch records (what Chrome's verdict is based on)."""
+    verdicts = evaluate_chain(chain, hostname, anchors, at, profile, aia) if chain else None
     return {
         "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
         "browsers": (verdicts or {}).get("browsers"),

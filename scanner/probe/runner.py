@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import trio
 
 from scanner.address import literal_address
-from scanner.probe import errors
+from scanner.probe import aia, errors
 from scanner.probe.resolve import resolve
 from scanner.probe.tls import Capture, probe
 from scanner.targets import Target, client_identity
@@ -37,6 +37,7 @@ class Outcome:
     error: errors.ProbeError | None
     scanned_at: datetime
     duration_ms: float
+    aia: tuple[aia.AiaFetch, ...] = ()  # caIssuers fetched for an issuer the server did not send
 
 
 Sink = Callable[[Outcome], None]
@@ -60,7 +61,18 @@ async def probe_address(target: Target, address: str) -> Outcome:
         error, capture = exc, exc.capture
     except Exception as exc:  # noqa: BLE001 - a per-endpoint problem never ends the scan
         error = errors.ProbeError(f"internal error while scanning: {type(exc).__name__}: {exc}")
-    return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000)
+    fetched = await _fetch_aia(capture)
+    return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000, fetched)
+
+
+async def _fetch_aia(capture: Capture | None) -> tuple[aia.AiaFetch, ...]:
+    """What Chrome would fetch for an incomplete chain (nothing for a complete one); never raises."""
+    if capture is None or not capture.chain:
+        return ()
+    try:
+        return await aia.fetch_all(list(capture.chain))
+    except Exception:  # noqa: BLE001 - the fetch is an aid to the verdict, never a reason to lose the endpoint
+        return ()
 
 
 class Limits:
