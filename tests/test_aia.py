@@ -167,9 +167,9 @@ def test_the_probe_records_the_fetch_and_the_verdict_uses_it(pki: LabPKI, server
     for path in ("/ca.der", "/missing"):
         leaf = _leaf(pki, server + path)
 
-        async def scan() -> Any:
+        async def scan(served: bytes = leaf) -> Any:
             async with trio.open_nursery() as nursery:
-                port = await nursery.start(serve_handler, lambda stream: raw_certificates([leaf], stream))
+                port = await nursery.start(serve_handler, lambda stream: raw_certificates([served], stream))
                 target = parse_cli_target(f"127.0.0.1:{port}", hostname=HOST, timeout=10)
                 outcome = await probe_address(target, "127.0.0.1")
                 nursery.cancel_scope.cancel()
