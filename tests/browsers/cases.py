@@ -435,7 +435,7 @@ def _v1_root_case() -> Case:
 
 # --- issue 14: trust-anchor constraints, depth, error priority, more from the sources ---------
 
-def _anchor_leaf(case_id: str, description: str, rule: str = "A", *, direct: bool = False,
+def _anchor_leaf(case_id: str, *, description: str, rule: str, direct: bool = False,
                  dns: Sequence[str] | None = None, hostname: str | None = None, **root_kwargs: Any) -> Case:
     """Root carrying ``root_kwargs`` (its constraints) -> issuing CA -> leaf, or root -> leaf."""
     root = _ca(case_id, "Root", **root_kwargs)
@@ -449,34 +449,34 @@ def _anchor_cases() -> list[Case]:
     now = _now()
     ok = x509.DNSName(f"ok.{DOMAIN}")
     return [
-        _anchor_leaf("anchor-bc-ca-false", "installed root with basicConstraints cA=FALSE",
+        _anchor_leaf("anchor-bc-ca-false", rule="P3", description="installed root with basicConstraints cA=FALSE",
                      basic_constraints=False, extra=[(x509.BasicConstraints(ca=False, path_length=None), True)]),
-        _anchor_leaf("anchor-no-basicconstraints", "installed v3 root without basicConstraints",
+        _anchor_leaf("anchor-no-basicconstraints", rule="P3", description="installed v3 root without basicConstraints",
                      basic_constraints=False),
-        _anchor_leaf("anchor-pathlen-0-violated", "installed root pathLen 0 above an issuing CA", path_length=0),
-        _anchor_leaf("anchor-pathlen-0-direct", "installed root pathLen 0 issues the leaf directly",
+        _anchor_leaf("anchor-pathlen-0-violated", rule="P3", description="installed root pathLen 0 above an issuing CA", path_length=0),
+        _anchor_leaf("anchor-pathlen-0-direct", rule="P3", description="installed root pathLen 0 issues the leaf directly",
                      direct=True, path_length=0),
-        _anchor_leaf("anchor-no-keycertsign", "installed root keyUsage without keyCertSign",
+        _anchor_leaf("anchor-no-keycertsign", rule="P2", description="installed root keyUsage without keyCertSign",
                      key_usage=["digital_signature", "crl_sign"]),
-        _anchor_leaf("anchor-eku-clientauth", "installed root with EKU clientAuth only", eku=[CLIENT_AUTH]),
-        _anchor_leaf("anchor-eku-serverauth", "installed root with EKU serverAuth", eku=[SERVER_AUTH]),
-        _anchor_leaf("anchor-eku-any", "installed root with EKU anyExtendedKeyUsage only",
+        _anchor_leaf("anchor-eku-clientauth", rule="P1", description="installed root with EKU clientAuth only", eku=[CLIENT_AUTH]),
+        _anchor_leaf("anchor-eku-serverauth", rule="P1", description="installed root with EKU serverAuth", eku=[SERVER_AUTH]),
+        _anchor_leaf("anchor-eku-any", rule="P1", description="installed root with EKU anyExtendedKeyUsage only",
                      eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]),
-        _anchor_leaf("anchor-nc-violated", "installed root permits ok.<domain> only; leaf outside",
+        _anchor_leaf("anchor-nc-violated", rule="P12", description="installed root permits ok.<domain> only; leaf outside",
                      name_constraints=_constrained([ok])),
-        _anchor_leaf("anchor-nc-ok", "installed root permits ok.<domain>; leaf inside",
+        _anchor_leaf("anchor-nc-ok", rule="P12", description="installed root permits ok.<domain>; leaf inside",
                      hostname=f"anchor-nc-ok.ok.{DOMAIN}", name_constraints=_constrained([ok])),
-        _anchor_leaf("anchor-not-yet-valid", "installed root valid from tomorrow",
+        _anchor_leaf("anchor-not-yet-valid", rule="P16", description="installed root valid from tomorrow",
                      not_before=now + dt.timedelta(days=1), days=1000),
-        _anchor_leaf("anchor-unknown-critical-ext", "installed root with an unknown critical extension",
+        _anchor_leaf("anchor-unknown-critical-ext", rule="P4", description="installed root with an unknown critical extension",
                      extra=[(UNKNOWN_CRITICAL, True)]),
-        _anchor_leaf("anchor-nc-malformed-wildcard", "installed root nameConstraints permits the pattern "
+        _anchor_leaf("anchor-nc-malformed-wildcard", rule="P12", description="installed root nameConstraints permits the pattern "
                      "*.<domain> (a wildcard is not a subtree: limbo rfc5280::nc::invalid-dnsname-wildcard)",
                      extra=[(_raw_name_constraints(0x82, f"*.{DOMAIN}".encode()), True)]),
-        _anchor_leaf("anchor-aki-issuer-without-serial", "installed root AKI with authorityCertIssuer but no "
+        _anchor_leaf("anchor-aki-issuer-without-serial", rule="P15", description="installed root AKI with authorityCertIssuer but no "
                      "serial (limbo webpki::aki::root-with-aki-authoritycertissuer)", ski_aki=False,
                      extra=[(_raw_aki_issuer_only("Oracle anchor-aki-issuer-without-serial"), False)]),
-        _anchor_leaf("anchor-nc-malformed-ip", "installed root nameConstraints iPAddress of 5 bytes (not address+mask: "
+        _anchor_leaf("anchor-nc-malformed-ip", rule="P12", description="installed root nameConstraints iPAddress of 5 bytes (not address+mask: "
                      "limbo rfc5280::nc::invalid-ipv4-address)",
                      extra=[(_raw_name_constraints(0x87, bytes([127, 0, 0, 0, 255])), True)]),
     ]
@@ -503,7 +503,7 @@ def _deep(case_id: str, intermediates: int) -> Case:
     for level in range(intermediates):
         issuer = _ca(case_id, f"Level {level + 1}", issuer)
     leaf = issue(subject="leaf", issuer=issuer, dns=[_host(case_id)])
-    return _case(case_id, "D", f"{intermediates} intermediates between the installed root and the leaf", leaf)
+    return _case(case_id, "P15", f"{intermediates} intermediates between the installed root and the leaf", leaf)
 
 
 def _depth_cases() -> list[Case]:
@@ -521,7 +521,7 @@ def _alternative_issuers(case_id: str, description: str, flaws: Sequence[dict[st
         roots.append(root)
         issuing.append(issue(subject=subject, issuer=root, key=key, **kwargs))
     leaf = issue(subject="leaf", issuer=issuing[-1], dns=[_host(case_id)])
-    return _case(case_id, "E", description, leaf, served=[leaf, *issuing], anchors=roots)
+    return _case(case_id, "P15", description, leaf, served=[leaf, *issuing], anchors=roots)
 
 
 def _priority_cases() -> list[Case]:
@@ -537,21 +537,21 @@ def _priority_cases() -> list[Case]:
     eku_i = _ca("prio-eku-date", "Issuing", eku_root, eku=[CLIENT_AUTH])
     past = {"not_before": now - dt.timedelta(days=400), "days": 200}
     return [
-        _simple("prio-name-date", "E", "expired leaf for another hostname", dns=[f"other-nd.{DOMAIN}"], **expired),
-        _case("prio-date-trust", "E", "expired leaf under a root nobody trusts",
+        _simple("prio-name-date", "P16", "expired leaf for another hostname", dns=[f"other-nd.{DOMAIN}"], **expired),
+        _case("prio-date-trust", "P16", "expired leaf under a root nobody trusts",
               stray.leaf(dns=[_host("prio-date-trust")], **expired), anchors=[decoy.root]),
-        _case("prio-name-trust", "E", "wrong hostname under a root nobody trusts",
+        _case("prio-name-trust", "P16", "wrong hostname under a root nobody trusts",
               stray2.leaf(dns=[f"other-nt.{DOMAIN}"]), hostname=_host("prio-name-trust"), anchors=[decoy2.root]),
-        _case("prio-constraints-date", "E", "issuing CA without keyCertSign, leaf expired",
+        _case("prio-constraints-date", "P16", "issuing CA without keyCertSign, leaf expired",
               issue(subject="leaf", issuer=nokcs, dns=[_host("prio-constraints-date")], **expired)),
-        _case("prio-name-expired-issuer", "E", "expired issuing CA and wrong hostname",
+        _case("prio-name-expired-issuer", "P16", "expired issuing CA and wrong hostname",
               issue(subject="leaf", issuer=exp_i, dns=[f"other-nei.{DOMAIN}"]),
               hostname=_host("prio-name-expired-issuer")),
-        _case("prio-eku-date", "E", "issuing CA EKU clientAuth only, leaf expired",
+        _case("prio-eku-date", "P16", "issuing CA EKU clientAuth only, leaf expired",
               issue(subject="leaf", issuer=eku_i, dns=[_host("prio-eku-date")], **expired)),
-        _simple("prio-eku-name", "E", "leaf EKU clientAuth only and wrong hostname", eku=[CLIENT_AUTH],
+        _simple("prio-eku-name", "P16", "leaf EKU clientAuth only and wrong hostname", eku=[CLIENT_AUTH],
                 dns=[f"other-en.{DOMAIN}"]),
-        _simple("prio-sha1-date", "E", "SHA-1 leaf, expired", key="rsa-2048", hash_name="sha1", **expired),
+        _simple("prio-sha1-date", "P16", "SHA-1 leaf, expired", key="rsa-2048", hash_name="sha1", **expired),
         _alternative_issuers("alt-expired-vs-nokeycertsign",
                              "two certificates for the issuing CA: one expired, one without keyCertSign",
                              [past, {"key_usage": ["digital_signature"]}]),
@@ -685,7 +685,7 @@ NOTES: dict[str, tuple[bool | None, bool | None]] = {
     "nc-ip-permitted-ok": _BOTH, "nc-ip-excluded-violated": _NEITHER,
     "chain-alternate-path": _BOTH, "v1-root": (None, True),
     # issue 14 (the browsers decide; the notes are silent or unverified on most)
-    "anchor-bc-ca-false": (None, None), "anchor-no-basicconstraints": (None, None), "anchor-pathlen-0-violated": (None, None), "anchor-pathlen-0-direct": (None, None), "anchor-no-keycertsign": (None, None), "anchor-eku-clientauth": (None, None), "anchor-eku-serverauth": (None, None), "anchor-eku-any": (None, None), "anchor-nc-violated": (None, None), "anchor-nc-ok": (None, None), "anchor-not-yet-valid": (None, None), "anchor-unknown-critical-ext": (None, None), "anchor-nc-malformed-wildcard": (None, None), "anchor-nc-malformed-ip": (None, None), "anchor-aki-issuer-without-serial": (None, None), "depth-5-intermediates": (None, None), "depth-6-intermediates": (None, None), "depth-7-intermediates": (None, None), "depth-8-intermediates": (None, None), "depth-10-intermediates": (None, None), "prio-name-date": (None, None), "prio-date-trust": (None, None), "prio-name-trust": (None, None), "prio-constraints-date": (None, None), "prio-name-expired-issuer": (None, None), "prio-eku-date": (None, None), "prio-eku-name": (None, None), "prio-sha1-date": (None, None), "alt-expired-vs-nokeycertsign": (None, None), "alt-expired-vs-clientauth": (None, None), "alt-pathlen-vs-expired": (None, None), "alt-expired-vs-valid": (None, None), "rsa-pss-leaf": (None, None), "rsa-pss-intermediate": (None, None), "rsa-pss-root": (None, None), "policy-require-explicit": (None, None), "policy-inhibit-any": (None, None), "cross-signed": (None, None), "same-name-anchors": (None, None), "pool-decoys": (None, None), "sha1-ecdsa-leaf": (None, None),
+    "anchor-bc-ca-false": (None, None), "anchor-no-basicconstraints": (None, None), "anchor-pathlen-0-violated": (None, None), "anchor-pathlen-0-direct": (None, None), "anchor-no-keycertsign": (None, None), "anchor-eku-clientauth": (None, None), "anchor-eku-serverauth": (None, None), "anchor-eku-any": (None, None), "anchor-nc-violated": (None, None), "anchor-nc-ok": (None, None), "anchor-not-yet-valid": (None, None), "anchor-unknown-critical-ext": (None, None), "anchor-nc-malformed-wildcard": (None, None), "anchor-aki-issuer-without-serial": (None, None), "anchor-nc-malformed-ip": (None, None), "depth-5-intermediates": (None, None), "depth-6-intermediates": (None, None), "depth-7-intermediates": (None, None), "depth-8-intermediates": (None, None), "depth-10-intermediates": (None, None), "prio-name-date": (None, None), "prio-date-trust": (None, None), "prio-name-trust": (None, None), "prio-constraints-date": (None, None), "prio-name-expired-issuer": (None, None), "prio-eku-date": (None, None), "prio-eku-name": (None, None), "prio-sha1-date": (None, None), "alt-expired-vs-nokeycertsign": (None, None), "alt-expired-vs-clientauth": (None, None), "alt-pathlen-vs-expired": (None, None), "alt-expired-vs-valid": (None, None), "rsa-pss-leaf": (None, None), "rsa-pss-intermediate": (None, None), "rsa-pss-root": (None, None), "policy-require-explicit": (None, None), "policy-inhibit-any": (None, None), "cross-signed": (None, None), "same-name-anchors": (None, None), "pool-decoys": (None, None), "sha1-ecdsa-leaf": (None, None),
 }
 
 CASE_IDS: tuple[str, ...] = tuple(NOTES)  # for parametrizing without generating keys at collection
