@@ -244,7 +244,7 @@ def _build(chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetim
     search = _Search(pool, anchor_nodes, anchor_shas)
     start = Node(leaf, 0, leaf.sha256 in anchor_shas)
     best: tuple[int, PathResult] | None = None
-    failed: list[PathResult] = []  # trusted paths with an issuer-side problem, in search order
+    failed: list[PathResult] = []  # candidate paths through some issuer, none valid, in search order
     for count, candidate in enumerate(_walk(search, [start], {leaf.sha256})):
         result = _judge(candidate, at, public_root)
         issuer_problems = _issuer_side(result)
@@ -252,7 +252,7 @@ def _build(chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetim
             best = (0, result)
             failed = []
             break
-        if result.trusted:
+        if len(result.path) > 1:
             failed.append(result)
         # Chrome (BoringSSL CertPathBuilder::AddResultPath) keeps the first path that ends at a
         # trust anchor when none is valid; among dead ends, the one with the fewest problems.
@@ -281,7 +281,9 @@ def _issuer_side(result: PathResult) -> list[str]:
 def _alternatives_issue(failed: list[PathResult]) -> list[Issue]:
     """mozilla::pkix PathBuildingStep::RecordResult: when several candidate issuers all fail, the
     error is theirs only if they failed alike; otherwise ERROR_UNKNOWN_ISSUER (oracle cases
-    alt-expired-vs-*). Only Firefox names it; every path's problems stay in the chosen path's."""
+    alt-expired-vs-*). A candidate that leads to no trust anchor counts as failing with
+    UNKNOWN_ISSUER (alt-expired-vs-untrusted). Only Firefox names it; the chosen path keeps its own
+    problems, and this issue lists each alternative's first one."""
     if len(failed) < 2 or len({_issuer_side(r)[0] for r in failed}) < 2:
         return []
     shown = "; ".join(f"via {r.path[1].facts.subject_text} (certificate {r.path[1].index}): {_issuer_side(r)[0]}"

@@ -507,7 +507,7 @@ def _deep(case_id: str, intermediates: int) -> Case:
 
 
 def _depth_cases() -> list[Case]:
-    return [_deep(f"depth-{n}-intermediates", n) for n in (5, 6, 7, 8, 10)]
+    return [_deep(f"depth-{n}-intermediates", n) for n in (5, 6, 7, 8, 10, 14)]
 
 
 def _alternative_issuers(case_id: str, description: str, flaws: Sequence[dict[str, Any]]) -> Case:
@@ -522,6 +522,21 @@ def _alternative_issuers(case_id: str, description: str, flaws: Sequence[dict[st
         issuing.append(issue(subject=subject, issuer=root, key=key, **kwargs))
     leaf = issue(subject="leaf", issuer=issuing[-1], dns=[_host(case_id)])
     return _case(case_id, "P15", description, leaf, served=[leaf, *issuing], anchors=roots)
+
+
+def _alternative_untrusted() -> Case:
+    """The issuing CA certified twice: expired under the installed root A, valid under a root B
+    that is neither installed nor served (one candidate fails on time, the other has no anchor)."""
+    case_id = "alt-expired-vs-untrusted"
+    key = new_key("ec-p256")
+    subject = name("Alt Issuing CA", o=f"Oracle {case_id}")
+    root_a, root_b = _ca(case_id, "Root A"), _ca(case_id, "Root B")
+    now = _now()
+    expired = issue(subject=subject, issuer=root_a, key=key, ca=True, not_before=now - dt.timedelta(days=400), days=200)
+    stray = issue(subject=subject, issuer=root_b, key=key, ca=True, not_before=now - dt.timedelta(days=10), days=1000)
+    leaf = issue(subject="leaf", issuer=stray, dns=[_host(case_id)])
+    return _case(case_id, "P15", "two certificates for the issuing CA: expired under the installed root, "
+                 "valid under a root nobody trusts", leaf, served=[leaf, expired, stray], anchors=[root_a])
 
 
 def _priority_cases() -> list[Case]:
@@ -561,6 +576,7 @@ def _priority_cases() -> list[Case]:
         _alternative_issuers("alt-pathlen-vs-expired",
                              "two certificates for the issuing CA: one not a CA, one expired",
                              [{"ca": False, "basic_constraints": False}, past]),
+        _alternative_untrusted(),
         _alternative_issuers("alt-expired-vs-valid",
                              "two certificates for the issuing CA: the expired one served first, the valid last",
                              [past, {}]),
@@ -685,7 +701,7 @@ NOTES: dict[str, tuple[bool | None, bool | None]] = {
     "nc-ip-permitted-ok": _BOTH, "nc-ip-excluded-violated": _NEITHER,
     "chain-alternate-path": _BOTH, "v1-root": (None, True),
     # issue 14 (the browsers decide; the notes are silent or unverified on most)
-    "anchor-bc-ca-false": (None, None), "anchor-no-basicconstraints": (None, None), "anchor-pathlen-0-violated": (None, None), "anchor-pathlen-0-direct": (None, None), "anchor-no-keycertsign": (None, None), "anchor-eku-clientauth": (None, None), "anchor-eku-serverauth": (None, None), "anchor-eku-any": (None, None), "anchor-nc-violated": (None, None), "anchor-nc-ok": (None, None), "anchor-not-yet-valid": (None, None), "anchor-unknown-critical-ext": (None, None), "anchor-nc-malformed-wildcard": (None, None), "anchor-aki-issuer-without-serial": (None, None), "anchor-nc-malformed-ip": (None, None), "depth-5-intermediates": (None, None), "depth-6-intermediates": (None, None), "depth-7-intermediates": (None, None), "depth-8-intermediates": (None, None), "depth-10-intermediates": (None, None), "prio-name-date": (None, None), "prio-date-trust": (None, None), "prio-name-trust": (None, None), "prio-constraints-date": (None, None), "prio-name-expired-issuer": (None, None), "prio-eku-date": (None, None), "prio-eku-name": (None, None), "prio-sha1-date": (None, None), "alt-expired-vs-nokeycertsign": (None, None), "alt-expired-vs-clientauth": (None, None), "alt-pathlen-vs-expired": (None, None), "alt-expired-vs-valid": (None, None), "rsa-pss-leaf": (None, None), "rsa-pss-intermediate": (None, None), "rsa-pss-root": (None, None), "policy-require-explicit": (None, None), "policy-inhibit-any": (None, None), "cross-signed": (None, None), "same-name-anchors": (None, None), "pool-decoys": (None, None), "sha1-ecdsa-leaf": (None, None),
+    "anchor-bc-ca-false": (None, None), "anchor-no-basicconstraints": (None, None), "anchor-pathlen-0-violated": (None, None), "anchor-pathlen-0-direct": (None, None), "anchor-no-keycertsign": (None, None), "anchor-eku-clientauth": (None, None), "anchor-eku-serverauth": (None, None), "anchor-eku-any": (None, None), "anchor-nc-violated": (None, None), "anchor-nc-ok": (None, None), "anchor-not-yet-valid": (None, None), "anchor-unknown-critical-ext": (None, None), "anchor-nc-malformed-wildcard": (None, None), "anchor-aki-issuer-without-serial": (None, None), "anchor-nc-malformed-ip": (None, None), "depth-5-intermediates": (None, None), "depth-6-intermediates": (None, None), "depth-7-intermediates": (None, None), "depth-8-intermediates": (None, None), "depth-10-intermediates": (None, None), "depth-14-intermediates": (None, None), "prio-name-date": (None, None), "prio-date-trust": (None, None), "prio-name-trust": (None, None), "prio-constraints-date": (None, None), "prio-name-expired-issuer": (None, None), "prio-eku-date": (None, None), "prio-eku-name": (None, None), "prio-sha1-date": (None, None), "alt-expired-vs-nokeycertsign": (None, None), "alt-expired-vs-clientauth": (None, None), "alt-pathlen-vs-expired": (None, None), "alt-expired-vs-untrusted": (None, None), "alt-expired-vs-valid": (None, None), "rsa-pss-leaf": (None, None), "rsa-pss-intermediate": (None, None), "rsa-pss-root": (None, None), "policy-require-explicit": (None, None), "policy-inhibit-any": (None, None), "cross-signed": (None, None), "same-name-anchors": (None, None), "pool-decoys": (None, None), "sha1-ecdsa-leaf": (None, None),
 }
 
 CASE_IDS: tuple[str, ...] = tuple(NOTES)  # for parametrizing without generating keys at collection
