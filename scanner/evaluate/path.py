@@ -309,6 +309,8 @@ def _judge(candidate: _Candidate, at: datetime, public_root: bool) -> PathResult
         issues.extend(_cert_issues(node, depth, path, at))
     issues.extend(_name_constraint_issues(path))
     if candidate.trusted:
+        if len(path) > 1:  # depends on the names below the anchor: not kept with the anchor's own issues
+            issues.extend(_refused_anchor_issues(path[-1], len(path) - 1, path))
         issues.extend(_policy_issues(path))
         issues.extend(_firefox_depth_issues(path))
     if public_root and candidate.trusted:
@@ -381,7 +383,6 @@ def _node_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list
         out.extend(_key_issues(f, idx, depth))
         if depth > 0:
             out.extend(_eku_issues(f, idx, depth))
-            out.extend(_refused_anchor_issues(node, depth, path))
         if f.unknown_critical:
             out.append(Issue("chain.anchor.unknown_critical", idx,
                              "the trust anchor has unknown critical extensions: " + ", ".join(f.unknown_critical), depth))
