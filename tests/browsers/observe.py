@@ -51,7 +51,7 @@ REMARKS = [
     'Depth: Firefox accepts 6 intermediates and refuses 7 (`SEC_ERROR_UNKNOWN_ISSUER`); Chrome accepted 10.',
     "Alternative issuers failing differently: Chrome names the first path's error in its issuer order (newest notBefore first); Firefox says `SEC_ERROR_UNKNOWN_ISSUER`.",
     'A SHA-1 leaf that is also expired is `ERR_CERT_INVALID` in Chrome, not a date error.',
-    'Chrome enforces requireExplicitPolicy (`ERR_CERT_INVALID`); Firefox ignores policy constraints.',
+    'Chrome enforces requireExplicitPolicy (`ERR_CERT_INVALID`); Firefox ignores policy constraints.',    'An issuing CA sent twice, expired under the installed root and valid under an untrusted one: Chrome `ERR_CERT_DATE_INVALID` (the path that reaches a root), Firefox `SEC_ERROR_UNKNOWN_ISSUER` (the two candidates failed differently).',
 ]
 
 
