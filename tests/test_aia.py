@@ -159,7 +159,7 @@ def test_the_probe_records_the_fetch_and_the_verdict_uses_it(pki: LabPKI, server
 
     from scanner.lab.hostile import raw_certificates, serve_handler
     from scanner.probe.runner import probe_address
-    from scanner.results import endpoint_record
+    from scanner.assess import endpoint_record
     from scanner.targets import parse_cli_target
 
     schema = json.loads((Path(__file__).resolve().parents[1] / "scanner/schema/results.schema.json").read_text())
