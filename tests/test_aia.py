@@ -179,6 +179,17 @@ def test_the_probe_records_the_fetch_and_the_verdict_uses_it(pki: LabPKI, server
         record = endpoint_record(outcome, anchors=[pki.root.der], profile=None)
         jsonschema.validate(record["aia"], schema["$defs"]["endpoint"]["properties"]["aia"])
         records[path] = record
+    from scanner.results import ResultsWriter, iter_endpoints
+
+    now = dt.datetime.now(dt.timezone.utc)
+    writer = ResultsWriter(tmp_path / "out", started_at=now, targets_file=None,
+                           settings={"concurrency": 1, "timeout": 10, "fail_on": "error", "trust_anchors": [],
+                                     "profile": None})
+    for record in records.values():
+        writer.add(record)
+    written = writer.finish(now)
+    jsonschema.validate(json.loads(written.read_text()), schema)
+    assert [ep.get("aia") for ep in iter_endpoints(written)] == [r["aia"] for r in records.values()]
     fetched, missing = records["/ca.der"], records["/missing"]
     assert fetched["aia"][0]["status"] == "fetched" and fetched["browsers"]["chrome"]["accepted"] is True
     assert missing["aia"][0]["status"] == "failed" and "HTTP 404" in missing["aia"][0]["error"]
