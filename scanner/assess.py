@@ -55,17 +55,29 @@ def describe_cached(der: bytes, index: int) -> dict[str, Any]:
 
 
 def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-               profile: Any | None, aia: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
-    records and the verdicts. Plain data in and out, so it can run in a worker process. ``aia``:
-    the endpoint's AIA fetch records (``scanner.probe.aia``), what Chrome's verdict rests on."""
+               profile: Any | None, revocation: tuple[Sequence[dict[str, Any]], str] | None = None,
+               aia: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``chain``, ``browsers``, ``profile``, ``findings`` and ``revocation`` of an endpoint: the
+    certificate records and the verdicts. Plain data in and out, so it can run in a worker process.
+    ``revocation``: the sources the probe recorded and the output folder holding ``revocation/``
+    (``scanner.evaluate.revocation`` judges them; its findings join the endpoint's). ``aia``: the
+    endpoint's AIA fetch records (``scanner.probe.aia``), what Chrome's verdict rests on."""
     verdicts = evaluate_chain(chain, hostname, anchors, at, profile, aia) if chain else None
-    return {
+    part: dict[str, Any] = {
         "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
         "browsers": (verdicts or {}).get("browsers"),
         "profile": (verdicts or {}).get("profile"),
         "findings": list((verdicts or {}).get("findings") or []),
+        "revocation": None,
     }
+    if revocation is not None and chain:
+        from scanner.evaluate.revocation import assess, folder_loader, with_browser_revocation
+
+        judged = assess(chain, revocation[0], folder_loader(revocation[1]), anchors=anchors, at=at)
+        part["revocation"] = judged["revocation"]
+        part["findings"] += judged["findings"]
+        part["browsers"] = with_browser_revocation(part["browsers"], judged["revocation"])
+    return part
 
 
 def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: Any | None,
@@ -74,7 +86,7 @@ def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: A
     (``scanner.recordpool`` builds the same record in a worker)."""
     record = endpoint_shell(outcome, position=position)
     record.update(chain_part(outcome_chain(outcome), outcome.target.hostname, anchors, outcome.scanned_at, profile,
-                             record.get("aia")))
+                             aia=record.get("aia")))
     return record
 
 

@@ -412,6 +412,7 @@ class ResultsWriter:
         self._stored: set[str] = set()
         self._endpoints = SortedSpool(self.out_dir, "endpoints")
         self._chains = ChainFiles(self.out_dir)
+        self.extra: dict[str, Any] = {}  # further top-level keys (``revocation_data``), set before finish()
 
     def position(self, name: str) -> int | None:
         """The place of target ``name`` in the targets file (None when no order was given)."""
@@ -455,6 +456,7 @@ class ResultsWriter:
             header["inputs"] = self.inputs
         if self.checks is not None:
             header["checks"] = self.checks
+        header.update(self.extra)
         return header
 
     def finish(self, finished_at: datetime, *, complete: bool = True,

@@ -17,6 +17,8 @@ Rules (each list in the result is sorted, so equal inputs give equal output):
 * ``expiry_windows``: the leaf of an ``ok`` endpoint is now inside a tighter warning window than
   before (windows from ``settings.profile.expiry_warning_days``, default 60 and 30 days; the
   days left are counted from each scan's ``started_at``).
+* ``revoked``: "revoked since last night": a certificate the endpoint presents is ``revoked`` in
+  the new scan's ``revocation`` block and was not revoked (or not presented) in the older one.
 """
 
 from __future__ import annotations
@@ -25,14 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from scanner.changes import CHANGE_KINDS, TITLES  # the model's names (notify and tests import them from here)
 from scanner.history.store import default_db_path, finding_certificate, get_scan_document
 from scanner.report._text import printable
 
 DEFAULT_WINDOWS: tuple[int, ...] = (60, 30)
-CHANGE_KINDS: tuple[str, ...] = (
-    "appeared", "resolved", "rotated", "unreachable", "recovered", "addresses_added",
-    "addresses_removed", "verdict_changes", "expiry_windows",
-)
 
 Doc = dict[str, Any]
 
@@ -188,6 +187,29 @@ def _expiry(old: Doc, new: Doc, old_eps: dict[str, Any], new_eps: dict[str, Any]
     return out
 
 
+def _revoked_certificates(endpoint: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """SHA-256 -> revocation record of each presented certificate the endpoint's scan found revoked."""
+    records = (endpoint or {}).get("revocation") or []
+    return {r["sha256"]: r for r in records if isinstance(r, dict) and r.get("status") == "revoked" and r.get("sha256")}
+
+
+def _revoked(old_eps: dict[str, Any], new_eps: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for endpoint_id in sorted(new_eps):
+        before = _revoked_certificates(old_eps.get(endpoint_id))
+        chain = new_eps[endpoint_id].get("chain") or []
+        for sha, record in sorted(_revoked_certificates(new_eps[endpoint_id]).items()):
+            if sha in before:
+                continue
+            index = record.get("certificate_index")
+            cert = chain[index] if isinstance(index, int) and 0 <= index < len(chain) else {}
+            out.append({"endpoint": endpoint_id, "target": _target(new_eps[endpoint_id]), "certificate_index": index,
+                        "certificate_sha256": sha, "subject": cert.get("subject"), "serial": cert.get("serial"),
+                        "revoked_at": record.get("revoked_at"), "reason": record.get("reason"),
+                        "detail": record.get("detail")})
+    return out
+
+
 def _document(value: Doc | int, db_path: str | Path | None) -> tuple[Doc, int | None]:
     if isinstance(value, dict):
         return value, None
@@ -209,6 +231,7 @@ def diff_scans(old: Doc | int, new: Doc | int, *, db_path: str | Path | None = N
         "addresses_added": added, "addresses_removed": removed,
         "verdict_changes": _verdict_changes(old_eps, new_eps),
         "expiry_windows": _expiry(old_doc, new_doc, old_eps, new_eps),
+        "revoked": _revoked(old_eps, new_eps),
     }
 
 
@@ -234,16 +257,11 @@ def _lines(kind: str, items: Iterable[dict[str, Any]]) -> list[str]:
                                       f"{_verdict_text(c['new'])}"),
         "expiry_windows": lambda c: (f"{c['endpoint']}: expires {c['not_after']} ({c['days_left']:g} days left, "
                                      f"inside the {c['window_days']}-day window)"),
+        "revoked": lambda c: (f"{c['endpoint']}: {c.get('subject') or c['certificate_sha256'][:16]} revoked "
+                              f"{c.get('revoked_at') or '(date unknown)'}"
+                              + (f" ({c['reason']})" if c.get("reason") else "")),
     }[kind]
     return [f"  {render(item)}" for item in items]
-
-
-TITLES = {
-    "appeared": "Findings appeared", "resolved": "Findings resolved", "rotated": "Certificates rotated",
-    "unreachable": "Endpoints now unreachable", "recovered": "Endpoints reachable again",
-    "addresses_added": "Addresses added", "addresses_removed": "Addresses removed",
-    "verdict_changes": "Browser verdict changes", "expiry_windows": "Entering an expiry warning window",
-}
 
 
 def render_text(changes: dict[str, Any]) -> str:

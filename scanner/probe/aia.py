@@ -7,26 +7,22 @@ time). Firefox never fetches. Evaluation is offline, so the probe does the fetch
 it got (the certificates, or why not) beside the chain; the engine then bases Chrome's verdict on
 exactly those bytes, and an evidence pack re-verifies without the network.
 
-Bounds: one GET per URL, ``MAX_BYTES`` of answer and ``TIMEOUT_S`` in all; anything else (https,
-ftp, ldap) is skipped, as Chrome skips it. The answer is parsed by the standard library's
-``http.client`` and the certificates by cryptography.
-
-This is deliberately minimal (issue 14): a general bounded plain-HTTP fetcher for CRLs and OCSP
-(scanner/probe/fetch.py) was being written at the same time; this module should move onto it
-once that lands.
+Bounds: one GET per URL (a few redirects), ``MAX_BYTES`` of answer and ``TIMEOUT_S`` in all, by
+the probe's bounded plain-HTTP fetcher (``scanner.probe.fetch``, shared with revocation); anything
+but http (https, ftp, ldap) is skipped, as Chrome skips it. The certificates are parsed by
+cryptography.
 """
 
 from __future__ import annotations
 
-import http.client
-import io
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 from urllib.parse import urlsplit
 
-import trio
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+from scanner.probe.fetch import FetchError, http_fetch
 
 MAX_BYTES = 64 * 1024  # a CA certificate or a small PKCS#7 bundle; Chromium caps its AIA fetches too
 TIMEOUT_S = 5.0
@@ -86,62 +82,19 @@ async def fetch_all(chain: Sequence[bytes], *, timeout: float = TIMEOUT_S) -> tu
 
 
 async def fetch(url: str, *, timeout: float = TIMEOUT_S, max_bytes: int = MAX_BYTES) -> AiaFetch:
-    """GET one caIssuers URL within the bounds; what came back, or a plain-words error."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "http" or not parts.hostname:
+    """GET one caIssuers URL within the bounds (``scanner.probe.fetch``, the probe's one bounded
+    plain-HTTP fetcher); what came back, or a plain-words error."""
+    if urlsplit(url).scheme.lower() != "http":
         return AiaFetch(url, error=f"not fetched: only http:// caIssuers URLs are fetched (as Chrome does), not {url!r}")
     try:
-        port = parts.port or 80
-    except ValueError:
-        return AiaFetch(url, error="not fetched: the URL's port is not a number")
-    with trio.move_on_after(timeout) as scope:
-        try:
-            answer = await _get(parts.hostname, port, parts.path or "/", parts.query, max_bytes)
-        except (OSError, trio.TooSlowError) as exc:
-            return AiaFetch(url, error=f"could not fetch: {type(exc).__name__}: {exc}")
-    if scope.cancelled_caught:
-        return AiaFetch(url, error=f"could not fetch: no complete answer within {timeout:g} s")
-    if len(answer) > max_bytes:
-        return AiaFetch(url, error=f"could not fetch: the answer exceeds {max_bytes} bytes")
-    return _certificates(url, answer)
+        answer = await http_fetch(url, timeout=timeout, limit=max_bytes)
+    except FetchError as exc:
+        return AiaFetch(url, error=f"could not fetch: {exc}")
+    return _certificates(url, answer.body)
 
 
-async def _get(host: str, port: int, path: str, query: str, max_bytes: int) -> bytes:
-    target = path + (f"?{query}" if query else "")
-    shown = f"[{host}]" if ":" in host else host
-    request = (f"GET {target} HTTP/1.1\r\nHost: {shown}{'' if port == 80 else f':{port}'}\r\n"
-               "User-Agent: dccscan\r\nAccept: */*\r\nConnection: close\r\n\r\n").encode("ascii", "replace")
-    stream = await trio.open_tcp_stream(host, port)
-    async with stream:
-        await stream.send_all(request)
-        received = bytearray()
-        while len(received) <= max_bytes + 4096:  # headers on top of the body bound
-            data = await stream.receive_some(16384)
-            if not data:
-                break
-            received += data
-    return bytes(received)
-
-
-class _Received:
-    """The bytes received, in the shape ``http.client.HTTPResponse`` reads from (a socket)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._file = io.BytesIO(data)
-
-    def makefile(self, *_args: Any, **_kwargs: Any) -> io.BytesIO:
-        return self._file
-
-
-def _certificates(url: str, answer: bytes) -> AiaFetch:
-    response = http.client.HTTPResponse(_Received(answer))  # type: ignore[arg-type]
-    try:
-        response.begin()
-        body = response.read()
-    except (http.client.HTTPException, ValueError, OSError) as exc:
-        return AiaFetch(url, error=f"could not fetch: not an HTTP answer ({type(exc).__name__})")
-    if response.status != 200:
-        return AiaFetch(url, error=f"could not fetch: HTTP {response.status} {response.reason}")
+def _certificates(url: str, body: bytes) -> AiaFetch:
+    """A DER certificate or a PKCS#7 certs-only bundle (what CAs publish at caIssuers URLs)."""
     try:
         return AiaFetch(url, certificates=(x509.load_der_x509_certificate(body).public_bytes(Encoding.DER),))
     except ValueError:
