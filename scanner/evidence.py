@@ -622,7 +622,7 @@ def _reevaluate_one(ep: Mapping[str, Any], evaluate: Any, anchors: list[bytes] |
     chain = [pem_der(c["pem"]) for c in ep["chain"]]
     at = datetime.fromisoformat(str(ep["scanned_at"]).replace("Z", "+00:00"))
     try:
-        fresh = evaluate(chain, ep["target"]["hostname"], anchors=anchors, at=at, profile=profile)
+        fresh = evaluate(chain, ep["target"]["hostname"], anchors=anchors, at=at, profile=profile, aia=ep.get("aia"))
     except Exception as exc:  # noqa: BLE001 - one endpoint's failure must not hide the others
         result.problems.append(f"endpoint {ident}: the engine failed on its chain ({exc})")
         return

@@ -111,7 +111,7 @@ class RecordPool:
         sources = getattr(outcome, "revocation", None)
         revocation = (sources, self.revocation_folder) if sources is not None and self.revocation_folder else None
         args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile, revocation,
-                outcome_tls(outcome))
+                shell.get("aia"), outcome_tls(outcome))
         if not chain or self._pool is None:
             self._write([build_record(shell, args)])
             return

@@ -182,6 +182,7 @@ def endpoint_shell(outcome: Any, *, position: int | None = None) -> dict[str, An
         "chain": [],
         "chain_file": chain_file_name(identifier) if outcome_chain(outcome) else None,
         "browsers": None, "profile": None, "findings": [],
+        **({"aia": [f.to_json() for f in outcome.aia]} if getattr(outcome, "aia", ()) else {}),
     }
 
 

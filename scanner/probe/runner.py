@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import trio
 
 from scanner.address import literal_address
-from scanner.probe import errors
+from scanner.probe import aia, errors
 from scanner.probe.resolve import resolve
 from scanner.probe.simulate import simulate
 from scanner.probe.versions import enumerate_versions, from_negotiated
@@ -43,6 +43,7 @@ class Outcome:
     scanned_at: datetime
     duration_ms: float
     revocation: list[dict[str, Any]] | None = None  # sources recorded by scanner.probe.revocation
+    aia: tuple[aia.AiaFetch, ...] = ()  # caIssuers fetched for an issuer the server did not send
 
 
 Sink = Callable[[Outcome], None]
@@ -76,7 +77,18 @@ async def probe_address(target: Target, address: str) -> Outcome:
             capture.simulation = await simulate(address, target.port, target.hostname, target.timeout)
         except Exception as exc:  # noqa: BLE001 - a per-endpoint problem never ends the scan
             error = error or errors.ProbeError(f"internal error in the client simulation: {type(exc).__name__}: {exc}")
-    return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000)
+    fetched = await _fetch_aia(capture)
+    return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000, aia=fetched)
+
+
+async def _fetch_aia(capture: Capture | None) -> tuple[aia.AiaFetch, ...]:
+    """What Chrome would fetch for an incomplete chain (nothing for a complete one); never raises."""
+    if capture is None or not capture.chain:
+        return ()
+    try:
+        return await aia.fetch_all(list(capture.chain))
+    except Exception:  # noqa: BLE001 - the fetch is an aid to the verdict, never a reason to lose the endpoint
+        return ()
 
 
 def simulation_useful(error: errors.ProbeError | None) -> bool:
