@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
-from scanner.evaluate import evaluate
+from scanner.evaluate import evaluate, with_handshake
 from scanner.lab.pki import LabPKI
 from scanner.probe import aia
 
@@ -195,4 +195,5 @@ def test_the_probe_records_the_fetch_and_the_verdict_uses_it(pki: LabPKI, server
     assert missing["aia"][0]["status"] == "failed" and "HTTP 404" in missing["aia"][0]["error"]
     assert missing["browsers"]["chrome"]["error"] == "ERR_CERT_AUTHORITY_INVALID"
     again = evaluate([leaf], HOST, anchors=[pki.root.der], at=dt.datetime.now(dt.timezone.utc), aia=missing["aia"])
+    again = with_handshake(again, missing["tls"], dt.datetime.now(dt.timezone.utc))  # the client simulation's half
     assert again["browsers"] == missing["browsers"]
