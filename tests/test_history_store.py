@@ -41,8 +41,8 @@ def test_certificates_are_stored_once_across_scans(tmp_path: Path, estate: Estat
         record_scan(db, write_results(doc, tmp_path / f"r{night}.json"))
     with sqlite3.connect(db) as conn:
         certs = conn.execute("SELECT COUNT(*) FROM certificates").fetchone()[0]
-        links = conn.execute("SELECT COUNT(*) FROM chain_certificates").fetchone()[0]
-    assert (certs, links) == (3, 6)  # leaf + issuing + root anchor; 2 chain links per night
+        links = conn.execute("SELECT COUNT(*) FROM state_certificates").fetchone()[0]
+    assert (certs, links) == (3, 2)  # leaf + issuing + root anchor; one state (2 chain links) for 3 equal nights
 
 
 def test_schema_is_migrated_and_versioned(tmp_path: Path, estate: Estate) -> None:
