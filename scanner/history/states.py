@@ -3,7 +3,7 @@
 Why: on a quiet night almost every endpoint presents the same chain, the same findings and the
 same browser verdicts as the night before. The history database therefore stores an endpoint's
 *state* (the record minus its per-night fields, with its chain as references to certificates)
-once, keyed by the SHA-256 of its JSON text, and each night only a small *observation* row: the
+once, keyed by the SHA-256 of its JSON text (keys sorted), and each night only a small *observation* row: the
 scan, the position in the file, the state's id and the per-night fields (``VOLATILE_KEYS``).
 
 ``split`` and ``join`` are exact inverses: ``join(split(e), certificates) == e`` for every
@@ -32,7 +32,7 @@ class Split:
     """One endpoint record, split for storage."""
 
     body: str  # JSON: the record minus VOLATILE_KEYS, ``chain`` as [[index, sha256], ...]
-    digest: bytes  # SHA-256 of ``body``: the state's content key
+    digest: bytes  # SHA-256 of ``body`` with sorted keys: the content key (key order is not content)
     chain: tuple[tuple[int, int, str], ...]  # (position, index, sha256) of each chain certificate
     volatile: str  # JSON object of the VOLATILE_KEYS the record has
     endpoint_id: str
@@ -46,7 +46,8 @@ def split(endpoint: dict[str, Any]) -> Split:
     state = {k: (refs if k == "chain" and chain is not None else v)
              for k, v in endpoint.items() if k not in VOLATILE_KEYS}
     body = dumps(state)
-    return Split(body=body, digest=hashlib.sha256(body.encode("utf-8")).digest(),
+    canonical = json.dumps(state, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return Split(body=body, digest=hashlib.sha256(canonical.encode("utf-8")).digest(),
                  chain=tuple((position, int(index), str(sha)) for position, (index, sha) in enumerate(refs)),
                  volatile=dumps({k: endpoint[k] for k in VOLATILE_KEYS if k in endpoint}),
                  endpoint_id=str(endpoint["id"]), target_name=str((endpoint.get("target") or {}).get("name", "")))
