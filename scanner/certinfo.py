@@ -11,14 +11,13 @@ from __future__ import annotations
 import binascii
 import hashlib
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
 
-
-NOT_READ = object()  # KnownFacts.san_value when the engine could not read the extensions as presented
+from scanner.facts.certificate import NOT_READ, CertFacts, key_facts, rfc4514, signature_name
+from scanner.facts.certificate import facts as certificate_facts
 
 
 def der_to_pem(der: bytes) -> str:
@@ -43,18 +42,11 @@ def iso_utc(moment: datetime) -> str:
     return f"{moment.year}-{moment.month:02}-{moment.day:02}T{moment.hour:02}:{moment.minute:02}:{moment.second:02}Z"
 
 
-def _name(name: x509.Name) -> str:
-    try:
-        return name.rfc4514_string()
-    except Exception:  # noqa: BLE001 - attacker-controlled name, keep going
-        return "<unparseable name>"
-
-
 def _serial(serial: int) -> str:
     return format(serial, "x") if serial >= 0 else "-" + format(-serial, "x")
 
 
-def _from_known(der: bytes, index: int, known: KnownFacts) -> dict[str, Any]:
+def _from_known(der: bytes, index: int, known: CertFacts) -> dict[str, Any]:
     """``describe`` from the engine's facts: every field there was read without error (else the
     engine would have no certificate), so no field can add a parse error here."""
     record: dict[str, Any] = {
@@ -73,23 +65,12 @@ def _from_known(der: bytes, index: int, known: KnownFacts) -> dict[str, Any]:
 
 
 def _key(cert: x509.Certificate) -> dict[str, Any]:
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return {"type": "RSA", "size": key.key_size, "curve": None}
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return {"type": "EC", "size": key.key_size, "curve": key.curve.name}
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return {"type": "Ed25519", "size": 256, "curve": None}
-    if isinstance(key, ed448.Ed448PublicKey):
-        return {"type": "Ed448", "size": 456, "curve": None}
-    if isinstance(key, dsa.DSAPublicKey):
-        return {"type": "DSA", "size": key.key_size, "curve": None}
-    return {"type": type(key).__name__, "size": None, "curve": None}
+    key_type, size, curve = key_facts(cert)
+    return {"type": key_type, "size": size, "curve": curve}
 
 
 def _signature_algorithm(cert: x509.Certificate) -> str:
-    oid = cert.signature_algorithm_oid
-    return getattr(oid, "_name", None) or oid.dotted_string
+    return signature_name(cert.signature_algorithm_oid.dotted_string)
 
 
 def san_entries(cert: x509.Certificate) -> list[dict[str, str]]:
@@ -101,16 +82,7 @@ def san_entries(cert: x509.Certificate) -> list[dict[str, str]]:
     return _san_records(ext.value)
 
 
-class DnsNames(tuple):  # type: ignore[type-arg]
-    """A subjectAltName of dNSNames only, as text (the engine's plain-extension reader gives this
-    instead of cryptography's objects); recorded exactly as those objects would be."""
-
-    __slots__ = ()
-
-
 def _san_records(san: Any) -> list[dict[str, str]]:
-    if type(san) is DnsNames:
-        return [{"type": "dns", "value": name} for name in san]
     out: list[dict[str, str]] = []
     for gn in san:
         if isinstance(gn, x509.DNSName):
@@ -122,7 +94,7 @@ def _san_records(san: Any) -> list[dict[str, str]]:
         elif isinstance(gn, x509.UniformResourceIdentifier):
             out.append({"type": "uri", "value": gn.value})
         elif isinstance(gn, x509.DirectoryName):
-            out.append({"type": "dirname", "value": _name(gn.value)})
+            out.append({"type": "dirname", "value": rfc4514(gn.value)})
         elif isinstance(gn, x509.RegisteredID):
             out.append({"type": "rid", "value": gn.value.dotted_string})
         else:
@@ -130,32 +102,18 @@ def _san_records(san: Any) -> list[dict[str, str]]:
     return out
 
 
-class KnownFacts(Protocol):
-    """What the verdict engine already read from a certificate (``scanner.evaluate.certs.CertFacts``)."""
-
-    cert: x509.Certificate | None
-    sha256: str
-    subject_text: str
-    issuer_text: str
-    serial: int
-    not_before: datetime
-    not_after: datetime
-    key_type: str
-    key_size: int | None
-    curve: str | None
-    signature_name: str
-    san_value: object
-
-
 def describe(der: bytes, index: int = 0, *, parsed: x509.Certificate | None = None,
-             known: KnownFacts | None = None) -> dict[str, Any]:
+             known: CertFacts | None = None) -> dict[str, Any]:
     """The results model's record of one presented certificate (see results.schema.json).
 
-    ``parsed``: ``der`` already loaded by cryptography (the verdict engine's parse), so that the
-    certificate and its extensions are not parsed twice; ``known``: the engine's facts for ``der``,
-    so that names, key and subjectAltName are not read twice either. The record is the same
-    whichever is given."""
-    if known is not None and known.cert is not None and known.san_value is not NOT_READ:
+    The record comes from the certificate model (``known``, else ``scanner.facts.certificate.facts``,
+    cached by digest, so the engine's read is reused). Only a certificate the model could not read
+    whole (it does not parse, or cryptography refuses its extension list) is read here field by
+    field, so that a broken field costs that field, recorded in ``parse_errors``. ``parsed``:
+    ``der`` already loaded by cryptography, for that field-by-field read."""
+    if known is None:
+        known = certificate_facts(der)
+    if known.cert is not None and known.san_value is not NOT_READ:
         return _from_known(der, index, known)
     record: dict[str, Any] = {
         "index": index,
@@ -178,8 +136,8 @@ def describe(der: bytes, index: int = 0, *, parsed: x509.Certificate | None = No
         record["parse_errors"].append(f"certificate: {exc}")
         return record
     fields: dict[str, Callable[[], Any]] = {
-        "subject": lambda: _name(cert.subject),
-        "issuer": lambda: _name(cert.issuer),
+        "subject": lambda: rfc4514(cert.subject),
+        "issuer": lambda: rfc4514(cert.issuer),
         "serial": lambda: _serial(cert.serial_number),
         "not_before": lambda: iso_utc(cert.not_valid_before_utc),
         "not_after": lambda: iso_utc(cert.not_valid_after_utc),

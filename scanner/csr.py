@@ -28,16 +28,17 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from scanner import pem
 from scanner.certinfo import describe, iso_utc
 from scanner.checks import PROFILE_CHECKS, REGISTRY, Outcome
-from scanner.checks.registry import CRASHED, Context
+from scanner.checks.model import Context
+from scanner.checks.registry import run
 from scanner.checks.request import RequestFacts, san_set
-from scanner import pem
 from scanner.errors import InputError, read_input
-from scanner.evaluate import builtin_profile, evaluate_outcomes, finding_record, profile_status
-from scanner.evaluate import certs, names
+from scanner.evaluate import builtin_profile, evaluate_outcomes, finding_record, names, profile_status
 from scanner.evaluate.profile import EKU_NAMES, Profile
-from scanner.lab import der
+from scanner.facts import asn1
+from scanner.facts import certificate as certs
 
 REQUEST_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
 # The profile rules a request can show; a validity limit is the CA's to set.
@@ -117,7 +118,7 @@ def _wrong_pem(file: str, labels: list[str]) -> InputError:
 
 
 def _from_der(data: bytes, file: str, *, line: int | None) -> Request:
-    problem = _der_framing(data)
+    problem = asn1.framing_problem(data, "certificate request")
     if problem:
         raise InputError(problem, file=file, line=line,
                          fix="pass the whole .csr file (PEM or DER) exactly as openssl req wrote it")
@@ -130,21 +131,6 @@ def _from_der(data: bytes, file: str, *, line: int | None) -> Request:
     return Request(der=data, csr=csr, file=file, encoding="DER")
 
 
-def _der_framing(data: bytes) -> str | None:
-    """Why ``data`` cannot be one DER SEQUENCE, in words a person can act on (or None)."""
-    if data[:1] != b"\x30":
-        return "neither a PEM nor a DER certificate request (a DER request starts with a SEQUENCE)"
-    try:
-        _, _, end = der.read_tlv(data)
-    except IndexError:
-        return f"truncated DER: the file ends inside the header ({len(data)} bytes)"
-    if end > len(data):
-        return f"truncated DER: the header announces {end} bytes but the file holds {len(data)}"
-    if end < len(data):
-        return f"{len(data) - end} unexpected bytes after the DER request"
-    return None
-
-
 def _not_a_request(data: bytes, exc: Exception) -> str:
     try:
         x509.load_der_x509_certificate(data)
@@ -154,16 +140,6 @@ def _not_a_request(data: bytes, exc: Exception) -> str:
 
 
 # ------------------------------------------------------------------------------------ facts
-
-
-def _spki(blob: bytes, *, certificate: bool) -> bytes:
-    """The SubjectPublicKeyInfo DER of a request (CertificationRequestInfo field 3) or of a
-    certificate: compared byte for byte, so a key cryptography cannot load still compares."""
-    _, body, _ = der.read_tlv(blob)
-    _, info, _ = der.read_tlv(der.children(body)[0][2])
-    fields = der.children(info)
-    index = (6 if fields[0][0] == 0xA0 else 5) if certificate else 2
-    return fields[index][2]
 
 
 def _signature_problem(csr: x509.CertificateSigningRequest) -> str | None:
@@ -222,7 +198,7 @@ def request_facts(request: Request, at: datetime) -> RequestFacts:
         der=request.der, sha256=hashlib.sha256(request.der).hexdigest(), cert=csr, not_before=at, not_after=at,
         subject_text=_subject(csr), signature_oid=sig_oid, signature_hash=certs.signature_hash(sig_oid),
         signature_problem=_signature_problem(csr), key_type=key_type, key_size=key_size, curve=curve,
-        spki=_spki(request.der, certificate=False), **structure, **ext_facts)
+        spki=asn1.request_spki(request.der), **structure, **ext_facts)
 
 
 def _subject(csr: x509.CertificateSigningRequest) -> str:
@@ -245,13 +221,7 @@ def _context(facts: RequestFacts, profile: Profile, at: datetime, hostname: str 
 
 def _run(check_ids: Sequence[str], ctx: Context) -> list[Outcome]:
     """The named checks' outcomes; a crashing check becomes a ``dccscan.check.crashed`` failure."""
-    outcomes: list[Outcome] = []
-    for check_id in check_ids:
-        try:
-            outcomes.extend(REGISTRY[check_id].run(ctx))
-        except Exception as exc:  # noqa: BLE001 - one broken check must not cost the rest
-            outcomes.append(Outcome(CRASHED, "fail", None, f"check {check_id} crashed: {type(exc).__name__}: {exc}"))
-    return outcomes
+    return run(ctx, [REGISTRY[check_id] for check_id in check_ids])
 
 
 def _structure(facts: RequestFacts) -> list[Outcome]:
@@ -327,7 +297,7 @@ def compare_certificate(facts: RequestFacts, cert_der: bytes, cert_file: str, *,
     if issued.cert is None:
         raise InputError(f"the certificate does not parse as X.509: {issued.parse_error}", file=cert_file,
                          fix="pass the certificate the CA issued, as PEM")
-    linked = dataclasses.replace(facts, issued=issued, issued_spki=_spki(cert_der, certificate=True))
+    linked = dataclasses.replace(facts, issued=issued, issued_spki=asn1.read_certificate(cert_der).spki)
     outcomes = _run(AGAINST_RULES, _context(linked, profile, at))
     cert_outcomes = _certificate_outcomes(cert_der, hostnames, profile, at)
     cert_ctx = Context(chain=[issued], hostname="", at=at, profile=profile, path=None, chrome_names=None,
@@ -346,7 +316,7 @@ def _summary(request: Request, facts: RequestFacts) -> dict[str, Any]:
     san += [{"type": "ip", "value": str(ipaddress.ip_address(ip))} for ip in facts.ids.ips]
     return {"file": request.file, "encoding": request.encoding, "sha256": facts.sha256, "subject": facts.subject_text,
             "key": {"type": facts.key_type, "size": facts.key_size, "curve": facts.curve},
-            "signature_algorithm": getattr(request.csr.signature_algorithm_oid, "_name", None) or facts.signature_oid,
+            "signature_algorithm": certs.signature_name(facts.signature_oid),
             "signature_valid": facts.signature_problem is None, "san": san,
             "extended_key_usage": None if facts.eku is None else [_EKU_BY_OID.get(o, o) for o in facts.eku],
             "key_usage": None if facts.key_usage is None else sorted(facts.key_usage), "ca": facts.is_ca}

@@ -171,7 +171,7 @@ def _record_json(record: Any) -> str:
 def _engine_facts(der: bytes) -> Any:
     """The verdict engine's facts for ``der`` (cached by fingerprint, so after ``evaluate`` this
     is a lookup, not a second parse): its parsed certificate, names, key and subjectAltName."""
-    from scanner.evaluate.certs import facts
+    from scanner.facts.certificate import facts
 
     return facts(der)
 

@@ -111,7 +111,7 @@ def test_checks_catalogue_formats() -> None:
     table = dccscan("checks")
     assert table.returncode == 0 and "dccki.san.missing" in table.stdout and "SEVERITY" in table.stdout
     entries = json.loads(dccscan("checks", "--format", "json").stdout)
-    assert {"id", "title", "severity", "source", "citation", "effective", "advice"} <= set(entries[0])
+    assert {"id", "title", "severity", "source", "citation", "effective_date", "advice", "applies_to"} <= set(entries[0])
     assert len(entries) >= 50
     markdown = dccscan("checks", "--format", "markdown").stdout
     assert markdown.count("| `") == len(entries)

@@ -179,11 +179,27 @@ def test_every_registered_check_has_a_firing_case() -> None:
 def test_a_crashing_check_becomes_a_finding(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(ctx: Any) -> list[Any]:
         raise RuntimeError("boom")
-    monkeypatch.setitem(REGISTRY, "test.crashes", Check("test.crashes", "t", "error", "dccscan", "c", "a", boom))
+    # the table is immutable: the test runs the evaluation with one extra (broken) check in its order
+    monkeypatch.setattr(registry, "ORDER", (*registry.ORDER, Check("test.crashes", "t", "error", "dccscan", "c", "a", boom)))
     result = evaluate(lab.chain(leaf(lab)), HOST, anchors=[lab.pki.root.der], at=NOW)
     crashed = [f for f in result["findings"] if f["id"] == registry.CRASHED]
     assert crashed and "test.crashes" in crashed[0]["detail"]
     assert result["browsers"]["chrome"]["reasons"][-1]["check"] == registry.CRASHED
+
+
+def test_the_registry_is_an_immutable_table_built_at_import() -> None:
+    with pytest.raises(TypeError):
+        REGISTRY["test.added"] = REGISTRY[registry.CRASHED]  # type: ignore[index]
+    from scanner.checks import expiry
+    with pytest.raises(RuntimeError, match="frozen"):
+        expiry.define("test.late", "t", "error", "dccscan", "c", "a")
+    assert [c.id for c in registry.ORDER] == sorted(REGISTRY)
+    entries = registry.catalogue()
+    assert [e["id"] for e in entries] == sorted(REGISTRY)
+    assert {"id", "title", "severity", "source", "citation", "effective_date", "advice", "applies_to"} == set(entries[0])
+    applies = {e["id"]: e["applies_to"] for e in entries}
+    assert {k for k, v in applies.items() if v == "request"} == set(REQUEST_CHECKS) != set()
+    assert applies["rfc5280.validity.expired"] == "certificate"
 
 
 def test_every_id_used_in_code_is_registered() -> None:

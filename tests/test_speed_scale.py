@@ -380,7 +380,7 @@ def test_certificate_records_are_the_same_with_the_engines_parse(pki: LabPKI, le
     from datetime import datetime, timezone
 
     from scanner.certinfo import describe
-    from scanner.evaluate.certs import facts
+    from scanner.facts.certificate import facts
     from scanner.results import chain_part
     chain = [leaf.der, pki.issuing.der]
     part = chain_part(chain, "gw.dcc-user.example", [pki.root.der], datetime.now(timezone.utc), None)

@@ -4,32 +4,25 @@ from __future__ import annotations
 
 from typing import Callable
 
-from scanner.checks.registry import Context, Outcome, Runner, Status, define
+from scanner.checks.model import Catalogue, Context, Outcome, Runner
+
+_CATALOGUE = Catalogue()
+define = _CATALOGUE.define
 
 PKIX_CERT = "mozilla::pkix lib/mozpkix/lib/pkixcert.cpp BackCert::Init"
 BSSL_PARSE = "BoringSSL pki/parse_certificate.cc"
 
 
 def _serial(check_id: str, test: Callable[[int], bool], what: str) -> Runner:
-    shared: dict[tuple[str, int], Outcome] = {}  # pass / not-applicable per index: immutable, so reused
-
-    def plain(status: Status, i: int) -> Outcome:
-        outcome = shared.get((status, i))
-        if outcome is None:
-            outcome = Outcome(check_id, status, i)
-            if i < 64:
-                shared[(status, i)] = outcome
-        return outcome
-
     def run(ctx: Context) -> list[Outcome]:
         out = []
         for i, f in enumerate(ctx.chain):
             if f.cert is None:
-                out.append(plain("not-applicable", i))
+                out.append(Outcome(check_id, "not-applicable", i))
             elif test(f.serial):
                 out.append(Outcome(check_id, "fail", i, f"certificate {i} has serial number {f.serial} ({what})"))
             else:
-                out.append(plain("pass", i))
+                out.append(Outcome(check_id, "pass", i))
         return out
     return run
 
@@ -68,3 +61,5 @@ define("rfc5280.serial.negative", "Negative serial number", "warning", "RFC 5280
 define("rfc5280.serial.zero", "Zero serial number", "notice", "RFC 5280",
        "RFC 5280 4.1.2.2; BoringSSL pki/parse_certificate.cc VerifySerialNumber (warning only)",
        "Ask the CA to issue positive, unique serial numbers.", _serial("rfc5280.serial.zero", lambda s: s == 0, "zero"))
+
+CHECKS = _CATALOGUE.freeze()

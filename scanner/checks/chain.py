@@ -6,7 +6,10 @@ its metadata. Which error each browser shows for it is the table in ``scanner/ev
 
 from __future__ import annotations
 
-from scanner.checks.registry import Context, Outcome, define
+from scanner.checks.model import Catalogue, Context, Outcome
+
+_CATALOGUE = Catalogue()
+define = _CATALOGUE.define
 
 BSSL_VERIFY = "BoringSSL pki/verify_certificate_chain.cc"
 PKIX_CHECK = "mozilla::pkix lib/mozpkix/lib/pkixcheck.cpp"
@@ -141,3 +144,5 @@ define("chrome.key_usage.tls_incompatible", "Leaf keyUsage lacks digitalSignatur
        "error", "Chrome", "BoringSSL ssl/handshake_client.cc (enforce RSA key usage); Chromium "
        "net/socket/ssl_client_socket_impl.cc (ERR_SSL_KEY_USAGE_INCOMPATIBLE)",
        "Include digitalSignature in the leaf's keyUsage.")
+
+CHECKS = _CATALOGUE.freeze()

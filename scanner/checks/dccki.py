@@ -9,11 +9,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Callable
 
-from scanner.checks.registry import Context, Outcome, define
+from scanner.checks.model import Catalogue, Context, Outcome
+
+_CATALOGUE = Catalogue()
+define = _CATALOGUE.define
 
 SECMP0052 = "SEC Appendix S (DCCKI CP) Annex B TLS profile, added by SECMP0052 (effective 2018-11-01)"
 CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-PROFILE_CHECKS: list[str] = []
+_PROFILE: list[str] = []  # the profile rules, in definition order (frozen below)
 
 
 def _leaf_rule(check_id: str, rule: Callable[[Context], str | None]) -> Callable[[Context], list[Outcome]]:
@@ -29,7 +32,7 @@ def _leaf_rule(check_id: str, rule: Callable[[Context], str | None]) -> Callable
         if problem == "":
             return [inapplicable]
         return [Outcome(check_id, "fail", 0, problem)]
-    PROFILE_CHECKS.append(check_id)
+    _PROFILE.append(check_id)
     return run
 
 
@@ -50,7 +53,7 @@ def _san_missing(ctx: Context) -> list[Outcome]:
     return [Outcome("dccki.san.missing", "fail", 0, detail)]
 
 
-PROFILE_CHECKS.append("dccki.san.missing")
+_PROFILE.append("dccki.san.missing")
 
 
 def _scheme(oid: str) -> str:
@@ -161,3 +164,7 @@ define("dccki.validity.too_long", "Validity longer than the profile's maximum", 
 define("dccki.cn.not_in_san", "Subject CN not repeated in the SAN", "warning", PRACTICE,
        "dccscan profile setting cn_must_be_in_san (CA/Browser Forum BR 7.1.4.3)",
        "Request the certificate with the CN also listed as a SAN dNSName.", _leaf_rule("dccki.cn.not_in_san", _cn_in_san))
+
+CHECKS = _CATALOGUE.freeze()
+# The checks whose failure makes a certificate noncompliant with the profile.
+PROFILE_CHECKS: tuple[str, ...] = tuple(_PROFILE)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from scanner.checks.registry import Context, Outcome, Runner, define
+from scanner.checks.model import Catalogue, Context, Outcome, Runner
+
+_CATALOGUE = Catalogue()
+define = _CATALOGUE.define
 
 
 def _window(check_id: str, position: int) -> Runner:
@@ -31,3 +34,5 @@ define("expiry.within_60_days", "Certificate expires within the first warning wi
        "common PKI practice", "dccscan profile setting expiry_warning_days[0]", ADVICE, _window("expiry.within_60_days", 0))
 define("expiry.within_30_days", "Certificate expires within the second warning window (default 30 days)", "warning",
        "common PKI practice", "dccscan profile setting expiry_warning_days[1]", ADVICE, _window("expiry.within_30_days", 1))
+
+CHECKS = _CATALOGUE.freeze()

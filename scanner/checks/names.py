@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from scanner.checks.registry import Context, Outcome, Runner, define
-from scanner.evaluate import names as n
+from scanner.checks.model import Catalogue, Context, Outcome, Runner
+from scanner.facts import identity as n
+
+_CATALOGUE = Catalogue()
+define = _CATALOGUE.define
 
 CHROME_VERIFY = "Chromium net/cert/x509_certificate.cc X509Certificate::VerifyHostname"
 FIREFOX_VERIFY = "mozilla::pkix lib/mozpkix/lib/pkixnames.cpp CheckCertHostname, IsValidDNSID"
@@ -65,3 +68,5 @@ define("firefox.name.invalid_san", "SAN dNSName with invalid syntax (Firefox ski
        "warning", "Firefox", "mozilla::pkix pkixnames.cpp IsValidDNSID; gecko CertVerifier.cpp CheckCertHostnameHelper",
        "Use only valid host names (letters, digits, hyphens; a wildcard only as the whole leftmost label).",
        _kind_check("firefox.name.invalid_san", {n.INVALID_SAN, n.WILDCARD_TOO_FEW_LABELS}, "firefox"))
+
+CHECKS = _CATALOGUE.freeze()

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from scanner.checks.registry import Context, Outcome, Runner, define
-from scanner.evaluate import names as n
-from scanner.evaluate.certs import CertFacts
+from scanner.checks.model import Catalogue, Context, Outcome, Runner
+from scanner.facts import identity as n
+from scanner.facts.certificate import CertFacts
+
+_CATALOGUE = Catalogue()
+define = _CATALOGUE.define
 
 PKCS10 = "RFC 2986 section 4.2 (signature over CertificationRequestInfo); DCCKI RAPP section 5 (requests are PKCS#10)"
-REQUEST_CHECKS: list[str] = []
 CA_POWERS = ("key_cert_sign", "crl_sign")
 
 
@@ -78,8 +80,6 @@ def _request_rule(check_id: str, rule: Callable[[RequestFacts, Context], str | N
         if problem == "":
             return [inapplicable]
         return [Outcome(check_id, "fail", None, problem)]
-    run.inapplicable_unless = (RequestFacts, inapplicable)  # type: ignore[attr-defined]  # see run_all
-    REQUEST_CHECKS.append(check_id)
     return run
 
 
@@ -180,3 +180,7 @@ define("csr.against.san_missing", "The certificate lacks subjectAltName entries 
 define("csr.against.san_extra", "The certificate carries subjectAltName entries the request did not ask for",
        "notice", PRACTICE, "RFC 5280 4.2.1.6", "Check that the extra names are intended.",
        _request_rule("csr.against.san_extra", _san_extra))
+
+CHECKS = _CATALOGUE.freeze()
+# Checks that judge a certificate request (not-applicable on a certificate evaluation).
+REQUEST_CHECKS: tuple[str, ...] = tuple(c.id for c in CHECKS)

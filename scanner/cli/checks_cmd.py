@@ -26,7 +26,7 @@ def render_markdown(entries: list[dict[str, Any]]) -> str:
         return str(value if value is not None else "").replace("|", "\\|")
     out = ["| id | severity | source | title | citation | effective | advice |", "|---|---|---|---|---|---|---|"]
     out += [f"| `{e['id']}` | {e['severity']} | {cell(e['source'])} | {cell(e['title'])} | {cell(e['citation'])} | "
-            f"{cell(e['effective'])} | {cell(e['advice'])} |" for e in entries]
+            f"{cell(e['effective_date'])} | {cell(e['advice'])} |" for e in entries]
     return "\n".join(out)
 
 

@@ -1,31 +1,35 @@
 """The verdict engine: captured bytes in, browser verdicts, profile status and findings out.
 
-Pure and deterministic: no network, no clock (the caller passes ``at``), so an evidence pack can be
-re-evaluated months later with identical results. It never raises: a problem with the input is a
+Pure and deterministic: no network, no clock (the caller passes ``at``), and no hidden input: the
+public root store and the public-suffix list are pinned inputs (``inputs.py``: named, versioned and
+hashed, recorded by ``pinned_inputs_record()``, passed back as ``inputs=``), so an evidence pack
+can be re-evaluated months later with identical results, or with a clear statement
+(``compare_pinned``) of which input differs. It never raises: a problem with the input is a
 finding, and an exception anywhere inside is caught and reported as ``dccscan.check.crashed``.
 
-Flow: parse every certificate once (cached by SHA-256, ``certs.py``), build the path over the
-presented pool plus the anchors (``path.py``), match the hostname as each browser does
+Flow: read every certificate once (the certificate model, ``scanner.facts``, cached by SHA-256),
+build the path over the presented pool plus the anchors (``path.py``), match the hostname as each browser does
 (``names.py``), run every registered check (``scanner.checks``), then derive each browser's
 verdict (``browsers.py``) and the profile status from the failed checks.
 """
 
 from __future__ import annotations
 
-import warnings
 from datetime import datetime, timezone
 from functools import lru_cache
-from operator import attrgetter
-from pathlib import Path
 from typing import Any, Sequence
 
-import scanner.checks  # noqa: F401 - registers every check (safe if scanner.checks is mid-import)
 from scanner.checks.dccki import PROFILE_CHECKS
-from scanner.checks.registry import CRASHED, REGISTRY, Context, Outcome, run_all
-from scanner.evaluate import browsers, certs, names, path
+from scanner.checks.model import CRASHED, Context, Outcome
+from scanner.checks.registry import REGISTRY, run_all
+from scanner.evaluate import browsers, names, path
+from scanner.evaluate.inputs import PinnedInputs, compare_pinned, installed, pinned_inputs, pinned_inputs_record
+from scanner.facts import certificate as certs
 from scanner.evaluate.profile import Profile, builtin_profile, load_profile
 
-__all__ = ["evaluate", "evaluate_outcomes", "finding_record", "profile_status", "Profile", "builtin_profile", "load_profile", "public_anchors", "public_store_name"]
+__all__ = ["evaluate", "evaluate_outcomes", "finding_record", "profile_status", "Profile", "builtin_profile", "load_profile",
+           "public_anchors", "public_store_name", "PinnedInputs", "compare_pinned", "pinned_inputs",
+           "pinned_inputs_record"]
 
 
 
@@ -34,24 +38,15 @@ def _builtin() -> Profile:
     return builtin_profile()
 
 
-@lru_cache(maxsize=1)
 def public_anchors() -> tuple[certs.CertFacts, ...]:
-    """The public root store (certifi's Mozilla bundle), parsed once."""
-    import certifi
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    pem = Path(certifi.where()).read_bytes()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a few public roots have non-positive serials
-        loaded = x509.load_pem_x509_certificates(pem)
-        return tuple(certs.facts(c.public_bytes(Encoding.DER)) for c in loaded)
+    """The installed public root store (certifi's Mozilla bundle), parsed once."""
+    return installed().anchors
 
 
-def public_store_name() -> str:
+def public_store_name(inputs: PinnedInputs | None = None) -> str:
     """Name and version of the public root store used when no anchors are given (for settings)."""
-    import certifi
-    return f"certifi {certifi.__version__} ({len(public_anchors())} roots)"
+    roots = (inputs or installed()).public_roots
+    return f"{roots.source} {roots.version} ({len((inputs or installed()).anchors)} roots)"
 
 
 def _utc(at: datetime) -> datetime:
@@ -62,45 +57,46 @@ def _utc(at: datetime) -> datetime:
 
 
 def _context(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-             profile: Profile) -> Context:
+             profile: Profile, inputs: PinnedInputs) -> Context:
     facts = [certs.facts(d) for d in chain]
     public = anchors is None
-    anchor_facts = list(public_anchors()) if public else [certs.facts(a) for a in anchors or ()]
+    anchor_facts = list(inputs.anchors) if public else [certs.facts(a) for a in anchors or ()]
     result = path.build(facts, anchor_facts, at, public_root=public)
     ids = facts[0].ids
     return Context(chain=facts, hostname=hostname, at=at, profile=profile, path=result,
-                   chrome_names=names.chrome_match(hostname, ids),
+                   chrome_names=names.chrome_match(hostname, ids, inputs.icann_suffixes),
                    firefox_names=names.firefox_match(hostname, ids, builtin_root=public and result.trusted),
                    public_store=public)
 
 
 def evaluate_outcomes(chain: Sequence[bytes], hostname: str, *, anchors: Sequence[bytes] | None, at: datetime,
-                      profile: Profile | None = None) -> tuple[Context, list[Outcome]]:
+                      profile: Profile | None = None, inputs: PinnedInputs | None = None) -> tuple[Context, list[Outcome]]:
     """Every check's outcome (pass / fail / not-applicable / not-effective), for tests and evidence."""
-    ctx = _context(chain, hostname, anchors, _utc(at), profile or _builtin())
+    ctx = _context(chain, hostname, anchors, _utc(at), profile or _builtin(), inputs or installed())
     return ctx, run_all(ctx)
 
 
 def evaluate(chain: Sequence[bytes], hostname: str, *, anchors: Sequence[bytes] | None, at: datetime,
-             profile: Profile | None = None) -> dict[str, Any]:
-    """``{"browsers": {"chrome", "firefox"}, "profile", "findings"}`` as in the results schema."""
+             profile: Profile | None = None, inputs: PinnedInputs | None = None) -> dict[str, Any]:
+    """``{"browsers": {"chrome", "firefox"}, "profile", "findings"}`` as in the results schema.
+
+    ``inputs``: the public root store and public-suffix list to judge with (``scanner.evaluate.
+    inputs``; default: the installed ones); a re-evaluation passes the ones the scan recorded."""
     profile = profile or _builtin()
     if not chain:
         return _crashed(profile, "no certificate was presented")
     try:
-        ctx, outcomes = evaluate_outcomes(chain, hostname, anchors=anchors, at=at, profile=profile)
+        ctx, outcomes = evaluate_outcomes(chain, hostname, anchors=anchors, at=at, profile=profile, inputs=inputs)
         return _assemble(ctx, outcomes)
     except Exception as exc:  # noqa: BLE001 - the engine never raises
         return _crashed(profile, f"evaluation failed: {type(exc).__name__}: {exc}")
 
 
-_STATUS = attrgetter("status")
-_QUIET = frozenset({"pass", "not-applicable"})
+_PROFILE_CHECKS = frozenset(PROFILE_CHECKS)
 
 
 def _assemble(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
-    statuses = set(map(_STATUS, outcomes))  # in C: most endpoints have no failure to look for
-    failures = [o for o in outcomes if o.status == "fail"] if "fail" in statuses else []
+    failures = [o for o in outcomes if o.status == "fail"]
     failed_ids = {o.check for o in failures}
     public = ctx.public_store
     chrome = browsers.chrome_verdict(failures, name_matched=ctx.chrome_names.matched, public=public)
@@ -115,7 +111,7 @@ def _assemble(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
             verdict["reasons"].append({"code": "DCCSCAN_CHECK_CRASHED", "check": CRASHED, "certificate_index": None,
                                        "message": "a check crashed; this verdict may be incomplete"})
     return {"browsers": {"chrome": chrome, "firefox": firefox},
-            "profile": profile_status(ctx, outcomes, statuses), "findings": [finding_record(o) for o in failures]}
+            "profile": profile_status(ctx, outcomes), "findings": [finding_record(o) for o in failures]}
 
 
 def finding_record(outcome: Outcome) -> dict[str, Any]:
@@ -129,24 +125,16 @@ def finding_record(outcome: Outcome) -> dict[str, Any]:
             "citation": check.citation, "advice": check.advice}
 
 
-def profile_status(ctx: Context, outcomes: list[Outcome], statuses: set[str] | None = None) -> dict[str, Any]:
+def profile_status(ctx: Context, outcomes: list[Outcome]) -> dict[str, Any]:
     """The results schema's ``profile`` block from the profile checks' outcomes.
 
     Public so that ``scanner.csr`` gives a request the same compliant / noncompliant /
-    grandfathered status a certificate would get. ``statuses``: every outcome's status, when the
-    caller has them (only a fail or not-effective outcome can matter here).
+    grandfathered status a certificate would get.
     """
     profile: Profile = ctx.profile
-    profile_checks = _profile_checks(len(PROFILE_CHECKS))
-    failed: set[str] = set()
-    not_effective: set[str] = set()
-    if statuses is None:
-        statuses = set(map(_STATUS, outcomes))
-    for o in outcomes if not _QUIET.issuperset(statuses) else ():  # passes skipped before the membership test
-        if o.status == "fail":
-            failed.add(o.check)
-        elif o.status == "not-effective":
-            not_effective.add(o.check)
+    failed = {o.check for o in outcomes if o.status == "fail"}
+    not_effective = {o.check for o in outcomes if o.status == "not-effective"}
+    profile_checks = _PROFILE_CHECKS
     breaches = sorted(failed & profile_checks)
     deferred = sorted(not_effective & profile_checks)
     if ctx.leaf.cert is None:
@@ -159,13 +147,6 @@ def profile_status(ctx: Context, outcomes: list[Outcome], statuses: set[str] | N
         status = "compliant"
     return {"name": profile.name, "status": status, "effective_date": profile.effective_date.isoformat(),
             "breaches": breaches, "grandfathered": deferred}
-
-
-@lru_cache(maxsize=4)
-def _profile_checks(count: int) -> frozenset[str]:
-    """``PROFILE_CHECKS`` as a set (the list only grows, as check modules register): a membership
-    test per outcome on the list was a measurable share of an endpoint."""
-    return frozenset(PROFILE_CHECKS[:count])
 
 
 def _crashed(profile: Profile, why: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from scanner.checks.registry import Outcome
+from scanner.checks.model import Outcome
 
 # Chrome cert status flags, most serious first (MapCertStatusToNetError). NO_SIGNATURE_SCHEME is
 # not a cert status: the TLS handshake fails before the certificate is verified, so it comes first.
@@ -164,8 +164,6 @@ def _chrome_flags(effect: Effect, outcome: Outcome) -> tuple[str, ...]:
 
 def chrome_verdict(failures: Sequence[Outcome], *, name_matched: bool, public: bool) -> dict[str, Any]:
     """Chrome's verdict: flags from every failure, the net error from MapCertStatusToNetError."""
-    if not failures:
-        return _accepted()
     flags: set[str] = set()
     fallback_invalid = False
     hits: list[tuple[tuple[str, ...], Outcome]] = []
@@ -205,8 +203,6 @@ def _firefox_stage(effect: Effect, outcome: Outcome) -> tuple[str, int, str]:
 
 def firefox_verdict(failures: Sequence[Outcome], *, name_matched: bool, public: bool) -> dict[str, Any]:
     """Firefox's verdict: mozilla::pkix's first error, then PSM's override-error priority."""
-    if not failures:
-        return _accepted()
     pkix: list[tuple[tuple[int, int, int], str, str]] = []
     reasons: list[dict[str, Any]] = []
     mismatch = False
@@ -226,11 +222,6 @@ def firefox_verdict(failures: Sequence[Outcome], *, name_matched: bool, public: 
         reasons.append(_reason(code, outcome))
     error = _firefox_error(sorted(pkix), mismatch)
     return {"accepted": error is None, "error": error, "reasons": _sorted(reasons, error)}
-
-
-def _accepted() -> dict[str, Any]:
-    """The verdict on a chain without any failed check (what the general rules give for none)."""
-    return {"accepted": True, "error": None, "reasons": []}
 
 
 def _firefox_error(pkix: list[tuple[tuple[int, int, int], str, str]], mismatch: bool) -> str | None:

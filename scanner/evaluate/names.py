@@ -17,54 +17,16 @@ mozilla::pkix ``lib/mozpkix/lib/pkixnames.cpp`` ``CheckCertHostname``, ``IsValid
 from __future__ import annotations
 
 import ipaddress
-import re
-from dataclasses import dataclass, field
-from functools import lru_cache
-
 from publicsuffixlist import PublicSuffixList
 
-# Reason kinds (stable strings; the check registry maps them to check ids).
-NO_SAN = "no-san"                       # no dNSName/iPAddress SAN at all (CN ignored)
-CN_ONLY = "cn-only"                     # the hostname is only in the Subject CN
-NOT_IN_SAN = "not-in-san"               # SAN present, hostname not covered
-WILDCARD_PUBLIC_SUFFIX = "wildcard-public-suffix"  # Chrome: *.<ICANN suffix>
-WILDCARD_TOO_FEW_LABELS = "wildcard-too-few-labels"  # Firefox: *.com
-ABSOLUTE_SAN = "absolute-san"           # Firefox: presented SAN ends with '.'
-INVALID_SAN = "invalid-san"             # Firefox: SAN dNSName with invalid syntax
-INVALID_REFERENCE = "invalid-reference"  # the hostname itself is not a valid name
+from scanner.evaluate.inputs import installed
+from scanner.facts.identity import (ABSOLUTE_SAN, CN_ONLY, INVALID_REFERENCE, INVALID_SAN, NO_SAN, NOT_IN_SAN,
+                                    WILDCARD_PUBLIC_SUFFIX, WILDCARD_TOO_FEW_LABELS, Identities, Mismatch,
+                                    NameResult)
 
-
-@dataclass(frozen=True)
-class Mismatch:
-    """One reason a presented identity did not cover the hostname."""
-
-    kind: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class NameResult:
-    """Outcome of matching one hostname against one certificate, for one browser."""
-
-    matched: bool
-    reasons: tuple[Mismatch, ...] = field(default_factory=tuple)
-    notes: tuple[Mismatch, ...] = field(default_factory=tuple)  # non-fatal (skipped entries)
-
-
-@dataclass(frozen=True)
-class Identities:
-    """What the leaf presents: SAN dNSNames (raw), SAN iPAddresses (packed bytes), Subject CNs."""
-
-    dns: tuple[str, ...] = ()
-    ips: tuple[bytes, ...] = ()
-    cns: tuple[str, ...] = ()
-    has_san_extension: bool = False
-
-
-@lru_cache(maxsize=1)
-def _icann_psl() -> PublicSuffixList:
-    """ICANN section only: Chrome passes EXCLUDE_PRIVATE_REGISTRIES."""
-    return PublicSuffixList(only_icann=True)
+__all__ = ["ABSOLUTE_SAN", "CN_ONLY", "INVALID_REFERENCE", "INVALID_SAN", "NO_SAN", "NOT_IN_SAN",
+           "WILDCARD_PUBLIC_SUFFIX", "WILDCARD_TOO_FEW_LABELS", "Identities", "Mismatch", "NameResult",
+           "chrome_match", "firefox_match", "is_valid_dns_id", "parse_ip"]
 
 
 _IPV4_CHARS = frozenset("0123456789.")  # an IPv6 literal always has ':'; IPv4 is ASCII digits and dots
@@ -123,7 +85,7 @@ def _chrome_reference(hostname: str) -> str | None:
     return ref
 
 
-def _chrome_wildcard_domain(ref: str) -> tuple[str | None, str]:
+def _chrome_wildcard_domain(ref: str, suffixes: PublicSuffixList) -> tuple[str | None, str]:
     """The part a wildcard may replace ('.rest'), or None with the reason wildcards are refused."""
     if all(c.isdigit() or c == "." for c in ref):
         return None, "numeric names never match wildcards"
@@ -131,7 +93,7 @@ def _chrome_wildcard_domain(ref: str) -> tuple[str | None, str]:
     if not dot or not first or not rest:
         return None, "a single-label name never matches a wildcard"
     try:
-        suffix = _icann_psl().publicsuffix(ref)
+        suffix = suffixes.publicsuffix(ref)
     except Exception:  # noqa: BLE001 - odd names must not break matching
         suffix = None
     if suffix is None or len(suffix) >= len(rest):
@@ -139,30 +101,17 @@ def _chrome_wildcard_domain(ref: str) -> tuple[str | None, str]:
     return "." + rest, ""
 
 
-# A lowercase ASCII DNS name valid both as a presented and as a reference identity (labels of
-# 1-63 letters, digits, '_' or '-', not starting or ending with '-'; no trailing dot), whose last
-# label is not all digits. For such a name each matcher's rules are the identity: lowering,
-# dot stripping, IP parsing and syntax checks all leave it as it is.
-_PLAIN_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-_PLAIN_NAME = re.compile(rf"(?:{_PLAIN_LABEL}\.)*(?=[a-z0-9_-]*[a-z_-]){_PLAIN_LABEL}")
-MATCHED = NameResult(True)
-
-
-def _plain(hostname: str) -> bool:
-    return len(hostname) <= 253 and _PLAIN_NAME.fullmatch(hostname) is not None
-
-
-def chrome_match(hostname: str, ids: Identities) -> NameResult:
-    """Chrome's ``VerifyHostname``: SAN only; exact or leftmost ``*``; ICANN PSL; dots stripped."""
-    if ids.dns and ids.dns[0] == hostname and _plain(hostname):
-        return MATCHED  # the common case: the first SAN entry is the (plain) hostname itself
+def chrome_match(hostname: str, ids: Identities, suffixes: PublicSuffixList | None = None) -> NameResult:
+    """Chrome's ``VerifyHostname``: SAN only; exact or leftmost ``*``; ICANN PSL; dots stripped.
+    ``suffixes``: the ICANN public suffixes (``inputs.PinnedInputs.icann_suffixes``; default: the
+    installed list)."""
     try:
-        return _chrome_match(hostname, ids)
+        return _chrome_match(hostname, ids, suffixes or installed().icann_suffixes)
     except Exception as exc:  # noqa: BLE001 - never raise on hostile input
         return NameResult(False, (Mismatch(INVALID_REFERENCE, f"name matching failed: {exc}"),))
 
 
-def _chrome_match(hostname: str, ids: Identities) -> NameResult:
+def _chrome_match(hostname: str, ids: Identities, suffixes: PublicSuffixList) -> NameResult:
     ref = _chrome_reference(hostname)
     if ref is None:
         return NameResult(False, (Mismatch(INVALID_REFERENCE, f"{hostname!r} is not a usable host name"),))
@@ -170,8 +119,8 @@ def _chrome_match(hostname: str, ids: Identities) -> NameResult:
         return NameResult(False, (_cn_or_missing(ids, ref),))
     ref_ip = parse_ip(ref)
     if ref_ip is not None:
-        reasons = _ip_mismatch(ref_ip, ids, hostname)
-        return NameResult(not reasons, tuple(reasons))
+        ip_reasons = _ip_mismatch(ref_ip, ids, hostname)
+        return NameResult(not ip_reasons, tuple(ip_reasons))
     wildcard: tuple[str | None, str] | None = None  # _chrome_wildcard_domain(ref), once a wildcard is met
     reasons: list[Mismatch] = []
     for raw in ids.dns:
@@ -183,7 +132,7 @@ def _chrome_match(hostname: str, ids: Identities) -> NameResult:
         if presented == ref:
             return NameResult(True)
         if presented.startswith("*.") and len(presented) > 2:
-            wildcard = wildcard or _chrome_wildcard_domain(ref)  # the PSL lookup only when needed
+            wildcard = wildcard or _chrome_wildcard_domain(ref, suffixes)  # the PSL lookup only when needed
             wildcard_domain, why_not = wildcard
             if wildcard_domain is not None and presented[1:] == wildcard_domain:
                 return NameResult(True)
@@ -251,8 +200,6 @@ def _firefox_entry(raw: str, ref: str) -> tuple[bool, Mismatch | None]:
 def firefox_match(hostname: str, ids: Identities, *, builtin_root: bool = False) -> NameResult:
     """mozilla::pkix ``CheckCertHostname`` with PSM's policy (no CN; invalid SANs skipped unless
     the chain ends at a built-in root, where one invalid entry fails the whole match)."""
-    if len(ids.dns) == 1 and ids.dns[0] == hostname and _plain(hostname):
-        return MATCHED  # the common case: the only SAN entry is the (plain) hostname itself
     try:
         return _firefox_match(hostname, ids, builtin_root)
     except Exception as exc:  # noqa: BLE001

@@ -15,7 +15,6 @@ each browser's error code.
 from __future__ import annotations
 
 import ipaddress
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterator, Sequence
@@ -23,7 +22,7 @@ from typing import Iterator, Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
-from scanner.evaluate.certs import ANY_EKU, EMPTY_NAME, OCSP_SIGNING, SERVER_AUTH, CertFacts
+from scanner.facts.certificate import ANY_EKU, EMPTY_NAME, OCSP_SIGNING, SERVER_AUTH, CertFacts
 
 MAX_DEPTH = 8            # certificates in one path, leaf included
 MAX_EXPANSIONS = 200     # issuer candidates tried in one evaluation (hostile-chain cap)
@@ -75,54 +74,31 @@ class PathResult:
 
 # ---------------------------------------------------------------------------- signatures
 
-_SIG_CACHE: dict[tuple[str, str], str | None] = {}
-_SIG_LOCK = threading.Lock()
-
-
 def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
-    """None when ``issuer``'s key verifies ``child``'s signature, else why not (cached per pair)."""
-    key = (child.sha256, issuer.sha256)
-    with _SIG_LOCK:
-        if key in _SIG_CACHE:
-            return _SIG_CACHE[key]
+    """None when ``issuer``'s key verifies ``child``'s signature, else why not. Kept on the child's
+    cache entry: the issuing CA and root of an estate are verified once, not once per endpoint."""
+    key = ("signature", issuer.sha256)
+    if key in child.memo:
+        known: str | None = child.memo[key]
+        return known
     result: str | None = None
     try:
         assert child.cert is not None and issuer.cert is not None
-        _verify(child.cert, issuer.cert, child.tbs, _issuer_key(issuer))
+        _verify(child.cert, issuer.public_key)
     except Exception as exc:  # noqa: BLE001 - InvalidSignature, unsupported key, ...
         result = f"{type(exc).__name__}: {exc}".rstrip(": ")
-    with _SIG_LOCK:
-        if len(_SIG_CACHE) > 100_000:
-            _SIG_CACHE.clear()
-        _SIG_CACHE[key] = result
+    if len(child.memo) >= _MEMO_MAX:
+        child.memo.clear()
+    child.memo[key] = result
     return result
 
 
-_KEYS: dict[str, object] = {}  # issuer public keys by certificate fingerprint: one CA signs every leaf
-_KEYS_MAX = 1024
-
-
-def _issuer_key(issuer: CertFacts) -> object:
-    """``issuer.cert.public_key()``, built once per issuer (a new key object per call otherwise)."""
-    key = _KEYS.get(issuer.sha256)
-    if key is None:
-        key = issuer.cert.public_key()  # type: ignore[union-attr]  # raises as _verify would
-        with _SIG_LOCK:
-            if len(_KEYS) >= _KEYS_MAX:
-                _KEYS.clear()
-            _KEYS[issuer.sha256] = key
-    return key
-
-
-def _verify(child: x509.Certificate, issuer: x509.Certificate, tbs: bytes = b"", key: object = None) -> None:
+def _verify(child: x509.Certificate, key: object) -> None:
     """Verify ``child``'s signature with ``issuer``'s key, whatever the hash (SHA-1 and MD5 too:
     cryptography's ``verify_directly_issued_by`` refuses those, but a browser's verdict on a SHA-1
-    chain is "weak algorithm", not "bad signature", so we must tell the two apart). ``tbs``: the
-    child's TBSCertificate as presented when known (``CertFacts.tbs``), else cryptography's;
-    ``key``: ``issuer``'s public key when the caller has it."""
-    if key is None:
-        key = issuer.public_key()
-    data, signature, digest = tbs or child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
+    chain is "weak algorithm", not "bad signature", so we must tell the two apart). ``key``: the
+    issuer's public key."""
+    data, signature, digest = child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
     if isinstance(key, rsa.RSAPublicKey):
         params = child.signature_algorithm_parameters
         pad = params if isinstance(params, (padding.PSS, padding.PKCS1v15)) else padding.PKCS1v15()
@@ -279,23 +255,24 @@ def _dead_end(candidate: _Candidate) -> Issue:
                  f"the chain ends at {f.subject_text}, whose issuer ({f.issuer_text}) is not a trust anchor", depth)
 
 
-_CA_ISSUES: dict[tuple[str, int | None, int, bool, int, datetime], list[Issue]] = {}
-_CA_ISSUES_MAX = 4096
-
-
 def _cert_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list[Issue]:
     """Issues of one certificate on the path. Those of an issuer or anchor (depth > 0) depend only
-    on it, its place and the time, and the same CA sits above every leaf of an estate: cached."""
+    on it, its place and the time, and the same CA sits above every leaf of an estate: kept on
+    its cache entry (a handful of places and times per certificate, so bounded by a few)."""
     if depth == 0:
         return _node_issues(node, depth, path, at)
-    key = (node.facts.sha256, node.index, depth, node.anchor, _below(path, depth), at)
-    found = _CA_ISSUES.get(key)
+    memo = node.facts.memo
+    key = ("issues", node.index, depth, node.anchor, _below(path, depth), at)
+    found = memo.get(key)
     if found is None:
         found = _node_issues(node, depth, path, at)
-        if len(_CA_ISSUES) >= _CA_ISSUES_MAX:
-            _CA_ISSUES.clear()
-        _CA_ISSUES[key] = found
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[key] = found
     return list(found)
+
+
+_MEMO_MAX = 64  # per certificate: a scan judges each CA at a few places and one moment
 
 
 def _below(path: list[Node], depth: int) -> int:
@@ -479,6 +456,9 @@ def _excluded_dns(name: str, base: str) -> bool:
     return name.startswith("*.") and _dns_in_subtree(base.lstrip("."), name[2:]) and base.lstrip(".") != name[2:]
 
 
+_NETWORKS = (ipaddress.IPv4Network, ipaddress.IPv6Network)  # a name constraint's iPAddress is a range
+
+
 def _constraint_violations(nc: x509.NameConstraints, dns: Sequence[str], ips: Sequence[bytes],
                            other_types: frozenset[type]) -> list[str]:
     out: list[str] = []
@@ -488,8 +468,8 @@ def _constraint_violations(nc: x509.NameConstraints, dns: Sequence[str], ips: Se
         return [f"too many name constraint checks ({len(permitted) + len(excluded)} subtrees x {len(dns) + len(ips)} names)"]
     p_dns = [g.value for g in permitted if isinstance(g, x509.DNSName)]
     x_dns = [g.value for g in excluded if isinstance(g, x509.DNSName)]
-    p_ip = [g.value for g in permitted if isinstance(g, x509.IPAddress)]
-    x_ip = [g.value for g in excluded if isinstance(g, x509.IPAddress)]
+    p_ip = [g.value for g in permitted if isinstance(g, x509.IPAddress) and isinstance(g.value, _NETWORKS)]
+    x_ip = [g.value for g in excluded if isinstance(g, x509.IPAddress) and isinstance(g.value, _NETWORKS)]
     for name in dns:
         if any(_excluded_dns(name, b) for b in x_dns):
             out.append(f"{name} is in an excluded subtree")
