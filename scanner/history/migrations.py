@@ -146,7 +146,7 @@ MIGRATIONS: list[tuple[Step, ...]] = [
             scan_id INTEGER NOT NULL REFERENCES scans (id) ON DELETE CASCADE,
             seq INTEGER NOT NULL,
             state_id INTEGER NOT NULL REFERENCES states (id),
-            volatile TEXT NOT NULL,  -- JSON object of the per-night fields (states.VOLATILE_KEYS)
+            volatile TEXT NOT NULL,  -- JSON of the per-night fields (states.VOLATILE_KEYS)
             PRIMARY KEY (scan_id, seq)
         ) WITHOUT ROWID""",
         "CREATE INDEX observations_by_state ON observations (state_id)",

@@ -34,7 +34,7 @@ class Split:
     body: str  # JSON: the record minus VOLATILE_KEYS, ``chain`` as [[index, sha256], ...]
     digest: bytes  # SHA-256 of ``body`` with sorted keys: the content key (key order is not content)
     chain: tuple[tuple[int, int, str], ...]  # (position, index, sha256) of each chain certificate
-    volatile: str  # JSON object of the VOLATILE_KEYS the record has
+    volatile: str  # JSON: the VOLATILE_KEYS' values (see ``_volatile``)
     endpoint_id: str
     target_name: str
 
@@ -49,8 +49,17 @@ def split(endpoint: dict[str, Any]) -> Split:
     canonical = json.dumps(state, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     return Split(body=body, digest=hashlib.sha256(canonical.encode("utf-8")).digest(),
                  chain=tuple((position, int(index), str(sha)) for position, (index, sha) in enumerate(refs)),
-                 volatile=dumps({k: endpoint[k] for k in VOLATILE_KEYS if k in endpoint}),
+                 volatile=_volatile(endpoint),
                  endpoint_id=str(endpoint["id"]), target_name=str((endpoint.get("target") or {}).get("name", "")))
+
+
+def _volatile(endpoint: dict[str, Any]) -> str:
+    """The per-night fields as a JSON array in ``VOLATILE_KEYS`` order when the record has all of
+    them (every scan's record does: the key names would be most of a quiet night's bytes), else
+    as a JSON object of those it has."""
+    if all(k in endpoint for k in VOLATILE_KEYS):
+        return dumps([endpoint[k] for k in VOLATILE_KEYS])
+    return dumps({k: endpoint[k] for k in VOLATILE_KEYS if k in endpoint})
 
 
 def join(body: str, volatile: str, certificate: Callable[[str, int], dict[str, Any]]) -> dict[str, Any]:
@@ -59,7 +68,8 @@ def join(body: str, volatile: str, certificate: Callable[[str, int], dict[str, A
     endpoint: dict[str, Any] = json.loads(body)
     if isinstance(endpoint.get("chain"), list):
         endpoint["chain"] = [certificate(sha, index) for index, sha in endpoint["chain"]]
-    endpoint.update(json.loads(volatile))
+    values = json.loads(volatile)
+    endpoint.update(zip(VOLATILE_KEYS, values) if isinstance(values, list) else values)
     return endpoint
 
 
