@@ -249,18 +249,11 @@ def _paired(old: Iterator[dict[str, Any]],
             a, b = next(old_groups, None), next(new_groups, None)
 
 
-SORT_KEYS: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {
-    "appeared": lambda c: (c["endpoint"], c["finding"], c["certificate_sha256"] or ""),
-    "resolved": lambda c: (c["endpoint"], c["finding"], c["certificate_sha256"] or ""),
-    "rotated": lambda c: (c["endpoint"],),
-    "unreachable": lambda c: (c["endpoint"],),
-    "recovered": lambda c: (c["endpoint"],),
-    "addresses_added": lambda c: (c["target"], c["address"]),
-    "addresses_removed": lambda c: (c["target"], c["address"]),
-    "verdict_changes": lambda c: (c["endpoint"], c["browser"]),
-    "expiry_windows": lambda c: (c["endpoint"],),
-}
-"""The order of each list of changes (the order comparing whole scans gives)."""
+def _sort_key(change: dict[str, Any]) -> str:
+    """Each target's lists come out of the rules already sorted, and an endpoint belongs to one
+    target: a stable sort by endpoint id (by target name for a change of a target's addresses)
+    therefore gives the order comparing whole scans gives."""
+    return str(change["endpoint"] if "endpoint" in change else change.get("target", ""))
 
 
 def _target_changes(old: _Scan, new: _Scan, old_list: list[dict[str, Any]], new_list: list[dict[str, Any]],
@@ -287,12 +280,12 @@ def diff_scans(old: Doc | int, new: Doc | int, *, db_path: str | Path | None = N
     with ExitStack() as stack:
         old_scan, new_scan = _Scan(old, db_path, stack), _Scan(new, db_path, stack)
         windows = warning_windows(new_scan.header)
-        changes: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SORT_KEYS}
+        changes: dict[str, list[dict[str, Any]]] = {kind: [] for kind in CHANGE_KINDS}
         for old_list, new_list in _paired(old_scan.endpoints, new_scan.endpoints):
             for kind, items in _target_changes(old_scan, new_scan, old_list, new_list, windows).items():
                 changes[kind] += items
-    for kind, items in changes.items():
-        items.sort(key=SORT_KEYS[kind])
+    for items in changes.values():
+        items.sort(key=_sort_key)
     return {"since": old_scan.header.get("started_at"), "from_scan": old_scan.id, "to_scan": new_scan.id,
             **changes}
 
