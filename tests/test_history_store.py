@@ -95,16 +95,20 @@ def test_previous_scan_matches_targets_path_then_sha(tmp_path: Path, estate: Est
     assert latest_scan_id(db) == ids[3]
 
 
-def test_prune_deletes_old_scans_and_orphan_certificates(tmp_path: Path, estate: Estate) -> None:
+def test_prune_deletes_old_scans_and_orphan_states_and_certificates(tmp_path: Path, estate: Estate) -> None:
     db = tmp_path / "h.db"
     old = record_scan(db, write_results(_doc(Estate(), T0), tmp_path / "old.json"))
-    new = record_scan(db, write_results(_doc(estate, T0 + dt.timedelta(days=40)), tmp_path / "new.json"))
+    kept = _doc(estate, T0 + dt.timedelta(days=40))
+    new = record_scan(db, write_results(kept, tmp_path / "new.json"))
     assert prune(db, 30, now=T0 + dt.timedelta(days=41)) == 1
     assert [s["id"] for s in list_scans(db)] == [new]
     with pytest.raises(InputError, match=f"no scan with id {old}"):
         get_scan_document(db, old)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM certificates").fetchone()[0] == 3
+        assert conn.execute("SELECT COUNT(*) FROM states").fetchone()[0] == 2  # the old scan's states went too
+        assert conn.execute("SELECT COUNT(*) FROM observations").fetchone()[0] == 2
+    assert get_scan_document(db, new) == kept
     assert integrity_problems(db) == []
 
 
