@@ -16,6 +16,9 @@ position in the file, state id, per-night fields). Version 1's per-night copies 
 finding and verdict are converted by a Python step and dropped.
 
 A step is an SQL statement or a function of the connection (for conversions SQL cannot express).
+The version 2 conversion writes states with ``scanner.history.states``: should that encoding
+ever change, copy today's ``split`` and ``store`` here first, so that this step keeps writing
+what version 2 means.
 """
 
 from __future__ import annotations

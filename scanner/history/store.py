@@ -6,8 +6,9 @@ scan is written in one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) in WAL m
 on the next open. What repeats from night to night is stored once and referenced: each
 certificate by the SHA-256 of its DER, each endpoint *state* (record, chain references, findings,
 verdicts: everything but the per-night fields) by the SHA-256 of its JSON, so a night in which
-nothing changed adds one small ``observations`` row per endpoint (``scanner.history.states``). A recorded scan can be given back as its results document (``get_scan_document``), so
-the diff and the reports need only one input type.
+nothing changed adds one small ``observations`` row per endpoint (``scanner.history.states``).
+A recorded scan can be given back as its results document (``get_scan_document``), or streamed
+(``iter_scan_endpoints``), so the diff and the reports need only one input type.
 
 "Previous scan of the same targets": the most recent earlier scan (by ``started_at``, then id)
 whose ``targets_file.path`` is the same string; when none has that path, the most recent earlier
@@ -31,8 +32,8 @@ import platformdirs
 
 from scanner.certinfo import iso_utc
 from scanner.errors import InputError
-from scanner.history._source import read_results
 from scanner.history import states
+from scanner.history._source import read_results
 from scanner.history.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_SECONDS = 60.0
