@@ -9,6 +9,7 @@ estate does not need one port per endpoint. Then runs, as whole processes, two i
 scans (``--format json,html --db history.db``), and reports per night:
 
 - wall time of the ``dccscan`` process;
+- the largest resident size of the ``dccscan`` process alone (sampled likewise);
 - peak memory of the whole process tree: the sum of the resident set sizes (``VmRSS`` in
   ``/proc/<pid>/status``) of dccscan and every descendant (the record-pool workers), sampled
   every ``--sample-ms`` milliseconds; a spike shorter than the interval can be missed;
@@ -137,16 +138,17 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def tree_rss(root: int) -> tuple[int, int]:
-    """(sum of resident bytes of ``root`` and all its descendants, number of processes)."""
+def tree_rss(root: int) -> tuple[int, int, int]:
+    """(sum of resident bytes of ``root`` and all its descendants, number of processes,
+    resident bytes of ``root`` alone)."""
     children = _children()
-    total, count, todo = 0, 0, [root]
+    total, count, todo, own = 0, 0, [root], _rss(root)
     while todo:
         pid = todo.pop()
-        total += _rss(pid)
+        total += own if pid == root else _rss(pid)
         count += 1
         todo += children.get(pid, [])
-    return total, count
+    return total, count, own
 
 
 class TreeSampler(threading.Thread):
@@ -155,12 +157,13 @@ class TreeSampler(threading.Thread):
     def __init__(self, pid: int, interval: float) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
-        self.peak = self.processes = 0
+        self.peak = self.processes = self.main_peak = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            total, count = tree_rss(self.pid)
+            total, count, own = tree_rss(self.pid)
+            self.main_peak = max(self.main_peak, own)
             if total > self.peak:
                 self.peak, self.processes = total, count
             self.stop.wait(self.interval)
@@ -175,6 +178,7 @@ class Night:
     wall_s: float
     tree_peak_mb: float
     tree_processes_at_peak: int
+    main_peak_mb: float
     exit_code: int
     endpoints: int
     ok: int
@@ -222,17 +226,18 @@ def scan_night(n: int, night: int, targets: Path, work: Path, db: Path, concurre
                                  "print(json.dumps(read_header(sys.argv[1])))", str(out / "results.json")))
     after = db_size(db)
     mb = 1024 * 1024
-    return Night(n, night, wall, sampler.peak / mb, sampler.processes, code, header["summary"]["endpoints"],
+    return Night(n, night, wall, sampler.peak / mb, sampler.processes, sampler.main_peak / mb, code, header["summary"]["endpoints"],
                  header["summary"]["by_status"].get("ok", 0), after / mb, (after - before) / mb,
                  _size(out / "results.json") / mb, _size(out / "report.html") / mb, _size(out) / mb)
 
 
 def table(nights: list[Night]) -> str:
-    rows = ["| N | night | wall (s) | tree peak RSS (MB) | processes | endpoints (ok) | history DB (MB) | "
-            "DB growth (MB) | results.json (MB) | report.html (MB) | output folder (MB) |",
-            "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    rows = ["| N | night | wall (s) | tree peak RSS (MB) | processes | main process peak (MB) | endpoints (ok) | "
+            "history DB (MB) | DB growth (MB) | results.json (MB) | report.html (MB) | output folder (MB) |",
+            "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in nights:
         rows.append(f"| {r.n} | {r.night} | {r.wall_s:.1f} | {r.tree_peak_mb:.0f} | {r.tree_processes_at_peak} | "
+                    f"{r.main_peak_mb:.0f} | "
                     f"{r.endpoints} ({r.ok}) | {r.db_mb:.2f} | {r.db_growth_mb:.2f} | {r.results_mb:.2f} | "
                     f"{r.report_mb:.2f} | {r.out_dir_mb:.2f} |")
     return "\n".join(rows)
