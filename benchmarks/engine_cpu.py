@@ -7,7 +7,7 @@ the issuing CA and root repeat, exactly as in a scan of the benchmark estate.
     python benchmarks/engine_cpu.py                      # this checkout, estate from run.py
     python benchmarks/engine_cpu.py --code /work/main    # another checkout, for before/after
 
-Prints ``time.process_time`` per leaf for ``evaluate`` and for ``encode_part(chain_part(...))``
+Prints ``time.process_time`` per leaf for ``evaluate`` and for ``encode_endpoint(chain_part(...))``
 (the worker's whole job), each in its own fresh process; best of ``--repeat`` runs, since other
 processes on the machine inflate single runs.
 """
@@ -38,15 +38,16 @@ estate, mode = Path(sys.argv[2]), sys.argv[3]
 leaves, issuing, root = ders(estate / "leaves.pem"), ders(estate / "issuing.pem")[0], ders(estate / "root.pem")[0]
 at = datetime.now(timezone.utc)
 from scanner.evaluate import evaluate
-from scanner.results import chain_part, encode_part
-encode_part(chain_part([leaves[0], issuing], "host0.bench.test", [root], at, None))  # imports, CA and root parsed
+from scanner.assess import chain_part
+from scanner.results import encode_endpoint
+encode_endpoint({"id": "host0", **chain_part([leaves[0], issuing], "host0.bench.test", [root], at, None)})  # imports, CA and root parsed
 rest = leaves[1:]
 start = time.process_time()
 for i, leaf in enumerate(rest, 1):
     if mode == "evaluate":
         evaluate([leaf, issuing], f"host{i}.bench.test", anchors=[root], at=at)
     else:
-        encode_part(chain_part([leaf, issuing], f"host{i}.bench.test", [root], at, None))
+        encode_endpoint({"id": f"host{i}", **chain_part([leaf, issuing], f"host{i}.bench.test", [root], at, None)})
 print((time.process_time() - start) / len(rest) * 1000)
 """
 
@@ -70,7 +71,7 @@ def main() -> int:
     if not (args.estate / "leaves.pem").exists():
         print(f"no estate at {args.estate}: run benchmarks/run.py first (it generates one)", file=sys.stderr)
         return 2
-    for mode in ("evaluate", "encode_part(chain_part)"):
+    for mode in ("evaluate", "encode_endpoint(chain_part)"):
         key = "evaluate" if mode == "evaluate" else "part"
         print(f"{mode}: {measure(args.code.resolve(), args.estate, key, args.repeat):.3f} ms per fresh leaf")
     return 0

@@ -13,7 +13,7 @@ then the engine's output on it is recorded with the reference code and compared 
 leaves (``--estate``, first 300, plus a few against the public root store), every demo chain, every
 browser-oracle case (``tests/browsers/cases.py``), the hostile certificates, every x509-limbo
 SERVER case in ``../shared/limbo`` (skipped with a message when absent), and hostile names.
-Each record is three lines: ``encode_part(chain_part(...))``, ``evaluate(...)`` (sorted keys) and
+Each record is three lines: ``chain_part(...)`` (as the former ``encode_part`` tuple), ``evaluate(...)`` (sorted keys) and
 every check outcome of ``evaluate_outcomes``.
 """
 
@@ -170,14 +170,21 @@ def build_corpus(estate: Path) -> list[Item]:
     return items
 
 
+def _part_record(part: dict[str, Any]) -> list[Any]:
+    """``chain_part``'s output as the former ``encode_part`` tuple (compact JSON of the part,
+    finding severities, chain PEM), so golden files recorded before dccscan/2 still compare."""
+    text = json.dumps(part, ensure_ascii=False, separators=(",", ":"))
+    return [text, [f["severity"] for f in part["findings"]], "".join(c["pem"] for c in part["chain"])]
+
+
 def outputs(items: list[Item]) -> Iterator[str]:
     """Three lines per item (see the module docstring)."""
     from scanner.evaluate import evaluate, evaluate_outcomes
-    from scanner.results import chain_part, encode_part
+    from scanner.assess import chain_part
 
     for item in items:
         chain, host, anchors, at = item["chain"], item["hostname"], item["anchors"], item["at"]
-        yield item["name"] + " part " + json.dumps(encode_part(chain_part(chain, host, anchors, at, None)))
+        yield item["name"] + " part " + json.dumps(_part_record(chain_part(chain, host, anchors, at, None)))
         yield item["name"] + " eval " + json.dumps(evaluate(chain, host, anchors=anchors, at=at), sort_keys=True)
         try:
             _, outcomes = evaluate_outcomes(chain, host, anchors=anchors, at=at)

@@ -71,7 +71,7 @@ class Request:
 def load_request(path: str | Path) -> Request:
     """The request in a PEM or DER file; ``InputError`` naming the file, the line and the fix."""
     p = Path(path)
-    data = read_input(p, "the request", fix="pass the .csr file written by openssl req -out")
+    data = read_input(p, "the request", fix="pass the .csr file written by openssl req -out", pipes=True)
     return parse_request(data, str(p))
 
 

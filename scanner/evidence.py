@@ -22,16 +22,20 @@ that does not reproduce is reported, naming the endpoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import re
 import platform
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Union
+from typing import Any, Callable, Iterator, Mapping, Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -42,10 +46,10 @@ from scanner import __version__
 from scanner.certinfo import sha256_hex
 from scanner import pem as pem_module
 from scanner.errors import InputError, read_input
-from scanner.evaluate import evaluate
+from scanner.evaluate import compare_pinned, evaluate
 from scanner.evaluate.profile import Profile
 from scanner.passwords import SIGN_KEY
-from scanner.results import iter_endpoints, read_header, safe_id
+from scanner.results import chain_file, iter_endpoints, read_header
 
 FORMAT = "dccscan-evidence/1"
 MANIFEST, SIGNATURE, SIGNER = "manifest.json", "manifest.sig", "signer.pem"
@@ -61,11 +65,6 @@ PublicKey = Union[ed25519.Ed25519PublicKey, ec.EllipticCurvePublicKey, rsa.RSAPu
 def canonical_json(value: Any) -> bytes:
     """Deterministic JSON: sorted keys, fixed separators, UTF-8, final newline."""
     return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def chain_file_name(endpoint_id: str) -> str:
-    """``chains/<stem>.pem`` for an endpoint id, as the results schema defines the stem."""
-    return f"chains/{safe_id(endpoint_id)}.pem"
 
 
 # --- signing keys -------------------------------------------------------------------------------
@@ -110,7 +109,7 @@ def load_signing_key(path: Path) -> tuple[SigningKey, bytes]:
 
 def load_public_key(path: Path) -> PublicKey:
     """A public key from a PEM public key or certificate (the first one in the file)."""
-    data = read_input(path, "the public key", fix="pass the signer's public key or certificate as PEM")
+    data = read_input(path, "the public key", fix="pass the signer's public key or certificate as PEM", pipes=True)
     return _public_key_from_pem(data, path)
 
 
@@ -171,42 +170,76 @@ def _versions(results: Path) -> dict[str, Any]:
     return {"scan": read_header(results).get("scanner"), "packer": packer}
 
 
-def _chain_files(results_dir: Path, results: Path) -> Iterator[tuple[str, bytes]]:
-    """The chains/*.pem files the scan wrote; derived from results.json when the folder is absent."""
-    chains = results_dir / "chains"
-    if chains.is_dir():
-        for pem in sorted(chains.glob("*.pem")):
-            yield "chains/" + pem.name, pem.read_bytes()
-        return
+def _own_file(path: Path, what: str) -> bytes:
+    """A file of the results folder, refused when it is a symbolic link or not a regular file:
+    a pack carries the scan's own files, never what a link points at."""
+    return read_input(path, what, fix="a results folder holds only the files the scan wrote",
+                      follow_symlinks=False)
 
+
+def _chain_files(results_dir: Path, results: Path, warn: Callable[[str], None]) -> Iterator[tuple[str, bytes]]:
+    """The chain file of every endpoint, as results.json lists them (never a glob of the folder):
+    the file the scan wrote, or, when the folder has none, the chain recorded in results.json.
+    A file in chains/ that belongs to no endpoint is not packed, and ``warn`` is told."""
+    chains = results_dir / "chains"
+    if chains.is_symlink():
+        raise InputError("chains is a symbolic link; only the scan's own files are packed", file=chains,
+                         fix="replace the link with the folder the scan wrote")
+    listed: set[str] = set()
     for ep in iter_endpoints(results):
-        if ep.get("chain"):
-            yield chain_file_name(str(ep.get("id"))), "".join(c["pem"] for c in ep["chain"]).encode()
+        name = endpoint_chain_file(ep)
+        if name is None or name in listed:
+            continue
+        listed.add(name)
+        path = results_dir / name
+        if path.exists() or path.is_symlink():
+            yield name, _own_file(path, f"the chain file of {ep.get('id')}")
+        else:
+            yield name, "".join(c["pem"] for c in ep["chain"]).encode()
+    if chains.is_dir():
+        for extra in sorted(p for p in chains.iterdir() if "chains/" + p.name not in listed):
+            warn(f"chains/{extra.name}: belongs to no endpoint in results.json; not packed")
 
 
 def _report_html(results_dir: Path, results: Path) -> bytes:
     existing = results_dir / "report.html"
-    if existing.is_file():
-        return existing.read_bytes()
+    if existing.exists() or existing.is_symlink():
+        return _own_file(existing, "the report")
     from scanner.report.html import write_html
 
     with tempfile.TemporaryDirectory() as scratch:
         return write_html(results, Path(scratch) / "report.html").read_bytes()
 
 
-def pack_members(results_dir: Path, sign_key_path: Path | None = None) -> dict[str, bytes]:
-    """Every file of the pack, by name (manifest and signature included)."""
+def _log_warning(message: str) -> None:
+    from scanner.log import log_event
+
+    log_event("evidence.warning", logging.WARNING, message=message)
+
+
+def pack_members(results_dir: Path, sign_key_path: Path | None = None,
+                 warn: Callable[[str], None] = _log_warning) -> dict[str, bytes]:
+    """Every file of the pack, by name (manifest and signature included). A symbolic link or a
+    special file among the scan's files is an ``InputError``; an extra chain file is left out
+    and ``warn`` is told."""
     results = results_dir / "results.json"
-    if not results.is_file():
+    if not (results.exists() or results.is_symlink()):
         raise InputError("no results.json here", file=results_dir,
                          fix="pass the folder a scan wrote (it holds results.json, report.html, chains/)")
-    members: dict[str, bytes] = {"results.json": results.read_bytes(),
-                                 "report.html": _report_html(results_dir, results),
-                                 "versions.json": canonical_json(_versions(results))}
-    members.update(_chain_files(results_dir, results))
+    members: dict[str, bytes] = {"results.json": _own_file(results, "results.json")}
+    try:
+        members["versions.json"] = canonical_json(_versions(results))
+        members.update(_chain_files(results_dir, results, warn))
+        members["report.html"] = _report_html(results_dir, results)
+    except RecursionError:
+        raise InputError("results.json nests too deeply to be dccscan results", file=results,
+                         fix="pack the folder a scan wrote") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"results.json cannot be read as dccscan results ({exc})", file=results,
+                         fix="pack the folder a scan wrote") from None
     for name in OPTIONAL_INPUTS:
-        if (results_dir / name).is_file():
-            members[name] = (results_dir / name).read_bytes()
+        if (results_dir / name).exists() or (results_dir / name).is_symlink():
+            members[name] = _own_file(results_dir / name, name)
     key = None
     if sign_key_path is not None:
         key, signer = load_signing_key(sign_key_path)
@@ -242,56 +275,213 @@ def write_zip(members: Mapping[str, bytes], pack_path: Path) -> Path:
     return pack_path
 
 
-def build_pack(results_dir: Path, pack_path: Path, sign_key_path: Path | None = None) -> Path:
+def build_pack(results_dir: Path, pack_path: Path, sign_key_path: Path | None = None,
+               warn: Callable[[str], None] = _log_warning) -> Path:
     """Pack a scan's output folder into ``pack_path``; sign the manifest with ``sign_key_path``.
-    Raises ``InputError`` for a folder without results.json or an unusable key."""
-    return write_zip(pack_members(Path(results_dir), sign_key_path), Path(pack_path))
+    Raises ``InputError`` for a folder without results.json, a linked or special file among the
+    scan's files, or an unusable key; ``warn`` hears of files left out."""
+    return write_zip(pack_members(Path(results_dir), sign_key_path, warn), Path(pack_path))
 
 
 # --- verifying ----------------------------------------------------------------------------------
+#
+# A pack is hostile input until proven otherwise: every entry's declared size and the number of
+# entries are checked against these bounds before anything is decompressed; entries are then
+# streamed (never more than CHUNK bytes in memory, never more than the declared size, which
+# zipfile enforces) into a scratch folder under names of our own, so no entry name is ever a path.
+
+MAX_ENTRIES = 200_000  # a 100,000-endpoint scan packs ~100,000 chain files
+MAX_ENTRY_BYTES = 1 << 30  # 1 GiB: results.json of the largest estate is far below this
+MAX_TOTAL_BYTES = 4 << 30
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_SMALL_BYTES = 1 << 20  # manifest.sig and signer.pem
+CHUNK = 1 << 20
+EXIT_UNPINNED = 5  # verify-evidence: intact, but the signer was not pinned by the auditor
+SIGNATURE_ALGORITHMS = ("ed25519", "ecdsa-sha256", "rsa-pkcs1v15-sha256")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def key_fingerprint(key: SigningKey | PublicKey) -> str:
+    """``SHA256:<hex>`` of the key's DER SubjectPublicKeyInfo: what an auditor pins."""
+    public = key.public_key() if isinstance(key, (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey,
+                                                  rsa.RSAPrivateKey)) else key
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "SHA256:" + sha256_hex(der)
+
+
+def parse_fingerprint(text: str) -> str:
+    """A pinned fingerprint as ``SHA256:<64 lower-case hex>``: the prefix is optional, colons and
+    case are ignored (``openssl`` prints ``AB:CD:...``); anything else is an ``InputError``."""
+    value = text.strip()
+    if value.upper().startswith("SHA256:"):
+        value = value[len("SHA256:"):]
+    value = value.replace(":", "").lower()
+    if not _HEX64.fullmatch(value):
+        raise InputError(f"{text!r} is not a SHA-256 key fingerprint", file="--signer-fingerprint",
+                         fix="pass SHA256:<64 hex digits>, as `dccscan evidence` printed when it signed the pack")
+    return "SHA256:" + value
+
+
+@dataclass(frozen=True)
+class Pins:
+    """The signer the auditor named: a public key file and/or a key fingerprint."""
+
+    public_key: Path | None = None
+    fingerprint: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.public_key is not None or self.fingerprint is not None
+
 
 @dataclass
 class Verification:
-    """What verify_pack found: ``problems`` (each names a file or an endpoint) and ``notes``."""
+    """What verify_pack found: ``problems`` (each names a file or an endpoint) and ``notes``.
+
+    ``ok``: no problem (the files match the manifest, the signature, if any, verifies, the
+    verdicts reproduce). ``proven``: ok AND the manifest is signed by a key the auditor pinned;
+    only then is it known who made the pack."""
 
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files_checked: int = 0
     endpoints_reevaluated: int = 0
+    signer: str | None = None  # fingerprint of the key whose signature verified
+    pinned: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def proven(self) -> bool:
+        return self.ok and self.pinned and self.signer is not None
 
-def _read_members(archive: zipfile.ZipFile, result: Verification) -> dict[str, bytes]:
-    members: dict[str, bytes] = {}
-    for info in archive.infolist():
+
+@dataclass(frozen=True)
+class _Member:
+    path: Path  # its bytes, in the scratch folder
+    sha256: str
+    size: int
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def _size_problems(infos: list[zipfile.ZipInfo]) -> list[str]:
+    """Bounds checked on the zip's declared sizes and count, before any entry is decompressed."""
+    if len(infos) > MAX_ENTRIES:
+        return [f"the pack has {len(infos)} entries, more than the {MAX_ENTRIES} a pack may hold "
+                "(refused before reading)"]
+    problems = [f"{i.filename}: declares {i.file_size} bytes uncompressed, more than the {MAX_ENTRY_BYTES} "
+                "a pack entry may hold (refused before reading)" for i in infos if i.file_size > MAX_ENTRY_BYTES]
+    total = sum(i.file_size for i in infos)
+    if not problems and total > MAX_TOTAL_BYTES:
+        problems.append(f"the pack declares {total} bytes uncompressed in all, more than {MAX_TOTAL_BYTES} "
+                        "(refused before reading)")
+    return problems
+
+
+def _extract(archive: zipfile.ZipFile, scratch: Path, result: Verification) -> dict[str, _Member]:
+    """Every entry streamed to ``scratch`` (hashed on the way), or no entry when a bound is broken."""
+    infos = archive.infolist()
+    bounds = _size_problems(infos)
+    if bounds:
+        result.problems.extend(bounds)
+        return {}
+    members: dict[str, _Member] = {}
+    for number, info in enumerate(infos):
         if info.filename in members:
             result.problems.append(f"{info.filename}: appears twice in the pack")
             continue
+        target = scratch / f"{number:06d}"
+        digest = hashlib.sha256()
+        size = 0
         try:
-            members[info.filename] = archive.read(info)
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:  # CRC errors and the like
-            result.problems.append(f"{info.filename}: unreadable ({exc})")
+            with archive.open(info) as source, open(target, "wb") as sink:
+                while chunk := source.read(CHUNK):
+                    size += len(chunk)
+                    digest.update(chunk)
+                    sink.write(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+            result.problems.append(f"{info.filename}: unreadable ({exc})")  # CRC errors, encryption, ...
+            continue
+        members[info.filename] = _Member(target, digest.hexdigest(), size)
     return members
 
 
-def _check_manifest(members: Mapping[str, bytes], result: Verification) -> dict[str, Any] | None:
-    if MANIFEST not in members:
+def manifest_problems(value: Any) -> list[str]:
+    """What is wrong with a parsed manifest.json, checked before any of it is used (its schema:
+    ``format``, ``algorithm``, ``files`` {name: {sha256, size}}, ``signature`` null or
+    {algorithm, signer})."""
+    if not isinstance(value, dict):
+        return [f"is a JSON {type(value).__name__}, not an object"]
+    problems = []
+    keys = {"format", "algorithm", "files", "signature"}
+    if set(value) != keys:
+        problems.append(f"has keys {sorted(value)}, expected {sorted(keys)}")
+    if value.get("format") != FORMAT:
+        problems.append(f"format is {_short(value.get('format'))}, not {FORMAT!r}")
+    if value.get("algorithm") != "sha256":
+        problems.append(f"algorithm is {_short(value.get('algorithm'))}, not 'sha256'")
+    files = value.get("files")
+    if not isinstance(files, dict):
+        problems.append("files is not an object of file names")
+    else:
+        bad = [name for name, entry in files.items() if not _file_entry_ok(name, entry)]
+        problems += [f"files[{_short(name)}] is not {{sha256: 64 hex digits, size: bytes}}" for name in bad[:5]]
+        if len(bad) > 5:
+            problems.append(f"... and {len(bad) - 5} more malformed file entries")
+    signature = value.get("signature")
+    if signature is not None and not (isinstance(signature, dict) and set(signature) == {"algorithm", "signer"}
+                                      and signature.get("algorithm") in SIGNATURE_ALGORITHMS
+                                      and signature.get("signer") == SIGNER):
+        problems.append(f"signature is not null or {{algorithm: one of {', '.join(SIGNATURE_ALGORITHMS)}, "
+                        f"signer: {SIGNER!r}}}")
+    return problems
+
+
+def _file_entry_ok(name: str, entry: Any) -> bool:
+    return (bool(name) and isinstance(entry, dict) and set(entry) == {"sha256", "size"}
+            and isinstance(entry["sha256"], str) and bool(_HEX64.fullmatch(entry["sha256"]))
+            and type(entry["size"]) is int and 0 <= entry["size"] <= MAX_ENTRY_BYTES)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _load_manifest(members: Mapping[str, _Member], result: Verification) -> dict[str, Any] | None:
+    member = members.get(MANIFEST)
+    if member is None:
         result.problems.append(f"{MANIFEST}: missing from the pack")
         return None
-    try:
-        manifest = json.loads(members[MANIFEST])
-        files = manifest["files"]
-        assert isinstance(files, dict)
-    except (ValueError, KeyError, TypeError, AssertionError):
-        result.problems.append(f"{MANIFEST}: not a dccscan evidence manifest")
+    if member.size > MAX_MANIFEST_BYTES:
+        result.problems.append(f"{MANIFEST}: {member.size} bytes, more than the {MAX_MANIFEST_BYTES} a manifest may hold")
         return None
+    try:
+        manifest = json.loads(member.read())
+    except RecursionError:
+        result.problems.append(f"{MANIFEST}: nested too deeply to be a dccscan evidence manifest")
+        return None
+    except ValueError as exc:
+        result.problems.append(f"{MANIFEST}: not JSON ({exc})")
+        return None
+    problems = manifest_problems(manifest)
+    if problems:
+        result.problems += [f"{MANIFEST}: not a dccscan evidence manifest: {p}" for p in problems]
+        return None
+    return dict(manifest)
+
+
+def _check_manifest(members: Mapping[str, _Member], manifest: Mapping[str, Any], result: Verification) -> None:
+    files = manifest["files"]
     for name in sorted(files):
-        if name not in members:
+        member = members.get(name)
+        if member is None:
             result.problems.append(f"{name}: listed in {MANIFEST} but missing from the pack")
-        elif sha256_hex(members[name]) != str(files[name].get("sha256")):
+        elif member.sha256 != files[name]["sha256"] or member.size != files[name]["size"]:
             result.problems.append(f"{name}: SHA-256 does not match {MANIFEST} (the file was altered)")
         else:
             result.files_checked += 1
@@ -299,51 +489,84 @@ def _check_manifest(members: Mapping[str, bytes], result: Verification) -> dict[
         result.problems.append(f"{name}: in the pack but not listed in {MANIFEST}")
     if "results.json" not in files:
         result.problems.append(f"results.json: not listed in {MANIFEST}")
-    return dict(manifest)
 
 
-def _check_signature(members: Mapping[str, bytes], manifest: Mapping[str, Any] | None, public_key: Path | None,
+def _small(members: Mapping[str, _Member], name: str, result: Verification) -> bytes | None:
+    member = members.get(name)
+    if member is None:
+        return None
+    if member.size > MAX_SMALL_BYTES:
+        result.problems.append(f"{name}: {member.size} bytes, far too large")
+        return None
+    return member.read()
+
+
+def _check_signature(members: Mapping[str, _Member], manifest: Mapping[str, Any] | None, pins: Pins,
                      result: Verification) -> None:
+    """Who signed the manifest, and whether that is a key the auditor pinned."""
+    declared = manifest is not None and manifest.get("signature") is not None
     if SIGNATURE not in members:
-        if manifest is not None and manifest.get("signature"):
+        if declared:
             result.problems.append(f"{SIGNATURE}: missing, but {MANIFEST} says the pack was signed")
-        elif public_key is not None:
-            result.problems.append(f"{SIGNATURE}: missing: the pack is not signed, so it cannot match {public_key}")
-        else:
-            result.notes.append("the pack is not signed: integrity rests on the manifest hashes alone")
+        elif pins.any:
+            result.problems.append(f"{SIGNATURE}: missing: the pack is not signed, so it cannot be tied to the "
+                                   "signer you pinned")
         return
-    if public_key is not None:
-        key = load_public_key(public_key)
-        if signature_valid(key, members[SIGNATURE], members.get(MANIFEST, b"")):
-            result.notes.append(f"signature over {MANIFEST} verified with the key in {public_key}")
-        else:
-            result.problems.append(f"{SIGNATURE}: does not verify {MANIFEST} with the public key in {public_key}")
+    signature, manifest_bytes = _small(members, SIGNATURE, result), _small(members, MANIFEST, result)
+    if signature is None or manifest_bytes is None:
         return
-    if SIGNER not in members:
+    if manifest is not None and not declared:
+        result.problems.append(f"{SIGNATURE}: present, but {MANIFEST} records no signature")
+        return
+    key = _signing_key(members, pins, result)
+    if key is None:
+        return
+    fingerprint = key_fingerprint(key)
+    if pins.fingerprint is not None and fingerprint != pins.fingerprint:
+        result.problems.append(f"{SIGNATURE}: made with key {fingerprint}, not the pinned {pins.fingerprint}")
+        return
+    where = f"the key in {pins.public_key}" if pins.public_key is not None else f"the embedded {SIGNER}"
+    if not signature_valid(key, signature, manifest_bytes):
+        result.problems.append(f"{SIGNATURE}: does not verify {MANIFEST} with {where}")
+        return
+    result.signer, result.pinned = fingerprint, pins.any
+
+
+def _signing_key(members: Mapping[str, _Member], pins: Pins, result: Verification) -> PublicKey | None:
+    """The pinned public key, else the one embedded in the pack (signer.pem)."""
+    if pins.public_key is not None:
+        return load_public_key(pins.public_key)
+    embedded = _small(members, SIGNER, result)
+    if embedded is None:
         result.problems.append(f"{SIGNER}: missing, so {SIGNATURE} cannot be checked (pass --public-key)")
-        return
+        return None
     try:
-        key = _public_key_from_pem(members[SIGNER], SIGNER)
+        return _public_key_from_pem(embedded, SIGNER)
     except InputError:
         result.problems.append(f"{SIGNER}: not a PEM public key or certificate")
-        return
-    if signature_valid(key, members[SIGNATURE], members.get(MANIFEST, b"")):
-        result.notes.append(f"signature checked against the key embedded in the pack ({SIGNER}) only: "
-                            "pass --public-key to tie it to a signer you trust")
-    else:
-        result.problems.append(f"{SIGNATURE}: does not verify {MANIFEST} with the embedded {SIGNER}")
+        return None
 
 
-def _check_chains(results: Path, members: Mapping[str, bytes], result: Verification) -> None:
+def endpoint_chain_file(ep: Mapping[str, Any]) -> str | None:
+    """The chain file of an endpoint (``chains/...pem``), or None when it has no chain: the one
+    place packing and verifying learn an endpoint's file. results.json records it as
+    ``chain_file`` (``scanner.results.chain_file`` checks it, since results.json is input: one
+    plain file directly in chains/); older results name it after the endpoint id."""
+    if not ep.get("chain"):
+        return None
+    return chain_file(ep)
 
+
+def _check_chains(results: Path, members: Mapping[str, _Member], result: Verification) -> None:
     for ep in iter_endpoints(results):
-        if not ep.get("chain"):
+        name = endpoint_chain_file(ep)
+        if name is None:
             continue
-        name = chain_file_name(str(ep.get("id")))
         recorded = "".join(c.get("pem", "") for c in ep["chain"]).encode()
-        if name not in members:
+        member = members.get(name)
+        if member is None:
             result.problems.append(f"{name}: missing (endpoint {ep.get('id')} has a recorded chain)")
-        elif members[name] != recorded:
+        elif member.size != len(recorded) or member.read() != recorded:
             result.problems.append(f"{name}: differs from the chain recorded in results.json")
 
 
@@ -359,7 +582,12 @@ def _normal(value: Any) -> Any:
 
 
 def _reevaluate(results: Path, result: Verification) -> None:
-    settings = read_header(results).get("settings") or {}
+    header = read_header(results)
+    settings = header.get("settings") or {}
+    # The public root store and public-suffix list are not in the pack: say plainly when the ones
+    # this evaluation uses are not the ones the scan recorded (verdicts then re-derived may differ,
+    # and any that do are problems below).
+    result.notes.extend(f"inputs: {message}" for message in compare_pinned(header.get("inputs") or {}))
     anchors = [pem_der(a["pem"]) for a in settings.get("trust_anchors") or []] or None
     try:
         profile = Profile.from_json(settings["profile"]) if settings.get("profile") else None
@@ -393,29 +621,39 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def verify_pack(pack_path: Path, public_key: Path | None = None) -> Verification:
-    """Check a pack; ``InputError`` only for a pack or key file that cannot be read at all."""
+def verify_pack(pack_path: Path, public_key: Path | None = None, *, pins: Pins | None = None) -> Verification:
+    """Check a pack; ``InputError`` only for a pack or key file that cannot be read at all.
+
+    ``public_key`` (or ``pins``) names the signer the auditor expects; without one the result can
+    be ``ok`` but never ``proven``."""
+    pins = pins or Pins(public_key=public_key)
     result = Verification()
+    if pack_path.exists() and not pack_path.is_file():
+        raise InputError("not a regular file", file=pack_path, fix="give the path of a PACK.zip")
     try:
         archive = zipfile.ZipFile(pack_path)
     except FileNotFoundError as exc:
         raise InputError("no such evidence pack", file=pack_path, fix="give the path of a PACK.zip") from exc
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         result.problems.append(f"{pack_path}: not a readable zip archive ({exc})")
         return result
-    with archive:
-        members = _read_members(archive, result)
-    manifest = _check_manifest(members, result)
-    _check_signature(members, manifest, public_key, result)
-    if manifest is None or "results.json" not in members or any(p.startswith("results.json:") for p in result.problems):
-        result.notes.append("verdicts not re-evaluated: results.json is missing or altered")
-        return result
-    with tempfile.TemporaryDirectory() as scratch:
-        results = Path(scratch) / "results.json"
-        results.write_bytes(members["results.json"])
+    with archive, tempfile.TemporaryDirectory(prefix="dccscan-verify-") as scratch:
+        members = _extract(archive, Path(scratch), result)
+        if not members:
+            return result
+        manifest = _load_manifest(members, result)
+        if manifest is not None:
+            _check_manifest(members, manifest, result)
+        _check_signature(members, manifest, pins, result)
+        if manifest is None or "results.json" not in members or any(p.startswith("results.json:") for p in result.problems):
+            result.notes.append("verdicts not re-evaluated: results.json is missing or altered")
+            return result
+        results = members["results.json"].path
         try:
             _check_chains(results, members, result)
             _reevaluate(results, result)
-        except (ValueError, KeyError, TypeError) as exc:
+        except RecursionError:
+            result.problems.append("results.json: nested too deeply to be dccscan results")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             result.problems.append(f"results.json: cannot be read as dccscan results ({exc})")
     return result

@@ -23,9 +23,11 @@ def _utc(created: float) -> str:
 
 
 def _text_value(value: Any) -> str:
+    from scanner.report._text import printable  # lazy: scanner.report imports modules that log
+
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text == "" or any(ch in text for ch in " \"=\n"):
-        return json.dumps(text)
+    if text == "" or any(ch in text for ch in " \"=\n") or printable(text) != text:
+        return json.dumps(text)  # quoted, and every control or bidi character escaped (ensure_ascii)
     return text
 
 

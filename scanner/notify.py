@@ -21,12 +21,25 @@ from scanner.log import log_event
 
 
 def validate_webhook_url(url: str) -> str:
-    """The URL itself, when it is an absolute http(s) URL; otherwise an ``InputError`` (exit 2)."""
+    """The URL itself, when it is an absolute http(s) URL without credentials; otherwise an
+    ``InputError`` (exit 2).
+
+    ``user:password@`` is refused: urllib does not turn it into an Authorization header but keeps
+    it in the host name, so the password would be sent to the DNS resolver and written to logs.
+    """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--notify-webhook {url!r} is not an http:// or https:// URL",
+        raise InputError(f"--notify-webhook {_redacted(url)!r} is not an http:// or https:// URL",
                          fix="give the full address of the receiver, e.g. https://hooks.example.net/dccscan")
+    if _has_credentials(parts):
+        raise InputError(f"--notify-webhook {_redacted(url)!r} holds a user name or password before '@'; "
+                         "dccscan never sends credentials from a URL (they would reach the DNS resolver and the logs)",
+                         fix="use a receiver URL whose secret is in its path or query, without user:password@")
     return url
+
+
+def _has_credentials(parts: urllib.parse.SplitResult) -> bool:
+    return "@" in parts.netloc
 
 
 def scan_payload(header: dict[str, Any], scan_id: int | None, changes: dict[str, Any] | None) -> dict[str, Any]:
@@ -49,6 +62,9 @@ def scan_payload(header: dict[str, Any], scan_id: int | None, changes: dict[str,
 
 def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
     """POST ``payload`` as JSON to ``url``; log success or failure, never raise."""
+    if _has_credentials(urllib.parse.urlsplit(url)):  # never resolved, never sent
+        log_event("webhook.failed", logging.WARNING, url=_redacted(url), error="the URL holds credentials; not sent")
+        return
     body = json.dumps(payload, default=str).encode("utf-8")
     request = urllib.request.Request(
         url, data=body, method="POST",
@@ -69,6 +85,9 @@ def _redacted(url: str) -> str:
     """Scheme and host only: webhook secrets live in the path or query and must not reach logs."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
+    try:
+        if parts.port:
+            host += f":{parts.port}"
+    except ValueError:  # a port that is not a number
+        pass
     return f"{parts.scheme}://{host}/..."

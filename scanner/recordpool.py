@@ -3,8 +3,9 @@
 The probe loop is one thread; parsing certificates, building paths and running every check costs
 about as much CPU per endpoint as the handshake itself. Done inline, it stalls every connection in
 flight. Here the loop only builds the cheap part of the record (``endpoint_shell``) and hands the
-chain to a pool of worker processes (``chain_part``: plain bytes in, plain dicts out); the
-finished record is written from the pool's callback thread under a lock. Chains travel in
+chain to a pool of worker processes (``scanner.assess.chain_part``: plain bytes in, plain dicts
+out, encoded there by ``scanner.results.encode_endpoint``); the finished record is written from
+the pool's callback thread under a lock. Chains travel in
 batches of up to ``BATCH`` endpoints (a partial batch leaves after ``FLUSH_AFTER`` seconds, so a
 slow or interrupted scan still has its finished endpoints on disk): handing one item to a process pool costs the event loop a pickle,
 a pipe write and a thread wake-up, comparable to the work itself, so per-item submission made the
@@ -23,14 +24,14 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
-from scanner.results import (EncodedPart, ResultsWriter, chain_part, encode_part, endpoint_shell, outcome_chain,
-                             write_atomic)
+from scanner.assess import chain_part
+from scanner.lifetime import die_with_parent
+from scanner.results import Encoded, ResultsWriter, encode_endpoint, endpoint_shell, outcome_chain, write_atomic, written
 
 BATCH = 64  # endpoints per hand-over to a worker
 FLUSH_AFTER = 0.2  # seconds: a partial batch is sent when this old, so records still stream to disk
 
-Work = tuple[tuple[Any, ...], str]  # (chain_part arguments, path of the endpoint's chains/<id>.pem)
-Job = tuple[dict[str, Any], Work]  # (endpoint shell, what the worker does)
+Work = tuple[dict[str, Any], tuple[Any, ...], str]  # (endpoint shell, chain_part arguments, chain file path)
 
 
 def default_workers() -> int:
@@ -38,21 +39,29 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def chain_parts(batch: Sequence[Work]) -> list[EncodedPart]:
-    """What a worker runs: ``chain_part`` for each item of a batch, JSON-encoded, and the chain
-    file written here (file creation is kernel work the probe process is better without)."""
-    out: list[EncodedPart] = []
-    for args, path in batch:
-        text, severities, pem = encode_part(chain_part(*args))
-        if pem:
-            write_atomic(path, pem.encode("ascii"))
-        out.append((text, severities, ""))
+def build_record(shell: dict[str, Any], args: tuple[Any, ...]) -> Encoded:
+    """One endpoint's record: ``chain_part`` (the engine) on the shell, encoded for the writer."""
+    return encode_endpoint({**shell, **chain_part(*args)})
+
+
+def encoded_records(batch: Sequence[Work]) -> list[Encoded]:
+    """What a worker runs: ``build_record`` for each item of a batch, with the chain file
+    written here (file creation is kernel work the probe process is better without)."""
+    out: list[Encoded] = []
+    for shell, args, path in batch:
+        encoded = build_record(shell, args)
+        if encoded.pem:
+            write_atomic(path, encoded.pem.encode("ascii"))
+            encoded = written(encoded)
+        out.append(encoded)
     return out
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
     """Workers leave Ctrl-C and SIGTERM to the scan, which stops cleanly and then closes the
-    pool; the engine is imported before the first chain arrives."""
+    pool, and die with it when it is killed outright; the engine is imported before the first
+    chain arrives."""
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import scanner.evaluate  # noqa: F401
@@ -75,13 +84,16 @@ class RecordPool:
         self._lock = threading.Lock()
         count = default_workers() if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
-        self._batch: list[Job] = []
+        self._batch: list[Work] = []
         self._batch_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._error: BaseException | None = None  # raised by close(): a callback's own error is only logged
         if count > 0 and importlib.util.find_spec("scanner.evaluate") is not None:
             import scanner.evaluate  # noqa: F401 - imported once here, inherited by forked workers
-            self._pool = ProcessPoolExecutor(count, mp_context=_context(), initializer=_worker_init)
+            context = _context()
+            parent = os.getpid() if context.get_start_method() == "fork" else None  # forkserver: its child
+            self._pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_init, initargs=(parent,))
             self._pool.submit(int)  # starts the workers now, before the caller starts threads
 
     def _flush_periodically(self) -> None:
@@ -91,18 +103,18 @@ class RecordPool:
 
     def submit(self, outcome: Any) -> None:
         """Queue one outcome; its record reaches the writer when its verdicts are ready."""
-        shell = endpoint_shell(outcome)
+        assert self.writer is not None, "RecordPool.writer must be set before submit()"
+        shell = endpoint_shell(outcome, position=self.writer.position(outcome.target.name))
         chain = outcome_chain(outcome)
         args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile)
         if not chain or self._pool is None:
-            self._write(shell, chain_part(*args))
+            self._write([build_record(shell, args)])
             return
         if self._flusher is None:  # started on first use: the pool forks before any thread exists
             self._flusher = threading.Thread(target=self._flush_periodically, name="dccscan-batches", daemon=True)
             self._flusher.start()
-        assert self.writer is not None, "RecordPool.writer must be set before submit()"
         with self._batch_lock:
-            self._batch.append((shell, (args, self.writer.chain_path(shell["id"]))))
+            self._batch.append((shell, args, self.writer.chain_path(shell["chain_file"])))
             full = len(self._batch) >= BATCH
         if full:
             self._send()
@@ -115,32 +127,36 @@ class RecordPool:
             return
         try:
             assert self._pool is not None
-            future = self._pool.submit(chain_parts, [work for _, work in batch])
+            future = self._pool.submit(encoded_records, batch)
         except (RuntimeError, AssertionError):  # pool broken or shut down: build it here
             self._finish_inline(batch)
             return
-        future.add_done_callback(lambda done: self._finish(done, batch))
+        future.add_done_callback(lambda done: self._guarded(done, batch))
 
-    def _finish(self, done: Future[list[EncodedPart]], batch: list[Job]) -> None:
+    def _guarded(self, done: Future[list[Encoded]], batch: list[Work]) -> None:
+        """``_finish``, keeping its error (a full disk) for close(): concurrent.futures would only
+        print a traceback and the scan would go on as if the endpoints were written."""
         try:
-            parts = done.result()
+            self._finish(done, batch)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by close()
+            self._error = self._error or exc
+
+    def _finish(self, done: Future[list[Encoded]], batch: list[Work]) -> None:
+        try:
+            records = done.result()
         except Exception:  # noqa: BLE001 - a dead worker must not lose the endpoints
             self._finish_inline(batch)
             return
+        self._write(records)
+
+    def _finish_inline(self, batch: list[Work]) -> None:
+        self._write([build_record(shell, args) for shell, args, _ in batch])
+
+    def _write(self, records: Sequence[Encoded]) -> None:
         assert self.writer is not None, "RecordPool.writer must be set before submit()"
         with self._lock:
-            for (shell, _), part in zip(batch, parts):
-                self.writer.add_encoded(shell, part)
-
-    def _finish_inline(self, batch: list[Job]) -> None:
-        for shell, (args, _) in batch:
-            self._write(shell, chain_part(*args))
-
-    def _write(self, shell: dict[str, Any], part: dict[str, Any]) -> None:
-        shell.update(part)
-        assert self.writer is not None, "RecordPool.writer must be set before submit()"
-        with self._lock:
-            self.writer.add(shell)
+            for record in records:
+                self.writer.add_encoded(record)
 
     def close(self) -> None:
         """Wait until every submitted record is written, then stop the workers."""
@@ -151,3 +167,5 @@ class RecordPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._error is not None:
+            raise self._error

@@ -6,6 +6,16 @@ Two nightly runs on one database (a slow run overlapping the next night's, or a 
 killed run never leaves a stale lock behind. The holder writes its pid and start time into the
 file so that the refusal message can say who holds it.
 
+Three properties keep a killed run from blocking the next (issue 15):
+
+* The lock belongs to this process alone. A flock belongs to the open file, which a forked child
+  (the scan's evaluation workers) shares; a worker outliving a killed scan would hold the lock
+  forever. The lock file is opened with ``os.open`` and every child forked while it is held closes
+  its copy at once (``os.register_at_fork``), so when the holder dies the lock is free at once.
+* The lock is named after the database file itself: ``realpath(db) + ".lock"``, so a symlinked
+  alias or another spelling of the same path (``./h.db``, ``dir/../h.db``) takes the same lock.
+* Helper processes die with the run (``scanner.lifetime``), so none outlives it anyway.
+
 The history store itself does not take this lock (SQLite already serialises writers); the
 commands that run unattended take it around their whole run.
 """
@@ -18,7 +28,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Iterator
 
 from scanner.certinfo import iso_utc
 
@@ -41,12 +51,30 @@ class LockBusy(Exception):
 
 
 def lock_path_for(db_path: str | Path) -> Path:
-    return Path(str(db_path) + ".lock")
+    """The lock file of a database: named after the file the path resolves to, not its spelling."""
+    return Path(os.path.realpath(db_path) + ".lock")
 
 
-def _try_lock(handle: IO[str]) -> bool:
+_HELD: dict[int, int] = {}  # lock fd -> pid of the process that took it
+
+
+def _forget_in_child() -> None:
+    """After a fork: the child closes its copies of the held lock files (they stay held by the parent)."""
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _try_lock(fd: int) -> bool:
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     return True
@@ -59,9 +87,9 @@ def _holder(path: Path) -> str:
         return ""
 
 
-def _acquire(handle: IO[str], path: Path, wait: float) -> None:
+def _acquire(fd: int, path: Path, wait: float) -> None:
     deadline = time.monotonic() + max(wait, 0.0)
-    while not _try_lock(handle):
+    while not _try_lock(fd):
         if time.monotonic() >= deadline:
             raise LockBusy(path, wait, _holder(path))
         time.sleep(_POLL_SECONDS)
@@ -75,13 +103,17 @@ def run_lock(db_path: str | Path, wait: float = 0.0) -> Iterator[Path]:
     """
     path = lock_path_for(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
-        _acquire(handle, path, wait)
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()} since {iso_utc(datetime.now(timezone.utc))}\n")
-            handle.flush()
-            yield path
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    owner = os.getpid()
+    _HELD[fd] = owner
+    try:
+        _acquire(fd, path, wait)
+        try:  # who holds it, for the refusal message; a full disk must not stop the run
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {owner} since {iso_utc(datetime.now(timezone.utc))}\n".encode(), 0)
+        except OSError:
+            pass
+        yield path
+    finally:
+        if _HELD.pop(fd, None) == owner:  # a forked child already closed its copy
+            os.close(fd)  # closing the only descriptor releases the flock

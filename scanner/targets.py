@@ -15,6 +15,7 @@ import dataclasses
 import getpass
 import hashlib
 import ipaddress
+import math
 import re
 import sys
 import tomllib
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from scanner.address import is_ip_literal
-from scanner.errors import InputError, read_input
+from scanner.errors import InputError, read_input, unreadable_reason
 from scanner.passwords import CLIENT_KEY
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
@@ -168,20 +169,26 @@ def _port(where: _Where, value: Any) -> int:
     return int(value)
 
 
+MAX_TIMEOUT = 3600.0  # seconds: an hour per address is already far beyond any real handshake
+
+
 def _timeout(where: _Where, value: Any) -> float:
+    """A finite number of seconds in (0, MAX_TIMEOUT]: TOML and the command line both accept
+    ``inf`` and ``nan`` (and ``1e309`` is ``inf``), which would make a silent endpoint wait
+    forever or turn every endpoint into an internal error."""
     _check_type(where, "timeout", value, (int, float), "a number of seconds")
-    if value <= 0:
-        where.fail(f"timeout {value} must be more than 0 seconds", "use e.g. timeout = 10", "timeout")
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        where.fail(f"timeout {value} must be more than 0 seconds and at most {MAX_TIMEOUT:g} (a finite number)",
+                   "use e.g. timeout = 10 (or --timeout 10)", "timeout")
     return float(value)
 
 
 def _readable(where: _Where, key: str, text: Any, base: Path) -> Path:
     _check_type(where, key, text, str, "a file path (string)")
     path = (base / text).resolve() if not Path(text).is_absolute() else Path(text)
-    try:
-        path.read_bytes()
-    except OSError as exc:
-        where.fail(f"{key} file {path} cannot be read ({exc.strerror or exc})",
+    problem = unreadable_reason(path)  # a FIFO or a device is refused, never read
+    if problem:
+        where.fail(f"{key} file {path} cannot be read ({problem})",
                    "check the path (relative paths are relative to the targets file) and permissions", key)
     return path
 
@@ -396,10 +403,13 @@ def load_targets(path: str | Path) -> TargetsFile:
     path = Path(path)
     data = read_input(path, "the targets file", fix="check the path given to --targets")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte order mark (Windows editors write one) is accepted
         document = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise InputError("the targets file is not UTF-8 text", file=path, fix="save it as UTF-8") from exc
+    except RecursionError:
+        raise InputError("the targets file nests tables or arrays too deeply", file=path,
+                         fix="a targets file has [defaults] and [[target]] tables of plain values") from None
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         raise InputError(f"not valid TOML: {exc}", file=path, line=int(line.group(1)) if line else None,

@@ -19,7 +19,7 @@ import jsonschema
 from scanner.certinfo import describe, iso_utc, sha256_hex
 from scanner.lab.pki import Issued, LabPKI
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "scanner" / "schema" / "results.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "scanner" / "schema" / "results-dccscan1.schema.json"  # these documents are dccscan/1: the readers must keep reading them
 T0 = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.timezone.utc)
 
 

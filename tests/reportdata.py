@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from scanner import __version__
+from scanner.assess import catalogue
 from scanner.certinfo import describe, iso_utc, sha256_hex
 from scanner.lab.pki import LabPKI, Issued
 
@@ -175,6 +176,7 @@ def build_estate(*, use_engine: bool = False, complete: bool = True) -> dict[str
                                         "subject": root.cert.subject.rfc4514_string(), "source": "lab"}],
                      "public_store": None, "profile": None, "shard": None},
         "endpoints": eps, "not_reached": not_reached, "summary": summary(eps),
+        "checks": catalogue(),  # the check catalogue a scan records (JUnit lists it)
     }
 
 

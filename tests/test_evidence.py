@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from scanner.cli import cli
-from scanner.evidence import build_pack, verify_pack
+from scanner.evidence import build_pack, key_fingerprint, load_public_key, verify_pack
 from scanner.lab.pki import issue, name
 from scanner.report import write_reports
 from tests.reportdata import build_estate, write_results
@@ -76,8 +76,9 @@ def test_pack_layout_and_clean_verification(scan_dir: Path, tmp_path: Path) -> N
     assert sum(n.startswith("chains/") and n.endswith(".pem") for n in names) == 6
     assert list(tmp_path.iterdir()) == [pack]  # the temporary file was renamed, nothing left over
     result = _run("verify-evidence", str(pack))
-    assert result.exit_code == 0, result.output
-    assert "OK:" in result.output and "not signed" in result.output
+    assert result.exit_code == 5, result.output  # intact, but nothing says who made it
+    assert "NOT PROVEN:" in result.output and "the pack is not signed" in result.output
+    assert "not proven: who made the pack" in result.output and "OK:" not in result.output
 
 
 @pytest.mark.parametrize("kind", sorted(KEYS))
@@ -96,10 +97,18 @@ def test_signature_with_right_and_wrong_key(scan_dir: Path, tmp_path: Path, kind
     _, other = _key_files(tmp_path / "other", kind)
     pack = tmp_path / "signed.zip"
     assert _run("evidence", str(scan_dir), str(pack), "--sign-key", str(private)).exit_code == 0
+    fingerprint = key_fingerprint(load_public_key(public))
     embedded = _run("verify-evidence", str(pack))
-    assert embedded.exit_code == 0 and "embedded in the pack (signer.pem) only" in embedded.output
+    assert embedded.exit_code == 5, embedded.output
+    assert f"signed by the key embedded in the pack ({fingerprint})" in embedded.output
+    assert "re-sign it with a key of their own" in embedded.output
     right = _run("verify-evidence", str(pack), "--public-key", str(public))
-    assert right.exit_code == 0 and "verified with the key in" in right.output
+    assert right.exit_code == 0 and f"signed by the key you pinned ({fingerprint})" in right.output
+    pinned = _run("verify-evidence", str(pack), "--signer-fingerprint", fingerprint.upper().replace("SHA256:", ""))
+    assert pinned.exit_code == 0, pinned.output
+    other_print = key_fingerprint(load_public_key(other))
+    wrong_print = _run("verify-evidence", str(pack), "--signer-fingerprint", other_print)
+    assert wrong_print.exit_code == 1 and f"made with key {fingerprint}, not the pinned {other_print}" in wrong_print.output
     wrong = _run("verify-evidence", str(pack), "--public-key", str(other))
     assert wrong.exit_code == 1 and "manifest.sig" in wrong.output
 
@@ -112,7 +121,7 @@ def test_signer_certificate_is_embedded_and_accepted_as_public_key(scan_dir: Pat
     cert_file.write_bytes(signer.pem)
     pack = build_pack(scan_dir, tmp_path / "pack.zip", key_file)
     assert zipfile.ZipFile(pack).read("signer.pem") == signer.pem
-    assert verify_pack(pack, cert_file).ok
+    assert verify_pack(pack, cert_file).proven
 
 
 def _signed_pack(scan_dir: Path, tmp_path: Path) -> tuple[Path, list[str]]:

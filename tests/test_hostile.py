@@ -20,7 +20,8 @@ from scanner.lab.pki import LabPKI
 from scanner.probe import errors
 from scanner.probe.runner import Outcome, scan_targets
 from scanner.probe.tls import MAX_CHAIN_CERTS, ClientIdentity, probe
-from scanner.results import ResultsWriter, endpoint_record
+from scanner.assess import endpoint_record
+from scanner.results import ResultsWriter
 from scanner.targets import Target, parse_cli_target
 from tests.hostile_fixtures import hostile, hostile_certs, pki, stranger  # noqa: F401 - fixtures
 

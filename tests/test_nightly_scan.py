@@ -312,7 +312,8 @@ def test_recorded_time_is_the_evaluation_time(pki: LabPKI, tmp_path: Path) -> No
     from scanner.evidence import build_pack, verify_pack
     from scanner.probe.runner import Outcome
     from scanner.probe.tls import Capture
-    from scanner.results import ResultsWriter, endpoint_record
+    from scanner.assess import endpoint_record
+    from scanner.results import ResultsWriter
     from scanner.targets import parse_cli_target
 
     expiry = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)

@@ -117,3 +117,27 @@ def test_after_scan_with_a_dead_webhook_still_records(tmp_path: Path) -> None:
     options = NightlyOptions(db=tmp_path / "h.db", notify_webhook=f"http://127.0.0.1:{port}/")
     scan_id, _ = after_scan(options, tmp_path / "out", (), 0)
     assert scan_id == 1
+
+
+def test_credentials_in_the_url_never_reach_the_resolver_or_the_logs(
+        receiver: tuple[str, type[_Receiver]], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, handler = receiver
+    with_password = url.replace("http://", "http://alice:s3cret-pw@")
+    with pytest.raises(InputError) as refused:
+        validate_webhook_url(with_password)
+    assert "user name or password" in str(refused.value) and "s3cret-pw" not in str(refused.value)
+    looked_up: list[str] = []
+    real = socket.getaddrinfo
+
+    def recording(host: Any, *args: Any, **kwargs: Any) -> Any:  # a spy: the real resolver still answers
+        looked_up.append(str(host))
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording)
+    configure("json")
+    post_webhook(with_password, _payload())  # a caller that skipped validation still sends nothing
+    post_webhook(url, _payload())  # while a plain URL is resolved and sent as before
+    assert not any("s3cret" in host for host in looked_up) and "127.0.0.1" in looked_up
+    assert len(handler.received) == 1
+    assert "s3cret" not in capsys.readouterr().err

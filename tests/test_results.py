@@ -18,8 +18,9 @@ import trio.testing
 from scanner.lab.pki import Issued, LabPKI
 from scanner.lab.servers import ServerSpec, serve
 from scanner.probe.runner import Outcome, scan_targets
-from scanner.results import (ENDPOINTS_LINE, ResultsWriter, Summary, copy_inputs, endpoint_id,
-                             endpoint_record, evaluate_chain, iter_endpoints, read_header, safe_id)
+from scanner.assess import endpoint_record, evaluate_chain
+from scanner.results import (CERTIFICATES_LINE, ENDPOINTS_LINE, ResultsWriter, Summary, copy_inputs, endpoint_id,
+                             iter_certificates, iter_endpoints, load, read_header, safe_id)
 from scanner.targets import parse_cli_target
 from tests.lab_fixtures import client, leaf, pki, tls_spec  # noqa: F401 - fixtures
 
@@ -62,26 +63,35 @@ async def test_results_json_layout_schema_and_chains(nursery: trio.Nursery, tmp_
              ServerSpec(kind="http")]
     outcomes, _ = await scan(specs, nursery)
     path, writer = write_results(tmp_path, outcomes, anchors=[pki.root.der])
-    document = json.loads(path.read_text())
-    jsonschema.validate(document, SCHEMA)
+    raw = json.loads(path.read_text())
+    jsonschema.validate(raw, SCHEMA)
+    document = load(path)
     assert all(f["severity"] != "error" for e in document["endpoints"] for f in e["findings"])
     lines = path.read_text().splitlines()
-    assert lines[0] == "{" and lines[1].startswith('"schema": ')
+    assert lines[0] == "{" and lines[1] == '"schema": "dccscan/2",'
+    table = lines.index(CERTIFICATES_LINE)
     start = lines.index(ENDPOINTS_LINE)
+    # the leaf and the issuing CA, each once, although two endpoints presented both
+    assert start == table + 1 + 2 + 1 and lines[start - 1] == "},"
+    assert len(raw["certificates"]) == 2 and sorted(raw["certificates"]) == [lines[table + 1][1:65], lines[table + 2][1:65]]
     assert len(lines) == start + 1 + 3 + 1 and lines[-1] == "]}"  # one endpoint per line
-    assert read_header(path) == {k: v for k, v in document.items() if k != "endpoints"}
-    assert list(iter_endpoints(path)) == document["endpoints"]
+    assert read_header(path) == {k: v for k, v in raw.items() if k not in ("endpoints", "certificates")}
+    assert dict(iter_certificates(path)) == raw["certificates"]
+    for streamed, whole in zip(iter_endpoints(path), raw["endpoints"]):
+        assert streamed["chain"] == [{"index": i, **raw["certificates"][d]} for i, d in enumerate(whole["chain"])]
+        assert {k: v for k, v in streamed.items() if k != "chain"} == {k: v for k, v in whole.items() if k != "chain"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chains", "results.json"]  # no spool left
     assert document["summary"]["by_status"] == {"ok": 2, "error": 1}
     assert document["summary"]["exit_code"] == 3
     required = next(e for e in document["endpoints"] if e["tls"] and e["tls"]["client_auth"] == "required")
     assert required["status"] == "ok" and len(required["chain"]) == 2
+    assert [c["index"] for c in required["chain"]] == [0, 1] and list(required["chain"][0])[:2] == ["index", "pem"]
     for endpoint in document["endpoints"]:
-        pem_file = tmp_path / "chains" / f"{safe_id(endpoint['id'])}.pem"
         if endpoint["chain"]:
-            assert pem_file.read_bytes() == leaf.chain_pem()  # byte-identical, leaf first
+            assert (tmp_path / endpoint["chain_file"]).read_bytes() == leaf.chain_pem()  # byte-identical, leaf first
         else:
-            assert not pem_file.exists() and endpoint["error"]["kind"] == "not-tls"
+            assert endpoint["chain_file"] is None and endpoint["error"]["kind"] == "not-tls"
+    assert len(list((tmp_path / "chains").iterdir())) == 2
 
 
 def test_iter_endpoints_reads_a_plain_json_document(tmp_path: Path) -> None:

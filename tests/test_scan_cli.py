@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from scanner.cli import cli
 from scanner.lab.pki import Issued, LabPKI
 from scanner.lab.servers import LabEstate, ServerSpec, ipv6_available
-from scanner.results import safe_id
+from scanner.results import load
 from tests.lab_fixtures import client, leaf, pki, tls_spec  # noqa: F401 - fixtures
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner/schema/results.schema.json").read_text())
@@ -84,7 +84,7 @@ def test_ipv6_cli_target(leaf: Issued, tmp_path: Path) -> None:
         result = run(f"[::1]:{port}", "--out", str(tmp_path), "--format", "json", "--fail-on", "never")
     endpoint = json.loads((tmp_path / "results.json").read_text())["endpoints"][0]
     assert result.exit_code == 0 and endpoint["id"] == f"[::1]:{port}@[::1]:{port}"
-    assert (tmp_path / "chains" / f"{safe_id(endpoint['id'])}.pem").read_bytes() == leaf.chain_pem()
+    assert (tmp_path / endpoint["chain_file"]).read_bytes() == leaf.chain_pem()
 
 
 def test_twenty_endpoints_chains_byte_identical(pki: LabPKI, tmp_path: Path) -> None:
@@ -103,14 +103,17 @@ def test_twenty_endpoints_chains_byte_identical(pki: LabPKI, tmp_path: Path) -> 
                      "--format", "json", "--concurrency", "8", "--fail-on", "never")
     assert result.exit_code == 0, result.output
     out = tmp_path / "out"
-    document = json.loads((out / "results.json").read_text())
-    jsonschema.validate(document, SCHEMA)
+    jsonschema.validate(json.loads((out / "results.json").read_text()), SCHEMA)
+    document = load(out / "results.json")
     assert document["summary"]["endpoints"] == 20 and document["targets_file"]["sha256"]
     assert (out / "targets.toml").read_bytes() == (tmp_path / "targets.toml").read_bytes()
     for endpoint in document["endpoints"]:
         index = int(endpoint["target"]["name"].split("-")[1])
-        assert (out / "chains" / f"{safe_id(endpoint['id'])}.pem").read_bytes() == chains[index]
+        assert (out / endpoint["chain_file"]).read_bytes() == chains[index]
         assert "".join(c["pem"] for c in endpoint["chain"]).encode() == chains[index]
+    # targets-file order, whatever order the handshakes finished in (issue 16)
+    assert [e["target"]["name"] for e in document["endpoints"]] == [f"node-{i}" for i in range(20)]
+    assert [e["position"] for e in document["endpoints"]] == list(range(20))
 
 
 def test_invalid_targets_file_exit_2_nothing_scanned(tmp_path: Path) -> None:

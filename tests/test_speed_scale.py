@@ -383,7 +383,7 @@ def test_record_pool_streams_a_partial_batch_and_builds_what_inline_builds(pki: 
     import time
 
     from scanner.recordpool import BATCH, RecordPool
-    from scanner.results import endpoint_record
+    from scanner.assess import endpoint_record
     anchors = [pki.root.der]
     writer = spooled(tmp_path)
     pool = RecordPool(lambda o: anchors, None, writer=writer, workers=1)
@@ -413,8 +413,8 @@ def test_certificate_records_are_the_same_with_the_engines_parse(pki: LabPKI, le
     from datetime import datetime, timezone
 
     from scanner.certinfo import describe
+    from scanner.assess import chain_part
     from scanner.facts.certificate import facts
-    from scanner.results import chain_part
     chain = [leaf.der, pki.issuing.der]
     part = chain_part(chain, "gw.dcc-user.example", [pki.root.der], datetime.now(timezone.utc), None)
     assert part["chain"] == [describe(der, i) for i, der in enumerate(chain)]
@@ -440,7 +440,7 @@ def test_worker_encoded_records_are_byte_identical_to_inline_ones(pki: LabPKI, l
     """Records JSON-encoded in the worker (``add_encoded``) are the same bytes, summary and chain
     files as records encoded here (``add``): results.json must not depend on where it was built."""
     from scanner.recordpool import RecordPool
-    from scanner.results import endpoint_record
+    from scanner.assess import endpoint_record
     anchors = [pki.root.der]
     outcomes = outcomes_for(pki, leaf, 5)
     inline = spooled(tmp_path / "inline")
@@ -454,11 +454,11 @@ def test_worker_encoded_records_are_byte_identical_to_inline_ones(pki: LabPKI, l
     finally:
         pool.close()
     assert pooled.summary == inline.summary
-    lines = [sorted(line for line in w.finish(outcomes[0].scanned_at).read_text(encoding="utf-8").splitlines()
-                    if line.lstrip().startswith('{"id":'))  # endpoint lines; the header has the start time
-             for w in (inline, pooled)]
-    assert len(lines[0]) == 5
-    assert lines[0] == lines[1] and any('"pem":' in line for line in lines[0])
+    from scanner.results import CERTIFICATES_LINE
+    texts = [w.finish(outcomes[0].scanned_at).read_text(encoding="utf-8") for w in (inline, pooled)]
+    bodies = [text[text.index(CERTIFICATES_LINE):] for text in texts]  # the header has the start time
+    assert bodies[0] == bodies[1] and bodies[0].count('"pem":') == 2  # the leaf and its CA, once for five endpoints
+    assert len([line for line in bodies[0].splitlines() if line.startswith('{"id":')]) == 5
     chains = [sorted((p.name, p.read_bytes()) for p in (tmp_path / name / "chains").iterdir())
               for name in ("inline", "pooled")]
     assert chains[0] == chains[1] and len(chains[0]) == 5

@@ -18,7 +18,8 @@ import click
 from scanner.certinfo import describe, iso_utc
 from scanner.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from scanner import pem
-from scanner.errors import InputError
+from scanner.errors import InputError, read_input
+from scanner.report._text import printable
 from scanner.evaluate import Profile, builtin_profile, evaluate, load_profile
 from scanner.severity import FAIL_ON_CHOICES, at_or_above
 from scanner.targets import hostname_option
@@ -28,9 +29,10 @@ def load_pem_certificates(path: str | Path) -> list[bytes]:
     of the first bad block, or when the file holds no certificate. The bytes are not parsed as
     X.509 here: a malformed certificate is the engine's finding, not an input error."""
     p = Path(path)
+    data = read_input(p, "the PEM file", fix="pass a readable PEM (text) file", pipes=True)  # never /dev/zero
     try:
-        text = p.read_text("ascii", errors="strict")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = data.decode("ascii", errors="strict")
+    except UnicodeDecodeError as exc:
         raise InputError(f"cannot read PEM file: {exc}", file=p, fix="pass a readable PEM (text) file") from None
     out: list[bytes] = []
     for block in pem.blocks(text):
@@ -82,7 +84,7 @@ def render_text(report: dict[str, Any]) -> str:
         where = f" [certificate {f['certificate_index']}]" if f["certificate_index"] is not None else ""
         lines += [f"{f['severity'].upper():<8} {f['id']}{where}: {f['title']}", f"         {f['detail']}",
                   f"         source: {f['source']}; {f['citation']}", f"         fix: {f['advice']}"]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # certificate text cannot forge or hide a line
 
 
 def run_check(chain_path: str, hostname: str, anchors: tuple[str, ...], at: str | None, profile_path: str | None,

@@ -19,6 +19,7 @@ from scanner.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from scanner.cli.check_cmd import load_pem_certificates
 from scanner.csr import check_request, load_request
 from scanner.errors import InputError
+from scanner.report._text import printable
 from scanner.evaluate import Profile, builtin_profile, load_profile
 from scanner.severity import FAIL_ON_CHOICES, at_or_above
 from scanner.targets import hostname_option
@@ -95,7 +96,7 @@ def render_text(report: dict[str, Any]) -> str:
     for f in report["findings"]:
         lines += [f"{f['severity'].upper():<8} {f['id']} [{f['about']}]: {f['title']}", f"         {f['detail']}",
                   f"         source: {f['source']}; {f['citation']}", f"         fix: {f['advice']}"]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # CSR text cannot forge or hide a line
 
 
 @click.command("check-csr")

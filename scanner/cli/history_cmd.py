@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
+from scanner.cli.finite import DAY, Seconds
 from scanner.errors import InputError
+from scanner.report._text import printable
 from scanner.history import (default_db_path, diff_scans, latest_scan_id, list_scans, previous_scan_id, prune as
                              prune_scans, record_scan, render_text)
 from scanner.log import LOG_FORMATS, configure, log_event
@@ -31,7 +34,7 @@ def db_option(func: F) -> F:
 
 
 def wait_lock_option(func: F) -> F:
-    return click.option("--wait-lock", "wait_lock", type=click.FloatRange(min=0), default=0, show_default=True,
+    return click.option("--wait-lock", "wait_lock", type=Seconds(0, DAY, inclusive=True), default=0, show_default=True,
                         metavar="S", help="Wait up to S seconds for another run on the same --db to finish; "
                         f"then give up with exit code {EXIT_LOCKED}.")(func)
 
@@ -75,8 +78,8 @@ def _history_line(scan: dict[str, Any]) -> str:
     severity = ", ".join(f"{k} {v}" for k, v in scan["by_severity"].items() if v) or "none"
     flags = "" if scan["complete"] else "  INCOMPLETE"
     targets = scan["targets_path"] or "(command-line targets)"
-    return (f"{scan['id']:>5}  {scan['started_at']}  {scan['endpoints']:>6} endpoints ({status})  "
-            f"findings: {severity}  exit {scan['exit_code']}{flags}  {targets}")
+    return printable(f"{scan['id']:>5}  {scan['started_at']}  {scan['endpoints']:>6} endpoints ({status})  "
+                     f"findings: {severity}  exit {scan['exit_code']}{flags}  {targets}")
 
 
 @click.command("history")
@@ -124,6 +127,16 @@ def diff(db: Path | None, from_id: int | None, to_id: int | None, fmt: str) -> N
         click.echo(render_text(changes), nl=False)
 
 
+def _prune(db: Path, keep_days: int) -> int:
+    """``prune_scans``; a full disk or a broken database is one line (exit 2), and the
+    transaction rolled back means nothing was deleted."""
+    try:
+        return prune_scans(db, keep_days)
+    except (sqlite3.Error, OSError) as exc:
+        raise InputError(f"cannot prune the history database ({exc}); nothing was deleted", file=db,
+                         fix="free space on that disk (SQLite needs room for its journal), then prune again") from None
+
+
 def quiet_option(func: F) -> F:
     return click.option("--quiet", "-q", is_flag=True,
                         help="Print nothing unless something is wrong (warnings and errors still go to "
@@ -158,7 +171,7 @@ def held_lock(db: Path, wait: float) -> Iterator[None]:
 
 
 @click.command("prune")
-@click.option("--keep-days", "keep_days", type=click.IntRange(min=0), required=True, metavar="N",
+@click.option("--keep-days", "keep_days", type=click.IntRange(0, 36_500), required=True, metavar="N",
               help="Delete recorded scans that started more than N days ago.")
 @db_option
 @wait_lock_option
@@ -182,7 +195,7 @@ def prune(keep_days: int, db: Path | None, wait_lock: float, log_format: str, qu
             return
         try:
             with held_lock(db, wait_lock):
-                deleted = prune_scans(db, keep_days)
+                deleted = _prune(db, keep_days)
         except LockBusy as exc:
             log_event("run.locked", logging.ERROR, db=str(db), waited=wait_lock)
             click.echo(str(exc), err=True)

@@ -4,8 +4,9 @@ several machines) become one results.json, as if one machine had scanned the who
 Only shards of the same scan merge: the same targets file (by SHA-256), trust anchors, profile
 and failure threshold, the same N and no shard twice. Anything else is refused before a byte is
 written, because a merged report over different inputs would state verdicts nobody computed.
-Endpoints are streamed from each input into the output (memory stays flat), the summary is
-recomputed, and the result is complete only when every shard is present and complete.
+Endpoints are streamed from each input into the output (memory stays flat) and come out in
+targets-file order as from one scan; the summary is recomputed, and the result is complete only
+when every shard is present and complete. dccscan/1 shards are read too; the output is dccscan/2.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ import click
 
 from scanner.cli.scan_cmd import input_failure, parse_formats, prepare_out_dir, render
 from scanner.errors import InputError
-from scanner.results import ResultsWriter, iter_endpoints, read_header
+from scanner.outdir import claim
+from scanner.results import READABLE_SCHEMAS, ResultsWriter, iter_endpoints, read_header
 from scanner.shard import parse_shard, shard_of
 from scanner.targets import declared_targets
 
 SAME = {"targets_file.sha256": "targets file (SHA-256)", "settings.trust_anchors": "trust anchors",
-        "settings.profile": "profile", "settings.fail_on": "--fail-on threshold"}
+        "settings.profile": "profile", "settings.fail_on": "--fail-on threshold",
+        "checks": "check catalogue (the dccscan version that scanned)",
+        "inputs": "public root store / public-suffix list (their recorded SHA-256)"}
 
 
 @dataclass
@@ -48,8 +52,8 @@ def _load(folder: Path) -> Part:
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read results.json ({exc})", file=results,
                          fix="copy the shard's folder again; it may be truncated") from exc
-    if header.get("schema") != "dccscan/1":
-        raise InputError(f"not a dccscan/1 results file (schema {header.get('schema')!r})", file=results,
+    if header.get("schema") not in READABLE_SCHEMAS:
+        raise InputError(f"not a dccscan results file (schema {header.get('schema')!r})", file=results,
                          fix="merge results written by dccscan scan")
     return Part(results.parent, results, header)
 
@@ -118,12 +122,13 @@ def merge_results(out_dir: Path, parts: Sequence[Part]) -> tuple[Path, int, list
     lost = targets_of_shards(parts, missing, count) if count and missing else []
     first = parts[0].header
     settings = dict(first["settings"], shard=None)
+    folder = claim(out_dir)
     writer = ResultsWriter(out_dir, started_at=min(_time(p.header["started_at"]) for p in parts),
-                           targets_file=first.get("targets_file"), settings=settings)
+                           targets_file=first.get("targets_file"), settings=settings, checks=first.get("checks"),
+                           inputs=first.get("inputs"))
     try:
         for part in parts:
-            for endpoint in iter_endpoints(part.results):
-                writer.add(endpoint)
+            _add_part(writer, part)
     except BaseException:
         writer.close()
         raise
@@ -131,11 +136,27 @@ def merge_results(out_dir: Path, parts: Sequence[Part]) -> tuple[Path, int, list
     not_reached = [t for p in parts for t in p.header.get("not_reached") or []] + (lost or [])
     results = writer.finish(max(_time(p.header["finished_at"]) for p in parts), complete=complete,
                             not_reached=not_reached)
+    inputs = []
     for name in ("targets.toml", "profile.toml"):
         source = parts[0].folder / name
-        if source.is_file() and source.resolve() != (out_dir / name).resolve():
-            shutil.copyfile(source, out_dir / name)
+        if source.is_file():
+            inputs.append(name)
+            if source.resolve() != (out_dir / name).resolve():
+                shutil.copyfile(source, out_dir / name)
+    folder.sweep(writer.chain_files, inputs=inputs)
     return results, writer.summary.exit_code(complete), missing, lost
+
+
+def _add_part(writer: ResultsWriter, part: Part) -> None:
+    """Stream one shard's endpoints into the writer, which puts every endpoint in targets-file
+    order (each carries its target's position in the whole file) and stores each certificate
+    once, however many shards presented it."""
+    try:
+        for endpoint in iter_endpoints(part.results):
+            writer.add(endpoint)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"cannot read the endpoints ({exc})", file=part.results,
+                         fix="copy the shard's folder again; it may be truncated or edited") from exc
 
 
 @click.command()

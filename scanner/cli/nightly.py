@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 import click
 
 from scanner.cli.evidence_cmd import sign_key_option
+from scanner.cli.finite import DAY, Seconds
 from scanner.cli.history_cmd import (existing_folder, held_lock, log_format_option, log_level, record_and_diff,
                                      wait_lock_option)
 from scanner.cli.keyopts import password_file_option
@@ -111,7 +112,7 @@ _OPTIONS: Sequence[Callable[[F], F]] = (
                  help="POST a JSON summary of the scan and its changes here (failures are logged, never fatal)."),
     wait_lock_option,
     log_format_option,
-    click.option("--max-duration", "max_duration", type=click.FloatRange(min=0, min_open=True), default=None,
+    click.option("--max-duration", "max_duration", type=Seconds(0, 7 * DAY), default=None,
                  metavar="S", help="Stop scanning S seconds after the start; write what was gathered "
                  "(complete: false, not_reached) [default: no limit]."),
     click.option("--evidence", "evidence", type=click.Path(path_type=Path, dir_okay=False), default=None,

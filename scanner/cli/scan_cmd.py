@@ -18,6 +18,9 @@ from typing import Any, Callable, Iterator, Sequence
 import click
 import trio
 
+from scanner.assess import catalogue
+from scanner.evaluate.inputs import pinned_inputs_record
+from scanner.cli.finite import Seconds
 from scanner.cli.keyopts import password_file_option
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
@@ -25,10 +28,11 @@ from scanner.log import log_event
 from scanner.passwords import CLIENT_KEY
 from scanner.probe.runner import Outcome, Retry, scan_targets
 from scanner.recordpool import RecordPool
+from scanner.outdir import claim
 from scanner.results import ResultsWriter, copy_inputs
 from scanner.severity import FAIL_ON_CHOICES
 from scanner.shard import Shard, parse_shard
-from scanner.targets import (Target, anchor_ders, anchor_records, apply_overrides, load_targets,
+from scanner.targets import (MAX_TIMEOUT, Target, anchor_ders, anchor_records, apply_overrides, load_targets,
                              parse_cli_target)
 
 FORMATS = ("json", "html", "junit", "csv", "prometheus")
@@ -54,6 +58,7 @@ class ScanRequest:
     profile_path: Path | None = None
     profile: Any | None = None
     max_duration: float | None = None  # seconds; then stop as for SIGTERM (complete: false)
+    order: Sequence[str] | None = None  # target names in targets-file order (before --shard); default: targets
 
 
 def load_profile(path: Path | None) -> Any | None:
@@ -137,23 +142,39 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
                     if request.targets_path is not None and request.targets_sha256 else None)
     anchors = _anchor_lookup(request.targets)
     settings = _settings(request, timeout)
+    folder = claim(request.out_dir)
     # the pool forks its workers before the writer starts its thread
     pool = RecordPool(lambda o: anchors[o.target.name], request.profile)
-    writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings)
+    order = request.order if request.order is not None else [t.name for t in request.targets]
+    writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings,
+                           order=order, checks=catalogue(), inputs=pinned_inputs_record())
     pool.writer = writer
     finished: set[str] = set()
 
     try:
-        interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress, lambda t: finished.add(t.name))
-    finally:
-        pool.close()
-    complete = not interrupted
-    # a target with several addresses may have some endpoints recorded and still be unfinished
-    not_reached = [t.to_json() for t in request.targets if t.name not in finished]
-    with signals_deferred():  # a second Ctrl-C must not cost the results gathered so far
-        results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
-        copy_inputs(request.out_dir, request.targets_path, request.profile_path)
+        try:
+            interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress, lambda t: finished.add(t.name))
+        finally:
+            pool.close()
+        complete = not interrupted
+        # a target with several addresses may have some endpoints recorded and still be unfinished
+        not_reached = [t.to_json() for t in request.targets if t.name not in finished]
+        with signals_deferred():  # a second Ctrl-C must not cost the results gathered so far
+            results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
+            copy_inputs(request.out_dir, request.targets_path, request.profile_path)
+            folder.sweep(writer.chain_files, inputs=_input_copies(request))
+    except OSError as exc:  # a full disk, a folder removed under us: one line, no stray spool
+        writer.close()
+        raise InputError(f"cannot write the results ({exc.strerror or exc}); the scan's results were not saved",
+                         file=request.out_dir, fix="free space on that disk (or give --out a folder on "
+                         "another one) and scan again") from None
     return results, writer.summary.exit_code(complete)
+
+
+def _input_copies(request: ScanRequest) -> list[str]:
+    """The input copies ``copy_inputs`` wrote for this run."""
+    return [name for name, path in (("targets.toml", request.targets_path), ("profile.toml", request.profile_path))
+            if path is not None]
 
 
 @contextlib.contextmanager
@@ -251,7 +272,7 @@ def _progress_bar(total: int) -> Any:
 @click.option("--retries", type=click.IntRange(0, 10), default=DEFAULT_RETRIES, show_default=True,
               help="Retries of a failed connect (refused, reset), after a jittered backoff.")
 @click.option("--shard", "shard_text", metavar="I/N", help="Scan only shard I of N of the targets (stable split by name).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per address for connect + handshake [default: 10; overrides the file].")
+@click.option("--timeout", type=Seconds(0, MAX_TIMEOUT), help="Seconds per address for connect + handshake [default: 10; overrides the file].")
 @click.option("--trust-anchor", "anchors", multiple=True, help="PEM trust anchor (repeatable) [default: the public store (certifi)].")
 @click.option("--client-cert", help="Client certificate for mutual TLS: PEM (chain), or PKCS#12 (.p12/.pfx) with its key.")
 @click.option("--client-key", help="PEM client key (none for a PKCS#12 --client-cert); encrypted: see --client-key-password-file.")
@@ -279,6 +300,7 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     wanted = parse_formats(formats)
     try:
         targets, sha256 = collect_targets(hosts, targets_path, hostname, timeout, anchors, client_cert, client_key)
+        order = [t.name for t in targets]  # positions in the whole file, so merged shards sort as one scan
         if http_check is not None:
             targets = [dataclasses.replace(t, http_check=http_check) for t in targets]
         shard = parse_shard(shard_text) if shard_text is not None else None
@@ -292,7 +314,7 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     request = ScanRequest(targets=targets, out_dir=out, concurrency=concurrency, per_address=per_address,
                           retries=retries, shard=shard, fail_on=fail_on,
                           formats=wanted, targets_path=targets_path, targets_sha256=sha256,
-                          profile_path=profile_path, profile=profile)
+                          profile_path=profile_path, profile=profile, order=order)
     try:
         code = run_nightly(nightly, lambda seconds: execute(dataclasses.replace(request, max_duration=seconds),
                                                             quiet=quiet), out, wanted)
@@ -316,6 +338,10 @@ def execute(request: ScanRequest, *, quiet: bool, quiet_on_failure: bool = False
         render(results, request.out_dir, request.formats, quiet=quiet and (code == 0 or quiet_on_failure))
     except KeyboardInterrupt:
         click.echo(f"dccscan: interrupted while writing the reports; the results are in {results}",
+                   err=True)
+        return max(code, EXIT_INTERRUPTED_RENDER)
+    except OSError as exc:  # e.g. the disk filled up after results.json was written
+        click.echo(f"dccscan: cannot write the reports ({exc.strerror or exc}); the results are in {results}",
                    err=True)
         return max(code, EXIT_INTERRUPTED_RENDER)
     return code

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from scanner.errors import InputError
+from scanner.errors import InputError, read_input
 
 SAN_TYPES = ("dns", "ip")
 KEY_TYPES = ("RSA", "EC", "Ed25519", "Ed448", "DSA")
@@ -74,9 +74,10 @@ def builtin_profile() -> Profile:
 def load_profile(path: str | Path) -> Profile:
     """A user profile: the built-in values overridden by a TOML file's ``[profile]`` table."""
     p = Path(path)
+    data = read_input(p, "the profile", fix="pass a readable UTF-8 TOML file")  # never a FIFO or device
     try:
-        text = p.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8-sig")  # a byte order mark is accepted
+    except UnicodeDecodeError as exc:
         raise InputError(f"cannot read profile: {exc}", file=p, fix="pass a readable UTF-8 TOML file") from None
     return _parse(text, str(p))
 
@@ -84,6 +85,9 @@ def load_profile(path: str | Path) -> Profile:
 def _parse(text: str, source: str) -> Profile:
     try:
         doc = tomllib.loads(text)
+    except RecursionError:
+        raise InputError("the profile nests tables or arrays too deeply", file=source,
+                         fix="a profile is one [profile] table of plain values") from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise InputError(f"not valid TOML: {exc}", file=source, line=int(match.group(1)) if match else None,
@@ -126,9 +130,9 @@ _FIXES = {
     "allowed_signature_hashes": f"a list drawn from {list(HASHES)}",
     "allowed_signature_schemes": f"a list drawn from {list(SCHEMES)}",
     "required_ekus": "a list of 'serverAuth', 'clientAuth' or dotted OIDs",
-    "expiry_warning_days": "a list of positive day counts such as [60, 30]",
-    "max_validity_days": "a positive number of days, or 0 for no limit",
-    "min_rsa_bits": "a whole number of bits such as 2048",
+    "expiry_warning_days": "a list of positive day counts such as [60, 30] (each at most 36500)",
+    "max_validity_days": "a positive number of days (at most 36500), or 0 for no limit",
+    "min_rsa_bits": "a whole number of bits such as 2048 (at most 16384)",
 }
 
 
@@ -169,19 +173,23 @@ def _numeric(key: str, value: Any) -> Any:
     if key == "max_validity_days":
         if value is None or value == 0:
             return None
-        return _positive_int(value)
+        return _positive_int(value, MAX_DAYS)
     if key == "min_rsa_bits":
-        return _positive_int(value)
+        return _positive_int(value, MAX_RSA_BITS)
     if key == "expiry_warning_days":
         if not isinstance(value, (list, tuple)):
             raise TypeError("expected a list of day counts")
-        return tuple(sorted((_positive_int(v) for v in value), reverse=True))
+        return tuple(sorted((_positive_int(v, MAX_DAYS) for v in value), reverse=True))
     raise ValueError(f"unhandled setting {key}")
 
 
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{value!r} is not a positive whole number")
+MAX_DAYS = 36_500  # day counts are bounded: a date arithmetic overflow would fail every check
+MAX_RSA_BITS = 16_384
+
+
+def _positive_int(value: Any, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
+        raise ValueError(f"{value!r} is not a whole number from 1 to {maximum}")
     return value
 
 

@@ -1,8 +1,8 @@
 """Reading a results document for the history store.
 
 Read through ``scanner.results.read_header`` / ``iter_endpoints`` (streaming, so a large scan is
-recorded in bounded memory); a file that is not a dccscan/1 results document is an
-``InputError``, not a traceback.
+recorded in bounded memory); dccscan/1 and dccscan/2 files are read alike (the reader gives
+both the same endpoint shape); any other file is an ``InputError``, not a traceback.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from scanner.errors import InputError
-from scanner.results import iter_endpoints, read_header
+from scanner.results import READABLE_SCHEMAS, iter_endpoints, read_header
 
-SCHEMA = "dccscan/1"
 _FIX = "pass the results.json that a `dccscan scan` wrote"
 
 
@@ -30,6 +29,7 @@ def read_results(path: str | Path) -> tuple[dict[str, Any], Iterator[dict[str, A
         raise InputError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno, fix=_FIX) from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"cannot read results: {exc}", file=path, fix=_FIX) from exc
-    if header.get("schema") != SCHEMA:
-        raise InputError(f"schema is {header.get('schema')!r}, expected {SCHEMA!r}", file=path, fix=_FIX)
+    if header.get("schema") not in READABLE_SCHEMAS:
+        raise InputError(f"schema is {header.get('schema')!r}, expected one of {', '.join(READABLE_SCHEMAS)}",
+                         file=path, fix=_FIX)
     return header, endpoints

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from scanner.history.store import default_db_path, finding_certificate, iter_scan_endpoints, opened, scan_header
+from scanner.report._text import printable
 
 DEFAULT_WINDOWS: tuple[int, ...] = (60, 30)
 CHANGE_KINDS: tuple[str, ...] = (
@@ -335,4 +336,4 @@ def render_text(changes: dict[str, Any]) -> str:
         if items:
             lines.append(f"{TITLES[kind]} ({len(items)}):")
             lines += _lines(kind, items)
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"  # names and server text cannot forge a line

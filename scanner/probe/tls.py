@@ -47,7 +47,7 @@ REQUIRED_ALERTS = {"certificate_required", "handshake_failure", "bad_certificate
 
 
 @functools.lru_cache(maxsize=64)
-def _context(identity: ClientIdentity | None) -> SSL.Context:
+def _context(identity: ClientIdentity | None, max_version: int | None = None) -> SSL.Context:
     """One client context per identity, shared by every connection: building an OpenSSL context
     (cipher tables, verify store) costs about as much as a loopback handshake. Its one info
     callback watches every connection made from it (``_watch``)."""
@@ -56,6 +56,8 @@ def _context(identity: ClientIdentity | None) -> SSL.Context:
     ctx.set_alpn_protos(ALPN_OFFER)
     # Scan what is deployed, including old servers: allow every version and cipher OpenSSL has.
     ctx.set_min_proto_version(0)
+    if max_version is not None:
+        ctx.set_max_proto_version(max_version)
     try:
         ctx.set_cipher_list(b"ALL:@SECLEVEL=0")
     except SSL.Error:  # pragma: no cover - a build without SECLEVEL
@@ -113,13 +115,15 @@ def _read_chain(conn: SSL.Connection, capture: Capture) -> None:
     OpenSSL keeps the server's Certificate message once processed."""
     if capture.chain:
         return
-    try:
-        chain = conn.get_peer_cert_chain(as_cryptography=True)
+    try:  # OpenSSL's own objects, dumped as the bytes received: a certificate OpenSSL accepts and
+        # cryptography refuses (a validity time with an offset, month 13) is evidence, kept whatever
+        # the TLS version, and judged by the engine
+        chain = conn.get_peer_cert_chain()
+        if chain:
+            capture.chain = [crypto.dump_certificate(crypto.FILETYPE_ASN1, c) for c in chain[:MAX_CHAIN_CERTS]]
+            capture.certificates_presented = len(chain)
     except Exception:  # noqa: BLE001 - a hostile chain costs us the chain, not the scan
         return
-    if chain:
-        capture.certificates_presented = len(chain)
-        capture.chain = [c.public_bytes(serialization.Encoding.DER) for c in chain[:MAX_CHAIN_CERTS]]
 
 
 def _ca_names(conn: SSL.Connection) -> list[str]:
@@ -208,7 +212,12 @@ async def probe(address: str, port: int, *, hostname: str, timeout: float,
             stream = await connect(address, port)
             progress.phase = "handshake"
             async with stream:
-                await _handshake(stream, hostname, identity, capture, progress, max_bytes, request)
+                try:
+                    await _handshake(stream, hostname, identity, capture, progress, max_bytes, request)
+                except errors.CertificateParseError as exc:
+                    if capture.chain or capture.version != "TLSv1.3":
+                        raise
+                    raise await _bytes_over_tls12(address, port, hostname, identity, max_bytes, exc) from None
     except trio.TooSlowError:
         raise _timeout(where, timeout, progress, capture) from None
     except (trio.BrokenResourceError, ConnectionResetError) as exc:
@@ -223,6 +232,34 @@ async def probe(address: str, port: int, *, hostname: str, timeout: float,
             phase=progress.phase, capture=_partial(capture)) from None
     _check_chain_size(capture)
     return capture
+
+
+async def _bytes_over_tls12(address: str, port: int, hostname: str, identity: ClientIdentity | None,
+                            max_bytes: int, first: errors.CertificateParseError) -> errors.CertificateParseError:
+    """A certificate OpenSSL cannot parse, sent over TLS 1.3, leaves no bytes: TLS 1.3 encrypts
+    the Certificate message. Connect once more allowing TLS 1.2 at most, where it travels in the
+    clear, within most of the time left (the first error is kept if that does not work), and say
+    that this was done: the bytes come from a second connection."""
+    retry = Capture()
+    deadline = trio.current_time() + 0.9 * (trio.current_effective_deadline() - trio.current_time())
+    with trio.move_on_at(deadline):
+        try:
+            stream = await connect(address, port)
+            async with stream:
+                await _handshake(stream, hostname, identity, retry, _Progress(), max_bytes, None,
+                                 max_version=SSL.TLS1_2_VERSION)
+        except errors.CertificateParseError as second:
+            if second.capture is not None and second.capture.chain:
+                return errors.CertificateParseError(
+                    f"{first.message}. The server chose TLS 1.3, which encrypts certificates, so dccscan "
+                    f"connected a second time allowing TLS 1.2 at most: the {len(second.capture.chain)} "
+                    "certificate(s) it sent then are kept as raw bytes (tls describes that connection)",
+                    phase="handshake", capture=second.capture)
+        except (errors.ProbeError, OSError, trio.BrokenResourceError, SSL.Error, EOFError):
+            pass
+    return errors.CertificateParseError(
+        f"{first.message}. Its bytes could not be kept: TLS 1.3 encrypts certificates and a second "
+        "connection allowing TLS 1.2 at most did not receive them", phase="handshake", capture=None)
 
 
 def _partial(capture: Capture) -> Capture | None:
@@ -255,8 +292,9 @@ def _check_chain_size(capture: Capture) -> None:
 
 
 async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientIdentity | None,
-                     capture: Capture, progress: _Progress, max_bytes: int, request: http.Request | None) -> None:
-    conn = SSL.Connection(_context(identity), None)
+                     capture: Capture, progress: _Progress, max_bytes: int, request: http.Request | None,
+                     max_version: int | None = None) -> None:
+    conn = SSL.Connection(_context(identity, max_version), None)
     conn.set_connect_state()
     if hostname and not is_ip_literal(hostname):
         conn.set_tlsext_host_name(hostname.encode("ascii"))

@@ -20,7 +20,7 @@ inserts them as already-escaped ``Markup``. The CSS and script are package data 
 they are. ``benchmarks/render_golden.py`` checks that the output stays byte for byte what it was.
 
 Cheaper by construction, never by skipping an escape: results.json is read by
-``scanner.report._reader`` (each issuing CA's JSON parsed once per file); the spools hold UTF-8
+``scanner.results.iter_endpoints`` (each certificate is stored, and parsed, once per file); the spools hold UTF-8
 bytes and are appended to report.html in the kernel where the template yields their placeholder;
 fragments that depend only on a few plain values (a CA's table at a given days-left, TLS facts,
 reason-free verdict tables, filter classes) are cached by those values.
@@ -664,8 +664,7 @@ def _copy(spool: IO[bytes], out: BinaryIO) -> None:
 
 def write_html(results_path: Path, out_path: Path) -> Path:
     """Render ``results_path`` to ``out_path`` (report.html)."""
-    from scanner.report._reader import iter_endpoints
-    from scanner.results import read_header
+    from scanner.results import iter_endpoints, read_header
 
     header = read_header(results_path)
     with open(out_path, "wb", buffering=BUFFER) as out:
