@@ -252,6 +252,7 @@ def main() -> None:
                         "per-address raised to it, since every hostname shares a listener)")
     parser.add_argument("--sample-ms", type=float, default=20.0, help="memory sampling interval")
     parser.add_argument("--work-dir", type=Path, default=default_work_dir())
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (targets, outputs, history.db)")
     parser.add_argument("--generate-estate", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate_estate:
@@ -276,7 +277,10 @@ def main() -> None:
                   for night in (1, 2)]
     finally:
         listeners.close()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     meta["load_after"] = os.getloadavg()
     text = (f"dccscan nightly benchmark {stamp}: N={args.n} on {args.listeners} SNI listener(s), "
             f"{meta['cores']} cores, concurrency {concurrency}, load average before "
