@@ -12,7 +12,8 @@ packs to the same bytes)::
     chains/*.pem      every presented chain, leaf first
     targets.toml      the targets file, when the scan used one
     profile.toml      the user profile, when the scan used one
-    versions.json     scanner and dependency versions (recorded at scan time and at packing)
+    versions.json     scanner and dependency versions (recorded at scan time and at packing) and
+                      the scan's pinned verdict inputs (public root store, public-suffix list)
 
 Verification checks every hash, that no file is missing or extra, the signature, that each
 chains/*.pem matches results.json, and finally re-evaluates every captured chain with the engine
@@ -167,7 +168,10 @@ def _versions(results: Path) -> dict[str, Any]:
             packer[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             packer[name] = "not installed"
-    return {"scan": read_header(results).get("scanner"), "packer": packer}
+    header = read_header(results)
+    # the verdict inputs the scan recorded (public root store, public-suffix list), so the signed
+    # pack itself names and hashes them, not only the results.json inside it
+    return {"scan": header.get("scanner"), "packer": packer, "inputs": header.get("inputs")}
 
 
 def _own_file(path: Path, what: str) -> bytes:

@@ -32,7 +32,6 @@ SCANNER = Path(__file__).resolve().parent.parent / "scanner"
 ALLOWED_EDGES: dict[tuple[str, str], str] = {
 }
 ALLOWED_PRIVATE: dict[tuple[str, str], str] = {
-    ("scanner/report/html.py", "markupsafe._speedups"): "report",
 }
 
 # ---- the flow rules: (importer part, parts it must not import, why) --------------------------

@@ -164,11 +164,25 @@ def test_results_carry_the_changes_and_the_report_shows_them(nightly: Nightly) -
     report = (nightly.second / "report.html").read_text()
     assert f"Changes since {first['started_at']}" in report
     section = report.split('id="changes-h"', 1)[1].split("</section>", 1)[0]
-    for title in ("Rotated (1)", "Unreachable (1)", "Appeared (1)"):
-        assert title in section
+    for title in ("Certificates rotated (1)", "Endpoints now unreachable (1)", "Findings appeared (1)"):
+        assert title in section  # dccscan diff's titles, as tables
     assert nightly.ids["stopping"] in section and nightly.ids["rotating"] in section
-    assert nightly.ids["steady"] not in section and "Resolved" not in section
+    assert nightly.ids["steady"] not in section and "Findings resolved" not in section
     assert "Changes since" not in (nightly.first / "report.html").read_text()
+
+
+def test_results_carry_the_trend_and_the_report_draws_it(nightly: Nightly) -> None:
+    """The nightly step adds the history's counts for this scan and the earlier ones (oldest
+    first); the report draws them as inline SVG, with no network resource."""
+    trend = json.loads((nightly.second / "results.json").read_text())["trend"]
+    assert [p["scan_id"] for p in trend] == [1, 2]
+    assert [p["unreachable"] for p in trend] == [0, 1]  # the stopping endpoint, second night
+    assert [p["refused"] for p in trend] == [{"chrome": 0, "firefox": 0}] * 2
+    assert [p["endpoints"] for p in trend] == [3, 3] and all(p["expiring"] == 0 for p in trend)
+    report = (nightly.second / "report.html").read_text()
+    chart = report.split('<figure class="trend">', 1)[1].split("</figure>", 1)[0]
+    assert "Trend over the last 2 scans" in chart and "Unreachable: 1" in chart and "href" not in chart
+    assert "trend" not in read_header(nightly.first / "results.json")
 
 
 def test_history_lists_both_scans_and_the_database_is_sound(nightly: Nightly) -> None:

@@ -80,6 +80,7 @@ def test_verification_says_when_its_inputs_differ(scanned: Path, tmp_path: Path)
     assert done.returncode == 0, done.stderr
     with zipfile.ZipFile(pack) as z:
         assert json.loads(z.read("results.json").decode().split('"inputs": ', 1)[1].split(",\n", 1)[0]) == recorded
+        assert json.loads(z.read("versions.json"))["inputs"] == recorded
     done = _dccscan("verify-evidence", str(pack), cwd=tmp_path)
     said = done.stdout + done.stderr
     assert "public root store differs from the scan's" in said and "public-suffix list differs" in said, said

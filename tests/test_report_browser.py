@@ -1,5 +1,7 @@
-"""report.html in real headless Chromium: no console errors, no network, key content present,
-hostile markup shown as text; a screenshot is kept in test-artifacts/report.png."""
+"""report.html in real headless Chromium: the first screen (1400 x 900) answers which endpoints
+each browser refuses, with the error, the reason and the fix, and shows unreachable endpoints in
+their own state; no console errors, no network, hostile markup shown as text, codes and
+hostnames never broken inside a word; a screenshot is kept in test-artifacts/report.png."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ from typing import Any, Callable
 import pytest
 
 from scanner.report import write_reports
+from scanner.report._facts import anchor
 from tests.reportdata import HOSTILE_SAN, build_estate, write_results
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+VIEWPORT = {"width": 1400, "height": 900}
 
 
 def _unavailable() -> str | None:
@@ -39,7 +43,7 @@ def _open(report: Path, *, javascript: bool = True) -> tuple[Any, list[str], lis
     browser = manager.chromium.launch(executable_path=CHROMIUM, args=[
         "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"])
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, java_script_enabled=javascript)
+    page = browser.new_page(viewport=VIEWPORT, java_script_enabled=javascript)
     errors: list[str] = []
     requests: list[str] = []
     dialogs: list[str] = []
@@ -85,6 +89,8 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
 
 
 def _check_report_in_headless_chromium(tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
     document = build_estate(complete=False)
     results = write_results(document, tmp_path)
     (report,) = write_reports(results, tmp_path, ["html"])
@@ -99,16 +105,70 @@ def _check_report_in_headless_chromium(tmp_path: Path) -> None:
                          "client-cert-required", "ERR_CERT_COMMON_NAME_INVALID",
                          "SSL_ERROR_BAD_CERT_DOMAIN", "Incomplete run", "never-scanned"):
             assert expected in text, expected
-        assert HOSTILE_SAN in text and "<script>alert(1)</script>" in text
+        hostile = page.locator("#" + anchor("hostile@127.0.0.1:8449"))
+        hostile.scroll_into_view_if_needed()  # details render when near the viewport
+        expect(hostile).to_contain_text(HOSTILE_SAN, use_inner_text=True)  # retried until rendered
+        assert "<script>alert(1)</script>" in hostile.inner_text()
         assert page.locator("script").count() == 1  # ours; the hostile CN made no element
+        _check_first_screen(page)
+        _check_nothing_breaks_inside_a_word(page)
         page.locator("#matrix thead button").first.click()  # the optional sort enhancement
         assert page.locator("#matrix thead th[aria-sort]").count() == 1 and errors == []
+        page.fill("#q", "err_cert_common")  # the search box: names, hostnames, errors, finding ids
+        expect(page.locator("#q-count")).to_have_text("3 endpoints match")
+        names = page.locator("#matrix tbody tr.filterable:visible th a").all_inner_texts()
+        assert sorted(names) == ["hostile", "registration", "ssi-portal"], names
+        page.fill("#q", "")
+        expect(page.locator("#q-count")).to_have_text("")
+        assert page.locator("#matrix tbody tr.filterable:visible").count() == 7
         page.evaluate("window.scrollTo(0, 0)")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=False)
         assert (ARTIFACTS / "report.png").stat().st_size > 0
     finally:
         close()
+
+
+def _visible(page: Any, selector: str) -> None:
+    """Every element ``selector`` matches is inside the first screen, without scrolling."""
+    boxes = page.locator(selector).evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom, r.left, r.right]; })")
+    assert boxes, selector
+    for top, bottom, left, right in boxes:
+        assert 0 <= top and bottom <= VIEWPORT["height"] and 0 <= left and right <= VIEWPORT["width"], (selector, boxes)
+
+
+def _check_first_screen(page: Any) -> None:
+    """Refused endpoints with their errors, reasons and fixes, and the unreachable endpoint, in
+    the first 1400 x 900 pixels; the unreachable one is not among the refused and not green."""
+    page.evaluate("window.scrollTo(0, 0)")
+    refused = page.locator("table.refused tbody tr")
+    assert refused.count() == 3
+    names = page.locator("table.refused tbody th a.name").all_inner_texts()
+    assert sorted(names) == ["hostile", "registration", "ssi-portal"], names
+    for part in ("th a.name", "ul.by code.err", "p.why", "p.fix"):
+        _visible(page, f"table.refused tbody {part}")
+    codes = page.locator("table.refused tbody ul.by code.err").all_inner_texts()
+    assert codes.count("ERR_CERT_COMMON_NAME_INVALID") == 3 and codes.count("SSL_ERROR_BAD_CERT_DOMAIN") == 3
+    fixes = page.locator("table.refused tbody p.fix").all_inner_texts()
+    assert len(fixes) == 3 and all(fixes), fixes
+    _visible(page, "table.unreachable tbody th a.name")
+    _visible(page, "table.unreachable tbody td")
+    assert page.locator("table.unreachable tbody th a.name").all_inner_texts() == ["gateway-secondary"]
+    assert "connection refused" in page.locator("table.unreachable tbody").inner_text()
+    _visible(page, ".tiles li")
+    tiles = page.locator(".tiles li").all_inner_texts()
+    assert any(t.startswith("3") and "Chrome refuses" in t for t in tiles), tiles
+    assert any(t.startswith("1") and "unreachable" in t for t in tiles), tiles
+    ok_green = page.locator("#matrix tr.st-unreachable .badge.ok, #matrix tr.st-unreachable .sev-none")
+    assert ok_green.count() == 0
+
+
+def _check_nothing_breaks_inside_a_word(page: Any) -> None:
+    """Error codes, check ids and each dot-separated part of a hostname lie on one line."""
+    broken = page.evaluate("""() => Array.from(document.querySelectorAll('code.err, .hp'))
+        .filter(e => e.getClientRects().length > 1).map(e => e.textContent)""")
+    assert broken == [], broken
 
 
 def test_report_reads_and_filters_without_javascript(tmp_path: Path) -> None:
@@ -123,16 +183,24 @@ def _check_report_reads_and_filters_without_javascript(tmp_path: Path) -> None:
     (report,) = write_reports(results, tmp_path, ["html"])
     page, errors, requests, _, close = _open(report, javascript=False)
     try:
-        assert "ssi-portal" in page.inner_text("#endpoints") and errors == []
-        page.check("#fs-noncompliant")  # CSS-only filter: only the non-compliant endpoint stays
+        assert "ssi-portal" in (page.text_content("#endpoints") or "") and errors == []
+        page.click('label[for="fs-noncompliant"]')  # CSS-only filter: only the non-compliant endpoint stays
         visible = page.locator("#matrix tbody tr.filterable:visible").all_inner_texts()
         assert len(visible) == 1 and "ssi-portal" in visible[0]
         assert page.locator("article.endpoint:visible").count() == 1
-        page.check("#fs-all")
-        page.check("#fi-gateway")
+        page.click('label[for="fs-all"]')
+        page.click('label[for="fi-gateway"]')
         names = page.locator("#matrix tbody tr.filterable:visible th").all_inner_texts()
         assert len(names) == 2 and all(n.startswith("gateway-") for n in names)
-        assert page.locator("#matrix tr.group:visible").count() == 1
+        page.click('label[for="fi-all"]')
+        page.click('label[for="fv-none"]')  # "no finding" never lists an unreachable or refused endpoint
+        names = page.locator("#matrix tbody tr.filterable:visible th a").all_inner_texts()
+        assert sorted(names) == ["dcc-user-interface", "gateway-primary"], names
+        page.click('label[for="fv-all"]')
+        page.click('label[for="fb-refused"]')
+        names = page.locator("#matrix tbody tr.filterable:visible th a").all_inner_texts()
+        assert sorted(names) == ["hostile", "registration", "ssi-portal"], names
+        page.click('label[for="fb-all"]')
         page.emulate_media(media="print")  # printing shows everything, without the filter controls
         assert page.locator("article.endpoint:visible").count() == 7
         assert page.locator(".filters:visible").count() == 0

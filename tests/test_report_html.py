@@ -1,27 +1,25 @@
-"""The hand-built HTML report escapes like jinja2's autoescape did, everywhere.
+"""report.html from jinja2 templates: autoescaped everywhere, readable text instead of Python
+values, unreachable endpoints never shown as passing, each CA certificate tabled once, and an
+interrupted render never leaves half a report.
 
-The report is built in Python (``scanner.report.html``) rather than by jinja2 templates, so no
-autoescape stands behind a forgotten call: these tests put hostile text in every string of the
-results document, header included, and require the page to keep exactly the elements and
-attributes it has for harmless text. ``esc`` itself must match ``markupsafe.escape`` byte for byte
-(the report's output is pinned to what the jinja2 version wrote; see benchmarks/render_golden.py).
+Hostile text goes into every string of the results document, header included; the page must
+keep exactly the elements and attributes it has for harmless text (but for the line-break
+points the ``host`` filter puts after a hostname's dots).
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-import markupsafe
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from scanner.report import html
-from scanner.results import iter_endpoints
+from scanner.report import write_reports
 from tests.reportdata import build_estate, write_results
 
 HOSTILE = [
@@ -29,23 +27,29 @@ HOSTILE = [
     '"><img src=x onerror=alert(2)>',
     "' onmouseover='alert(3)",
     "</article></td></tr></tbody></table></section><p>",
-    "&lt;b&gt; &amp; &#34; {{ 7*7 }} %s",
+    "&lt;b&gt; &amp; &#34; {{ 7*7 }} {% raw %} %s",
     "<!-- -->\x00\u2028<![CDATA[ ]]>",
+    "\u202egnp.exe\u202c \u2066<b>\u2069 a.b.c",  # bidi controls and dots
 ]
+REPR = re.compile(r"\{'|\['|: None\b|>None\b|\bNone<|\bTrue\b|\bFalse\b")
+TEMPLATES = Path(html.__file__).parent / "templates"
 
 
 class _Structure(HTMLParser):
-    """Start tags with their attribute names, and every comment or declaration seen."""
+    """Start tags with their attribute names, end tags, and every comment or declaration."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.items: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "wbr" or (tag == "span" and ("class", "hp") in attrs):
+            return
         self.items.append(tag + "|" + ",".join(sorted(k for k, _ in attrs)))
 
     def handle_endtag(self, tag: str) -> None:
-        self.items.append("/" + tag)
+        if tag != "span":  # hostname parts close spans too; the start tags are compared
+            self.items.append("/" + tag)
 
     def handle_comment(self, data: str) -> None:
         self.items.append("comment")
@@ -72,124 +76,176 @@ def _fill(value: Any, text: str) -> Any:
     return value
 
 
+TREND = [{"scan_id": i, "started_at": f"2026-11-{10 + i:02d}T02:00:00Z", "endpoints": 7,
+          "refused": {"chrome": 3 - i % 2, "firefox": 3}, "noncompliant": 1, "unreachable": i % 2, "expiring": 1}
+         for i in range(1, 6)]
+
+
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    """Every section the page has: incomplete run, changes of each shape, every endpoint kind."""
+    """Every section the page has: incomplete run, changes, trend, every endpoint kind."""
     doc = build_estate(complete=False)
-    doc["changes"] = {"since": "s", "appeared": [{"endpoint": "e", "finding": "f"}], "rotated": ["r"],
-                      "novel_mapping": {"k": "v"}, "novel_text": "t", "novel_list": ["a", {"b": "c"}]}
+    doc["changes"] = {"since": "2026-11-14T02:00:00Z", "from_scan": 4, "to_scan": 5,
+                      "appeared": [{"endpoint": "e", "target": "t", "finding": "f", "severity": "error",
+                                    "title": "x", "certificate_sha256": None}],
+                      "rotated": ["r"], "unreachable": [{"endpoint": "u", "error_kind": None, "error": None}]}
+    doc["trend"] = TREND
     return doc
 
 
-def _render(document: dict[str, Any], text: str) -> str:
-    filled = _fill(document, text)
-    header = {k: v for k, v in filled.items() if k != "endpoints"}
+def _render(document: dict[str, Any]) -> str:
+    header = {k: v for k, v in document.items() if k != "endpoints"}
     out = io.StringIO()
-    html.render_html(header, lambda: iter(filled["endpoints"]), out)
+    html.render_html(header, lambda: iter(document["endpoints"]), out)
     return out.getvalue()
 
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_text_in_every_field_stays_text(document: dict[str, Any], text: str) -> None:
-    expected = _structure(_render(document, "harmless"))
-    page = _render(document, text)
+    expected = _structure(_render(_fill(document, "harmless")))
+    page = _render(_fill(document, text))
     assert _structure(page) == expected
     assert text not in page  # each hostile string has a character that must be escaped
-    assert page.count("<script>") == 1 and page.count("<img") == 0
+    assert page.count("<script>") == 1 and page.count("<img") == 0 and "<b>" not in page
 
 
-@given(st.text(max_size=30))
-def test_esc_is_markupsafe_escape(text: str) -> None:
-    want = str(markupsafe.escape(text))
-    assert html.esc(text) == want
-    assert html._escape_text(text) == want  # the fallback without markupsafe's C speedups
+def test_no_python_repr_anywhere(document: dict[str, Any]) -> None:
+    """None, booleans, lists and dicts print as text for people, in every field of every part."""
+    page = _render(document)
+    assert not REPR.search(page), REPR.search(page)
+    odd = copy.deepcopy(document)  # values of unexpected types where text is expected
+    ep = odd["endpoints"][0]
+    ep["target"]["name"] = {"a": None}
+    ep["target"]["tags"] = [True, None, {"k": False}]
+    ep["chain"][0]["subject"] = ["x", None]
+    ep["tls"]["cipher"] = True
+    odd["settings"]["fail_on"] = None
+    odd["changes"]["rotated"] = [{"endpoint": None, "old_sha256": None, "new_sha256": False}]
+    page = _render(odd)
+    assert not REPR.search(page), REPR.search(page)
+    assert "a: " in page and "yes, , k: no" in page
 
 
-@pytest.mark.parametrize("value", [None, 0, -7, 2**70, 1.5, True, ["<a>", "'"], {"k": '"v"'}, markupsafe.Markup("<b>ok</b>")])
-def test_esc_prints_non_strings_as_jinja2_did(value: Any) -> None:
-    assert html.esc(value) == str(markupsafe.escape(value))
+def test_plain_prints_values_for_people() -> None:
+    assert html.plain(None) == "" and html.plain(True) == "yes" and html.plain(False) == "no"
+    assert html.plain({"a": None, "b": [1, True]}) == "a: ; b: 1, yes"
+    assert html.plain(3) == 3 and html.plain("x") == "x"
 
 
-def test_static_parts_are_package_data() -> None:
-    """The CSS and script come from files beside the module (shipped in the wheel), whole."""
-    assert html._static("report.css").rstrip().endswith("}") and "@media print" in html._static("report.css")
-    assert html._static("enhance.js").rstrip().endswith("})();")
+def _row(page: str, name: str) -> str:
+    """The matrix row of the endpoint called ``name``."""
+    body = page.split('<table class="matrix"', 1)[1].split("</table>", 1)[0]
+    return next(r for r in body.split("<tr ")[1:] if f">{name}</a>" in r)
 
 
-def _chained(document: dict[str, Any]) -> dict[str, Any]:
-    """An endpoint of ``document`` whose chain has two or more certificates."""
-    return next(ep for ep in document["endpoints"] if len(ep.get("chain") or []) >= 2)
+def test_unreachable_endpoints_are_never_shown_as_passing(document: dict[str, Any]) -> None:
+    page = _render(document)
+    row = _row(page, "gateway-secondary")  # connection refused
+    assert "st-unreachable" in row and "sev-na" in row and "br-na" in row
+    assert "sev-none" not in row and "badge ok" not in row and "compliant<" not in row
+    assert "not checked" in row and "unreachable" in row
+    first = page.split('id="refused-h"', 1)[1].split('id="changes-h"', 1)[0]
+    assert "Unreachable: not checked (1)" in first and "gateway-secondary" in first.split('id="unreachable-h"')[1]
+    assert "gateway-secondary" not in first.split('id="unreachable-h"')[0]  # not listed as refused
+    article = page.split('<article', 1)[1]
+    article = next(a for a in page.split("<article")[1:] if ">gateway-secondary <" in a)
+    assert "No findings: the endpoint could not be checked." in article
 
 
-def test_shared_certificate_table_is_reused_only_for_an_equal_certificate(document: dict[str, Any]) -> None:
-    """The certificate-table cache (for the issuing CA every endpoint presents) must never hand
-    one certificate's table to another: a hostile results.json can give two certificates one
-    sha256, and the same certificate shows different days left to endpoints scanned apart."""
-    ca = copy.deepcopy(_chained(document)["chain"][1])
-    html._CERT_CACHE.clear()
-    first = html.cert_block(ca, 30)
-    assert html.cert_block(copy.deepcopy(ca), 30) is first  # an equal certificate: reused
-    forged = dict(ca, subject="CN=<forged>")  # same sha256, other content
-    assert "CN=&lt;forged&gt;" in html.cert_block(forged, 30)
-    assert "(29 days left)" in html.cert_block(ca, 29) and "(30 days left)" in first
-    assert html.cert_block(ca, 30) == html._cert_block(ca, 30)
-    for n in range(html.CERT_CACHE_SIZE * 2):  # bounded: many distinct CAs pass through
-        html.cert_block(dict(ca, sha256=f"{n:064x}"), n)
-    leaf = dict(ca, index=0)
-    assert html.cert_block(leaf, 30) == html._cert_block(leaf, 30) and "#0 leaf" in html.cert_block(leaf, 30)
-    assert len(html._CERT_CACHE) <= html.CERT_CACHE_SIZE
+def test_refused_endpoints_first_with_error_reason_and_fix(document: dict[str, Any]) -> None:
+    page = _render(document)
+    refused = page.split('id="refused-h"', 1)[1].split("</table>", 1)[0]
+    assert "Refused by a browser (3)" in page
+    for name in ("ssi-portal", "registration", "hostile"):
+        assert f">{name}</a>" in refused
+    for name in ("gateway-primary", "expiring-soon", "dcc-user-interface"):
+        assert f">{name}</a>" not in refused
+    assert '<code class="err">ERR_CERT_COMMON_NAME_INVALID</code>' in refused
+    assert "Request a new certificate with the hostname in subjectAltName." in refused  # the fix
+    assert "No subjectAltName" in refused or "no subjectAltName" in refused  # the reason in words
+    assert page.index('id="refused-h"') < page.index('id="changes-h"') < page.index('id="matrix-h"')
 
 
-def test_text_stream_and_file_get_the_same_bytes(document: dict[str, Any], tmp_path: Path) -> None:
-    """render_html (any text stream) decodes the spools that write_html copies as bytes; long
-    non-ASCII text makes spool blocks end inside a character."""
+def test_worst_finding_shows_the_check_and_its_title(document: dict[str, Any]) -> None:
+    row = _row(_render(document), "ssi-portal")
+    assert "dccki.</span><wbr>" in row and "No subjectAltName" in row and "sev-error" in row
+
+
+def test_ca_certificates_are_tabled_once_and_say_nothing_about_the_subject_cn(document: dict[str, Any]) -> None:
+    page = _render(document)
+    cas = {c["sha256"] for ep in document["endpoints"] for c in ep["chain"] if c["index"] != 0}
+    assert cas
+    for sha in cas:
+        anchor = html.ca_anchor(sha)
+        assert page.count(f'id="{anchor}"') == 1
+        presenting = sum(1 for ep in document["endpoints"] for c in ep["chain"] if c["sha256"] == sha)
+        assert page.count(f'href="#{anchor}"') == presenting
+        table = page.split(f'id="{anchor}"', 1)[1].split("</div>", 1)[0]
+        assert "browsers ignore the Subject CN" not in table and sha in table
+    leaf = next(a for a in page.split("<article")[1:] if ">ssi-portal <" in a)  # CN-only leaf
+    assert "(browsers ignore the Subject CN)" in leaf
+
+
+def test_hostnames_break_only_after_dots() -> None:
+    assert str(html.break_at_dots("gw-dr.dcc-user.example")) == (
+        '<span class="hp">gw-dr.</span><wbr><span class="hp">dcc-user.</span><wbr><span class="hp">example</span>')
+    assert str(html.break_at_dots('<a b="c">.d')) == (
+        '<span class="hp">&lt;a b=&#34;c&#34;&gt;.</span><wbr><span class="hp">d</span>')
+    css = (TEMPLATES / "report.css").read_text()
+    assert "code.err" in css and ".host .hp { white-space: nowrap; }" in css
+    assert not re.search(r"\.(mono|host)[^{]*\{[^}]*overflow-wrap: anywhere", css)
+
+
+def test_trend_chart_from_the_header(document: dict[str, Any]) -> None:
+    page = _render(document)
+    chart = page.split('<figure class="trend">', 1)[1].split("</figure>", 1)[0]
+    assert "Trend over the last 5 scans" in chart and chart.count("<polyline") == 5
+    assert "Chrome refuses: 2" in chart and "Firefox refuses: 3" in chart and "Unreachable: 1" in chart
+    assert html.trend_chart(None) is None and html.trend_chart(TREND[:1]) is None
+    hostile = [{"refused": {"chrome": "<b>"}, "noncompliant": True, "expiring": -1, "started_at": "<i>"}] * 2
+    chart_data = html.trend_chart(hostile)
+    assert chart_data is not None and chart_data["series"] == []  # only counts are drawn
+
+
+def test_static_parts_hold_no_template_syntax() -> None:
+    """The CSS and script are included by the page template, so they must not contain jinja2
+    syntax (it would be executed)."""
+    for name in ("report.css", "enhance.js"):
+        text = (TEMPLATES / name).read_text()
+        assert not re.search(r"\{[{%#]", text), name
+
+
+def test_no_private_library_api_and_no_hand_escaping() -> None:
+    source = Path(html.__file__).read_text() + "".join(p.read_text() for p in TEMPLATES.iterdir())
+    assert "_speedups" not in source and "copy_file_range" not in source and "placeholder" not in source.lower()
+    assert not re.search(r"\.replace\(\"&\"|&amp;|&lt;", source)
+
+
+def _failing(document: dict[str, Any], after: int) -> Iterator[dict[str, Any]]:
+    for n, ep in enumerate(document["endpoints"]):
+        if n == after:
+            raise OSError("disk went away")
+        yield ep
+
+
+def test_an_interrupted_render_leaves_the_previous_report(document: dict[str, Any], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    results = write_results(document, tmp_path)
+    (report,) = write_reports(results, tmp_path, ["html"])
+    before = report.read_bytes()
+    calls = iter(range(10))
+    monkeypatch.setattr("scanner.results.iter_endpoints",
+                        lambda path: _failing(document, 3) if next(calls) == 2 else iter(document["endpoints"]))
+    with pytest.raises(OSError, match="disk went away"):
+        html.write_html(results, report)
+    assert report.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_written_page_equals_the_streamed_text(document: dict[str, Any], tmp_path: Path) -> None:
     filled = copy.deepcopy(document)
     for i, ep in enumerate(filled["endpoints"]):
-        ep["target"]["name"] = "ü" * (i + 1) + "𝔘" * 40_000
+        ep["target"]["name"] = "ü" * (i + 1) + "𝔘" * 4_000
     results = write_results(filled, tmp_path / "scan")
-    header = {k: v for k, v in filled.items() if k != "endpoints"}
-    out = io.StringIO()
-    html.render_html(header, lambda: iter_endpoints(results), out)
-    written = html.write_html(results, tmp_path / "report.html").read_bytes()
-    assert written == out.getvalue().encode("utf-8")
-    assert "ü𝔘𝔘" in written.decode("utf-8") and "\x00spool" not in out.getvalue()
-
-
-@pytest.mark.parametrize("text", ["harmless", *HOSTILE])
-def test_fragments_looked_up_by_value_equal_the_built_ones(document: dict[str, Any], text: str) -> None:
-    """The TLS facts and verdict tables cached by value are what building them gives, for
-    every endpoint kind and hostile text in every field."""
-    for ep in _fill(document, text)["endpoints"]:
-        e = html.Endpoint.of(ep)
-        tls = ep.get("tls")
-        assert html.tls_block(tls) == (html._tls_block(tls) if tls else "")
-        want = html._verdicts(ep.get("browsers"), ep.get("profile"), e.chrome, e.firefox, e.profile_status)
-        assert html.verdicts_block(e) == (want if ep.get("browsers") or ep.get("profile") else "")
-        for days in (None, -3, 12, 400):
-            assert html._facts.days_left(ep.get("scanned_at"), ep.get("scanned_at")) in (0, None)
-            for c in ep.get("chain") or []:
-                assert html.cert_block(c, days) == html._cert_block(c, days)
-
-
-def test_cached_verdict_table_keeps_each_browser_in_its_row(document: dict[str, Any]) -> None:
-    ep = dict(document["endpoints"][0], browsers={"chrome": {"accepted": True, "reasons": []},
-                                                  "firefox": {"accepted": False, "error": "SEC_ERROR_<X>", "reasons": []}},
-              profile={"name": "p", "status": "compliant", "breaches": []})
-    table = html.verdicts_block(html.Endpoint.of(ep))
-    chrome, firefox = table.split("<tr>")[2:4]
-    assert "accepted" in chrome and "SEC_ERROR_&lt;X&gt;" in firefox and "SEC_ERROR" not in chrome
-
-
-@pytest.mark.parametrize("to_file", [True, False])
-def test_spool_copy_appends_whole_spool(tmp_path: Path, to_file: bool) -> None:
-    """The spool copy: in the kernel between files, through a buffer otherwise (no file)."""
-    spool = html._spool()
-    body = "".join(f"<p>{i} ü𝔘</p>\n" for i in range(50_000)).encode("utf-8")
-    spool.write(body)
-    out: Any = open(tmp_path / "out", "w+b", buffering=html.BUFFER) if to_file else io.BytesIO()
-    with spool, out:
-        out.write(b"head ")
-        html._copy(spool, out)
-        out.write(b" tail")
-        out.seek(0)
-        assert out.read() == b"head " + body + b" tail"
+    written = html.write_html(results, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert written == _render(dict(filled, endpoints=[*filled["endpoints"]]))

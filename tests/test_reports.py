@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import re
 import tracemalloc
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -78,13 +79,29 @@ def test_hostile_markup_is_text(estate: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_changes_section_only_when_header_has_changes(estate: dict[str, Any], tmp_path: Path) -> None:
+    """Changes since the previous scan: tables with `dccscan diff`'s titles and content, no
+    Python repr (None, True, dicts) anywhere, hostile text as text."""
     plain = _write(estate, tmp_path / "a", ["html"])["report.html"].read_text()
     assert "Changes since" not in plain
-    document = dict(estate, changes={"since": "2026-11-01T00:00:00Z", "resolved": ["old@127.0.0.1:1"],
-                                     "verdict_changes": [{"id": "x@1", "to": "<i>bad</i>"}], "novel": ["z"]})
-    html = _write(document, tmp_path / "b", ["html"])["report.html"].read_text()
-    assert "Changes since 2026-11-01T00:00:00Z" in html and "old@127.0.0.1:1" in html
-    assert "&lt;i&gt;bad&lt;/i&gt;" in html and "Novel" in html
+    changes = {"since": "2026-11-01T00:00:00Z", "from_scan": 4, "to_scan": 5,
+               "resolved": [{"endpoint": "old@127.0.0.1:1", "target": "old", "finding": "chain.incomplete",
+                             "severity": "error", "title": None, "certificate_sha256": None}],
+               "verdict_changes": [{"endpoint": "x@127.0.0.1:2", "target": "<i>bad</i>", "browser": "chrome",
+                                    "old": {"accepted": True, "error": None},
+                                    "new": {"accepted": False, "error": "ERR_CERT_DATE_INVALID"}}],
+               "expiry_windows": [{"endpoint": "e@127.0.0.1:3", "target": "e", "window_days": 30,
+                                   "previous_window_days": None, "days_left": 12.5,
+                                   "not_after": "2026-11-13T12:00:00Z", "sha256": "ab" * 32}],
+               "rotated": ["<i>not a record</i>"], "appeared": []}
+    html = _write(dict(estate, changes=changes), tmp_path / "b", ["html"])["report.html"].read_text()
+    section = html.split('id="changes-h"', 1)[1].split("</section>", 1)[0]
+    assert "Changes since 2026-11-01T00:00:00Z" in html and "(scan 4 to scan 5)" in section
+    for text in ("Findings resolved (1)", "old@127.0.0.1:1", "chain.incomplete", "Browser verdict changes (1)",
+                 "accepted</td><td>rejected (ERR_CERT_DATE_INVALID)", "Entering an expiry warning window (1)",
+                 "inside the 30-day window", "Certificates rotated (1)", "&lt;i&gt;not a record&lt;/i&gt;"):
+        assert text in section, text
+    assert "Findings appeared" not in section and "<i>" not in section
+    assert not re.search(r"\{'|: None\b|\bNone<|>None\b|\bTrue\b|\bFalse\b", html)
 
 
 def _many(template: dict[str, Any], count: int) -> Iterator[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Whatever text a certificate or server carries, the renderers keep their structure: the HTML
-has exactly the elements it has for harmless text, JUnit stays well-formed XML, the CSV keeps
+has exactly the elements it has for harmless text (but for the line-break points after a
+hostname's dots), JUnit stays well-formed XML, the CSV keeps
 one row per endpoint and the terminal table stays free of control characters."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +31,8 @@ class _Elements(HTMLParser):
         self.elements: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "wbr" or (tag == "span" and ("class", "hp") in attrs):
+            return  # a hostname's line-break points: one per dot in the text, by design
         self.elements.append(tag + "|" + ",".join(sorted(k for k, _ in attrs)))
 
 
@@ -74,3 +78,18 @@ def test_any_text_keeps_every_renderer_intact(base: dict[str, Any], tmp_path: Pa
     assert len(list(csv.reader(table.open(encoding="utf-8", newline="")))) == 2
     summary = render_summary(results, color=True)
     assert not any(ord(c) < 32 and c not in "\n\x1b" for c in summary)
+
+
+@pytest.mark.parametrize("text", ["<script>alert(1)</script>", "\" onmouseover=\"alert(1)", "' autofocus onfocus='x",
+                                  "\u202egnp.exe\u202c", "\u2067<b>x</b>\u2069.example", "{{ 7*7 }}{% if 1 %}",
+                                  "None", "{'a': True}"])
+def test_named_hostile_text_stays_text_in_the_html(base: dict[str, Any], tmp_path: Path, text: str) -> None:
+    """Script tags, quotes, bidi controls and template syntax, in every field the renderers
+    show: the same elements as harmless text, the text itself present (escaped)."""
+    reference = write_results(_fill(base, "x"), tmp_path / "ref")
+    expected = _elements(write_reports(reference, tmp_path / "ref", ["html"])[0].read_text())
+    results = write_results(_fill(base, text), tmp_path / "run")
+    page = write_reports(results, tmp_path / "run", ["html"])[0].read_text()
+    assert _elements(page) == expected
+    shown = str(markupsafe.escape(text))  # what autoescaping writes
+    assert shown.split(".")[0] in page  # (a hostname's dots are line-break points)

@@ -208,8 +208,9 @@ def _record(db: Path, results: Path, out_dir: Path, formats: Sequence[str]) -> t
                          "complete and can be recorded later", file=db,
                          fix="check the disk and the database, then rerun the scan") from exc
     if changes is not None:
+        from scanner.history.trend import trend
         from scanner.results import add_header_keys
-        add_header_keys(results, changes=changes)
+        add_header_keys(results, changes=changes, trend=trend(db, scan_id))
         _rerender(results, out_dir, formats)
     return scan_id, changes
 

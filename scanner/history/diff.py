@@ -35,14 +35,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from scanner.changes import CHANGE_KINDS, TITLES  # the model's names (notify and tests import them from here)
 from scanner.history.store import default_db_path, finding_certificate, iter_scan_endpoints, opened, scan_header
 from scanner.report._text import printable
 
 DEFAULT_WINDOWS: tuple[int, ...] = (60, 30)
-CHANGE_KINDS: tuple[str, ...] = (
-    "appeared", "resolved", "rotated", "unreachable", "recovered", "addresses_added",
-    "addresses_removed", "verdict_changes", "expiry_windows",
-)
 
 Doc = dict[str, Any]
 
@@ -315,14 +312,6 @@ def _lines(kind: str, items: Iterable[dict[str, Any]]) -> list[str]:
                                      f"inside the {c['window_days']}-day window)"),
     }[kind]
     return [f"  {render(item)}" for item in items]
-
-
-TITLES = {
-    "appeared": "Findings appeared", "resolved": "Findings resolved", "rotated": "Certificates rotated",
-    "unreachable": "Endpoints now unreachable", "recovered": "Endpoints reachable again",
-    "addresses_added": "Addresses added", "addresses_removed": "Addresses removed",
-    "verdict_changes": "Browser verdict changes", "expiry_windows": "Entering an expiry warning window",
-}
 
 
 def render_text(changes: dict[str, Any]) -> str:

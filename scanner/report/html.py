@@ -1,85 +1,237 @@
-"""The self-contained HTML report (report.html).
+"""The self-contained HTML report (report.html), rendered by jinja2 templates.
 
-One file with inline CSS and SVG, no external requests (a Content-Security-Policy forbids them),
-readable from file:// and printable. Filters are radio buttons read by CSS ``:has()``: without
-JavaScript every section is visible and the filters still work; the only script is an optional
-enhancement (sortable matrix, opening collapsed sections before printing).
+One file with inline CSS and SVG and no external request (a Content-Security-Policy forbids
+them), readable from file:// and printable. The first screen answers the question a reader comes
+with: which endpoints Chrome and Firefox refuse, why (the check, in words) and how to fix each,
+and which endpoints could not be checked at all; the trend, the changes since the previous scan,
+the scan's metadata, the matrix and the per-endpoint details follow.
 
-Rendering streams in one pass over the endpoints (each JSON line parsed once): it gathers the
-summary (counts and a bounded list of the soonest expiries) and writes each endpoint's matrix row
-to a temporary spool per interface (which sorts the matrix by interface without JavaScript) and its
-detail article to another spool; the page is then written with the spools copied in, so memory
-does not grow with the estate.
+Every byte of markup comes from the templates in ``templates/`` (``report.html.j2``, which
+includes ``row.j2`` and ``endpoint.j2`` once per endpoint, and the macros of ``macros.j2`` for
+the parts written a bounded number of times), rendered with autoescaping on: certificates and servers are attacker
+controlled, and no value from results.json is ever marked safe. The environment's ``finalize``
+prints values for people (``None`` as nothing, booleans as yes / no, lists and mappings as text),
+so no Python repr can reach a page. Python here only derives facts (counts, which check made a
+browser refuse, days left, chart coordinates) as plain values.
 
-The page is a jinja2 template (``templates/report.html.j2``, autoescaped: certificates and servers
-are attacker controlled). The per-endpoint parts (matrix rows, detail articles, certificate
-tables), written a thousand times per 1,000-endpoint scan, are built in Python instead: as jinja2
-templates they cost several times the rest of the report (issue 6). Every value from results.json
-in them goes through ``esc``, exactly markupsafe's escaping (what autoescape does), and the page
-inserts them as already-escaped ``Markup``. The CSS and script are package data inserted as
-they are. ``benchmarks/render_golden.py`` checks that the output stays byte for byte what it was.
-
-Cheaper by construction, never by skipping an escape: results.json is read by
-``scanner.results.iter_endpoints`` (each certificate is stored, and parsed, once per file); the spools hold UTF-8
-bytes and are appended to report.html in the kernel where the template yields their placeholder;
-fragments that depend only on a few plain values (a CA's table at a given days-left, TLS facts,
-reason-free verdict tables, filter classes) are cached by those values.
+Memory stays flat whatever the estate: results.json is read through ``scanner.results`` only,
+one endpoint at a time, in four passes (the summary, then the matrix, the details and the CA
+certificates as the template reaches them); the summary keeps bounded lists. The page is streamed
+(``Template.generate``) into a temporary file beside the report and renamed over it when whole.
+Each distinct certificate presented after a leaf (the issuing CAs every endpoint repeats) gets
+one table per page, which the endpoints refer to by anchor (repeated in every endpoint's
+details, they were a large share of the earlier page).
 """
 
 from __future__ import annotations
 
 import bisect
-import codecs
 import functools
 import os
 import re
-import secrets
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Mapping, TextIO
+from typing import Any, Callable, Iterable, Iterator, Mapping, TextIO
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
+from scanner.changes import CHANGE_KINDS, TITLES
 from scanner.report import _facts
 from scanner.severity import SEVERITIES
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
 PROFILE_STATUSES = ("compliant", "noncompliant", "grandfathered", "not-evaluated")
-CHANGE_KEYS = ("appeared", "resolved", "rotated", "unreachable", "recovered", "addresses_added",
-               "addresses_removed", "verdict_changes", "expiry_windows")
-SOONEST = 12
+BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
+SOONEST = 12  # certificates in the expiry chart
+LISTED = 40  # refused and unreachable endpoints named on the first screen (the rest: the matrix)
+EXPIRING_DAYS = 30  # "expiring" on the first screen and in the trend: leaf inside this many days
+# The matrix's filters: (radio name, legend, (value, label) choices, class prefix on rows and details)
+FILTERS = (
+    ("fb", "Browsers", (("all", "all"), ("refused", "refused"), ("accepted", "accepted by both")), "br"),
+    ("fi", "Interface", (("all", "all"), *((i, i) for i in INTERFACES)), "if"),
+    ("fs", "Status", (("all", "all"), *((s, s) for s in (*PROFILE_STATUSES, "unreachable"))), "st"),
+    ("fv", "Worst finding", (("all", "all"), *((s, s) for s in (*SEVERITIES, "none"))), "sev"),
+)
+OUTCOME_CLASS = {"ok": "ok", "client-cert-required": "cc"}
+CLIENT_AUTH = {"none": "not requested", "requested": "requested (whether required is not known)",
+               "optional": "optional (served without one)", "required": "required",
+               "required-by-application": "required (enforced by the application)"}
 
 Endpoints = Callable[[], Iterable[Mapping[str, Any]]]
 
 
-def _escape_text(text: str) -> str:
-    """markupsafe's escaping of a str, in plain Python (used when its C speedups are missing)."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&#34;").replace("'", "&#39;"))
+def _text(value: Any) -> str:
+    """``value`` as text for people (``plain``): never a Python repr."""
+    return str(plain(value))
 
 
-try:  # the C function behind markupsafe.escape, without building a Markup object per call
-    from markupsafe._speedups import _escape_inner as _escape_fast
-except ImportError:  # pragma: no cover - markupsafe without its C extension
-    _escape_fast = _escape_text
+def _map(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (results.json is input: shapes may
+    lie). A dict test, not ``Mapping``: the ABC check costs several times more, per value."""
+    return value if isinstance(value, dict) else {}
 
 
-def esc(value: Any) -> str:
-    """``value`` as HTML text, escaped exactly as ``markupsafe.escape`` (jinja2's autoescape)
-    does: ``& < > " '`` become ``&amp; &lt; &gt; &#34; &#39;``; non-strings print as ``str()``
-    (None as ``None``). It skips markupsafe's Markup object per call: a large report escapes
-    tens of thousands of short strings, and that object was most of the cost."""
-    if type(value) is not str:
-        if type(value) is int:  # ports, indexes, counts: the common non-string
-            return str(value)
-        html = getattr(value, "__html__", None)
-        if html is not None:
-            return str(html())
-        value = str(value)
-    return _escape_fast(value)
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+# --- facts of one endpoint ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why browsers refuse an endpoint: one check (or, without one, one error code) and the
+    browsers it makes refuse, with their error codes."""
+
+    check: str | None
+    title: str
+    message: str
+    advice: str | None
+    codes: tuple[tuple[str, str], ...]  # (browser label, error code)
+
+
+@dataclass(frozen=True)
+class CertRef:
+    """A certificate of an endpoint's chain with its days left at the endpoint's scan time, and
+    its nested values in the shapes the templates iterate (whatever results.json held)."""
+
+    cert: Mapping[str, Any]
+    index: Any
+    days: int | None
+    anchor: str  # the CA table's id (certificates after the leaf), else ""
+    sans: list[tuple[Any, Any]]  # (type, value)
+    key: Mapping[str, Any]
+    parse_errors: list[Any]
+
+    @classmethod
+    def of(cls, cert: Mapping[str, Any], index: Any, days: int | None, anchor: str) -> "CertRef":
+        sans = [(s.get("type"), s.get("value")) if isinstance(s, dict) else (None, s) for s in _list(cert.get("san"))]
+        errors = cert.get("parse_errors")
+        return cls(cert, index, days, anchor, sans, _map(cert.get("key")),
+                   _list(errors) if isinstance(errors, list) or not errors else [errors])
+
+
+def ca_anchor(sha256: Any) -> str:
+    """The id of a CA certificate's table: one per distinct SHA-256 in the page."""
+    return _facts.anchor("ca:" + str(sha256))
+
+
+def _worst_key(worst: Mapping[str, Any] | None, reachable: bool, browser_state: str) -> str:
+    """The worst-finding filter's value: the worst severity; ``none`` only for an endpoint that
+    was checked and accepted with no finding (unreachable or refused is never "none")."""
+    if worst is not None:
+        return str(worst.get("severity") or "error")
+    return "none" if reachable and browser_state == "accepted" else "na"
+
+
+@dataclass
+class View:
+    """One endpoint and everything the templates show about it, derived once (plain fields,
+    not properties: the templates read them several times per endpoint)."""
+
+    ep: Mapping[str, Any]
+    target: Mapping[str, Any]
+    anchor: str
+    interface: str
+    group: str  # the interface, or "other" for one outside INTERFACES
+    outcome: str
+    outcome_class: str
+    reachable: bool
+    profile_status: str
+    status: str  # the status filter's value: "unreachable" before any profile status
+    verdicts: dict[str, str]  # browser -> accepted / error code / not-evaluated
+    refused_by: list[str]  # labels of the browsers that refuse the endpoint
+    browser_state: str  # the browser filter's value: refused (by either), accepted (by both), na
+    worst: Mapping[str, Any] | None
+    worst_key: str  # the worst-finding filter's value (see ``_worst_key``)
+    chain: list[CertRef]
+    tls: Mapping[str, Any]
+    profile: Mapping[str, Any]
+    browser_records: dict[str, Mapping[str, Any]]  # browser -> its verdict record ({} when absent)
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any]) -> "View":
+        ep = _map(raw)
+        target = _map(ep.get("target"))
+        at = ep.get("scanned_at")
+        chain = []
+        for position, c in enumerate(_list(ep.get("chain"))):
+            cert = _map(c)
+            index = cert.get("index", position)
+            chain.append(CertRef.of(cert, index, _facts.days_left(cert.get("not_after"), at),
+                                    "" if index == 0 else ca_anchor(cert.get("sha256"))))
+        interface = str(target.get("interface", "other"))
+        outcome = _facts.outcome(ep)
+        reachable = ep.get("status") != "error"
+        profile_status = _facts.profile_status(ep)
+        verdicts = {b: _facts.verdict_label(ep, b) for b, _ in BROWSERS}
+        refused_by = [label for b, label in BROWSERS if verdicts[b] not in ("accepted", _facts.NOT_EVALUATED)]
+        state = "refused" if refused_by else "accepted" if all(x == "accepted" for x in verdicts.values()) else "na"
+        worst = _facts.worst_finding(ep)
+        return cls(ep, target, _facts.anchor(str(ep.get("id", ""))), interface,
+                   interface if interface in INTERFACES else "other", outcome, OUTCOME_CLASS.get(outcome, "err"),
+                   reachable, profile_status, profile_status if reachable else "unreachable", verdicts, refused_by,
+                   state, worst, _worst_key(worst, reachable, state), chain, _map(ep.get("tls")),
+                   _map(ep.get("profile")), {b: _map(_map(ep.get("browsers")).get(b)) for b, _ in BROWSERS})
+
+    @property
+    def classes(self) -> str:
+        """The filter classes of the endpoint's matrix row and details (see FILTERS)."""
+        return f"if-{self.group} st-{self.status} sev-{self.worst_key} br-{self.browser_state}"
+
+    @property
+    def leaf_days(self) -> int | None:
+        return self.chain[0].days if self.chain and self.chain[0].index == 0 else None
+
+    @property
+    def findings(self) -> list[Mapping[str, Any]]:
+        return [_map(f) for f in _list(self.ep.get("findings"))]
+
+    def findings_by_severity(self) -> list[tuple[str, list[Mapping[str, Any]]]]:
+        """Findings grouped by severity, most serious first (unknown severities last, sorted)."""
+        grouped: dict[str, list[Mapping[str, Any]]] = {}
+        for f in self.findings:
+            grouped.setdefault(str(f.get("severity")), []).append(f)
+        order = [s for s in SEVERITIES if s in grouped] + sorted(set(grouped) - set(SEVERITIES))
+        return [(s, grouped[s]) for s in order]
+
+    def causes(self) -> list[Cause]:
+        """Why the browsers refuse, one entry per check (the findings give title and fix)."""
+        by_id = {str(f.get("id")): f for f in self.findings}
+        worst = self.worst
+        found: dict[str, tuple[str | None, str, str, str | None, list[tuple[str, str]]]] = {}
+        for browser, label in BROWSERS:
+            verdict = _map(_map(self.ep.get("browsers")).get(browser))
+            if not verdict or verdict.get("accepted"):
+                continue
+            reasons = [_map(r) for r in _list(verdict.get("reasons"))] or [{"code": verdict.get("error")}]
+            for reason in reasons:
+                check = reason.get("check")
+                code = _text(reason.get("code") or verdict.get("error")) or "rejected"
+                finding = by_id.get(str(check)) if check else None
+                if not check and worst is not None:
+                    finding = worst  # a reason naming no check (older results): the worst finding
+                key = str(check) if check else "finding:" + _text(finding.get("id")) if finding else "code:" + code
+                if key not in found:
+                    message = _text(reason.get("message"))
+                    title = _text(finding.get("title")) if finding and finding.get("title") else (message or code)
+                    advice = _text(finding.get("advice")) if finding else ""
+                    named = _text(check) if check else _text(finding.get("id")) if finding else None
+                    found[key] = (named, title, message, advice or None, [])
+                codes = found[key][4]
+                if (label, code) not in codes:
+                    codes.append((label, code))
+        return [Cause(c, t, m, a, tuple(codes)) for c, t, m, a, codes in found.values()]
+
+    def search_text(self) -> str:
+        """What the search box matches: names, hostname, address, error codes and finding ids."""
+        words = [self.ep.get("id"), self.target.get("name"), self.target.get("hostname"), self.ep.get("address"),
+                 self.outcome, *self.verdicts.values(), *(f.get("id") for f in self.findings)]
+        return " ".join(_text(w) for w in words if w).lower()
+
+
+# --- what the first pass learns -----------------------------------------------------------------
 
 
 @dataclass(order=True)
@@ -93,90 +245,84 @@ class Expiry:
     endpoints: list[tuple[str, str]] = field(compare=False, default_factory=list)  # (name, anchor)
 
 
-@dataclass(slots=True)
-class Endpoint:
-    """One endpoint and the facts every part of the report shows, derived once."""
-
-    ep: Mapping[str, Any]
-    anchor: str
-    interface: str
-    outcome: str
-    profile_status: str
-    chrome: str
-    firefox: str
-    worst: str
-    chain: list[tuple[Mapping[str, Any], int | None]]  # (certificate, days left at the scan time)
-
-    @classmethod
-    def of(cls, ep: Mapping[str, Any]) -> "Endpoint":
-        at = ep.get("scanned_at")
-        chain = [(c, _facts.days_left(c.get("not_after"), at)) for c in ep.get("chain") or []]
-        return cls(ep, _facts.anchor(str(ep.get("id", ""))), str(ep.get("target", {}).get("interface", "other")),
-                   _facts.outcome(ep), _facts.profile_status(ep), _facts.verdict_label(ep, "chrome"),
-                   _facts.verdict_label(ep, "firefox"), _facts.worst_severity(ep) or "none", chain)
-
-    @property
-    def filter_status(self) -> str:
-        return "unreachable" if self.ep.get("status") == "error" else self.profile_status
-
-    @property
-    def group(self) -> str:
-        """The matrix group: anything outside the known interfaces counts as other."""
-        return self.interface if self.interface in INTERFACES else "other"
-
-
 @dataclass
 class Summary:
-    """What the first pass learns; every field is bounded in size whatever the estate."""
+    """Counts and bounded lists from one pass over the endpoints, whatever the estate's size."""
 
     total: int = 0
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # interface -> outcome -> n
     profile: dict[str, int] = field(default_factory=dict)
-    accepted: dict[str, int] = field(default_factory=lambda: {"chrome": 0, "firefox": 0})
+    accepted: dict[str, int] = field(default_factory=lambda: {b: 0 for b, _ in BROWSERS})
+    refused_by: dict[str, int] = field(default_factory=lambda: {b: 0 for b, _ in BROWSERS})
     severity: dict[str, int] = field(default_factory=dict)
+    refused_total: int = 0
+    refused: list[View] = field(default_factory=list)  # the first LISTED
+    unreachable_total: int = 0
+    unreachable: list[View] = field(default_factory=list)  # the first LISTED
+    expiring: int = 0  # reachable endpoints whose leaf has EXPIRING_DAYS or fewer left
+    ca_count: dict[str, int] = field(default_factory=dict)  # CA sha256 -> endpoints presenting it
     soonest: list[Expiry] = field(default_factory=list)
-    _listed: set[str] = field(default_factory=set, repr=False)  # the fingerprints in soonest
+    _listed: set[str] = field(default_factory=set, repr=False)
 
-    def add(self, e: Endpoint) -> None:
+    def add(self, v: View) -> None:
         self.total += 1
-        row = self.outcomes.setdefault(e.interface, {})
-        row[e.outcome] = row.get(e.outcome, 0) + 1
-        self.profile[e.profile_status] = self.profile.get(e.profile_status, 0) + 1
-        self.accepted["chrome"] += e.chrome == "accepted"
-        self.accepted["firefox"] += e.firefox == "accepted"
-        for f in e.ep.get("findings") or []:
+        row = self.outcomes.setdefault(v.interface, {})
+        row[v.outcome] = row.get(v.outcome, 0) + 1
+        self.profile[v.profile_status] = self.profile.get(v.profile_status, 0) + 1
+        for browser, _ in BROWSERS:
+            self.accepted[browser] += v.verdicts[browser] == "accepted"
+            self.refused_by[browser] += v.verdicts[browser] not in ("accepted", _facts.NOT_EVALUATED)
+        for f in v.findings:
             sev = str(f.get("severity"))
             self.severity[sev] = self.severity.get(sev, 0) + 1
-        for cert, days in e.chain:
-            self._consider(e, cert, days)
+        if v.refused_by:
+            self.refused_total += 1
+            if len(self.refused) < LISTED:
+                self.refused.append(v)
+        if not v.reachable:
+            self.unreachable_total += 1
+            if len(self.unreachable) < LISTED:
+                self.unreachable.append(v)
+        if v.reachable and v.leaf_days is not None and v.leaf_days <= EXPIRING_DAYS:
+            self.expiring += 1
+        for ref in v.chain:
+            if ref.index != 0:
+                sha = str(ref.cert.get("sha256"))
+                self.ca_count[sha] = self.ca_count.get(sha, 0) + 1
+            self._consider(v, ref)
 
-    def _consider(self, e: Endpoint, cert: Mapping[str, Any], days: int | None) -> None:
+    def _consider(self, v: View, ref: CertRef) -> None:
         """Keep the SOONEST earliest-expiring distinct certificates (same cert: same key)."""
-        if not cert.get("not_after"):
+        not_after, sha = ref.cert.get("not_after"), str(ref.cert.get("sha256", ""))
+        if not isinstance(not_after, str) or not not_after:
             return
-        if cert.get("sha256") in self._listed:
+        who = (_text(v.target.get("name")), v.anchor)
+        if sha in self._listed:
             for known in self.soonest:
-                if known.sha256 == cert.get("sha256"):
-                    if len(known.endpoints) < 5:
-                        known.endpoints.append(self._who(e))
-                    return
-        key = (cert["not_after"], str(cert.get("sha256", "")))
+                if known.sha256 == sha and len(known.endpoints) < 5:
+                    known.endpoints.append(who)
+            return
+        key = (not_after, sha)
         if len(self.soonest) >= SOONEST and not key < (self.soonest[-1].not_after, self.soonest[-1].sha256):
-            return  # most certificates: later than all those kept, so not worth an Expiry
-        who = self._who(e)
-        bisect.insort(self.soonest, Expiry(*key, days or 0, str(cert.get("subject") or "?"), [who]))
+            return
+        bisect.insort(self.soonest, Expiry(*key, ref.days or 0, _text(ref.cert.get("subject")) or "?", [who]))
         del self.soonest[SOONEST:]
         self._listed = {known.sha256 for known in self.soonest}
-
-    @staticmethod
-    def _who(e: Endpoint) -> tuple[str, str]:
-        """How the expiry table names an endpoint: (name, anchor)."""
-        return (str(e.ep.get("target", {}).get("name", "")), e.anchor)
 
     def outcome_columns(self) -> list[str]:
         seen = {o for row in self.outcomes.values() for o in row}
         first = [o for o in ("ok", "client-cert-required") if o in seen]
         return first + sorted(seen - set(first))
+
+
+def summarise(endpoints: Iterable[Mapping[str, Any]]) -> Summary:
+    summary = Summary()
+    for ep in endpoints:
+        summary.add(View.of(ep))
+    return summary
+
+
+# --- charts -------------------------------------------------------------------------------------
 
 
 def short_name(subject: str) -> str:
@@ -203,383 +349,143 @@ def timeline(soonest: list[Expiry], width: int = 1100) -> dict[str, Any]:
             "rows": rows, "lo": lo, "hi": hi}
 
 
-# --- per-endpoint fragments -------------------------------------------------------------------
-
-OUTCOME_CLASS = {"ok": "ok", "client-cert-required": "cc"}
-CLIENT_AUTH = {"none": "not requested", "requested": "requested (whether required is not known)",
-               "optional": "optional (served without one)", "required": "required",
-               "required-by-application": "required (enforced by the application)"}
-BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
+TREND_SERIES = (("chrome", "Chrome refuses", "s-chrome"), ("firefox", "Firefox refuses", "s-firefox"),
+                ("noncompliant", "DCCKI noncompliant", "s-noncompliant"), ("expiring", "Expiring (30 days)", "s-expiring"),
+                ("unreachable", "Unreachable", "s-unreachable"))
 
 
-@functools.lru_cache(maxsize=256)  # a handful of distinct badges, thousands of times each
-def badge(kind: str, text: str) -> str:
-    return f'<span class="badge {esc(kind)}">{esc(text)}</span>'
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-@functools.lru_cache(maxsize=256)
-def verdict_cell(label: str) -> str:
-    """The matrix / verdict-table cell for a browser label."""
-    if label == "accepted":
-        return '<span class="badge ok">accepted</span>'
-    if label == "not-evaluated":
-        return '<span class="badge na">not evaluated</span>'
-    return f'<span class="badge bad">rejected</span> <span class="mono small">{esc(label)}</span>'
+def trend_chart(trend: Any, width: int = 640, height: int = 170) -> dict[str, Any] | None:
+    """Coordinates for the trend chart from the header's ``trend`` (oldest scan first), or None
+    when there are fewer than two usable points. Values that are not counts are left out."""
+    points = []
+    for item in _list(trend):
+        item = _map(item)
+        refused = _map(item.get("refused"))
+        values = {"chrome": _count(refused.get("chrome")), "firefox": _count(refused.get("firefox")),
+                  **{k: _count(item.get(k)) for k in ("noncompliant", "expiring", "unreachable")}}
+        points.append((str(item.get("started_at") or ""), values))
+    if len(points) < 2:
+        return None
+    left, right, top, bottom = 34, 200, 10, 24
+    top_value = max([1] + [v for _, values in points for v in values.values() if v is not None])
+    step = (width - left - right) / (len(points) - 1)
+
+    def y(value: int) -> float:
+        return round(top + (height - top - bottom) * (1 - value / top_value), 1)
+
+    series = []
+    for key, label, css in TREND_SERIES:
+        dots = [(round(left + i * step, 1), y(n), n) for i, (_, values) in enumerate(points)
+                if (n := values[key]) is not None]
+        if dots:
+            series.append({"label": label, "css": css, "last": dots[-1][2], "dots": dots,
+                           "path": " ".join(f"{x},{yy}" for x, yy, _ in dots)})
+    for n, s in enumerate(series):
+        s["legend_y"] = top + 8 + n * 18
+    return {"width": width, "height": height, "left": left, "right": width - right, "top": top,
+            "bottom": height - bottom, "max": top_value, "series": series,
+            "first": points[0][0][:10], "last": points[-1][0][:10], "scans": len(points)}
 
 
-def _outcome_badge(e: Endpoint) -> str:
-    return badge("out-" + OUTCOME_CLASS.get(e.outcome, "err"), e.outcome)
+# --- changes since the previous scan ------------------------------------------------------------
 
 
-def _days_span(days: int | None) -> str:
-    if days is None:
+def _verdict_text(value: Any) -> str:
+    v = _map(value)
+    return "accepted" if v.get("accepted") else f"rejected ({v.get('error') or 'no error code'})"
+
+
+def _short(sha: Any) -> str:
+    return str(sha or "?")[:16]
+
+
+CHANGE_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]]]] = {
+    "appeared": (("Endpoint", "Finding", "Severity", "Title"),
+                 lambda c: (c.get("endpoint"), c.get("finding"), c.get("severity"), c.get("title"))),
+    "resolved": (("Endpoint", "Finding", "Severity", "Title"),
+                 lambda c: (c.get("endpoint"), c.get("finding"), c.get("severity"), c.get("title"))),
+    "rotated": (("Endpoint", "Old leaf (SHA-256)", "Old expiry", "New leaf (SHA-256)", "New expiry"),
+                lambda c: (c.get("endpoint"), _short(c.get("old_sha256")), c.get("old_not_after"),
+                           _short(c.get("new_sha256")), c.get("new_not_after"))),
+    "unreachable": (("Endpoint", "Error", "Message"),
+                    lambda c: (c.get("endpoint"), c.get("error_kind") or "error", c.get("error"))),
+    "recovered": (("Endpoint", "Was"), lambda c: (c.get("endpoint"), c.get("error_kind") or "error")),
+    "addresses_added": (("Target", "Address"), lambda c: (c.get("target"), c.get("address"))),
+    "addresses_removed": (("Target", "Address"), lambda c: (c.get("target"), c.get("address"))),
+    "verdict_changes": (("Endpoint", "Browser", "Before", "Now"),
+                        lambda c: (c.get("endpoint"), c.get("browser"), _verdict_text(c.get("old")),
+                                   _verdict_text(c.get("new")))),
+    "expiry_windows": (("Endpoint", "Expires", "Days left", "Window"),
+                       lambda c: (c.get("endpoint"), c.get("not_after"), c.get("days_left"),
+                                  f"inside the {c.get('window_days')}-day window")),
+}
+
+
+def change_tables(changes: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The changes as tables, one per kind of change that has items, in ``dccscan diff``'s order
+    and with its titles and content (``scanner.history.diff``'s model, named by ``scanner.changes``). An item that is not a
+    change record (a hand-edited file) is shown as text in the first column."""
+    tables = []
+    for kind in CHANGE_KINDS:
+        items = _list(changes.get(kind))
+        if not items:
+            continue
+        heads, cells = CHANGE_COLUMNS[kind]
+        rows = [cells(item) if isinstance(item, dict) else (item,) + ("",) * (len(heads) - 1) for item in items]
+        tables.append({"kind": kind, "title": TITLES[kind], "heads": heads, "rows": rows})
+    return tables
+
+
+# --- the environment ----------------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """What ``{{ value }}`` prints (the environment's ``finalize``): text for people, never a
+    Python repr. None prints nothing, booleans yes / no, lists and mappings as readable text;
+    markup the templates made (macro output) passes through; the result is escaped as usual."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or hasattr(value, "__html__"):
+        return value
+    if value is None:
         return ""
-    tone = "expired" if days < 0 else "soon" if days < 30 else ""
-    return f' <span class="days {tone}">({days} days left{": expired" if days < 0 else ""})</span>'
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, dict):
+        return "; ".join(f"{plain(k)}: {plain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(str(plain(v)) for v in value)
+    return str(value)
 
 
-def _key_text(key: Any) -> str:
-    if not key:
-        return "unknown"
-    curve = key.get("curve")
-    return f'{esc(key.get("type"))} {esc(key.get("size") or "")}' + (f" {esc(curve)}" if curve else "")
+_PART_BREAK = Markup('.</span><wbr><span class="hp">')
+_HOST = Markup('<span class="hp">%s</span>')
 
 
-def _sans(sans: Any) -> str:
-    if not sans:
-        return "<strong>none</strong> (browsers ignore the Subject CN)"
-    items = "".join(f'<li><span class="small">{esc(s.get("type"))}</span> <span class="mono">{esc(s.get("value"))}</span></li>'
-                    for s in sans)
-    return f'<ul class="sans">{items}</ul>'
+def break_at_dots(value: Any) -> Markup:
+    """A hostname that may wrap only after a dot: each dot-ended part in a span that CSS keeps
+    whole (``white-space: nowrap``, which also stops breaks at hyphens), ``<wbr>`` between.
+    The hostname is escaped first (``markupsafe.escape``, what autoescape calls); its dots are
+    then replaced by markup, which is exact because no character reference contains a dot."""
+    return _HOST % escape(plain(value)).replace(".", _PART_BREAK)
 
 
-_CERT_CACHE: dict[tuple[str, int | None], tuple[Mapping[str, Any], str]] = {}
-CERT_CACHE_SIZE = 256  # entries (certificates after the leaf, by days left): bounded whatever the file
-
-
-def cert_block(c: Mapping[str, Any], days: int | None) -> str:
-    """``_cert_block`` remembered for certificates presented by many endpoints (the issuing CA's
-    table is the same for every endpoint it signed, but for the days left). A hit needs an equal
-    certificate dict, not just an equal fingerprint: results.json is input, and a hand-edited or
-    hostile file may give two different certificates one ``sha256``."""
-    sha = c.get("sha256")
-    if type(sha) is not str or c.get("index") == 0:  # a leaf: its endpoint's own, seldom repeated
-        return _cert_block(c, days)
-    key = (sha, days)
-    known = _CERT_CACHE.get(key)
-    if known is not None and (known[0] is c or known[0] == c):
-        return known[1]
-    text = _cert_block(c, days)
-    if len(_CERT_CACHE) >= CERT_CACHE_SIZE:
-        _CERT_CACHE.clear()  # bounded whatever the estate; a shared CA is back on its next use
-    _CERT_CACHE[key] = (c, text)
-    return text
-
-
-def _cert_block(c: Mapping[str, Any], days: int | None) -> str:
-    """One presented certificate's table and PEM; every value is escaped."""
-    index, subject, issuer, errors = c.get("index"), c.get("subject"), c.get("issuer"), c.get("parse_errors")
-    problems = ('<tr><th scope="row">Parse errors</th><td><ul>' + "".join(f"<li>{esc(pe)}</li>" for pe in errors)
-                + "</ul></td></tr>") if errors else ""
-    return (
-        '<div class="cert">\n<table class="cert">\n'
-        f'<caption>#{esc(index)} {"leaf" if index == 0 else "presented after the leaf"}</caption>\n<tbody>\n'
-        f'<tr><th scope="row">Subject</th><td class="mono">{esc(subject) if subject is not None else "(unparseable)"}</td></tr>\n'
-        f'<tr><th scope="row">Issuer</th><td class="mono">{esc(issuer) if issuer is not None else "(unparseable)"}</td></tr>\n'
-        f'<tr><th scope="row">subjectAltName</th><td>{_sans(c.get("san"))}</td></tr>\n'
-        f'<tr><th scope="row">Validity</th><td>{esc(c.get("not_before"))} to {esc(c.get("not_after"))}'
-        f'{_days_span(days)}</td></tr>\n'
-        f'<tr><th scope="row">Key</th><td>{_key_text(c.get("key"))}</td></tr>\n'
-        f'<tr><th scope="row">Signature</th><td>{esc(c.get("signature_algorithm") or "unknown")}</td></tr>\n'
-        f'<tr><th scope="row">Serial</th><td class="mono">{esc(c.get("serial"))}</td></tr>\n'
-        f'<tr><th scope="row">SHA-256</th><td class="mono small">{esc(c.get("sha256"))}</td></tr>\n'
-        f'{problems}</tbody>\n</table>\n'
-        f'<details><summary>PEM of certificate #{esc(index)}</summary><pre>{esc(c.get("pem"))}</pre></details>\n'
-        '</div>\n'
-    )
-
-
-_TEXT = (str, type(None))
-
-
-def tls_block(tls: Any) -> str:
-    """The endpoint's TLS facts (empty without a handshake). Endpoints mostly repeat a few
-    handshakes, so plain values (strings, no CA names or strings) are looked up by value."""
-    if not tls:
+def days_tone(days: Any) -> str:
+    if not isinstance(days, int):
         return ""
-    if type(tls) is dict:
-        names = tls.get("acceptable_ca_names")
-        key = (tls.get("version"), tls.get("cipher"), tls.get("alpn"), tls.get("client_auth"))
-        if (type(names) is list and all(type(n) is str for n in names) or names is None) \
-                and all(type(v) in _TEXT for v in key):
-            return _tls_cached(*key, bool(tls.get("client_cert_sent")), tuple(names) if names else None)
-    return _tls_block(tls)
-
-
-@functools.lru_cache(maxsize=256)
-def _tls_cached(version: str | None, cipher: str | None, alpn: str | None, auth: str | None, sent: bool,
-                names: tuple[str, ...] | None) -> str:
-    return _tls_block({"version": version, "cipher": cipher, "alpn": alpn, "client_auth": auth,
-                       "client_cert_sent": sent, "acceptable_ca_names": names})
-
-
-def _tls_block(tls: Mapping[str, Any]) -> str:
-    auth = tls.get("client_auth")
-    sent = f'; {"one was sent" if tls.get("client_cert_sent") else "none was sent"}' if auth != "none" else ""
-    names = ""
-    if auth != "none":
-        listed = tls.get("acceptable_ca_names")
-        inner = ("<ul>" + "".join(f'<li class="mono">{esc(n)}</li>' for n in listed) + "</ul>"
-                 if listed else "none listed by the server")
-        names = f"<dt>Acceptable CA names</dt><dd>{inner}</dd>\n"
-    return (
-        '<h4>TLS</h4>\n<dl class="facts">\n'
-        f'<dt>Protocol</dt><dd>{esc(tls.get("version") or "unknown")}</dd>\n'
-        f'<dt>Cipher</dt><dd class="mono">{esc(tls.get("cipher") or "unknown")}</dd>\n'
-        f'<dt>ALPN</dt><dd class="mono">{esc(tls.get("alpn") or "none")}</dd>\n'
-        f'<dt>Client certificate</dt><dd>{esc(CLIENT_AUTH.get(auth, auth))}{sent}</dd>\n'
-        f"{names}</dl>\n"
-    )
-
-
-def verdicts_block(e: Endpoint) -> str:
-    """The Chrome / Firefox / profile table (empty when the endpoint was not evaluated). Without
-    reasons or breaches (most endpoints) it depends on a few strings, so is looked up by them."""
-    ep = e.ep
-    browsers, p = ep.get("browsers"), ep.get("profile")
-    if not (browsers or p):
-        return ""
-    if type(browsers) is dict and type(p) is dict and p and not p.get("breaches") \
-            and not _has_reasons(browsers.get("chrome")) and not _has_reasons(browsers.get("firefox")) \
-            and type(p.get("name")) in _TEXT and type(p.get("effective_date")) in _TEXT:
-        return _verdicts_cached(e.chrome, e.firefox, e.profile_status, p.get("name"), p.get("effective_date"))
-    return _verdicts(browsers, p, e.chrome, e.firefox, e.profile_status)
-
-
-def _has_reasons(verdict: Any) -> bool:
-    """True unless ``verdict`` is absent or a dict without reasons (what the table can cache)."""
-    return bool(verdict) and (type(verdict) is not dict or bool(verdict.get("reasons")))
-
-
-@functools.lru_cache(maxsize=256)
-def _verdicts_cached(chrome: str, firefox: str, status: str, name: str | None, effective: str | None) -> str:
-    return _verdicts({}, {"name": name, "effective_date": effective}, chrome, firefox, status)
-
-
-def _verdicts(browsers: Any, p: Any, chrome: str, firefox: str, status: str) -> str:
-    rows = []
-    for browser, label in BROWSERS:
-        verdict = (browsers or {}).get(browser)
-        reasons = verdict.get("reasons") if verdict else None
-        listed = ("<ul>" + "".join(f'<li><span class="mono small">{esc(r.get("code"))}</span> {esc(r.get("message"))}</li>'
-                                   for r in reasons) + "</ul>") if reasons else ""
-        cell = verdict_cell(chrome if browser == "chrome" else firefox)
-        rows.append(f'<tr><th scope="row">{label}</th><td>{cell}</td><td>{listed}</td></tr>\n')
-    name = f' <span class="small">({esc(p.get("name"))})</span>' if p else ""
-    breaches = ("<ul>" + "".join(f"<li>{esc(br)}</li>" for br in p.get("breaches")) + "</ul>"
-                if p and p.get("breaches") else "")
-    effective = f'<span class="small">effective {esc(p.get("effective_date"))}</span>' if p and p.get("effective_date") else ""
-    rows.append(f'<tr><th scope="row">DCCKI profile{name}</th><td>{badge("st-" + status, status)}'
-                f'</td><td>{breaches}{effective}</td></tr>\n')
-    return ('<h4>Verdicts</h4>\n<table class="verdicts">\n<thead><tr><th scope="col">Judge</th>'
-            '<th scope="col">Verdict</th><th scope="col">Reasons</th></tr></thead>\n<tbody>\n'
-            + "".join(rows) + "</tbody>\n</table>\n")
-
-
-@functools.lru_cache(maxsize=256)  # a few interface / status / severity combinations
-def _filters(interface: str, status: str, worst: str) -> str:
-    """The filter classes of a matrix row and its detail article (values escaped)."""
-    return f"if-{esc(interface)} st-{esc(status)} sev-{esc(worst)}"
-
-
-def matrix_row(e: Endpoint) -> str:
-    """One ``<tr>`` of the matrix; every value is escaped."""
-    ep = e.ep
-    target = ep.get("target", {})
-    return (
-        f'<tr class="filterable {_filters(e.interface, e.filter_status, e.worst)}">\n'
-        f'<th scope="row"><a href="#{e.anchor}">{esc(target.get("name"))}</a> '
-        f'<span class="mono small">{esc(ep.get("address") or "(unresolved)")}:{esc(target.get("port"))}</span></th>\n'
-        f'<td>{esc(e.interface)}</td>\n'
-        f'<td class="mono">{esc(target.get("hostname"))}</td>\n'
-        f'<td>{_outcome_badge(e)}</td>\n'
-        f'<td>{verdict_cell(e.chrome)}</td>\n'
-        f'<td>{verdict_cell(e.firefox)}</td>\n'
-        f'<td>{badge("st-" + e.profile_status, e.profile_status)}</td>\n'
-        f'<td>{badge("sev-" + e.worst, e.worst)}</td>\n'
-        '</tr>\n'
-    )
-
-
-def _plural(n: int) -> str:
-    return "" if n == 1 else "s"
-
-
-def _facts_list(e: Endpoint) -> str:
-    """The endpoint's identity: id, address, hostname, tags, scan time."""
-    ep = e.ep
-    t = ep.get("target", {})
-    tags = t.get("tags")
-    duration = ep.get("duration_ms")
-    return (
-        '<dl class="facts">\n'
-        f'<dt>Endpoint id</dt><dd class="mono">{esc(ep.get("id"))}</dd>\n'
-        f'<dt>Address</dt><dd class="mono">{esc(ep.get("address") or "(not resolved)")} port {esc(t.get("port"))}'
-        f' (host {esc(t.get("host"))})</dd>\n'
-        f'<dt>Hostname</dt><dd class="mono">{esc(t.get("hostname"))}</dd>\n'
-        + (f'<dt>Tags</dt><dd>{esc(", ".join(map(str, tags)))}</dd>' if tags else "")
-        + f'<dt>Scanned at</dt><dd>{esc(ep.get("scanned_at"))}'
-        + (f' ({esc("%.0f" % (duration,))} ms)' if duration is not None else "")
-        + "</dd>\n</dl>\n"
-    )
-
-
-def _error_block(error: Any) -> str:
-    if not error:
-        return ""
-    alert, phase = error.get("alert"), error.get("phase")
-    return (
-        '<div class="error" role="note">\n'
-        f'<h4>Could not be scanned: {esc(error.get("kind"))}</h4>\n'
-        f'<p>{esc(error.get("message"))}</p>\n'
-        + (f'<p>TLS alert: <span class="mono">{esc(alert)}</span></p>' if alert else "")
-        + (f"<p>Phase: {esc(phase)}</p>" if phase else "")
-        + "</div>\n"
-    )
-
-
-def _chain_block(e: Endpoint) -> str:
-    if e.chain:
-        n = len(e.chain)
-        return (f"<h4>Chain as presented ({n} certificate{_plural(n)})</h4>\n"
-                f'{"".join([cert_block(c, days) for c, days in e.chain])}')
-    return "<p>No certificate was received.</p>\n" if e.ep.get("status") == "ok" else ""
-
-
-def _finding(f: Mapping[str, Any]) -> str:
-    index, source, citation, advice = f.get("certificate_index"), f.get("source"), f.get("citation"), f.get("advice")
-    return (
-        f'<li><strong>{esc(f.get("title"))}</strong> <span class="mono small">{esc(f.get("id"))}</span>'
-        + (f' <span class="small">(certificate #{esc(index)})</span>' if index is not None else "")
-        + f'<p>{esc(f.get("detail"))}</p>\n'
-        + (f'<p class="small">Source: {esc(source or "")}' + (f"; {esc(citation)}" if citation else "") + "</p>"
-           if citation or source else "")
-        + (f'<p class="advice">How to fix: {esc(advice)}</p>' if advice else "")
-        + "</li>\n"
-    )
-
-
-def _findings_block(ep: Mapping[str, Any]) -> str:
-    """Findings grouped by severity, most serious first (unknown severities last, sorted)."""
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
-    for f in ep.get("findings") or []:
-        grouped.setdefault(str(f.get("severity")), []).append(f)
-    if not grouped:
-        return "<h4>Findings</h4>\n<p>None.</p>\n"
-    order = [s for s in SEVERITIES if s in grouped] + sorted(set(grouped) - set(SEVERITIES))
-    parts = ["<h4>Findings</h4>\n"]
-    for sev in order:
-        fs = grouped[sev]
-        parts.append(f'<details class="findings sev-{esc(sev)}" open>\n<summary>{badge("sev-" + sev, sev)} '
-                     f"{len(fs)} finding{_plural(len(fs))}</summary>\n<ul>\n"
-                     + "".join(_finding(f) for f in fs) + "</ul>\n</details>\n")
-    return "".join(parts)
-
-
-def article(e: Endpoint) -> str:
-    """One endpoint's detail section; every value is escaped."""
-    ep = e.ep
-    a = e.anchor  # only [A-Za-z0-9_-] (_facts.anchor): nothing to escape
-    status_badge = badge("st-" + e.profile_status, e.profile_status)
-    return (
-        f'<article class="endpoint filterable {_filters(e.interface, e.filter_status, e.worst)}"'
-        f' id="{a}" aria-labelledby="{a}-h">\n'
-        f'<h3 id="{a}-h">{esc(ep.get("target", {}).get("name"))} <span class="small">({esc(e.interface)})</span>\n'
-        f"{_outcome_badge(e)}\n{status_badge}</h3>\n"
-        f'{_facts_list(e)}{_error_block(ep.get("error"))}{tls_block(ep.get("tls"))}{verdicts_block(e)}'
-        f"{_chain_block(e)}{_findings_block(ep)}"
-        '<p class="small"><a href="#matrix-h">Back to the matrix</a></p>\n</article>'
-    )  # one f-string: each part is copied once (chained + copied the whole article per part)
-
-
-# --- the page -----------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def _static(name: str) -> str:
-    """A static part of the page (package data), without its final newline."""
-    try:  # the package's own folder: importing importlib.resources costs more than the read
-        text = (Path(__file__).parent / "templates" / name).read_text(encoding="utf-8")
-    except OSError:  # pragma: no cover - installed without a folder (a zip): ask the loader
-        import importlib.resources
-
-        text = importlib.resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
-    return text[:-1] if text.endswith("\n") else text
-
-
-# --- one pass, then the page --------------------------------------------------------------------
-
-
-BUFFER = 1 << 18  # bytes: a few system calls per megabyte instead of one per article
-
-
-def _spool() -> IO[bytes]:
-    return tempfile.TemporaryFile("w+b", buffering=BUFFER)
-
-
-class _Spools:
-    """One pass over the endpoints: matrix rows spooled per interface group, detail articles
-    spooled in results order, so the page can be written afterwards in its own order without
-    holding any endpoint in memory or reading results.json again.
-
-    The spools hold UTF-8 bytes and the page template only gets a placeholder for each: a
-    placeholder is a per-render random token (no results.json value can equal it), and the
-    page writer copies the spool's bytes where the template yields it. Spooled text is thus
-    encoded once and never decoded, re-wrapped as Markup or passed through jinja2 (which
-    together cost about a quarter of the render)."""
-
-    def __init__(self) -> None:
-        self.rows = {i: _spool() for i in INTERFACES}
-        self.details = _spool()
-        token = secrets.token_hex(16)
-        self.placeholders: dict[str, IO[bytes]] = {
-            f"\x00spool-{token}-{name}\x00": spool for name, spool in (*self.rows.items(), ("details", self.details))}
-        self._marks = {id(spool): Markup(mark) for mark, spool in self.placeholders.items()}
-
-    def add(self, e: Endpoint) -> None:
-        self.rows[e.group].write(matrix_row(e).encode("utf-8"))
-        self.details.write(article(e).encode("utf-8"))
-
-    def mark(self, spool: IO[bytes]) -> list[Markup]:
-        """What the template writes for ``spool``: its placeholder, alone in its own chunk."""
-        return [self._marks[id(spool)]]
-
-    def close(self) -> None:
-        for spool in (*self.rows.values(), self.details):
-            spool.close()
-
-
-def _matrix_groups(spools: _Spools, summary: Summary) -> list[tuple[str, int, list[Markup]]]:
-    """The matrix sorted by interface without JavaScript: one group per interface present."""
-    counts = {i: 0 for i in INTERFACES}
-    for found, row in summary.outcomes.items():
-        counts[found if found in INTERFACES else "other"] += sum(row.values())
-    return [(i, counts[i], spools.mark(spools.rows[i])) for i in INTERFACES if counts[i]]
-
-
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    """One environment per process, autoescaping everything (the data is hostile)."""
-    return jinja2.Environment(loader=jinja2.PackageLoader("scanner.report", "templates"),
-                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                              bytecode_cache=_bytecode_cache())
+    return "expired" if days < 0 else "soon" if days <= EXPIRING_DAYS else ""
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """The compiled page template kept between runs in the user's cache folder: compiling it
-    costs each run about as much as rendering a thousand endpoints. jinja2 keys the cache on
-    the template's source checksum and its own version (never stale) and writes it atomically;
-    a folder that cannot be written only means compiling every time."""
+    """The compiled templates kept between runs in the user's cache folder: compiling them costs
+    a run about as much as rendering a few hundred endpoints. jinja2 keys the cache on each
+    template's source checksum and its own version (never stale); a folder that cannot be
+    written only means compiling every time."""
     try:
         import platformdirs
 
@@ -590,83 +496,71 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         return None
 
 
-def _page(header: Mapping[str, Any], endpoints: Endpoints, spools: _Spools) -> Iterator[str]:
-    """The page's chunks, after the one pass over ``endpoints`` (spools' placeholders among them)."""
-    summary = Summary()
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """One environment per process, autoescaping everything (the data is hostile)."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("scanner.report", "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True, finalize=plain,
+                             bytecode_cache=_bytecode_cache())
+    env.filters["host"] = break_at_dots
+    env.globals.update(days_tone=days_tone, CLIENT_AUTH=CLIENT_AUTH,
+                       BROWSERS=BROWSERS, EXPIRING_DAYS=EXPIRING_DAYS)
+    return env
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+
+def _views(endpoints: Endpoints) -> Iterator[View]:
     for ep in endpoints():
-        e = Endpoint.of(ep)
-        summary.add(e)
-        spools.add(e)
+        yield View.of(ep)
+
+
+def _cas(endpoints: Endpoints, counts: Mapping[str, int], at: Any) -> Iterator[CertRef]:
+    """Each distinct certificate presented after a leaf, once, in the order first presented."""
+    if not counts:
+        return
+    seen: set[str] = set()
+    for ep in endpoints():
+        for c in _list(_map(ep).get("chain")):
+            cert = _map(c)
+            sha = str(cert.get("sha256"))
+            if cert.get("index") != 0 and sha in counts and sha not in seen:
+                seen.add(sha)
+                yield CertRef.of(cert, cert.get("index"), _facts.days_left(cert.get("not_after"), at), ca_anchor(sha))
+
+
+def page_chunks(header: Mapping[str, Any], endpoints: Endpoints) -> Iterator[str]:
+    """The page as text chunks: one summary pass over ``endpoints()`` now, then the template
+    streams the matrix, the details and the CA tables, each from its own pass."""
+    header = _map(header)
+    summary = summarise(endpoints())
     changes = header.get("changes")
-    return _environment().get_template("report.html.j2").generate(
+    started = header.get("started_at")
+    return environment().get_template("report.html.j2").generate(
         h=header, summary=summary, timeline=timeline(summary.soonest),
-        matrix=_matrix_groups(spools, summary), details=spools.mark(spools.details),
-        interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES,
-        changes=changes if isinstance(changes, Mapping) else None, change_keys=CHANGE_KEYS,
-        css=Markup(_static("report.css")), script=Markup(_static("enhance.js")),
+        trend=trend_chart(header.get("trend")),
+        changes=changes if isinstance(changes, dict) else None,
+        change_tables=change_tables(changes) if isinstance(changes, dict) else [],
+        interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES, filters=FILTERS,
+        matrix=_views(endpoints), details=_views(endpoints),
+        cas=_cas(endpoints, summary.ca_count, started), ca_count=summary.ca_count,
     )
 
 
 def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) -> None:
-    """Write the report for ``header`` and the endpoints ``endpoints()`` yields (called once:
-    summary, matrix rows and detail articles all come from that one pass) to a text stream."""
-    spools = _Spools()
-    try:
-        for chunk in _page(header, endpoints, spools):
-            spool = spools.placeholders.get(chunk)
-            if spool is None:
-                out.write(chunk)
-                continue
-            spool.seek(0)
-            decoder = codecs.getincrementaldecoder("utf-8")()  # a block may end mid-character
-            while block := spool.read(1 << 16):
-                out.write(decoder.decode(block))
-            out.write(decoder.decode(b"", final=True))
-    finally:
-        spools.close()
-
-
-def _render_bytes(header: Mapping[str, Any], endpoints: Endpoints, out: BinaryIO) -> None:
-    """``render_html`` to a binary file: spooled bytes copied as they are (no decoding)."""
-    spools = _Spools()
-    try:
-        pending: list[str] = []
-        for chunk in _page(header, endpoints, spools):
-            spool = spools.placeholders.get(chunk)
-            if spool is None:
-                pending.append(chunk)
-                continue
-            out.write("".join(pending).encode("utf-8"))
-            pending.clear()
-            _copy(spool, out)
-        out.write("".join(pending).encode("utf-8"))
-    finally:
-        spools.close()
-
-
-def _copy(spool: IO[bytes], out: BinaryIO) -> None:
-    """Append all of ``spool`` to ``out``: in the kernel where it can (the spools are most of a
-    large report, tens of megabytes, and a copy through Python reads and writes each byte), else
-    through a buffer."""
-    spool.seek(0)  # flushes the spool
-    start = out.seek(0, os.SEEK_END)  # flushes ``out``: the copy appends at the end of the file
-    size = os.fstat(spool.fileno()).st_size
-    try:
-        while size > 0 and (sent := os.copy_file_range(spool.fileno(), out.fileno(), size)):
-            size -= sent
-    except (AttributeError, OSError):  # no copy_file_range here, or not between these files
-        pass
-    copied = out.seek(0, os.SEEK_END) - start  # the file object back in step with its file
-    if size > 0:
-        spool.seek(copied)
-        shutil.copyfileobj(spool, out, 1 << 18)
+    """Write the report for ``header`` and the endpoints ``endpoints()`` yields (called once per
+    pass; each call must yield the same endpoints) to a text stream, chunk by chunk as the
+    template yields them (``writelines`` hands them to the stream's buffer without a Python loop)."""
+    out.writelines(page_chunks(header, endpoints))
 
 
 def write_html(results_path: Path, out_path: Path) -> Path:
-    """Render ``results_path`` to ``out_path`` (report.html)."""
-    from scanner.results import iter_endpoints, read_header
+    """Render ``results_path`` to ``out_path`` (report.html): streamed into a temporary file
+    beside it, renamed over ``out_path`` only when whole."""
+    from scanner.results import iter_endpoints, read_header, replacing
 
     header = read_header(results_path)
-    with open(out_path, "wb", buffering=BUFFER) as out:
-        _render_bytes(header, lambda: iter_endpoints(results_path), out)
-    return out_path
+    with replacing(Path(out_path)) as temp, open(temp, "w", encoding="utf-8", newline="") as out:
+        render_html(header, lambda: iter_endpoints(results_path), out)
+    return Path(out_path)
