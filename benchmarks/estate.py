@@ -3,7 +3,8 @@
 Run by ``run.py`` as its own process (several of them), so that the servers' RSA signatures do not
 compete with the scanner's event loop. Prints one JSON line ``{"ports": [...]}`` when every
 listener is up, then serves until killed. Each connection gets a handshake with the endpoint's own
-chain (leaf + issuing CA), then a clean close: the minimum a TLS server does.
+chain and key (``endpoints.jsonl``: leaf + issuing CA, some with the root), then a clean close:
+the minimum a TLS server does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import json
 import resource
 import sys
+from itertools import islice
 from pathlib import Path
 
 import trio
@@ -42,17 +44,17 @@ def raise_fd_limit() -> int:
     return hard
 
 
-def contexts(chains: list[bytes], key_pem: bytes, issuing_pem: bytes) -> list[SSL.Context]:
-    """One server context per endpoint, all sharing the leaf key (RSA generation is not what
-    is measured) and the issuing CA."""
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    issuing = x509.load_pem_x509_certificate(issuing_pem)
+def contexts(endpoints: list[dict[str, str]]) -> list[SSL.Context]:
+    """One server context per endpoint: its own chain (leaf, issuing CA, and for some the root)
+    and its own private key."""
     out = []
-    for pem in chains:
+    for endpoint in endpoints:
         ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
-        ctx.use_certificate(x509.load_pem_x509_certificate(pem))
-        ctx.add_extra_chain_cert(issuing)
-        ctx.use_privatekey(key)  # type: ignore[arg-type]
+        pems = split_pems(endpoint["chain"].encode("ascii"))
+        ctx.use_certificate(x509.load_pem_x509_certificate(pems[0]))
+        for pem in pems[1:]:
+            ctx.add_extra_chain_cert(x509.load_pem_x509_certificate(pem))
+        ctx.use_privatekey(serialization.load_pem_private_key(endpoint["key"].encode("ascii"), password=None))  # type: ignore[arg-type]
         out.append(ctx)
     return out
 
@@ -71,8 +73,8 @@ def handler(ctx: SSL.Context):  # type: ignore[no-untyped-def]
     return handle
 
 
-async def main(chains: list[bytes], key_pem: bytes, issuing_pem: bytes) -> None:
-    ctxs = contexts(chains, key_pem, issuing_pem)
+async def main(endpoints: list[dict[str, str]]) -> None:
+    ctxs = contexts(endpoints)
     async with trio.open_nursery() as nursery:
         ports = []
         for ctx in ctxs:
@@ -95,5 +97,6 @@ if __name__ == "__main__":
     args = parser.parse_args()
     die_with_parent()
     raise_fd_limit()
-    leaves = split_pems((args.folder / "leaves.pem").read_bytes())[args.start:args.start + args.count]
-    trio.run(main, leaves, (args.folder / "leaf-key.pem").read_bytes(), (args.folder / "issuing.pem").read_bytes())
+    with open(args.folder / "endpoints.jsonl", encoding="ascii") as lines:
+        endpoints = [json.loads(line) for line in islice(lines, args.start, args.start + args.count)]
+    trio.run(main, endpoints)

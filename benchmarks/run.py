@@ -4,9 +4,10 @@
     python3 benchmarks/run.py --n 1000        # one size
 
 From a fresh checkout it creates ``.venv`` and installs the project with its ``bench`` extra
-(sslyze) when that is missing, then re-runs itself there. It generates a loopback estate (RSA-2048
-issuing CA and root, one RSA-2048 leaf certificate per endpoint with SAN ``host<i>.bench.test``;
-cached in ``benchmarks/out/estate/``), serves it from separate processes on 127.0.0.1 (one port
+(sslyze) when that is missing, then re-runs itself there. It generates a loopback estate (an RSA
+root, an RSA and an ECDSA issuing CA; per endpoint its own leaf and its own key, RSA-2048 and
+ECDSA P-256 alternating, every third chain with the root as a third certificate; SAN
+``host<i>.bench.test``; cached in ``benchmarks/out/estate/``, see ``make_estate``), serves it from separate processes on 127.0.0.1 (one port
 per endpoint), then times (a) ``dccscan scan --targets`` with json+html output, (b) sslyze's
 ``--certinfo`` scan with the same trust anchor, (c) ``floor.py``. Wall time, endpoints per second
 and peak RSS (``wait4`` rusage of each child) go to ``benchmarks/out/bench-<time>.{json,md}``,
@@ -75,29 +76,46 @@ def compile_bytecode() -> None:
 
 # --- the estate ----------------------------------------------------------------------------
 
-def make_estate(n: int) -> Path:
-    """Root, issuing CA and ``n`` leaves (``ensure_estate`` runs this only when the cached
-    estate is missing or smaller)."""
-    folder = OUT / "estate"
-    count_file = folder / "count"
-    sys.path.insert(0, str(ROOT))
-    from scanner.lab.pki import LabPKI, issue, name, shared_key
+ESTATE_FORMAT = "2"  # bump when make_estate changes what it writes (a cached estate is regenerated)
 
-    print(f"generating an estate of {n} RSA-2048 leaves (once; cached in {folder})", flush=True)
+
+def make_estate(n: int) -> Path:
+    """A DCCKI-like estate of ``n`` endpoints (``ensure_estate`` runs this only when the cached
+    estate is missing, smaller or of an older format).
+
+    What a real estate looks like, as issue 12 asks: every endpoint has its own leaf certificate
+    AND its own private key (the server signs with it, the scanner verifies with it); keys mix
+    RSA-2048 (even endpoints, under an RSA issuing CA) and ECDSA P-256 (odd endpoints, under an
+    ECDSA issuing CA), both issuing CAs under one RSA root that is the trust anchor; every third
+    endpoint sends the root too (three certificates), as many servers do. The issuing CAs and
+    the root are shared, as in a real estate, so "judge each certificate once" is measured."""
+    folder = OUT / "estate"
+    sys.path.insert(0, str(ROOT))
+    from cryptography.hazmat.primitives import serialization
+
+    from scanner.lab.pki import LabPKI, issue, name, new_key
+
+    print(f"generating an estate of {n} endpoints, each with its own key (once; cached in {folder})", flush=True)
     folder.mkdir(parents=True, exist_ok=True)
     pki = LabPKI.create(org="DCCKI Bench", key="rsa-2048")
-    key = shared_key("rsa-2048")
-    with open(folder / "leaves.pem", "wb") as out:
+    issuing_ec = issue(subject=name("DCCKI Bench Issuing CA 2", o="DCCKI Bench"), issuer=pki.root, ca=True,
+                       path_length=0, key="ec-p256", days=1825)
+    issuers = (pki.issuing, issuing_ec)
+    with open(folder / "endpoints.jsonl", "w", encoding="ascii") as out, open(folder / "leaves.pem", "wb") as leaves:
         for i in range(n):
-            leaf = issue(subject=name(f"host{i}.bench.test", ou="DCCKI Infrastructure"), issuer=pki.issuing,
+            key = new_key("ec-p256" if i % 2 else "rsa-2048")
+            issuer = issuers[i % 2]
+            leaf = issue(subject=name(f"host{i}.bench.test", ou="DCCKI Infrastructure"), issuer=issuer,
                          key=key, dns=[f"host{i}.bench.test"])
-            out.write(leaf.pem)
+            chain = leaf.pem + issuer.pem + (pki.root.pem if i % 3 == 0 else b"")
+            key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+            out.write(json.dumps({"chain": chain.decode("ascii"), "key": key_pem.decode("ascii")}) + "\n")
+            leaves.write(leaf.pem)
     (folder / "root.pem").write_bytes(pki.root.pem)
-    (folder / "issuing.pem").write_bytes(pki.issuing.pem)
-    from cryptography.hazmat.primitives import serialization
-    (folder / "leaf-key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    count_file.write_text(str(n))
+    (folder / "issuing.pem").write_bytes(pki.issuing.pem + issuing_ec.pem)
+    (folder / "format").write_text(ESTATE_FORMAT)
+    (folder / "count").write_text(str(n))
     return folder
 
 
@@ -246,8 +264,9 @@ def ensure_estate(n: int) -> Path:
     high-water mark from before ``exec``, i.e. the size of the process it was forked from. Had
     this process generated 10,000 certificates itself (~350 MB), every tool would have been
     reported at least that large."""
-    count = OUT / "estate" / "count"
-    if not (count.exists() and int(count.read_text()) >= n):
+    count, form = OUT / "estate" / "count", OUT / "estate" / "format"
+    current = form.exists() and form.read_text() == ESTATE_FORMAT
+    if not (current and count.exists() and int(count.read_text()) >= n):
         subprocess.run([sys.executable, __file__, "--generate-estate", str(n)], check=True)
     return OUT / "estate"
 

@@ -19,12 +19,12 @@ from scanner.results import endpoint_shell, outcome_chain
 
 
 def evaluate_chain(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None,
-                   at: datetime, profile: Any | None) -> dict[str, Any] | None:
+                   at: datetime, profile: Any | None, aia: Sequence[dict[str, Any]] | None = None) -> dict[str, Any] | None:
     """``scanner.evaluate.evaluate``, with a finding instead of an exception should it ever fail."""
     from scanner.evaluate import evaluate
 
     try:
-        result: dict[str, Any] = evaluate(list(chain), hostname, anchors=anchors, at=at, profile=profile)
+        result: dict[str, Any] = evaluate(list(chain), hostname, anchors=anchors, at=at, profile=profile, aia=aia)
     except Exception as exc:  # noqa: BLE001 - the engine promises not to raise; one endpoint must not end a scan
         return {"browsers": None, "profile": None, "findings": [{
             "id": "dccscan.internal.evaluation_failed", "severity": "error", "certificate_index": None,
@@ -55,16 +55,29 @@ def describe_cached(der: bytes, index: int) -> dict[str, Any]:
 
 
 def chain_part(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-               profile: Any | None) -> dict[str, Any]:
-    """``chain``, ``browsers``, ``profile`` and ``findings`` of an endpoint: the certificate
-    records and the verdicts. Plain data in and out, so it can run in a worker process."""
-    verdicts = evaluate_chain(chain, hostname, anchors, at, profile) if chain else None
-    return {
+               profile: Any | None, revocation: tuple[Sequence[dict[str, Any]], str] | None = None,
+               aia: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``chain``, ``browsers``, ``profile``, ``findings`` and ``revocation`` of an endpoint: the
+    certificate records and the verdicts. Plain data in and out, so it can run in a worker process.
+    ``revocation``: the sources the probe recorded and the output folder holding ``revocation/``
+    (``scanner.evaluate.revocation`` judges them; its findings join the endpoint's). ``aia``: the
+    endpoint's AIA fetch records (``scanner.probe.aia``), what Chrome's verdict rests on."""
+    verdicts = evaluate_chain(chain, hostname, anchors, at, profile, aia) if chain else None
+    part: dict[str, Any] = {
         "chain": [describe_cached(der, index) for index, der in enumerate(chain)],
         "browsers": (verdicts or {}).get("browsers"),
         "profile": (verdicts or {}).get("profile"),
         "findings": list((verdicts or {}).get("findings") or []),
+        "revocation": None,
     }
+    if revocation is not None and chain:
+        from scanner.evaluate.revocation import assess, folder_loader, with_browser_revocation
+
+        judged = assess(chain, revocation[0], folder_loader(revocation[1]), anchors=anchors, at=at)
+        part["revocation"] = judged["revocation"]
+        part["findings"] += judged["findings"]
+        part["browsers"] = with_browser_revocation(part["browsers"], judged["revocation"])
+    return part
 
 
 def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: Any | None,
@@ -72,7 +85,8 @@ def endpoint_record(outcome: Any, *, anchors: Sequence[bytes] | None, profile: A
     """The schema's whole ``endpoint`` object for a runner ``Outcome``, built in this process
     (``scanner.recordpool`` builds the same record in a worker)."""
     record = endpoint_shell(outcome, position=position)
-    record.update(chain_part(outcome_chain(outcome), outcome.target.hostname, anchors, outcome.scanned_at, profile))
+    record.update(chain_part(outcome_chain(outcome), outcome.target.hostname, anchors, outcome.scanned_at, profile,
+                             aia=record.get("aia")))
     return record
 
 

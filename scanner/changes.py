@@ -10,7 +10,7 @@ from __future__ import annotations
 
 CHANGE_KINDS: tuple[str, ...] = (
     "appeared", "resolved", "rotated", "unreachable", "recovered", "addresses_added",
-    "addresses_removed", "verdict_changes", "expiry_windows",
+    "addresses_removed", "verdict_changes", "expiry_windows", "revoked",
 )
 
 TITLES: dict[str, str] = {
@@ -18,4 +18,5 @@ TITLES: dict[str, str] = {
     "unreachable": "Endpoints now unreachable", "recovered": "Endpoints reachable again",
     "addresses_added": "Addresses added", "addresses_removed": "Addresses removed",
     "verdict_changes": "Browser verdict changes", "expiry_windows": "Entering an expiry warning window",
+    "revoked": "Revoked since the previous scan",
 }

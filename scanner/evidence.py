@@ -205,6 +205,18 @@ def _chain_files(results_dir: Path, results: Path, warn: Callable[[str], None]) 
             warn(f"chains/{extra.name}: belongs to no endpoint in results.json; not packed")
 
 
+def _revocation_files(results_dir: Path, results: Path) -> Iterator[tuple[str, bytes]]:
+    """The CRLs and OCSP responses the scan recorded, as ``revocation_data`` lists them
+    (``revocation/<sha256>.crl`` or ``.ocsp``; never a glob of the folder), so verify-evidence
+    re-judges revocation offline from the very bytes the scan judged."""
+    for entry in read_header(results).get("revocation_data") or []:
+        name = str(entry.get("file", ""))
+        if name.startswith("revocation/") and "/" not in name[len("revocation/"):]:
+            path = results_dir / name
+            if path.exists() or path.is_symlink():
+                yield name, _own_file(path, f"the recorded revocation data {name}")
+
+
 def _report_html(results_dir: Path, results: Path) -> bytes:
     existing = results_dir / "report.html"
     if existing.exists() or existing.is_symlink():
@@ -234,6 +246,7 @@ def pack_members(results_dir: Path, sign_key_path: Path | None = None,
     try:
         members["versions.json"] = canonical_json(_versions(results))
         members.update(_chain_files(results_dir, results, warn))
+        members.update(_revocation_files(results_dir, results))
         members["report.html"] = _report_html(results_dir, results)
     except RecursionError:
         raise InputError("results.json nests too deeply to be dccscan results", file=results,
@@ -585,7 +598,7 @@ def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def _reevaluate(results: Path, result: Verification) -> None:
+def _reevaluate(results: Path, result: Verification, members: Mapping[str, Any] | None = None) -> None:
     header = read_header(results)
     settings = header.get("settings") or {}
     # The public root store and public-suffix list are not in the pack: say plainly when the ones
@@ -600,24 +613,44 @@ def _reevaluate(results: Path, result: Verification) -> None:
         return
     for ep in iter_endpoints(results):
         if ep.get("chain"):
-            _reevaluate_one(ep, evaluate, anchors, profile, result)
+            _reevaluate_one(ep, evaluate, anchors, profile, result, members or {})
 
 
 def _reevaluate_one(ep: Mapping[str, Any], evaluate: Any, anchors: list[bytes] | None, profile: Any,
-                    result: Verification) -> None:
+                    result: Verification, members: Mapping[str, Any] | None = None) -> None:
     ident = ep.get("id")
     chain = [pem_der(c["pem"]) for c in ep["chain"]]
     at = datetime.fromisoformat(str(ep["scanned_at"]).replace("Z", "+00:00"))
     try:
-        fresh = evaluate(chain, ep["target"]["hostname"], anchors=anchors, at=at, profile=profile)
+        fresh = evaluate(chain, ep["target"]["hostname"], anchors=anchors, at=at, profile=profile, aia=ep.get("aia"))
     except Exception as exc:  # noqa: BLE001 - one endpoint's failure must not hide the others
         result.problems.append(f"endpoint {ident}: the engine failed on its chain ({exc})")
         return
+    keys: tuple[str, ...] = ("browsers", "profile", "findings")
+    if ep.get("revocation") is not None:  # judged again from the pack's revocation/ files, as of the scan
+        fresh = _with_revocation(fresh, ep, chain, anchors, at, members or {})
+        keys += ("revocation",)
     result.endpoints_reevaluated += 1
-    for key in ("browsers", "profile", "findings"):
+    for key in keys:
         if _normal(fresh.get(key)) != _normal(ep.get(key)):
             result.problems.append(f"endpoint {ident}: {key} does not reproduce: recorded "
                                    f"{_brief(ep.get(key))}, re-evaluated {_brief(fresh.get(key))}")
+
+
+def _with_revocation(fresh: Mapping[str, Any], ep: Mapping[str, Any], chain: list[bytes],
+                     anchors: list[bytes] | None, at: datetime, members: Mapping[str, Any]) -> dict[str, Any]:
+    """``fresh`` with the revocation judgement the scan made (scanner/assess.py), made again from
+    the recorded sources and the pack's ``revocation/`` files."""
+    from scanner.evaluate.revocation import assess, blob_name, source_inputs, with_browser_revocation
+
+    def load(sha: str) -> bytes | None:
+        name = next((n for n in (blob_name(sha, "crl"), blob_name(sha, "ocsp")) if n in members), None)
+        return members[name].path.read_bytes() if name is not None else None
+
+    judged = assess(chain, source_inputs(ep["revocation"]), load, anchors=anchors, at=at)
+    return dict(fresh, findings=list(fresh.get("findings") or []) + judged["findings"],
+                revocation=judged["revocation"],
+                browsers=with_browser_revocation(fresh.get("browsers"), judged["revocation"]))
 
 
 def _brief(value: Any) -> str:
@@ -655,7 +688,7 @@ def verify_pack(pack_path: Path, public_key: Path | None = None, *, pins: Pins |
         results = members["results.json"].path
         try:
             _check_chains(results, members, result)
-            _reevaluate(results, result)
+            _reevaluate(results, result, members)
         except RecursionError:
             result.problems.append("results.json: nested too deeply to be dccscan results")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -42,8 +42,20 @@ def _has_credentials(parts: urllib.parse.SplitResult) -> bool:
     return "@" in parts.netloc
 
 
-def scan_payload(header: dict[str, Any], scan_id: int | None, changes: dict[str, Any] | None) -> dict[str, Any]:
-    """The webhook body: who scanned what, the outcome counts, and the changes (or null)."""
+def revoked_certificates(results_path: Any) -> list[dict[str, Any]]:
+    """Every presented certificate the scan found revoked (endpoint, index, SHA-256, date,
+    reason): the webhook says so on every run, not only the night it changed."""
+    from scanner.results import iter_endpoints
+
+    return [{"endpoint": ep.get("id"), "certificate_index": r.get("certificate_index"), "sha256": r.get("sha256"),
+             "revoked_at": r.get("revoked_at"), "reason": r.get("reason")}
+            for ep in iter_endpoints(results_path) for r in ep.get("revocation") or [] if r.get("status") == "revoked"]
+
+
+def scan_payload(header: dict[str, Any], scan_id: int | None, changes: dict[str, Any] | None,
+                 revoked: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The webhook body: who scanned what, the outcome counts, the changes (or null) and the
+    certificates found revoked (``changes.revoked`` says which are new since the previous scan)."""
     summary = header.get("summary", {})
     return {
         "event": "dccscan.scan",
@@ -57,6 +69,7 @@ def scan_payload(header: dict[str, Any], scan_id: int | None, changes: dict[str,
         "exit_code": summary.get("exit_code"),
         "change_counts": {key: len(changes.get(key, [])) for key in CHANGE_KINDS} if changes else None,
         "changes": changes,
+        "revoked": list(revoked or []),
     }
 
 

@@ -7,7 +7,8 @@ files belong to which scan. Refusing the folder instead would break every cron r
 re-uses a fixed ``--out``, so dccscan cleans it, touching only its own outputs:
 
 - ``chains/*.pem`` that the new results.json does not name (earlier runs, or a killed run that
-  never got to write its results.json): ``chains/`` is dccscan's own folder;
+  never got to write its results.json): ``chains/`` is dccscan's own folder; likewise
+  ``revocation/*.crl`` and ``*.ocsp`` that its ``revocation_data`` does not list;
 - the report files (``report.html``, ``junit.xml``, ``results.csv``, and any other format in
   ``scanner.report.FORMATS``) and the input copies (``targets.toml``, ``profile.toml``), only when
   the folder already held a results.json when the run began, i.e. was dccscan's output folder.
@@ -59,11 +60,20 @@ class OutputFolder:
         self.path = Path(path)
         self.had_results = (self.path / "results.json").is_file()
 
-    def sweep(self, chain_files: Collection[str], inputs: Collection[str] = ()) -> list[str]:
+    def sweep(self, chain_files: Collection[str], inputs: Collection[str] = (),
+              revocation_files: Collection[str] = ()) -> list[str]:
         """Remove the earlier outputs (see the module docstring); ``chain_files`` are the
         ``chains/...`` names the new results.json records, ``inputs`` the input copies this run
-        wrote. Returns the names removed, relative to the folder."""
+        wrote, ``revocation_files`` the ``revocation/...`` names its ``revocation_data`` lists.
+        Returns the names removed, relative to the folder."""
         removed: list[str] = []
+        recorded = self.path / "revocation"  # dccscan's own folder too: CRLs and OCSP responses by hash
+        if recorded.is_dir():
+            for blob in sorted(recorded.glob("*")):
+                name = f"revocation/{blob.name}"
+                if blob.suffix in (".crl", ".ocsp") and name not in revocation_files and blob.is_file():
+                    blob.unlink()
+                    removed.append(name)
         chains = self.path / "chains"
         if chains.is_dir():
             for pem in sorted(chains.glob("*.pem")):

@@ -79,6 +79,7 @@ class RecordPool:
     def __init__(self, anchors: Callable[[Any], Sequence[bytes] | None], profile: Any | None, *,
                  writer: ResultsWriter | None = None, workers: int | None = None) -> None:
         self.writer = writer  # may be set after construction (start the pool before threads)
+        self.revocation_folder: str | None = None  # where revocation/ is, when the probe records sources
         self.anchors = anchors
         self.profile = profile
         self._lock = threading.Lock()
@@ -106,7 +107,10 @@ class RecordPool:
         assert self.writer is not None, "RecordPool.writer must be set before submit()"
         shell = endpoint_shell(outcome, position=self.writer.position(outcome.target.name))
         chain = outcome_chain(outcome)
-        args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile)
+        sources = getattr(outcome, "revocation", None)
+        revocation = (sources, self.revocation_folder) if sources is not None and self.revocation_folder else None
+        args = (chain, outcome.target.hostname, self.anchors(outcome), outcome.scanned_at, self.profile, revocation,
+                shell.get("aia"))
         if not chain or self._pool is None:
             self._write([build_record(shell, args)])
             return

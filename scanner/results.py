@@ -177,6 +177,7 @@ def endpoint_shell(outcome: Any, *, position: int | None = None) -> dict[str, An
         "chain": [],
         "chain_file": chain_file_name(identifier) if outcome_chain(outcome) else None,
         "browsers": None, "profile": None, "findings": [],
+        **({"aia": [f.to_json() for f in outcome.aia]} if getattr(outcome, "aia", ()) else {}),
     }
 
 
@@ -411,6 +412,7 @@ class ResultsWriter:
         self._stored: set[str] = set()
         self._endpoints = SortedSpool(self.out_dir, "endpoints")
         self._chains = ChainFiles(self.out_dir)
+        self.extra: dict[str, Any] = {}  # further top-level keys (``revocation_data``), set before finish()
 
     def position(self, name: str) -> int | None:
         """The place of target ``name`` in the targets file (None when no order was given)."""
@@ -454,6 +456,7 @@ class ResultsWriter:
             header["inputs"] = self.inputs
         if self.checks is not None:
             header["checks"] = self.checks
+        header.update(self.extra)
         return header
 
     def finish(self, finished_at: datetime, *, complete: bool = True,

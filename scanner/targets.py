@@ -36,8 +36,9 @@ INTERFACES = ("gateway", "self-service", "registration", "other")
 DEFAULT_PORT = 443
 DEFAULT_TIMEOUT = 10.0
 TARGET_KEYS = ("name", "interface", "host", "port", "hostname", "tags", "timeout",
-               "trust_anchors", "client_cert", "client_key", "http_check")
-DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key", "http_check")
+               "trust_anchors", "client_cert", "client_key", "http_check", "crl")
+DEFAULT_KEYS = ("interface", "port", "tags", "timeout", "trust_anchors", "client_cert", "client_key", "http_check",
+                "crl")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -57,6 +58,7 @@ class Target:
     client_cert: Path | None = None
     client_key: Path | None = None
     http_check: bool = False  # ask the application when a client certificate is only requested
+    crls: tuple[Path, ...] = ()  # CRL files (DER or PEM) for networks where the CA cannot be reached
 
     def to_json(self) -> dict[str, Any]:
         """The results schema's ``target`` object."""
@@ -226,6 +228,28 @@ def _checked_anchors(where: _Where, value: Any, base: Path,
     return seen[key]
 
 
+def read_crl(path: Path) -> bytes:
+    """A CRL file's bytes when it holds a DER or PEM CRL; ValueError otherwise."""
+    from scanner.facts.revocation import crl_der
+
+    data = path.read_bytes()
+    crl_der(data)
+    return data
+
+
+def _crls(where: _Where, value: Any, base: Path) -> tuple[Path, ...]:
+    items = [value] if isinstance(value, str) else value
+    _check_type(where, "crl", items, list, "a list of CRL file paths")
+    paths = tuple(_readable(where, "crl", item, base) for item in items)
+    for path in paths:
+        try:
+            read_crl(path)
+        except ValueError:
+            where.fail(f"crl file {path} holds no CRL",
+                       "give the issuing CA's CRL as DER or PEM ('-----BEGIN X509 CRL-----')", "crl")
+    return paths
+
+
 def _tags(where: _Where, value: Any) -> tuple[str, ...]:
     _check_type(where, "tags", value, list, "a list of strings")
     for tag in value:
@@ -376,6 +400,7 @@ def _build(where: _Where, raw: dict[str, Any], base: Path,
         client_cert=_readable(where, "client_cert", cert_text, base) if cert_text is not None else None,
         client_key=_readable(where, "client_key", key_text, base) if key_text is not None else None,
         http_check=_http_check(where, raw.get("http_check", interface == "gateway")),
+        crls=_crls(where, raw.get("crl", []), base),
     )
     if target.client_cert is not None:
         _pair(where, target.client_cert, target.client_key, "client_cert and client_key must be given together")

@@ -1,7 +1,8 @@
 """The nightly diff as it was before it streamed: every scan held whole in memory.
 
 Kept ONLY as the reference the streaming ``scanner.history.diff.diff_scans`` is tested against
-(verbatim the rules of commit 3b5c8b3, when the diff compared whole documents). ``checked_diff``
+(verbatim the rules of commit 3b5c8b3, when the diff compared whole documents, plus the
+``revoked`` rule added since, taken from the module: it compares one endpoint id at a time). ``checked_diff``
 runs both and fails unless they agree, so every existing diff test also proves the streaming diff
 equals this one.
 """
@@ -196,6 +197,7 @@ def diff_scans(old: Doc | int, new: Doc | int, *, db_path: str | Path | None = N
         "addresses_added": added, "addresses_removed": removed,
         "verdict_changes": _verdict_changes(old_eps, new_eps),
         "expiry_windows": _expiry(old_doc, new_doc, old_eps, new_eps),
+        "revoked": streaming._revoked(old_eps, new_eps),  # added by the revocation work, per endpoint like the rest
     }
 
 

@@ -7,7 +7,7 @@ Only the standard library is used here, so this works on a fresh machine with ju
 Steps: create ``.venv`` (if absent), install dccscan with its ``test`` extra into it, install the
 real browsers the oracle tests ask (Debian's chromium and firefox-esr, plus certutil) when they are
 missing and this machine can install them, and the command-line tools some tests run
-(``TOOL_PACKAGES``: nginx-light, prometheus), run the linter (``ruff check scanner tests
+(``TOOL_PACKAGES``: nginx-light, prometheus, openssl), run the linter (``ruff check scanner tests
 benchmarks``) and the type checker (``mypy``, configured in pyproject.toml), then run pytest. A
 lint or type error fails the run before any test starts (``--no-lint`` skips both, for a quick
 local run of a few tests). Where the browsers cannot be had, the reason is passed to the tests,
@@ -30,7 +30,8 @@ BROWSER_BINARIES = ["/usr/bin/chromium", "/usr/bin/firefox-esr"]
 # Command-line tools some tests run (they skip, saying why, without them): binary -> Debian package.
 TOOL_PACKAGES = {"/usr/bin/promtool": "prometheus",  # checks metrics.prom and docs/prometheus-alerts.yml
                  "/usr/bin/prometheus-node-exporter": "prometheus-node-exporter",  # serves metrics.prom
-                 "/usr/sbin/nginx": "nginx-light"}  # tests/test_client_auth.py starts one on 127.0.0.1
+                 "/usr/sbin/nginx": "nginx-light",  # tests/test_client_auth.py starts one on 127.0.0.1
+                 "/usr/bin/openssl": "openssl"}  # tests/test_revocation*.py: `openssl ocsp` and `openssl s_server`
 
 
 def say(message: str) -> None:

@@ -130,7 +130,8 @@ CASES: dict[str, tuple[Case, str | None, str | None]] = {
                                [lab.rsa.root.der]), "ERR_CERT_INVALID", "SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED"),
     "sha1-leaf-expired": (lambda lab: ([lab.rsa.leaf(HOST, dns=[HOST], hash_name="sha1", not_before=NOW - dt.timedelta(days=9),
                                                      days=2).der, lab.rsa.issuing.der], HOST, [lab.rsa.root.der]),
-                          "ERR_CERT_WEAK_SIGNATURE_ALGORITHM", "SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED"),
+                          # real Chromium 156 says ERR_CERT_INVALID (oracle case prio-sha1-date)
+                          "ERR_CERT_INVALID", "SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED"),
     "unknown-critical": (lambda lab: _local(lab, lab.chain(leaf(lab, extra=[(x509.UnrecognizedExtension(
         x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"), True)]))),
                          "ERR_CERT_INVALID", "SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -41,6 +42,44 @@ def _case(name: str) -> Callable[[Lab], Built]:
         chain, host, anchors = CASES[name][0](lab)
         return chain, host, anchors, NOW, None
     return build
+
+
+@functools.lru_cache(maxsize=1)
+def _oracle_cases() -> dict[str, Any]:
+    """The real-browser oracle's issue-14 cases (tests/browsers/cases.py), whose codes the browsers confirmed."""
+    from tests.browsers import cases as oracle
+
+    built = [*oracle._anchor_cases(), *oracle._depth_cases(), *oracle._priority_cases(), *oracle._more_cases()]
+    return {c.id: c for c in built}
+
+
+def _oracle(case_id: str) -> Callable[[Lab], Built]:
+    def build(lab: Lab) -> Built:
+        case = _oracle_cases()[case_id]
+        return list(case.chain), case.hostname, list(case.anchors), dt.datetime.now(dt.timezone.utc), None
+    return build
+
+
+AIA_URL = "http://aia.dcc.test/issuing.der"
+
+
+def _aia(lab: Lab, record: dict[str, Any]) -> Any:
+    """Only the leaf served, its AIA caIssuers URL fetched by the probe with ``record``'s outcome."""
+    ext = x509.AuthorityInformationAccess([x509.AccessDescription(
+        x509.oid.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(AIA_URL))])
+    return (*_local(lab, [leaf(lab, extra=[(ext, False)]).der]), [record])
+
+
+def _depth_bound(lab: Lab) -> Built:
+    """A served chain longer than dccscan's path-building depth bound (path.MAX_DEPTH)."""
+    from scanner.evaluate.path import MAX_DEPTH
+
+    issuer = lab.pki.root
+    served = []
+    for level in range(MAX_DEPTH):
+        issuer = issue(subject=f"Level {level} CA", issuer=issuer, ca=True)
+        served.append(issuer.der)
+    return _local(lab, [issue(subject="leaf", issuer=issuer, dns=[HOST]).der, *reversed(served)])
 
 
 def _local(lab: Lab, chain: list[bytes], host: str = HOST, at: dt.datetime = NOW, profile: Any = None) -> Built:
@@ -102,6 +141,18 @@ def _profile(**changes: Any) -> Any:
 FIRES: dict[str, Callable[[Lab], Built]] = {
     "chain.anchor_expired": _case("anchor-expired"),
     "chain.anchor.unknown_critical": _anchor_unknown_critical,
+    "chain.anchor_not_yet_valid": _oracle("anchor-not-yet-valid"),
+    "firefox.anchor.no_basic_constraints": _oracle("anchor-no-basicconstraints"),
+    "chrome.anchor.unparseable": _oracle("anchor-aki-issuer-without-serial"),
+    "chrome.anchor.name_constraints_pattern": _oracle("anchor-nc-malformed-wildcard"),
+    "firefox.name_constraints.malformed": _oracle("anchor-nc-malformed-wildcard"),
+    "firefox.path.too_long": _oracle("depth-7-intermediates"),
+    "firefox.path.alternatives_differ": _oracle("alt-expired-vs-clientauth"),
+    "chrome.policy.explicit_required": _oracle("policy-require-explicit"),
+    "chain.path_depth_limit": _depth_bound,
+    "chain.incomplete.aia_unfetched": lambda lab: _aia(lab, {"url": AIA_URL, "error": "could not fetch: HTTP 404"}),
+    "chain.incomplete.aia_unusable": lambda lab: _aia(lab, {"url": AIA_URL, "error": None,
+                                                           "certificates": [lab.rsa.issuing.pem.decode()]}),
     "chain.key.unsupported_algorithm": lambda lab: _local(lab, lab.chain(leaf(lab, key="ed25519"))),
     "chrome.extension.unconsumed_critical": _critical_aia,
     "firefox.issuer.empty_name": _empty_issuer,
@@ -166,14 +217,17 @@ FIRES: dict[str, Callable[[Lab], Built]] = {
 
 @pytest.mark.parametrize("check_id", sorted(FIRES))
 def test_each_check_can_fire(lab: Lab, check_id: str) -> None:
-    chain, host, anchors, at, profile = FIRES[check_id](lab)
-    result = evaluate(chain, host, anchors=anchors, at=at, profile=profile)
+    chain, host, anchors, at, profile, *aia = FIRES[check_id](lab)
+    result = evaluate(chain, host, anchors=anchors, at=at, profile=profile, aia=aia[0] if aia else None)
     assert check_id in {f["id"] for f in result["findings"]}, result["findings"]
 
 
 def test_every_registered_check_has_a_firing_case() -> None:
-    # request-only checks (scanner/checks/request.py) fire in tests/test_csr.py
-    assert set(REGISTRY) - {registry.CRASHED} - set(REQUEST_CHECKS) == set(FIRES)
+    # request-only checks (scanner/checks/request.py) fire in tests/test_csr.py, revocation checks
+    # (scanner/checks/revocation.py) in tests/test_revocation.py and tests/test_revocation_eval.py
+    from scanner.checks.revocation import REVOCATION_CHECKS
+
+    assert set(REGISTRY) - {registry.CRASHED} - set(REQUEST_CHECKS) - set(REVOCATION_CHECKS) == set(FIRES)
 
 
 def test_a_crashing_check_becomes_a_finding(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,4 +21,4 @@ def test_scan_command_helpers_and_diff_keys() -> None:
     assert list(inspect.signature(history_cmd.record_and_diff).parameters) == ["db_path", "results_path"]
     assert {"history", "diff", "prune"} <= set(vars(history_cmd))
     assert CHANGE_KINDS == ("appeared", "resolved", "rotated", "unreachable", "recovered", "addresses_added",
-                            "addresses_removed", "verdict_changes", "expiry_windows")
+                            "addresses_removed", "verdict_changes", "expiry_windows", "revoked")

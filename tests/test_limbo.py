@@ -27,7 +27,6 @@ DEFAULT_TIME = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 SKIP_FEATURES = {
     "has-crl": "revocation (CRLs) is not modelled: Chrome uses CRLSets and Firefox CRLite, not the case's CRL",
     "max-chain-depth": "a verifier setting browsers do not expose (they use fixed internal limits)",
-    "has-policy-constraints": "certificate-policy processing is not modelled",
 }
 SKIP_IDS = {
     "rfc5280::nc::permitted-dn-match": "no expected peer name: a browser always verifies a hostname",
@@ -37,6 +36,9 @@ CN = "Chrome and Firefox ignore the Subject CN entirely (H1/H2): SAN-only matchi
 AKI_SKI = ("Neither browser requires AKI/SKI (RFC 5280 MUST for CAs); BoringSSL and mozilla::pkix use them "
            "only as path-building hints")
 NOT_ENFORCED = "An RFC 5280 / CABF encoding rule that neither BoringSSL nor mozilla::pkix enforces"
+ANCHOR_AKI = ("mozilla::pkix never reads the authorityKeyIdentifier, so Firefox accepts; BoringSSL cannot parse "
+              "the anchor (authorityCertIssuer without serial), so Chrome has none (ERR_CERT_AUTHORITY_INVALID): "
+              "observed, oracle case anchor-aki-issuer-without-serial")
 UNVERIFIED = " (unverified against the browsers; the oracle suite may correct it)"
 
 # case id -> (browsers that disagree with limbo, why)
@@ -80,13 +82,15 @@ DISAGREE: dict[str, tuple[tuple[str, ...], str]] = {
         "Firefox allows underscores for compatibility (Bugzilla 1136616); Chrome compares names as text (H11/H12)"),
     "rfc5280::serial::too-long": (("chrome", "firefox"), "serial size is not restricted by either browser (P6)"),
     "rfc5280::serial::zero": (("chrome", "firefox"), "a zero serial is a warning only in BoringSSL; no restriction in mozilla::pkix (P6)"),
-    "rfc5280::serial::negative": (("chrome",),
-        "a negative serial is a warning only in BoringSSL (P6); Firefox rejects this chain for another reason (its "
-        "trust anchor carries an unknown critical extension)"),
     "rfc5280::ca-empty-subject": (("chrome",),
         "BoringSSL accepts an empty CA subject; mozilla::pkix rejects (MOZILLA_PKIX_ERROR_EMPTY_ISSUER_NAME)" + UNVERIFIED),
-    "rfc5280::unknown-critical-extension-root": (("chrome",),
-        "BoringSSL ignores a trust anchor's extensions; mozilla::pkix parses anchors and rejects unknown critical ones"),
+    "rfc5280::pc::ica-noncritical-pc": (("chrome", "firefox"),
+        NOT_ENFORCED + " (policyConstraints criticality; Chrome's policy processing finds a valid policy)" + UNVERIFIED),
+    "rfc5280::root-missing-basic-constraints": (("chrome",),
+        "Chrome accepts a v3 trust anchor without basicConstraints, Firefox does not (SEC_ERROR_CA_CERT_INVALID): "
+        "observed, oracle case anchor-no-basicconstraints"),
+    "webpki::aki::root-with-aki-authoritycertissuer": (("firefox",), ANCHOR_AKI),
+    "webpki::aki::root-with-aki-authoritycertserialnumber": (("firefox",), ANCHOR_AKI),
     "rfc5280::leaf-ku-keycertsign": (("chrome", "firefox"),
         "the leaf also asserts digitalSignature; neither browser rejects keyCertSign on a non-CA leaf" + UNVERIFIED),
     "rfc5280::ee-critical-aia-invalid": (("firefox",),

@@ -37,6 +37,15 @@ define("chain.incomplete.aia", "Incomplete chain: the issuing CA certificate is 
        "net/cert/cert_verify_proc_builtin.cc with cert_issuer_source_aia.cc (Chrome fetches the http caIssuers URL)",
        "Configure the server to send the issuing CA certificate(s) after the leaf: Chrome recovers by fetching "
        "the AIA URL, Firefox does not.")
+define("chain.incomplete.aia_unusable", "Incomplete chain: the AIA caIssuers URL serves nothing that completes it",
+       "error", "Chrome and Firefox", f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); Chromium cert_issuer_source_aia.cc "
+       "(the fetched certificate is one more candidate issuer; it must complete a valid path)",
+       "Configure the server to send the issuing CA certificate(s), and serve the right CA certificate at the "
+       "AIA URL.")
+define("chain.incomplete.aia_unfetched", "Incomplete chain: the scanner could not fetch the AIA caIssuers URL",
+       "error", "Chrome and Firefox", f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); Chromium cert_issuer_source_aia.cc "
+       "(Chrome fetches http caIssuers URLs itself; whether it can reach this one is not known to the scanner)",
+       "Configure the server to send the issuing CA certificate(s) after the leaf; do not rely on AIA fetching.")
 define("chain.untrusted_root", "Chain ends at a root that is not trusted", "error", "Chrome and Firefox",
        f"{PKIX_BUILD} (ERROR_UNKNOWN_ISSUER); {CHROME_BUILTIN} (kNoIssuersFound)",
        "Use a certificate issued under the DCCKI hierarchy, and install the DCCKI Root CA as a trust anchor "
@@ -98,9 +107,49 @@ define("chain.key.unsupported_curve", "EC key on a curve browsers do not support
 define("chain.key.unsupported_algorithm", "Key algorithm browsers do not accept (DSA, Ed25519, ...)", "error",
        "Chrome and Firefox", "BoringSSL pki/simple_path_builder_delegate.cc IsPublicKeyAcceptable; "
        "mozilla::pkix pkixnss.cpp (SEC_ERROR_UNSUPPORTED_KEYALG)", "Use RSA 2048+ or ECDSA P-256/P-384.")
-define("chain.anchor.unknown_critical", "The trust anchor has an unknown critical extension (Firefox rejects)",
-       "warning", "Firefox", "mozilla::pkix pkixcert.cpp BackCert::Init (trust anchors are parsed too); "
-       "BoringSSL ignores trust-anchor extensions", "Install a root certificate without unknown critical extensions.")
+define("chain.anchor.unknown_critical", "The trust anchor has an unknown critical extension (both browsers reject)",
+       "error", "Chrome and Firefox", "mozilla::pkix pkixcert.cpp BackCert::Init (trust anchors are parsed too); "
+       "BoringSSL pki/verify_certificate_chain.cc ProcessRootCertificate with enforce_anchor_constraints "
+       "(VerifyNoUnconsumedCriticalExtensions on the anchor; Chromium trust_store_nss.cc sets it for local anchors)",
+       "Install a root certificate without unknown critical extensions.")
+define("chain.anchor_not_yet_valid", "The trust anchor is not yet valid (both browsers reject a locally installed one)",
+       "error", "Chrome and Firefox", f"{PKIX_CHECK} CheckValidity on the trust anchor "
+       "(MOZILLA_PKIX_ERROR_NOT_YET_VALID_ISSUER_CERTIFICATE via pkixbuild.cpp RecordResult); BoringSSL "
+       "pki/verify_certificate_chain.cc (enforce_anchor_expiry covers notBefore too)",
+       "Check the root certificate's notBefore and the clock of the machine that made it.")
+define("firefox.anchor.no_basic_constraints", "The trust anchor is a v3 certificate without basicConstraints "
+       "(Firefox rejects)", "error", "Firefox", f"{PKIX_CHECK} CheckBasicConstraints (only a v1 trust anchor may lack "
+       "basicConstraints: SEC_ERROR_CA_CERT_INVALID); BoringSSL requires basicConstraints on an anchor only when it "
+       "is present (Chrome accepts)", "Install a root certificate with basicConstraints cA=TRUE.")
+define("chrome.anchor.unparseable", "The trust anchor does not parse for Chrome's verifier (Chrome has no anchor)",
+       "error", "Chrome", "BoringSSL pki/parsed_certificate.cc ParsedCertificate::Create (authorityKeyIdentifier and "
+       "nameConstraints parsed eagerly; RFC 5280 4.2.1.1 authorityCertIssuer needs authorityCertSerialNumber, "
+       "4.2.1.10 iPAddress constraints are address and mask)",
+       "Reissue the root certificate with well-formed extensions and install it again.")
+define("chrome.anchor.name_constraints_pattern", "The trust anchor's nameConstraints holds a DNS pattern ('*'), "
+       "which no name is inside (Chrome rejects)", "error", "Chrome", "BoringSSL pki/name_constraints.cc (a dNSName "
+       "subtree is compared as a domain suffix, never as a pattern; the violation maps to ERR_CERT_INVALID)",
+       "Reissue the root with nameConstraints naming domains (example.com), not patterns (*.example.com).")
+define("firefox.name_constraints.malformed", "A nameConstraints entry is malformed (Firefox rejects when it "
+       "applies)", "error", "Firefox", "mozilla::pkix pkixnames.cpp CheckNameConstraints (a constraint of the "
+       "presented name's type that is not a valid DNS ID or address+mask: SEC_ERROR_BAD_DER)",
+       "Reissue the CA certificate with well-formed nameConstraints (DNS subtrees without '*').")
+define("chain.path_depth_limit", "Path building stopped at dccscan's depth bound", "warning", "dccscan",
+       "dccscan's own bound (scanner/evaluate/path.py MAX_DEPTH) against hostile chains; Chromium's path builder has "
+       "no depth limit of its own, mozilla::pkix stops at 6 intermediates",
+       "Serve a chain of at most a few intermediates.")
+define("firefox.path.too_long", "More intermediate CAs than Firefox allows (6)", "error", "Firefox",
+       f"{PKIX_BUILD} (MAX_SUBCA_COUNT = 6: a longer path is SEC_ERROR_UNKNOWN_ISSUER)",
+       "Shorten the hierarchy: at most 6 intermediate CAs between the server certificate and the root.")
+define("firefox.path.alternatives_differ", "Every candidate path fails, each for a different reason "
+       "(Firefox reports an unknown issuer)", "error", "Firefox",
+       "mozilla::pkix pkixbuild.cpp PathBuildingStep::RecordResult (different errors from alternative issuers "
+       "become ERROR_UNKNOWN_ISSUER)", "Serve only the valid issuing CA certificate; fix or remove the others.")
+define("chrome.policy.explicit_required", "An explicit certificate policy is required but none is valid (Chrome "
+       "rejects)", "error", "Chrome", "BoringSSL pki/verify_certificate_chain.cc policy processing (RFC 5280 6.1.3 f, "
+       "6.1.5; kNoValidPolicy, mapped to ERR_CERT_INVALID); Firefox processes policies only for EV",
+       "Assert the required certificatePolicies in every certificate below the CA that sets requireExplicitPolicy, "
+       "or drop the constraint.")
 define("chrome.extension.unconsumed_critical", "Critical AKI, SKI or AIA extension (Chrome's verifier rejects it)",
        "error", "Chrome", "BoringSSL pki/verify_certificate_chain.cc VerifyNoUnconsumedCriticalExtensions; "
        "RFC 5280 4.2.1.1, 4.2.1.2, 4.2.2.1 (MUST be non-critical)", "Reissue with these extensions non-critical.")

@@ -12,13 +12,13 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from scanner.checks import certificate, chain, dccki, engine, expiry, names, request
+from scanner.checks import certificate, chain, dccki, engine, expiry, names, request, revocation
 from scanner.checks.model import CRASHED, SOURCES, Check, Context, Outcome, Runner, Status
 
 __all__ = ["CRASHED", "SOURCES", "ORDER", "REGISTRY", "Check", "Context", "Outcome", "Runner", "Status",
            "catalogue", "run", "run_all"]
 
-_MODULES = (certificate, chain, dccki, engine, expiry, names, request)
+_MODULES = (certificate, chain, dccki, engine, expiry, names, request, revocation)
 
 
 def _table(checks: Iterable[Check]) -> dict[str, Check]:

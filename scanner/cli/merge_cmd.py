@@ -132,6 +132,8 @@ def merge_results(out_dir: Path, parts: Sequence[Part]) -> tuple[Path, int, list
     except BaseException:
         writer.close()
         raise
+    if any("revocation_data" in p.header for p in parts):
+        writer.extra["revocation_data"] = merged_revocation_data(parts, out_dir)
     complete = not missing and all(p.header.get("complete") for p in parts)
     not_reached = [t for p in parts for t in p.header.get("not_reached") or []] + (lost or [])
     results = writer.finish(max(_time(p.header["finished_at"]) for p in parts), complete=complete,
@@ -143,8 +145,25 @@ def merge_results(out_dir: Path, parts: Sequence[Part]) -> tuple[Path, int, list
             inputs.append(name)
             if source.resolve() != (out_dir / name).resolve():
                 shutil.copyfile(source, out_dir / name)
-    folder.sweep(writer.chain_files, inputs=inputs)
+    folder.sweep(writer.chain_files, inputs=inputs,
+                 revocation_files={str(e["file"]) for e in writer.extra.get("revocation_data") or []})
     return results, writer.summary.exit_code(complete), missing, lost
+
+
+def merged_revocation_data(parts: Sequence[Part], out_dir: Path) -> list[dict[str, Any]]:
+    """The shards' ``revocation_data`` tables as one (each CRL / OCSP response once, by SHA-256,
+    its locations united), with their ``revocation/`` files copied beside the merged results."""
+    table: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for entry in part.header.get("revocation_data") or []:
+            sha, name = str(entry.get("sha256")), str(entry.get("file"))
+            merged = table.setdefault(sha, dict(entry, locations=[]))
+            merged["locations"] += [loc for loc in entry.get("locations") or [] if loc not in merged["locations"]]
+            source, target = part.folder / name, out_dir / name
+            if name.startswith("revocation/") and source.is_file() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+    return [table[sha] for sha in sorted(table)]
 
 
 def _add_part(writer: ResultsWriter, part: Part) -> None:

@@ -191,9 +191,10 @@ def after_scan(options: NightlyOptions, out_dir: Path, formats: Sequence[str],
     if options.evidence is not None:
         _pack(out_dir, options.evidence, options.sign_key)
     if options.notify_webhook is not None:
-        from scanner.notify import post_webhook, scan_payload
+        from scanner.notify import post_webhook, revoked_certificates, scan_payload
         from scanner.results import read_header
-        post_webhook(options.notify_webhook, scan_payload(read_header(results), scan_id, changes))
+        post_webhook(options.notify_webhook, scan_payload(read_header(results), scan_id, changes,
+                                                          revoked_certificates(results)))
     if options.unattended:
         log_event("run.finished", exit_code=code, out=str(out_dir), scan_id=scan_id)
     return scan_id, changes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import signal
 import sys
 import threading
@@ -26,14 +27,16 @@ from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.errors import InputError
 from scanner.log import log_event
 from scanner.passwords import CLIENT_KEY
-from scanner.probe.runner import Outcome, Retry, scan_targets
+from scanner.probe.revocation import FetchSettings, RevocationFetcher
+from scanner.probe.runner import Outcome, Retry, Revocation, scan_targets
 from scanner.recordpool import RecordPool
 from scanner.outdir import claim
 from scanner.results import ResultsWriter, copy_inputs
+from scanner.revocation_store import RevocationStore
 from scanner.severity import FAIL_ON_CHOICES
 from scanner.shard import Shard, parse_shard
 from scanner.targets import (MAX_TIMEOUT, Target, anchor_ders, anchor_records, apply_overrides, load_targets,
-                             parse_cli_target)
+                             parse_cli_target, read_crl)
 
 FORMATS = ("json", "html", "junit", "csv", "prometheus")
 DEFAULT_CONCURRENCY = 50
@@ -59,6 +62,8 @@ class ScanRequest:
     profile: Any | None = None
     max_duration: float | None = None  # seconds; then stop as for SIGTERM (complete: false)
     order: Sequence[str] | None = None  # target names in targets-file order (before --shard); default: targets
+    crl_files: Sequence[Path] = ()  # --crl, on top of the targets' own ``crl`` files
+    revocation_online: bool = True  # False: --offline-revocation (stapled responses and CRL files only)
 
 
 def load_profile(path: Path | None) -> Any | None:
@@ -82,6 +87,47 @@ def _settings(request: ScanRequest, timeout: float) -> dict[str, Any]:
     return settings
 
 
+def _crl_paths(request: ScanRequest) -> list[Path]:
+    """Every CRL file of the run, once: ``--crl`` then the targets' ``crl`` lists."""
+    return list(dict.fromkeys([*request.crl_files, *(p for t in request.targets for p in t.crls)]))
+
+
+def read_crl_option(text: str) -> Path:
+    """A ``--crl`` path, checked now (InputError naming the file): a bad file must stop the run
+    before anything is scanned."""
+    path = Path(text)
+    try:
+        read_crl(path)
+    except OSError as exc:
+        raise InputError(f"cannot read the CRL file ({exc.strerror or exc})", file=path,
+                         fix="check the path given to --crl") from None
+    except ValueError:
+        raise InputError("the file holds no CRL", file=path,
+                         fix="give the issuing CA's CRL as DER or PEM ('-----BEGIN X509 CRL-----')") from None
+    return path.resolve()
+
+
+def _revocation(request: ScanRequest, timeout: float, anchors: dict[str, list[bytes] | None],
+                settings: dict[str, Any]) -> tuple[Revocation, RevocationStore]:
+    """The probe's revocation fetcher (and its store under OUT/revocation/), recorded in settings."""
+    store = RevocationStore(request.out_dir)
+    fetch = FetchSettings(online=request.revocation_online, timeout=timeout)
+    files = [(str(path), path.read_bytes()) for path in _crl_paths(request)]
+    settings["revocation"] = dict(fetch.to_json(), crl_files=[{"path": p, "sha256": store.put("file", d, p)}
+                                                              for p, d in files])
+    fetcher = RevocationFetcher(store.put, fetch, files)
+    return Revocation(fetcher, lambda target: anchors[target.name] or _public_roots()), store
+
+
+@functools.lru_cache(maxsize=1)
+def _public_roots() -> list[bytes]:
+    """The public store's roots (DER): where the issuer of a chain's last certificate is found
+    when a target has no trust anchors of its own."""
+    from scanner.evaluate import public_anchors
+
+    return [facts.der for facts in public_anchors()]
+
+
 def _anchor_lookup(targets: Sequence[Target]) -> dict[str, list[bytes] | None]:
     """Trust anchors per target name, each file read once (estates share one anchor file)."""
     by_paths: dict[tuple[Path, ...], list[bytes] | None] = {}
@@ -100,7 +146,8 @@ EXIT_INTERRUPTED_RENDER = 3  # results exist, the reports do not: "not everythin
 
 async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], None],
                               progress: Callable[[int, int], None] | None,
-                              finished: Callable[[Target], None] | None = None) -> bool:
+                              finished: Callable[[Target], None] | None = None,
+                              revocation: Revocation | None = None) -> bool:
     """Scan; Ctrl-C or SIGTERM stops it cleanly (results so far are kept). True if stopped."""
     stopped = False
     async with trio.open_nursery() as nursery:
@@ -128,7 +175,7 @@ async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], No
             nursery.start_soon(expire)
         await scan_targets(request.targets, concurrency=request.concurrency, sink=sink, progress=progress,
                            per_address=request.per_address, finished=finished,
-                           retry=Retry(retries=request.retries))
+                           retry=Retry(retries=request.retries), revocation=revocation)
         nursery.cancel_scope.cancel()
     return stopped
 
@@ -143,8 +190,10 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     anchors = _anchor_lookup(request.targets)
     settings = _settings(request, timeout)
     folder = claim(request.out_dir)
+    revocation, store = _revocation(request, timeout, anchors, settings)
     # the pool forks its workers before the writer starts its thread
     pool = RecordPool(lambda o: anchors[o.target.name], request.profile)
+    pool.revocation_folder = str(request.out_dir)
     order = request.order if request.order is not None else [t.name for t in request.targets]
     writer = ResultsWriter(request.out_dir, started_at=started, targets_file=targets_file, settings=settings,
                            order=order, checks=catalogue(), inputs=pinned_inputs_record())
@@ -153,16 +202,19 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
 
     try:
         try:
-            interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress, lambda t: finished.add(t.name))
+            interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress,
+                                   lambda t: finished.add(t.name), revocation)
         finally:
             pool.close()
+        writer.extra["revocation_data"] = store.to_json()
         complete = not interrupted
         # a target with several addresses may have some endpoints recorded and still be unfinished
         not_reached = [t.to_json() for t in request.targets if t.name not in finished]
         with signals_deferred():  # a second Ctrl-C must not cost the results gathered so far
             results = writer.finish(datetime.now(timezone.utc), complete=complete, not_reached=not_reached)
             copy_inputs(request.out_dir, request.targets_path, request.profile_path)
-            folder.sweep(writer.chain_files, inputs=_input_copies(request))
+            folder.sweep(writer.chain_files, inputs=_input_copies(request),
+                         revocation_files={entry["file"] for entry in store.to_json()})
     except OSError as exc:  # a full disk, a folder removed under us: one line, no stray spool
         writer.close()
         raise InputError(f"cannot write the results ({exc.strerror or exc}); the scan's results were not saved",
@@ -285,12 +337,17 @@ def _progress_bar(total: int) -> Any:
               help="Exit 1 when a finding is at or above this severity.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing for a clean run (exit 0); otherwise the summary. "
               "Warnings and errors always go to stderr.")
+@click.option("--crl", "crl_texts", multiple=True, metavar="FILE",
+              help="CRL file (DER or PEM) of an issuing CA, used for revocation (repeatable).")
+@click.option("--offline-revocation", is_flag=True,
+              help="Fetch no CRL or OCSP: judge revocation from stapled responses and --crl files only.")
 @nightly_options
 def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None, out_dir: Path | None,
          formats: str, concurrency: int, per_address: int, retries: int, shard_text: str | None,
          timeout: float | None, anchors: tuple[str, ...],
          client_cert: str | None, client_key: str | None, profile_path: Path | None, http_check: bool | None,
-         fail_on: str, quiet: bool, nightly: NightlyOptions) -> None:
+         fail_on: str, quiet: bool, crl_texts: tuple[str, ...], offline_revocation: bool,
+         nightly: NightlyOptions) -> None:
     """Scan TLS endpoints and write results.json, reports and the presented chains.
 
     Exit codes: 0 all scanned and nothing at or above --fail-on; 1 findings at or above it;
@@ -307,6 +364,7 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
         if shard is not None:
             targets = shard.select(targets)
         profile = load_profile(profile_path)
+        crl_files = [read_crl_option(text) for text in crl_texts]
         out = prepare_out_dir(out_dir or default_out_dir())
         nightly.validate()
     except InputError as exc:
@@ -314,7 +372,8 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
     request = ScanRequest(targets=targets, out_dir=out, concurrency=concurrency, per_address=per_address,
                           retries=retries, shard=shard, fail_on=fail_on,
                           formats=wanted, targets_path=targets_path, targets_sha256=sha256,
-                          profile_path=profile_path, profile=profile, order=order)
+                          profile_path=profile_path, profile=profile, order=order, crl_files=crl_files,
+                          revocation_online=not offline_revocation)
     try:
         code = run_nightly(nightly, lambda seconds: execute(dataclasses.replace(request, max_duration=seconds),
                                                             quiet=quiet), out, wanted)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from scanner.checks.dccki import PROFILE_CHECKS
 from scanner.checks.model import CRASHED, Context, Outcome
 from scanner.checks.registry import REGISTRY, run_all
 from scanner.evaluate import browsers, names, path
 from scanner.evaluate.inputs import PinnedInputs, compare_pinned, installed, pinned_inputs, pinned_inputs_record
+from scanner import pem
 from scanner.facts import certificate as certs
 from scanner.evaluate.profile import Profile, builtin_profile, load_profile
 
@@ -56,12 +57,24 @@ def _utc(at: datetime) -> datetime:
     return at.replace(microsecond=0)
 
 
+def _fetched(aia: Sequence[Mapping[str, Any]] | None) -> list[path.Fetched] | None:
+    """The probe's AIA records (results ``aia``: url, error, certificates as PEM) as path input."""
+    if aia is None:
+        return None
+    out = []
+    for record in aia:
+        found = tuple(certs.facts(block.der) for text in record.get("certificates") or []
+                      for block in pem.blocks(str(text)) if block.label == "CERTIFICATE" and block.der)
+        out.append(path.Fetched(str(record.get("url")), found, record.get("error")))
+    return out
+
+
 def _context(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | None, at: datetime,
-             profile: Profile, inputs: PinnedInputs) -> Context:
+             profile: Profile, inputs: PinnedInputs, aia: Sequence[Mapping[str, Any]] | None = None) -> Context:
     facts = [certs.facts(d) for d in chain]
     public = anchors is None
     anchor_facts = list(inputs.anchors) if public else [certs.facts(a) for a in anchors or ()]
-    result = path.build(facts, anchor_facts, at, public_root=public)
+    result = path.build(facts, anchor_facts, at, public_root=public, fetched=_fetched(aia))
     ids = facts[0].ids
     return Context(chain=facts, hostname=hostname, at=at, profile=profile, path=result,
                    chrome_names=names.chrome_match(hostname, ids, inputs.icann_suffixes),
@@ -70,23 +83,28 @@ def _context(chain: Sequence[bytes], hostname: str, anchors: Sequence[bytes] | N
 
 
 def evaluate_outcomes(chain: Sequence[bytes], hostname: str, *, anchors: Sequence[bytes] | None, at: datetime,
-                      profile: Profile | None = None, inputs: PinnedInputs | None = None) -> tuple[Context, list[Outcome]]:
+                      profile: Profile | None = None, inputs: PinnedInputs | None = None,
+                      aia: Sequence[Mapping[str, Any]] | None = None) -> tuple[Context, list[Outcome]]:
     """Every check's outcome (pass / fail / not-applicable / not-effective), for tests and evidence."""
-    ctx = _context(chain, hostname, anchors, _utc(at), profile or _builtin(), inputs or installed())
+    ctx = _context(chain, hostname, anchors, _utc(at), profile or _builtin(), inputs or installed(), aia)
     return ctx, run_all(ctx)
 
 
 def evaluate(chain: Sequence[bytes], hostname: str, *, anchors: Sequence[bytes] | None, at: datetime,
-             profile: Profile | None = None, inputs: PinnedInputs | None = None) -> dict[str, Any]:
+             profile: Profile | None = None, inputs: PinnedInputs | None = None,
+             aia: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """``{"browsers": {"chrome", "firefox"}, "profile", "findings"}`` as in the results schema.
 
     ``inputs``: the public root store and public-suffix list to judge with (``scanner.evaluate.
-    inputs``; default: the installed ones); a re-evaluation passes the ones the scan recorded."""
+    inputs``; default: the installed ones); a re-evaluation passes the ones the scan recorded.
+    ``aia``: what the probe fetched from AIA caIssuers URLs (``scanner.probe.aia.AiaFetch.to_json``
+    records); None when nothing was fetched, and then Chrome's own fetch is assumed to succeed."""
     profile = profile or _builtin()
     if not chain:
         return _crashed(profile, "no certificate was presented")
     try:
-        ctx, outcomes = evaluate_outcomes(chain, hostname, anchors=anchors, at=at, profile=profile, inputs=inputs)
+        ctx, outcomes = evaluate_outcomes(chain, hostname, anchors=anchors, at=at, profile=profile, inputs=inputs,
+                                          aia=aia)
         return _assemble(ctx, outcomes)
     except Exception as exc:  # noqa: BLE001 - the engine never raises
         return _crashed(profile, f"evaluation failed: {type(exc).__name__}: {exc}")

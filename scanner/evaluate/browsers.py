@@ -111,6 +111,8 @@ EFFECTS: dict[str, Effect] = {
     # chain / trust (path.py)
     "chain.incomplete": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
     "chain.incomplete.aia": Effect(None, _UNKNOWN_ISSUER, chrome_note=CHROME_AIA_FETCH),
+    "chain.incomplete.aia_unusable": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
+    "chain.incomplete.aia_unfetched": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
     "chain.untrusted_root": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
     "chain.self_signed_leaf": Effect("AUTHORITY_INVALID", ("MOZILLA_PKIX_ERROR_SELF_SIGNED_CERT", PATH, TRUST)),
     "chain.bad_signature": Effect("AUTHORITY_INVALID", ("SEC_ERROR_BAD_SIGNATURE", PATH, FATAL)),
@@ -122,14 +124,32 @@ EFFECTS: dict[str, Effect] = {
     "chain.ca.key_cert_sign_missing": Effect("INVALID?", ("SEC_ERROR_INADEQUATE_KEY_USAGE", PATH, FATAL)),
     "chain.ca.path_length": Effect("INVALID?", ("SEC_ERROR_PATH_LEN_CONSTRAINT_INVALID", PATH, FATAL)),
     "chain.name_constraints.violation": Effect("INVALID?", ("SEC_ERROR_CERT_NOT_IN_NAME_SPACE", PATH, FATAL)),
-    "chain.anchor.unknown_critical": Effect(None, ("SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION", PATH, FATAL)),
+    # trust-anchor constraints (oracle cases anchor-*): Chrome enforces them on a locally installed
+    # root (trust_store_nss.cc: CertificateTrust WithEnforceAnchorConstraints), mozilla::pkix on
+    # every anchor (CheckIssuerIndependentProperties runs for TrustLevel::TrustAnchor too).
+    "chain.anchor.unknown_critical": Effect("INVALID?", ("SEC_ERROR_UNKNOWN_CRITICAL_EXTENSION", PATH, FATAL),
+                                            chrome_local_only=True),
+    "chain.anchor_not_yet_valid": Effect("DATE_INVALID", ("MOZILLA_PKIX_ERROR_NOT_YET_VALID_ISSUER_CERTIFICATE", PATH, TRUST),
+                                         chrome_local_only=True),
+    "firefox.anchor.no_basic_constraints": Effect(None, ("SEC_ERROR_CA_CERT_INVALID", PATH, TRUST)),
+    "chrome.anchor.unparseable": Effect("AUTHORITY_INVALID", None),
+    "chrome.anchor.name_constraints_pattern": Effect("INVALID?", None),
+    "firefox.name_constraints.malformed": Effect(None, ("SEC_ERROR_BAD_DER", PATH, FATAL)),
+    # depth and alternative issuers
+    "chain.path_depth_limit": Effect("AUTHORITY_INVALID", _UNKNOWN_ISSUER),
+    "firefox.path.too_long": Effect(None, _UNKNOWN_ISSUER),
+    "firefox.path.alternatives_differ": Effect(None, _UNKNOWN_ISSUER),
+    # RFC 5280 policy processing: BoringSSL does it (kNoValidPolicy, unmapped: INVALID), Firefox not
+    "chrome.policy.explicit_required": Effect("INVALID?", None),
     "chrome.extension.unconsumed_critical": Effect("INVALID?", None),
     "chain.path_building_limit": Effect("AUTHORITY_INVALID", None),
     "chrome.validity.too_long": Effect("VALIDITY_TOO_LONG", None),
     # the leaf's issuer-independent properties (an issuer's are met during path building)
     "rfc5280.signature.algorithm_mismatch": Effect("INVALID", ("MOZILLA_PKIX_ERROR_SIGNATURE_ALGORITHM_MISMATCH", LEAF, FATAL)),
-    "chain.signature.sha1": Effect("INVALID?", (_DISABLED, LEAF, TRUST), chrome_also="WEAK_SIGNATURE_ALGORITHM"),
-    "chain.signature.md5": Effect("INVALID?", (_DISABLED, LEAF, TRUST), chrome_also="WEAK_SIGNATURE_ALGORITHM"),
+    # SHA-1 / MD5: ERR_CERT_INVALID even beside DATE_INVALID or AUTHORITY flags (oracle prio-sha1-date), so
+    # INVALID outright rather than the INVALID-if-nothing-else fallback.
+    "chain.signature.sha1": Effect("INVALID", (_DISABLED, LEAF, TRUST), chrome_also="WEAK_SIGNATURE_ALGORITHM"),
+    "chain.signature.md5": Effect("INVALID", (_DISABLED, LEAF, TRUST), chrome_also="WEAK_SIGNATURE_ALGORITHM"),
     # kUnacceptablePublicKey is mapped to WEAK_KEY by MapPathBuilderErrorsToCertStatus (checked); a key
     # BoringSSL cannot parse at all (secp256k1) is kFailedParsingSpki, which is not mapped: INVALID.
     "chain.key.weak": Effect("WEAK_KEY", ("MOZILLA_PKIX_ERROR_INADEQUATE_KEY_SIZE", LEAF, TRUST)),
@@ -218,6 +238,8 @@ def firefox_verdict(failures: Sequence[Outcome], *, name_matched: bool, public: 
             mismatch = True
         else:
             depth = outcome.certificate_index if outcome.certificate_index is not None else 99
+            if outcome.check == "firefox.path.alternatives_differ":
+                depth = -1  # RecordResult's combined error replaces each candidate's own
             pkix.append(((stage, depth if stage == PATH else 0, order.index(outcome.check)), code, group))
         reasons.append(_reason(code, outcome))
     error = _firefox_error(sorted(pkix), mismatch)

@@ -24,7 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 
 from scanner.facts.certificate import ANY_EKU, EMPTY_NAME, OCSP_SIGNING, SERVER_AUTH, CertFacts
 
-MAX_DEPTH = 8            # certificates in one path, leaf included
+# Certificates in one path, leaf included: dccscan's own bound against hostile chains. Chromium
+# 156 accepted 10 intermediates (oracle case depth-10-intermediates; its CertPathBuilder is given
+# no depth limit, only kPathBuilderIterationLimit), so the bound sits well above that.
+MAX_DEPTH = 16
+# mozilla::pkix pkixbuild.cpp BuildForward: at most MAX_SUBCA_COUNT (6) intermediates between the
+# leaf and the trust anchor; a longer path is ERROR_UNKNOWN_ISSUER (oracle: 6 pass, 7 fail).
+FIREFOX_MAX_SUBCA_COUNT = 6
+ANY_POLICY = "2.5.29.32.0"
 MAX_EXPANSIONS = 200     # issuer candidates tried in one evaluation (hostile-chain cap)
 MAX_PATHS = 16           # complete candidate paths compared
 PUBLIC_MAX_VALIDITY = ((datetime(2020, 9, 1).date(), 398), (datetime(2018, 3, 1).date(), 825))
@@ -125,20 +132,23 @@ class _Search:
     exhausted: bool = False
 
     def candidates(self, node: Node, used: set[str]) -> list[Node]:
-        """Issuers named by ``node`` (anchors first, AKI matches before others), not yet used."""
+        """Issuers named by ``node``, not yet used, in the order BoringSSL's path builder tries them
+        (pki/path_builder.cc CertIssuersIter::SortPotentialIssuers): trust anchors first, then
+        those whose SKI matches the AKI, then the newest notBefore first."""
         want = node.facts.issuer
         found = [n for n in (*self.anchors, *self.pool) if n.facts.subject == want and n.facts.sha256 not in used]
         if len(found) < 2:
             return found  # nothing to order (the usual case: one issuer)
         aki = node.facts.aki
-        return sorted(found, key=lambda n: (not n.anchor, aki is not None and n.facts.ski != aki))
+        return sorted(found, key=lambda n: (not n.anchor, aki is not None and n.facts.ski != aki,
+                                            -n.facts.not_before.timestamp()))
 
 
 @dataclass(frozen=True)
 class _Candidate:
     path: list[Node]
     trusted: bool
-    end: str  # "anchor" | "bad-signature" | "no-issuer"
+    end: str  # "anchor" | "bad-signature" | "no-issuer" | "too-deep"
     bad_signature: str | None = None
 
 
@@ -147,7 +157,10 @@ def _walk(search: _Search, path: list[Node], used: set[str]) -> Iterator[_Candid
     if node.anchor:
         yield _Candidate(list(path), True, "anchor")
         return
-    options = search.candidates(node, used) if len(path) < MAX_DEPTH else []
+    if len(path) >= MAX_DEPTH:
+        yield _Candidate(list(path), False, "too-deep")
+        return
+    options = search.candidates(node, used)
     bad: str | None = None
     progressed = False
     for option in options:
@@ -178,9 +191,50 @@ def _nodes(chain: Sequence[CertFacts], anchors: Sequence[CertFacts]) -> tuple[li
     return pool, anchor_nodes, anchor_shas
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """What the probe got from one AIA caIssuers URL: certificates, or why none."""
+
+    url: str
+    certificates: tuple[CertFacts, ...] = ()
+    error: str | None = None
+
+
 def build(chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetime, *,
-          public_root: bool = False) -> PathResult:
-    """The best path from ``chain[0]`` and its issues. ``chain`` holds parsed facts, leaf first."""
+          public_root: bool = False, fetched: Sequence[Fetched] | None = None) -> PathResult:
+    """The best path from ``chain[0]`` and its issues. ``chain`` holds parsed facts, leaf first.
+
+    ``fetched``: what the probe got from AIA caIssuers URLs (None: not fetched, e.g. a results
+    file from before the probe fetched them; then Chrome's fetch is assumed to succeed)."""
+    result = _build(chain, anchors, at, public_root)
+    if fetched is not None:
+        result.issues = [_judge_fetch(i, chain, anchors, at, public_root, fetched)
+                         if i.check == "chain.incomplete.aia" else i for i in result.issues]
+    return result
+
+
+def _judge_fetch(issue: Issue, chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetime,
+                 public_root: bool, fetched: Sequence[Fetched]) -> Issue:
+    """Chrome's AIA recovery, decided on what the probe really fetched: does adding the fetched
+    certificates to the pool give a trusted path without issuer-side problems?"""
+    top = chain[issue.index] if issue.index is not None and issue.index < len(chain) else chain[0]
+    mine = [f for f in fetched if f.url in top.ca_issuers]
+    got = [c for f in mine for c in f.certificates]
+    if got:
+        retry = _build([*chain, *got], anchors, at, public_root)
+        if retry.trusted and not _issuer_side(retry):
+            return issue
+        why = "; ".join(f"{i.check}: {i.detail}" for i in retry.issues if i.depth > 0) or "no trusted path"
+        return Issue("chain.incomplete.aia_unusable", issue.index,
+                     f"the issuer of {top.subject_text} was not presented; dccscan fetched its AIA caIssuers URL "
+                     f"({mine[0].url}), but what it served does not complete a trusted path ({why})", issue.depth)
+    errors = "; ".join(f"{f.url}: {f.error}" for f in mine) or f"{top.ca_issuers[0]}: not fetched by the probe"
+    return Issue("chain.incomplete.aia_unfetched", issue.index,
+                 f"the issuer of {top.subject_text} was not presented, and dccscan could not fetch its AIA caIssuers "
+                 f"URL ({errors}); Chrome fetches it itself and may succeed where the scanner could not", issue.depth)
+
+
+def _build(chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetime, public_root: bool) -> PathResult:
     leaf = chain[0]
     if leaf.cert is None:
         return PathResult([Node(leaf, 0)], False,
@@ -190,24 +244,52 @@ def build(chain: Sequence[CertFacts], anchors: Sequence[CertFacts], at: datetime
     search = _Search(pool, anchor_nodes, anchor_shas)
     start = Node(leaf, 0, leaf.sha256 in anchor_shas)
     best: tuple[int, PathResult] | None = None
+    failed: list[PathResult] = []  # candidate paths through some issuer, none valid, in search order
     for count, candidate in enumerate(_walk(search, [start], {leaf.sha256})):
         result = _judge(candidate, at, public_root)
-        score = (0 if result.trusted else 1000) + sum(1 for i in result.issues if not i.check.startswith("expiry."))
+        issuer_problems = _issuer_side(result)
+        if result.trusted and not issuer_problems:
+            best = (0, result)
+            failed = []
+            break
+        if len(result.path) > 1:
+            failed.append(result)
+        # Chrome (BoringSSL CertPathBuilder::AddResultPath) keeps the first path that ends at a
+        # trust anchor when none is valid; among dead ends, the one with the fewest problems.
+        score = 1 if result.trusted else 1000 + len(result.issues)
         if best is None or score < best[0]:
             best = (score, result)
-        if score == 0:
-            break
         if count + 1 >= MAX_PATHS:
             search.exhausted = True
             break
     assert best is not None
     result = best[1]
     result.exhausted = search.exhausted
+    result.issues.extend(_alternatives_issue(failed))
     if search.exhausted:
         result.issues.append(Issue("chain.path_building_limit", None,
                                    f"path building stopped at its limit ({MAX_EXPANSIONS} candidate issuers, {MAX_PATHS} paths)"))
     result.issues.extend(_unparseable_pool(chain))
     return result
+
+
+def _issuer_side(result: PathResult) -> list[str]:
+    """The path's problems above the leaf (what differs between alternative issuers)."""
+    return [i.check for i in result.issues if i.depth > 0]
+
+
+def _alternatives_issue(failed: list[PathResult]) -> list[Issue]:
+    """mozilla::pkix PathBuildingStep::RecordResult: when several candidate issuers all fail, the
+    error is theirs only if they failed alike; otherwise ERROR_UNKNOWN_ISSUER (oracle cases
+    alt-expired-vs-*). A candidate that leads to no trust anchor counts as failing with
+    UNKNOWN_ISSUER (alt-expired-vs-untrusted). Only Firefox names it; the chosen path keeps its own
+    problems, and this issue lists each alternative's first one."""
+    if len(failed) < 2 or len({_issuer_side(r)[0] for r in failed}) < 2:
+        return []
+    shown = "; ".join(f"via {r.path[1].facts.subject_text} (certificate {r.path[1].index}): {_issuer_side(r)[0]}"
+                      for r in failed if len(r.path) > 1)
+    return [Issue("firefox.path.alternatives_differ", None,
+                  f"every candidate path fails, each for a different reason ({shown})", 1)]
 
 
 def _unparseable_pool(chain: Sequence[CertFacts]) -> list[Issue]:
@@ -226,6 +308,11 @@ def _judge(candidate: _Candidate, at: datetime, public_root: bool) -> PathResult
     for depth, node in enumerate(path):
         issues.extend(_cert_issues(node, depth, path, at))
     issues.extend(_name_constraint_issues(path))
+    if candidate.trusted:
+        if len(path) > 1:  # depends on the names below the anchor: not kept with the anchor's own issues
+            issues.extend(_refused_anchor_issues(path[-1], len(path) - 1, path))
+        issues.extend(_policy_issues(path))
+        issues.extend(_firefox_depth_issues(path))
     if public_root and candidate.trusted:
         issues.extend(_public_root_issues(path[0]))
     return PathResult(path, candidate.trusted, issues, public_root)
@@ -235,6 +322,10 @@ def _dead_end(candidate: _Candidate) -> Issue:
     top = candidate.path[-1]
     depth = len(candidate.path) - 1
     f = top.facts
+    if candidate.end == "too-deep":
+        return Issue("chain.path_depth_limit", top.index,
+                     f"path building stopped at dccscan's depth bound of {MAX_DEPTH} certificates before reaching "
+                     "a trust anchor", depth)
     if candidate.end == "bad-signature":
         return Issue("chain.bad_signature", top.index, candidate.bad_signature or "bad signature", depth)
     if f.self_issued and depth == 0:
@@ -286,7 +377,12 @@ def _node_issues(node: Node, depth: int, path: list[Node], at: datetime) -> list
     if node.anchor:
         if at > f.not_after:
             out.append(Issue("chain.anchor_expired", idx, f"the trust anchor {f.subject_text} expired {f.not_after:%Y-%m-%d}", depth))
+        elif at < f.not_before:
+            out.append(Issue("chain.anchor_not_yet_valid", idx,
+                             f"the trust anchor {f.subject_text} is not valid before {f.not_before:%Y-%m-%d %H:%M:%SZ}", depth))
         out.extend(_key_issues(f, idx, depth))
+        if depth > 0:
+            out.extend(_eku_issues(f, idx, depth))
         if f.unknown_critical:
             out.append(Issue("chain.anchor.unknown_critical", idx,
                              "the trust anchor has unknown critical extensions: " + ", ".join(f.unknown_critical), depth))
@@ -405,6 +501,9 @@ def _ca_issues(node: Node, depth: int, path: list[Node], *, anchor: bool) -> lis
     out: list[Issue] = []
     if f.version == 1 and not anchor:
         out.append(Issue("chain.ca.v1", idx, f"{f.subject_text} is a v1 certificate used as a CA", depth))
+    elif anchor and not f.bc_present and f.version != 1:
+        out.append(Issue("firefox.anchor.no_basic_constraints", idx,
+                         f"the trust anchor {f.subject_text} is a v3 certificate without basicConstraints", depth))
     elif not f.is_ca and not (anchor and f.version == 1):
         out.append(Issue("chain.ca.not_ca", idx, f"{f.subject_text} issues certificates but is not a CA (basicConstraints)", depth))
     if f.key_usage is not None and "key_cert_sign" not in f.key_usage:
@@ -414,6 +513,82 @@ def _ca_issues(node: Node, depth: int, path: list[Node], *, anchor: bool) -> lis
         out.append(Issue("chain.ca.path_length", idx,
                          f"{f.subject_text} allows {f.path_len} intermediate(s) below it; the path has {below}", depth))
     return out
+
+
+AKI_OID, NC_OID = "2.5.29.35", "2.5.29.30"
+
+
+def _refused_anchor_issues(node: Node, depth: int, path: list[Node]) -> list[Issue]:
+    """A trust anchor whose extension cryptography refuses (the browsers decide; oracle cases
+    anchor-aki-issuer-without-serial, anchor-nc-malformed-*). BoringSSL ParsedCertificate::Create
+    parses the AKI and the nameConstraints of every certificate eagerly: an AKI with an issuer but
+    no serial, or an iPAddress constraint that is not address+mask, makes the anchor unparseable,
+    so Chrome has no anchor at all. A dNSName pattern ("*.x") parses but matches nothing. mozilla::pkix
+    never reads the AKI, and reads a constraint only against names of its own type (then BAD_DER)."""
+    f, idx = node.facts, node.index
+    out: list[Issue] = []
+    ips = any(n.facts.ids.ips for n in path[:depth])
+    dns = any(n.facts.ids.dns for n in path[:depth])
+    malformed = f.malformed_name_constraints
+    if AKI_OID in f.refused_extensions or any(kind == "ip-length" for kind, _ in malformed):
+        out.append(Issue("chrome.anchor.unparseable", idx,
+                         f"the trust anchor {f.subject_text} does not parse for BoringSSL ({f.extension_error})", depth))
+    patterns = [value for kind, value in malformed if kind == "dns-pattern"]
+    if patterns and dns:
+        out.append(Issue("chrome.anchor.name_constraints_pattern", idx,
+                         f"the trust anchor's nameConstraints names the pattern {patterns[0]}, which no DNS name is "
+                         "inside", depth))
+    if (patterns and dns) or (ips and any(kind == "ip-length" for kind, _ in malformed)):
+        out.append(Issue("firefox.name_constraints.malformed", idx,
+                         f"the trust anchor's nameConstraints is malformed ({f.extension_error})", depth))
+    return out
+
+
+def _firefox_depth_issues(path: list[Node]) -> list[Issue]:
+    """mozilla::pkix allows FIREFOX_MAX_SUBCA_COUNT intermediates; Chrome sets no such limit."""
+    count = len(path) - 2
+    if count <= FIREFOX_MAX_SUBCA_COUNT:
+        return []
+    return [Issue("firefox.path.too_long", None,
+                  f"the path has {count} intermediate CAs; Firefox (mozilla::pkix MAX_SUBCA_COUNT) allows "
+                  f"{FIREFOX_MAX_SUBCA_COUNT}", len(path) - 1)]
+
+
+def _policy_issues(path: list[Node]) -> list[Issue]:
+    """RFC 5280 6.1.3-6.1.5 policy processing as BoringSSL pki/verify_certificate_chain.cc does it
+    (user-initial-policy-set anyPolicy, no mapping): with requireExplicitPolicy in force, every
+    certificate below must assert an acceptable policy. The trust anchor's own constraints are not
+    processed. Firefox does policy processing only for EV, so this is Chrome's alone."""
+    certs = [n for n in reversed(path[:-1])]  # top intermediate first, leaf last
+    n = len(certs)
+    explicit, inhibit_any = n + 1, n + 1
+    valid: frozenset[str] | None = frozenset({ANY_POLICY})
+    for i, node in enumerate(certs, start=1):
+        f = node.facts
+        if valid is not None:
+            valid = _next_policies(valid, f, inhibit_any > 0 or (i < n and f.self_issued))
+        if explicit <= 0 and valid is None:
+            return [Issue("chrome.policy.explicit_required", node.index,
+                          f"an explicit certificate policy is required (requireExplicitPolicy above), but no valid "
+                          f"policy remains at {f.subject_text}", len(path) - 1 - i)]
+        if not f.self_issued:
+            explicit, inhibit_any = explicit - 1, inhibit_any - 1
+        if f.require_explicit_policy is not None:
+            explicit = min(explicit, f.require_explicit_policy)
+        if f.inhibit_any_policy is not None and i < n:
+            inhibit_any = min(inhibit_any, f.inhibit_any_policy)
+    return []
+
+
+def _next_policies(valid: frozenset[str], f: CertFacts, any_allowed: bool) -> frozenset[str] | None:
+    """The valid policy set after one certificate (None: the RFC 5280 valid_policy_tree is NULL)."""
+    if f.policies is None:
+        return None
+    asserted = f.policies - {ANY_POLICY}
+    if ANY_POLICY in f.policies and any_allowed:
+        asserted = asserted | ({ANY_POLICY} if ANY_POLICY in valid else valid)
+    result = asserted if ANY_POLICY in valid else (valid & asserted)
+    return result or None
 
 
 def _public_root_issues(leaf: Node) -> list[Issue]:

@@ -174,6 +174,32 @@ def without_extensions(der: bytes, oids: frozenset[str]) -> bytes:
     return bytes(cert.dump(force=False))
 
 
+def _tlvs(data: bytes) -> Iterable[tuple[int, int, bytes]]:
+    """(class, tag, contents) of each TLV in ``data``, in order."""
+    pos = 0
+    while pos < len(data):
+        size = parser.peek(data[pos:])
+        cls, _, tag, _, contents, _ = parser.parse(data[pos:pos + size])
+        yield cls, tag, contents
+        pos += size
+
+
+def malformed_name_constraints(value: bytes) -> tuple[tuple[str, str], ...]:
+    """The entries of a nameConstraints value that cryptography refuses and browsers read each
+    their own way: a dNSName subtree holding a pattern ("*"), an iPAddress that is not an address
+    and a mask (8 or 32 bytes). Read as raw TLVs: the whole point is that the value is malformed."""
+    out: list[tuple[str, str]] = []
+    _, _, _, _, body, _ = parser.parse(value)
+    for _, _, subtrees in _tlvs(body):  # [0] permittedSubtrees, [1] excludedSubtrees
+        for _, _, subtree in _tlvs(subtrees):  # GeneralSubtree
+            for cls, tag, contents in list(_tlvs(subtree))[:1]:  # its base GeneralName
+                if cls == 2 and tag == 2 and b"*" in contents:
+                    out.append(("dns-pattern", contents.decode("ascii", "replace")))
+                elif cls == 2 and tag == 7 and len(contents) not in (8, 32):
+                    out.append(("ip-length", contents.hex()))
+    return tuple(out)
+
+
 def request_spki(der: bytes) -> bytes:
     """The SubjectPublicKeyInfo of a PKCS#10 request as encoded (compared byte for byte, so a key
     cryptography cannot load still compares)."""

@@ -36,6 +36,7 @@ from scanner.facts.identity import Identities
 ANY_EKU = "2.5.29.37.0"
 EKU_OID = "2.5.29.37"
 SAN_OID = "2.5.29.17"
+NC_OID = "2.5.29.30"
 OCSP_SIGNING = "1.3.6.1.5.5.7.3.9"
 EMPTY_NAME = b"\x30\x00"  # DER of an empty distinguished name
 SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
@@ -117,6 +118,15 @@ class CertFacts:
     name_constraints: x509.NameConstraints | None = None
     san_empty: bool = False  # a subjectAltName extension with no entries (BoringSSL cannot parse it)
     ca_issuers: tuple[str, ...] = ()  # AIA caIssuers http URLs (Chrome fetches a missing issuer there)
+    # RFC 5280 policy processing (Chrome's verifier does it, Firefox only for EV): the asserted
+    # policy OIDs (None: no certificatePolicies), requireExplicitPolicy and inhibitAnyPolicy.
+    policies: frozenset[str] | None = None
+    # Extensions cryptography refused one by one (the rest are read without them), and the
+    # nameConstraints entries it refused: ("dns-pattern", "*.example") or ("ip-length", hex).
+    refused_extensions: tuple[str, ...] = ()
+    malformed_name_constraints: tuple[tuple[str, str], ...] = ()
+    require_explicit_policy: int | None = None
+    inhibit_any_policy: int | None = None
     # For the certificate record (``certinfo.describe``), so it need not read the certificate again:
     # the signature algorithm's name, and the subjectAltName value (None: absent; NOT_READ when the
     # extensions did not parse as presented, so describe reads them itself and reports the error).
@@ -252,10 +262,22 @@ def _extension_fields(values: dict[x509.ObjectIdentifier, object] | None, cns: t
         "ids": _identities(cns, san),
         "ca_issuers": _ca_issuers(get(ExtensionOID.AUTHORITY_INFORMATION_ACCESS)),
         "san_empty": isinstance(san, x509.SubjectAlternativeName) and len(san) == 0,
+        **_policy_fields(get(ExtensionOID.CERTIFICATE_POLICIES), get(ExtensionOID.POLICY_CONSTRAINTS),
+                         get(ExtensionOID.INHIBIT_ANY_POLICY)),
     }
     if isinstance(ku, x509.KeyUsage):
         facts["key_usage"] = frozenset(f for f in _KU_FLAGS if getattr(ku, f))
     return facts
+
+
+def _policy_fields(policies: object, constraints: object, inhibit: object) -> dict[str, object]:
+    return {
+        "policies": (frozenset(p.policy_identifier.dotted_string for p in policies)
+                     if isinstance(policies, x509.CertificatePolicies) else None),
+        "require_explicit_policy": (constraints.require_explicit_policy
+                                    if isinstance(constraints, x509.PolicyConstraints) else None),
+        "inhibit_any_policy": inhibit.skip_certs if isinstance(inhibit, x509.InhibitAnyPolicy) else None,
+    }
 
 
 def parse(cert_der: bytes, fingerprint: str | None = None) -> CertFacts:
@@ -311,7 +333,8 @@ def _refused_extensions(raw: asn1.RawCertificate, cert_der: bytes, problem: Exce
         return {"duplicate_extensions": duplicates, "values": None}, NOT_READ
     empty = raw.empty_sequences((EKU_OID, SAN_OID))
     if not empty:
-        return {"extension_error": str(problem) or type(problem).__name__, "values": None}, NOT_READ
+        refused: dict[str, object] = {"extension_error": str(problem) or type(problem).__name__, "values": None}
+        return {**refused, **_without_refused(raw, cert_der)}, NOT_READ
     rest = x509.load_der_x509_certificate(asn1.without_extensions(cert_der, empty))
     found: dict[str, object] = {"values": _values(rest.extensions)}
     if EKU_OID in empty:
@@ -319,6 +342,23 @@ def _refused_extensions(raw: asn1.RawCertificate, cert_der: bytes, problem: Exce
     if SAN_OID in empty:
         found["san_empty"] = True
     return found, NOT_READ
+
+
+def _without_refused(raw: asn1.RawCertificate, cert_der: bytes) -> dict[str, object]:
+    """When one extension's value is what cryptography refuses, the others are read without it:
+    a trust anchor with a malformed authorityKeyIdentifier still has its basicConstraints, and the
+    browsers differ on exactly such anchors (oracle cases anchor-aki-*, anchor-nc-malformed-*)."""
+    for ext in raw.extensions:
+        try:
+            rest = x509.load_der_x509_certificate(asn1.without_extensions(cert_der, frozenset({ext.oid})))
+            values = _values(rest.extensions)
+        except Exception:  # noqa: BLE001 - not this one (or not this one alone)
+            continue
+        found: dict[str, object] = {"values": values, "refused_extensions": (ext.oid,)}
+        if ext.oid == NC_OID:
+            found["malformed_name_constraints"] = asn1.malformed_name_constraints(ext.value)
+        return found
+    return {}
 
 
 class _Cache:

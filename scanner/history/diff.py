@@ -17,6 +17,8 @@ Rules (each list in the result is sorted, so equal inputs give equal output):
 * ``expiry_windows``: the leaf of an ``ok`` endpoint is now inside a tighter warning window than
   before (windows from ``settings.profile.expiry_warning_days``, default 60 and 30 days; the
   days left are counted from each scan's ``started_at``).
+* ``revoked``: "revoked since last night": a certificate the endpoint presents is ``revoked`` in
+  the new scan's ``revocation`` block and was not revoked (or not presented) in the older one.
 
 How (streaming): every rule above compares an endpoint only with the same endpoint id, or with the
 records of the same target name (its addresses, its address-less DNS failure). An endpoint id
@@ -201,6 +203,29 @@ def _expiry(old: Doc, new: Doc, old_eps: dict[str, Any], new_eps: dict[str, Any]
     return out
 
 
+def _revoked_certificates(endpoint: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """SHA-256 -> revocation record of each presented certificate the endpoint's scan found revoked."""
+    records = (endpoint or {}).get("revocation") or []
+    return {r["sha256"]: r for r in records if isinstance(r, dict) and r.get("status") == "revoked" and r.get("sha256")}
+
+
+def _revoked(old_eps: dict[str, Any], new_eps: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for endpoint_id in sorted(new_eps):
+        before = _revoked_certificates(old_eps.get(endpoint_id))
+        chain = new_eps[endpoint_id].get("chain") or []
+        for sha, record in sorted(_revoked_certificates(new_eps[endpoint_id]).items()):
+            if sha in before:
+                continue
+            index = record.get("certificate_index")
+            cert = chain[index] if isinstance(index, int) and 0 <= index < len(chain) else {}
+            out.append({"endpoint": endpoint_id, "target": _target(new_eps[endpoint_id]), "certificate_index": index,
+                        "certificate_sha256": sha, "subject": cert.get("subject"), "serial": cert.get("serial"),
+                        "revoked_at": record.get("revoked_at"), "reason": record.get("reason"),
+                        "detail": record.get("detail")})
+    return out
+
+
 class _Scan:
     """One side of a diff: its header, its not-reached targets and its endpoints ordered by
     (target name, endpoint id)."""
@@ -267,6 +292,7 @@ def _target_changes(old: _Scan, new: _Scan, old_list: list[dict[str, Any]], new_
         "addresses_added": added, "addresses_removed": removed,
         "verdict_changes": _verdict_changes(old_eps, new_eps),
         "expiry_windows": _expiry(old_doc, new_doc, old_eps, new_eps, windows),
+        "revoked": _revoked(old_eps, new_eps),
     }
 
 
@@ -310,6 +336,9 @@ def _lines(kind: str, items: Iterable[dict[str, Any]]) -> list[str]:
                                       f"{_verdict_text(c['new'])}"),
         "expiry_windows": lambda c: (f"{c['endpoint']}: expires {c['not_after']} ({c['days_left']:g} days left, "
                                      f"inside the {c['window_days']}-day window)"),
+        "revoked": lambda c: (f"{c['endpoint']}: {c.get('subject') or c['certificate_sha256'][:16]} revoked "
+                              f"{c.get('revoked_at') or '(date unknown)'}"
+                              + (f" ({c['reason']})" if c.get("reason") else "")),
     }[kind]
     return [f"  {render(item)}" for item in items]
 

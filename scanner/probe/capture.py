@@ -30,6 +30,7 @@ class Capture:
     client_auth_http: dict[str, Any] | None = None  # the HTTP check's request and answer, when made
     acceptable_ca_names: list[str] = field(default_factory=list)
     certificates_presented: int = 0  # before the MAX_CHAIN_CERTS cap
+    ocsp_staple: bytes | None = None  # the OCSP response the server stapled (status_request), if any
 
     def to_tls_json(self) -> dict[str, Any]:
         return {"version": self.version, "cipher": self.cipher, "alpn": self.alpn,

@@ -16,15 +16,18 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import trio
 
 from scanner.address import literal_address
-from scanner.probe import errors
+from scanner.probe import aia, errors
 from scanner.probe.resolve import resolve
 from scanner.probe.tls import Capture, probe
 from scanner.targets import Target, client_identity
+
+if TYPE_CHECKING:
+    from scanner.probe.revocation import RevocationFetcher
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Outcome:
     error: errors.ProbeError | None
     scanned_at: datetime
     duration_ms: float
+    revocation: list[dict[str, Any]] | None = None  # sources recorded by scanner.probe.revocation
+    aia: tuple[aia.AiaFetch, ...] = ()  # caIssuers fetched for an issuer the server did not send
 
 
 Sink = Callable[[Outcome], None]
@@ -60,7 +65,18 @@ async def probe_address(target: Target, address: str) -> Outcome:
         error, capture = exc, exc.capture
     except Exception as exc:  # noqa: BLE001 - a per-endpoint problem never ends the scan
         error = errors.ProbeError(f"internal error while scanning: {type(exc).__name__}: {exc}")
-    return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000)
+    fetched = await _fetch_aia(capture)
+    return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000, aia=fetched)
+
+
+async def _fetch_aia(capture: Capture | None) -> tuple[aia.AiaFetch, ...]:
+    """What Chrome would fetch for an incomplete chain (nothing for a complete one); never raises."""
+    if capture is None or not capture.chain:
+        return ()
+    try:
+        return await aia.fetch_all(list(capture.chain))
+    except Exception:  # noqa: BLE001 - the fetch is an aid to the verdict, never a reason to lose the endpoint
+        return ()
 
 
 class Limits:
@@ -117,6 +133,29 @@ class Retry:
     on_retry: RetryHook | None = None
 
 
+@dataclass(frozen=True)
+class Revocation:
+    """Revocation data to gather after each handshake (outside its slots: another server)."""
+
+    fetcher: "RevocationFetcher"
+    anchors: Callable[[Target], Sequence[bytes] | None]
+
+
+async def _with_revocation(outcome: Outcome, revocation: Revocation | None, sink: Sink) -> None:
+    """Record the CRLs / OCSP responses of the outcome's chain, then hand it to ``sink``. The
+    outcome reaches ``sink`` whatever happens, a stop (Ctrl-C, --max-duration) during the fetches
+    included: what the handshake captured is never lost (its revocation is then not evaluated)."""
+    capture = outcome.capture
+    try:
+        if revocation is not None and capture is not None and capture.chain:
+            outcome.revocation = await revocation.fetcher.sources(
+                capture.chain, revocation.anchors(outcome.target), capture.ocsp_staple)
+    except Exception:  # noqa: BLE001 - a revocation bug must not cost the endpoint; its status stays unevaluated
+        outcome.revocation = None
+    finally:
+        sink(outcome)
+
+
 async def _with_retries(limits: Limits, target: Target, address: str, retry: Retry) -> Outcome:
     """Probe, retrying connect failures; the wait holds no slot (others use it meanwhile)."""
     attempt = 0
@@ -133,7 +172,8 @@ async def _with_retries(limits: Limits, target: Target, address: str, retry: Ret
         attempt += 1
 
 
-async def scan_target(target: Target, limits: Limits, sink: Sink, retry: Retry = Retry()) -> None:
+async def scan_target(target: Target, limits: Limits, sink: Sink, retry: Retry = Retry(),
+                      revocation: Revocation | None = None) -> None:
     """Resolve, then probe every address of the target concurrently (within the limits)."""
     addresses = literal_address(target.host)
     if addresses is None:
@@ -141,11 +181,11 @@ async def scan_target(target: Target, limits: Limits, sink: Sink, retry: Retry =
         if addresses is None:
             return
     if len(addresses) == 1:  # the usual case: no nursery needed
-        sink(await _with_retries(limits, target, addresses[0], retry))
+        await _with_revocation(await _with_retries(limits, target, addresses[0], retry), revocation, sink)
         return
 
     async def one(address: str) -> None:
-        sink(await _with_retries(limits, target, address, retry))
+        await _with_revocation(await _with_retries(limits, target, address, retry), revocation, sink)
 
     async with trio.open_nursery() as nursery:
         for address in addresses:
@@ -177,7 +217,8 @@ concurrency, never by the number of targets."""
 
 async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sink,
                        progress: Progress | None = None, per_address: int | None = None,
-                       finished: Finished | None = None, retry: Retry = Retry()) -> None:
+                       finished: Finished | None = None, retry: Retry = Retry(),
+                       revocation: Revocation | None = None) -> None:
     """Scan every target; ``sink`` gets each endpoint outcome as soon as it is known, and
     ``finished`` each target once all its addresses are done (what an interrupted run has not
     finished is listed as not reached). ``per_address=None`` means no per-address limit (the
@@ -200,7 +241,7 @@ async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sin
     async def work() -> None:
         nonlocal done
         async for target in receive:
-            await scan_target(target, limits, sink, retry)
+            await scan_target(target, limits, sink, retry, revocation)
             done += 1
             if finished is not None:
                 finished(target)

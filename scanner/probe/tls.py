@@ -19,6 +19,7 @@ import errno
 import functools
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 from cryptography import x509
@@ -69,6 +70,7 @@ def _context(identity: ClientIdentity | None, max_version: int | None = None) ->
         key = serialization.load_pem_private_key(identity.key_pem, password=None)
         ctx.use_privatekey(key)  # type: ignore[arg-type]
     ctx.set_info_callback(_watch)
+    ctx.set_ocsp_client_callback(_stapled)
     return ctx
 
 
@@ -79,11 +81,26 @@ def _load_der(der: bytes) -> x509.Certificate:
 class _Observer:
     """What the info callback saw on one connection (kept as the connection's app data)."""
 
-    __slots__ = ("cert_requested", "ticket_seen")
+    __slots__ = ("cert_requested", "ticket_seen", "staple")
 
     def __init__(self) -> None:
         self.cert_requested = False
         self.ticket_seen = False  # a TLS 1.3 session ticket: the server completed its side
+        self.staple: bytes | None = None  # the OCSP response the server stapled, if any
+
+
+MAX_STAPLE_BYTES = 64 * 1024
+
+
+def _stapled(conn: SSL.Connection, response: bytes, _data: Any) -> bool:
+    """Keep the stapled OCSP response for ``scanner.evaluate.revocation`` (judged there, not here:
+    a bad or missing staple must never end the handshake, so this always says yes)."""
+    try:
+        if response and len(response) <= MAX_STAPLE_BYTES:
+            conn.get_app_data().staple = bytes(response)
+    except Exception:  # noqa: BLE001 - a callback must never raise into OpenSSL
+        pass
+    return True
 
 
 # Info-callback events that carry no handshake state we look for: an alert, the handshake function
@@ -300,9 +317,13 @@ async def _handshake(stream: trio.SocketStream, hostname: str, identity: ClientI
         conn.set_tlsext_host_name(hostname.encode("ascii"))
     observer = _Observer()
     conn.set_app_data(observer)
+    conn.request_ocsp()  # status_request: a stapled OCSP response is revocation evidence
     wire = Wire(stream, conn, limit=max_bytes, transcript_limit=TRANSCRIPT_BYTES)
     progress.wire = wire
-    await _run_handshake(wire, conn, observer, capture, identity, progress, request)
+    try:
+        await _run_handshake(wire, conn, observer, capture, identity, progress, request)
+    finally:
+        capture.ocsp_staple = observer.staple
 
 
 async def _run_handshake(wire: Wire, conn: SSL.Connection, observer: _Observer, capture: Capture,

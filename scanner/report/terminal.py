@@ -63,6 +63,13 @@ def _counts_line(total: int, outcomes: dict[str, int], accepted: dict[str, int],
             f"{accepted['firefox']}. Profile: {prof}. Findings: {sev}.")
 
 
+def _revoked_line(ep: Mapping[str, Any], record: Mapping[str, Any]) -> str:
+    index = record.get("certificate_index")
+    what = "leaf certificate" if index == 0 else f"certificate {index}"
+    reason = f", reason {record['reason']}" if record.get("reason") else ""
+    return f"REVOKED: {ep.get('id', '?')} presents a revoked {what} (revoked {record.get('revoked_at') or '?'}{reason})."
+
+
 def render_summary(results_path: Path, *, color: bool) -> str:
     """The summary table and a counts line for results.json; ANSI colours only when ``color``."""
     header = read_header(results_path)
@@ -72,8 +79,10 @@ def render_summary(results_path: Path, *, color: bool) -> str:
     severities: dict[str, int] = {}
     accepted = {"chrome": 0, "firefox": 0}
     total = 0
+    revoked: list[str] = []  # "revoked" is the one revocation state worth a line of its own
     for ep in iter_endpoints(results_path):
         total += 1
+        revoked += [_revoked_line(ep, r) for r in ep.get("revocation") or [] if r.get("status") == "revoked"]
         cells = _cells(ep, ascii_only=not color)
         widths = [max(w, len(c)) for w, c in zip(widths, cells)]
         outcomes[cells[2]] = outcomes.get(cells[2], 0) + 1
@@ -85,6 +94,7 @@ def render_summary(results_path: Path, *, color: bool) -> str:
     lines = [_line(HEADINGS, widths, False), _line(tuple("-" * w for w in widths), widths, False)]
     lines += [_line(_cells(ep, ascii_only=not color), widths, color) for ep in iter_endpoints(results_path)]
     lines.append(_counts_line(total, outcomes, accepted, profile, severities))
+    lines += [printable(line, ascii_only=not color) for line in revoked]
     if not header.get("complete", True):
         lines.append(f"INCOMPLETE: {len(header.get('not_reached') or [])} target(s) not reached.")
     return "\n".join(lines) + "\n"

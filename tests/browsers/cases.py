@@ -433,10 +433,232 @@ def _v1_root_case() -> Case:
                  issue(subject="leaf", issuer=inter, dns=[_host("v1-root")]))
 
 
+# --- issue 14: trust-anchor constraints, depth, error priority, more from the sources ---------
+
+def _anchor_leaf(case_id: str, *, description: str, rule: str, direct: bool = False,
+                 dns: Sequence[str] | None = None, hostname: str | None = None, **root_kwargs: Any) -> Case:
+    """Root carrying ``root_kwargs`` (its constraints) -> issuing CA -> leaf, or root -> leaf."""
+    root = _ca(case_id, "Root", **root_kwargs)
+    issuer = root if direct else _ca(case_id, "Issuing", root)
+    host = hostname or _host(case_id)
+    leaf = issue(subject="leaf", issuer=issuer, dns=[host] if dns is None else dns)
+    return _case(case_id, rule, description, leaf, hostname=host)
+
+
+def _anchor_cases() -> list[Case]:
+    now = _now()
+    ok = x509.DNSName(f"ok.{DOMAIN}")
+    return [
+        _anchor_leaf("anchor-bc-ca-false", rule="P3", description="installed root with basicConstraints cA=FALSE",
+                     basic_constraints=False, extra=[(x509.BasicConstraints(ca=False, path_length=None), True)]),
+        _anchor_leaf("anchor-no-basicconstraints", rule="P3", description="installed v3 root without basicConstraints",
+                     basic_constraints=False),
+        _anchor_leaf("anchor-pathlen-0-violated", rule="P3", description="installed root pathLen 0 above an issuing CA", path_length=0),
+        _anchor_leaf("anchor-pathlen-0-direct", rule="P3", description="installed root pathLen 0 issues the leaf directly",
+                     direct=True, path_length=0),
+        _anchor_leaf("anchor-no-keycertsign", rule="P2", description="installed root keyUsage without keyCertSign",
+                     key_usage=["digital_signature", "crl_sign"]),
+        _anchor_leaf("anchor-eku-clientauth", rule="P1", description="installed root with EKU clientAuth only", eku=[CLIENT_AUTH]),
+        _anchor_leaf("anchor-eku-serverauth", rule="P1", description="installed root with EKU serverAuth", eku=[SERVER_AUTH]),
+        _anchor_leaf("anchor-eku-any", rule="P1", description="installed root with EKU anyExtendedKeyUsage only",
+                     eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]),
+        _anchor_leaf("anchor-nc-violated", rule="P12", description="installed root permits ok.<domain> only; leaf outside",
+                     name_constraints=_constrained([ok])),
+        _anchor_leaf("anchor-nc-ok", rule="P12", description="installed root permits ok.<domain>; leaf inside",
+                     hostname=f"anchor-nc-ok.ok.{DOMAIN}", name_constraints=_constrained([ok])),
+        _anchor_leaf("anchor-not-yet-valid", rule="P16", description="installed root valid from tomorrow",
+                     not_before=now + dt.timedelta(days=1), days=1000),
+        _anchor_leaf("anchor-unknown-critical-ext", rule="P4", description="installed root with an unknown critical extension",
+                     extra=[(UNKNOWN_CRITICAL, True)]),
+        _anchor_leaf("anchor-nc-malformed-wildcard", rule="P12", description="installed root nameConstraints permits the pattern "
+                     "*.<domain> (a wildcard is not a subtree: limbo rfc5280::nc::invalid-dnsname-wildcard)",
+                     extra=[(_raw_name_constraints(0x82, f"*.{DOMAIN}".encode()), True)]),
+        _anchor_leaf("anchor-aki-issuer-without-serial", rule="P15", description="installed root AKI with authorityCertIssuer but no "
+                     "serial (limbo webpki::aki::root-with-aki-authoritycertissuer)", ski_aki=False,
+                     extra=[(_raw_aki_issuer_only("Oracle anchor-aki-issuer-without-serial"), False)]),
+        _anchor_leaf("anchor-nc-malformed-ip", rule="P12", description="installed root nameConstraints iPAddress of 5 bytes (not address+mask: "
+                     "limbo rfc5280::nc::invalid-ipv4-address)",
+                     extra=[(_raw_name_constraints(0x87, bytes([127, 0, 0, 0, 255])), True)]),
+    ]
+
+
+def _raw_aki_issuer_only(org: str) -> x509.UnrecognizedExtension:
+    """An authorityKeyIdentifier naming an authorityCertIssuer without its serial (RFC 5280 4.2.1.1
+    wants both or neither; cryptography will not build it)."""
+    issuer_name = name("Root CA", o=org).public_bytes()
+    return x509.UnrecognizedExtension(x509.oid.ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+                                      der.sequence(der.tlv(0xA1, der.tlv(0xA4, issuer_name))))
+
+
+def _raw_name_constraints(tag: int, value: bytes) -> x509.UnrecognizedExtension:
+    """A nameConstraints extension with one permitted subtree, encoded by hand: cryptography will
+    not build a malformed one. ``tag``: the GeneralName's implicit tag (0x82 dNSName, 0x87 iPAddress)."""
+    subtree = der.sequence(der.tlv(tag, value))
+    return x509.UnrecognizedExtension(x509.oid.ExtensionOID.NAME_CONSTRAINTS, der.sequence(der.tlv(0xA0, subtree)))
+
+
+def _deep(case_id: str, intermediates: int) -> Case:
+    """Root -> ``intermediates`` CAs -> leaf, everything served."""
+    issuer = _ca(case_id, "Root")
+    for level in range(intermediates):
+        issuer = _ca(case_id, f"Level {level + 1}", issuer)
+    leaf = issue(subject="leaf", issuer=issuer, dns=[_host(case_id)])
+    return _case(case_id, "P15", f"{intermediates} intermediates between the installed root and the leaf", leaf)
+
+
+def _depth_cases() -> list[Case]:
+    return [_deep(f"depth-{n}-intermediates", n) for n in (5, 6, 7, 8, 10, 14)]
+
+
+def _alternative_issuers(case_id: str, description: str, flaws: Sequence[dict[str, Any]]) -> Case:
+    """One issuing CA (same subject and key) certified once per flaw, each under its own root."""
+    key = new_key("ec-p256")
+    subject = name("Alt Issuing CA", o=f"Oracle {case_id}")
+    roots, issuing = [], []
+    for index, flaw in enumerate(flaws):
+        root = _ca(case_id, f"Root {chr(65 + index)}")
+        kwargs: dict[str, Any] = {"not_before": _now() - dt.timedelta(days=10), "days": 1000, "ca": True, **flaw}
+        roots.append(root)
+        issuing.append(issue(subject=subject, issuer=root, key=key, **kwargs))
+    leaf = issue(subject="leaf", issuer=issuing[-1], dns=[_host(case_id)])
+    return _case(case_id, "P15", description, leaf, served=[leaf, *issuing], anchors=roots)
+
+
+def _alternative_untrusted() -> Case:
+    """The issuing CA certified twice: expired under the installed root A, valid under a root B
+    that is neither installed nor served (one candidate fails on time, the other has no anchor)."""
+    case_id = "alt-expired-vs-untrusted"
+    key = new_key("ec-p256")
+    subject = name("Alt Issuing CA", o=f"Oracle {case_id}")
+    root_a, root_b = _ca(case_id, "Root A"), _ca(case_id, "Root B")
+    now = _now()
+    expired = issue(subject=subject, issuer=root_a, key=key, ca=True, not_before=now - dt.timedelta(days=400), days=200)
+    stray = issue(subject=subject, issuer=root_b, key=key, ca=True, not_before=now - dt.timedelta(days=10), days=1000)
+    leaf = issue(subject="leaf", issuer=stray, dns=[_host(case_id)])
+    return _case(case_id, "P15", "two certificates for the issuing CA: expired under the installed root, "
+                 "valid under a root nobody trusts", leaf, served=[leaf, expired, stray], anchors=[root_a])
+
+
+def _priority_cases() -> list[Case]:
+    now = _now()
+    expired = {"not_before": now - dt.timedelta(days=30), "not_after": now - dt.timedelta(days=1)}
+    stray, decoy = _pki("prio-date-trust"), _pki("prio-date-trust-decoy")
+    stray2, decoy2 = _pki("prio-name-trust"), _pki("prio-name-trust-decoy")
+    old_root = _ca("prio-constraints-date", "Root")
+    nokcs = _ca("prio-constraints-date", "Issuing", old_root, key_usage=["digital_signature"])
+    exp_i_root = _ca("prio-name-expired-issuer", "Root")
+    exp_i = _ca("prio-name-expired-issuer", "Issuing", exp_i_root, not_before=now - dt.timedelta(days=400), days=200)
+    eku_root = _ca("prio-eku-date", "Root")
+    eku_i = _ca("prio-eku-date", "Issuing", eku_root, eku=[CLIENT_AUTH])
+    past = {"not_before": now - dt.timedelta(days=400), "days": 200}
+    return [
+        _simple("prio-name-date", "P16", "expired leaf for another hostname", dns=[f"other-nd.{DOMAIN}"], **expired),
+        _case("prio-date-trust", "P16", "expired leaf under a root nobody trusts",
+              stray.leaf(dns=[_host("prio-date-trust")], **expired), anchors=[decoy.root]),
+        _case("prio-name-trust", "P16", "wrong hostname under a root nobody trusts",
+              stray2.leaf(dns=[f"other-nt.{DOMAIN}"]), hostname=_host("prio-name-trust"), anchors=[decoy2.root]),
+        _case("prio-constraints-date", "P16", "issuing CA without keyCertSign, leaf expired",
+              issue(subject="leaf", issuer=nokcs, dns=[_host("prio-constraints-date")], **expired)),
+        _case("prio-name-expired-issuer", "P16", "expired issuing CA and wrong hostname",
+              issue(subject="leaf", issuer=exp_i, dns=[f"other-nei.{DOMAIN}"]),
+              hostname=_host("prio-name-expired-issuer")),
+        _case("prio-eku-date", "P16", "issuing CA EKU clientAuth only, leaf expired",
+              issue(subject="leaf", issuer=eku_i, dns=[_host("prio-eku-date")], **expired)),
+        _simple("prio-eku-name", "P16", "leaf EKU clientAuth only and wrong hostname", eku=[CLIENT_AUTH],
+                dns=[f"other-en.{DOMAIN}"]),
+        _simple("prio-sha1-date", "P16", "SHA-1 leaf, expired", key="rsa-2048", hash_name="sha1", **expired),
+        _alternative_issuers("alt-expired-vs-nokeycertsign",
+                             "two certificates for the issuing CA: one expired, one without keyCertSign",
+                             [past, {"key_usage": ["digital_signature"]}]),
+        _alternative_issuers("alt-expired-vs-clientauth",
+                             "two certificates for the issuing CA: one expired, one EKU clientAuth only",
+                             [past, {"eku": [CLIENT_AUTH]}]),
+        _alternative_issuers("alt-pathlen-vs-expired",
+                             "two certificates for the issuing CA: one not a CA, one expired",
+                             [{"ca": False, "basic_constraints": False}, past]),
+        _alternative_untrusted(),
+        _alternative_issuers("alt-expired-vs-valid",
+                             "two certificates for the issuing CA: the expired one served first, the valid last",
+                             [past, {}]),
+    ]
+
+
+def _pss(issued: Issued, signer: Issued) -> Issued:
+    """``issued`` signed again by ``signer`` with RSASSA-PSS (SHA-256, salt 32)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    cert = issued.cert
+    builder = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(cert.issuer)
+               .public_key(cert.public_key()).serial_number(cert.serial_number)
+               .not_valid_before(cert.not_valid_before_utc).not_valid_after(cert.not_valid_after_utc))
+    for ext in cert.extensions:
+        builder = builder.add_extension(ext.value, critical=ext.critical)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    signed = builder.sign(signer.key, hashes.SHA256(), rsa_padding=pss)  # type: ignore[arg-type]
+    return Issued(cert=signed, key=issued.key, chain=issued.chain)
+
+
+def _more_cases() -> list[Case]:
+    out: list[Case] = []
+    # RSA-PSS at every position
+    root = _ca("rsa-pss-leaf", "Root", key="rsa-2048")
+    inter = _ca("rsa-pss-leaf", "Issuing", root, key="rsa-2048")
+    leaf = _pss(issue(subject="leaf", issuer=inter, dns=[_host("rsa-pss-leaf")], key="rsa-2048"), inter)
+    out.append(_case("rsa-pss-leaf", "P8", "leaf signed with RSASSA-PSS", leaf))
+    root = _ca("rsa-pss-intermediate", "Root", key="rsa-2048")
+    inter = _pss(_ca("rsa-pss-intermediate", "Issuing", root, key="rsa-2048"), root)
+    out.append(_case("rsa-pss-intermediate", "P8", "issuing CA signed with RSASSA-PSS",
+                     issue(subject="leaf", issuer=inter, dns=[_host("rsa-pss-intermediate")], key="rsa-2048")))
+    root = _ca("rsa-pss-root", "Root", key="rsa-2048")
+    root = _pss(root, root)
+    inter = _ca("rsa-pss-root", "Issuing", root, key="rsa-2048")
+    out.append(_case("rsa-pss-root", "P8", "installed root self-signed with RSASSA-PSS",
+                     issue(subject="leaf", issuer=inter, dns=[_host("rsa-pss-root")], key="rsa-2048")))
+    # policy constraints and inhibitAnyPolicy on the issuing CA; the leaf has no policies
+    for case_id, ext, description in [
+        ("policy-require-explicit", x509.PolicyConstraints(require_explicit_policy=0, inhibit_policy_mapping=None),
+         "issuing CA requireExplicitPolicy 0, leaf without certificatePolicies"),
+        ("policy-inhibit-any", x509.InhibitAnyPolicy(0), "issuing CA inhibitAnyPolicy 0 (no policies anywhere)"),
+    ]:
+        root = _ca(case_id, "Root")
+        inter = _ca(case_id, "Issuing", root, extra=[(ext, True)])
+        out.append(_case(case_id, "P4", description, issue(subject="leaf", issuer=inter, dns=[_host(case_id)])))
+    # cross-certificate: issuing CA under root B, B cross-signed by trusted A; only A installed
+    root_a, key_b = _ca("cross-signed", "Root A"), new_key("ec-p256")
+    b_self = issue(subject=name("Root B CA", o="Oracle cross-signed"), key=key_b, ca=True, days=1000)
+    b_cross = issue(subject=name("Root B CA", o="Oracle cross-signed"), issuer=root_a, key=key_b, ca=True, days=1000)
+    inter = _ca("cross-signed", "Issuing", b_self)
+    c_leaf = issue(subject="leaf", issuer=inter, dns=[_host("cross-signed")])
+    out.append(_case("cross-signed", "P15", "root B cross-signed by the installed root A (B not installed)",
+                     c_leaf, served=[c_leaf, inter, b_cross], anchors=[root_a]))
+    # two installed roots with the same name, different keys; the path uses the second
+    same = name("Same Name Root CA", o="Oracle same-name-anchors")
+    first = issue(subject=same, ca=True, days=1000, key=new_key("ec-p256"))
+    second = issue(subject=same, ca=True, days=1000, key=new_key("ec-p256"))
+    inter = _ca("same-name-anchors", "Issuing", second)
+    s_leaf = issue(subject="leaf", issuer=inter, dns=[_host("same-name-anchors")])
+    out.append(_case("same-name-anchors", "P15", "two installed roots share a name; the second signed the chain",
+                     s_leaf, anchors=[first, second]))
+    # a pool of 20 decoys with the issuing CA's name but other keys, the right one served last
+    pool_pki = _pki("pool-decoys")
+    decoys = [issue(subject=pool_pki.issuing.cert.subject, issuer=pool_pki.root, ca=True, days=1000)
+              for _ in range(20)]
+    p_leaf = pool_pki.leaf(dns=[_host("pool-decoys")])
+    out.append(_case("pool-decoys", "P15", "20 same-name decoy intermediates before the right one",
+                     p_leaf, served=[p_leaf, *decoys, pool_pki.issuing]))
+    # unknown critical extension on the root (the anchor) was added above; SHA-1 on an EC leaf
+    ec_sha1 = _pki("sha1-ecdsa-leaf")
+    out.append(_case("sha1-ecdsa-leaf", "P8", "leaf signed with ECDSA-SHA1",
+                     ec_sha1.leaf(dns=[_host("sha1-ecdsa-leaf")], hash_name="sha1")))
+    return out
+
+
 def build_cases() -> list[Case]:
     """Every case, freshly generated (keys and validity dates relative to now)."""
     cases = [*_name_cases(), *_validity_cases(), *_trust_cases(), *_signature_cases(), *_usage_cases(),
-             *_constraint_cases(), *_name_constraint_cases(), _path_choice_case(), _v1_root_case()]
+             *_constraint_cases(), *_name_constraint_cases(), _path_choice_case(), _v1_root_case(),
+             *_anchor_cases(), *_depth_cases(), *_priority_cases(), *_more_cases()]
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), "case ids must be unique"
     dns_hosts = [c.hostname.rstrip(".") for c in cases if not c.is_ip]
@@ -478,6 +700,8 @@ NOTES: dict[str, tuple[bool | None, bool | None]] = {
     "nc-excluded-violated": _NEITHER, "nc-excluded-ok": _BOTH, "nc-wildcard-vs-permitted-host": (None, False),
     "nc-ip-permitted-ok": _BOTH, "nc-ip-excluded-violated": _NEITHER,
     "chain-alternate-path": _BOTH, "v1-root": (None, True),
+    # issue 14 (the browsers decide; the notes are silent or unverified on most)
+    "anchor-bc-ca-false": (None, None), "anchor-no-basicconstraints": (None, None), "anchor-pathlen-0-violated": (None, None), "anchor-pathlen-0-direct": (None, None), "anchor-no-keycertsign": (None, None), "anchor-eku-clientauth": (None, None), "anchor-eku-serverauth": (None, None), "anchor-eku-any": (None, None), "anchor-nc-violated": (None, None), "anchor-nc-ok": (None, None), "anchor-not-yet-valid": (None, None), "anchor-unknown-critical-ext": (None, None), "anchor-nc-malformed-wildcard": (None, None), "anchor-aki-issuer-without-serial": (None, None), "anchor-nc-malformed-ip": (None, None), "depth-5-intermediates": (None, None), "depth-6-intermediates": (None, None), "depth-7-intermediates": (None, None), "depth-8-intermediates": (None, None), "depth-10-intermediates": (None, None), "depth-14-intermediates": (None, None), "prio-name-date": (None, None), "prio-date-trust": (None, None), "prio-name-trust": (None, None), "prio-constraints-date": (None, None), "prio-name-expired-issuer": (None, None), "prio-eku-date": (None, None), "prio-eku-name": (None, None), "prio-sha1-date": (None, None), "alt-expired-vs-nokeycertsign": (None, None), "alt-expired-vs-clientauth": (None, None), "alt-pathlen-vs-expired": (None, None), "alt-expired-vs-untrusted": (None, None), "alt-expired-vs-valid": (None, None), "rsa-pss-leaf": (None, None), "rsa-pss-intermediate": (None, None), "rsa-pss-root": (None, None), "policy-require-explicit": (None, None), "policy-inhibit-any": (None, None), "cross-signed": (None, None), "same-name-anchors": (None, None), "pool-decoys": (None, None), "sha1-ecdsa-leaf": (None, None),
 }
 
 CASE_IDS: tuple[str, ...] = tuple(NOTES)  # for parametrizing without generating keys at collection

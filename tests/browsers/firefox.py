@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -63,7 +64,9 @@ class Firefox:
         prefs = dict(PREFS, **{"network.dns.localDomains": ",".join(sorted(set(hostnames)))})
         (profile / "user.js").write_text(
             "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items()))
-        self._client = Marionette(bin=BINARY, headless=True, profile=str(profile),
+        # A free port, not Marionette's fixed 2828: another Firefox on the machine (a parallel test
+        # run) would hold it, and this session would time out connecting to the wrong browser.
+        self._client = Marionette(bin=BINARY, headless=True, profile=str(profile), port=_free_port(),
                                   gecko_log=str(Path(self._folder.name) / "gecko.log"),
                                   startup_timeout=STARTUP_TIMEOUT_S)
         try:
@@ -95,3 +98,10 @@ class Firefox:
             del self._client
             gc.collect()
             self._folder.cleanup()
+
+
+def _free_port() -> int:
+    """A loopback TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -47,7 +47,11 @@ REMARKS = [
     "refuses OCSPSigning only.",
     "An X.509 v1 installed root (no basicConstraints) is accepted by both; a v1 intermediate by neither.",
     "An expired installed root is rejected by both (`ERR_CERT_DATE_INVALID`, "
-    "`SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE`): trust-anchor validity counts.",
+    "`SEC_ERROR_EXPIRED_ISSUER_CERTIFICATE`): trust-anchor validity counts.",    'Constraints on an installed root are enforced by both (cA=FALSE, pathLen, keyUsage, EKU, name constraints, notBefore, unknown critical extensions); they differ on a v3 root without basicConstraints and an anyEKU-only root (Chrome accepts, Firefox refuses), and on a root Chrome cannot parse (AKI issuer without serial, a 5-byte iPAddress constraint: `ERR_CERT_AUTHORITY_INVALID`, Firefox accepts).',
+    'Depth: Firefox accepts 6 intermediates and refuses 7 (`SEC_ERROR_UNKNOWN_ISSUER`); Chrome accepted 10.',
+    "Alternative issuers failing differently: Chrome names the first path's error in its issuer order (newest notBefore first); Firefox says `SEC_ERROR_UNKNOWN_ISSUER`.",
+    'A SHA-1 leaf that is also expired is `ERR_CERT_INVALID` in Chrome, not a date error.',
+    'Chrome enforces requireExplicitPolicy (`ERR_CERT_INVALID`); Firefox ignores policy constraints.',    'An issuing CA sent twice, expired under the installed root and valid under an untrusted one: Chrome `ERR_CERT_DATE_INVALID` (the path that reaches a root), Firefox `SEC_ERROR_UNKNOWN_ISSUER` (the two candidates failed differently).',
 ]
 
 

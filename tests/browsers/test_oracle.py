@@ -19,6 +19,13 @@ from .session import BROWSERS, CODE, BrowserDriver, predicted_error, start_brows
 
 pytestmark = pytest.mark.browser
 
+# (case id, browser) -> why that browser's answer varies between runs. Such a case is still asked
+# and compared every time; a mismatch is then reported as an expected failure that names the
+# reason (non-strict xfail), never skipped or dropped. Empty: no case varied in the runs recorded
+# for issue 14 (Chromium 156.0.8078.129, Firefox 153.8.0; docs/browser-observations.md and a full
+# pytest run of this file), so every case must match exactly.
+FLAKY: dict[tuple[str, str], str] = {}
+
 
 @pytest.fixture(scope="session")
 def oracle_cases() -> dict[str, Case]:
@@ -75,6 +82,9 @@ def test_prediction_matches_real_browser(case_id: str, browser: str, oracle_case
     observed = driver.error_for(oracle_server.url(case))
     assert observed is None or CODE.fullmatch(observed), f"{browser} gave no error code: {observed}"
     predicted = predicted_error(case, browser)
+    if predicted != observed and (case.id, browser) in FLAKY:
+        pytest.xfail(f"{case.id} is flaky in {browser} ({FLAKY[case.id, browser]}): predicted {predicted!r}, "
+                     f"observed {observed!r} this time")
     assert predicted == observed, (
         f"{case.id} ({case.rule}: {case.description}), host {case.hostname}: "
         f"dccscan predicts {predicted!r} for {browser}, the real browser says {observed!r}")

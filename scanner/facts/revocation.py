@@ -1,0 +1,105 @@
+"""What a certificate says about its revocation, and how to read revocation data: shared by the
+probe (which fetches) and the engine (which judges), so neither imports the other.
+
+Only cryptography's public API: the issuer test is ``verify_directly_issued_by``, the OCSP request
+is ``OCSPRequestBuilder``'s, CRLs are read by ``load_der_x509_crl`` / ``load_pem_x509_crl``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Iterable
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+
+CRL_KINDS = ("crl", "file")  # source kinds holding a CRL; "ocsp" and "stapled" hold OCSP responses
+
+
+@lru_cache(maxsize=1024)
+def load_certificate(der: bytes) -> x509.Certificate | None:
+    """The parsed certificate, or None when it does not parse (the chain checks report that)."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
+    """Issuer name matches and the signature verifies under ``candidate``'s key (remembered: an
+    estate's endpoints present the same intermediates, whose issuer is verified once)."""
+    if candidate.subject != cert.issuer:
+        return False
+    try:
+        cert.verify_directly_issued_by(candidate)
+        return True
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+
+
+def self_signed(cert: x509.Certificate) -> bool:
+    """A root (trust anchor material): nobody above it publishes its revocation."""
+    return issued_by(cert, cert)
+
+
+def find_issuer(cert: x509.Certificate, pool: Iterable[x509.Certificate]) -> x509.Certificate | None:
+    """The certificate in ``pool`` that issued ``cert`` (name and signature), if any."""
+    return next((candidate for candidate in pool if candidate is not cert and issued_by(cert, candidate)), None)
+
+
+def extension(cert: x509.Certificate | x509.CertificateRevocationList, kind: type) -> Any:
+    """An extension's value, or None when absent or unreadable (hostile DER must not raise here)."""
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def crl_urls(cert: x509.Certificate) -> list[str]:
+    """The full-name URIs of the certificate's CRL distribution points (any scheme; the probe
+    fetches http only). Points naming a separate cRLIssuer (indirect CRLs) are skipped."""
+    points = extension(cert, x509.CRLDistributionPoints) or []
+    return [name.value for point in points if point.crl_issuer is None and point.full_name
+            for name in point.full_name if isinstance(name, x509.UniformResourceIdentifier)]
+
+
+def ocsp_urls(cert: x509.Certificate) -> list[str]:
+    """The OCSP responder URIs of the certificate's authorityInfoAccess."""
+    access = extension(cert, x509.AuthorityInformationAccess) or []
+    return [d.access_location.value for d in access
+            if d.access_method == x509.AuthorityInformationAccessOID.OCSP
+            and isinstance(d.access_location, x509.UniformResourceIdentifier)]
+
+
+def ocsp_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:
+    """The DER OCSP request for ``cert`` (SHA-1 CertID, no nonce: RFC 5019 2.1.1, which every
+    responder supports and which lets responders and caches answer from pre-signed responses)."""
+    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1())
+    return builder.build().public_bytes(Encoding.DER)
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    constraints = extension(cert, x509.BasicConstraints)
+    return bool(constraints is not None and constraints.ca)
+
+
+@lru_cache(maxsize=64)
+def load_crl(data: bytes) -> x509.CertificateRevocationList:
+    """A CRL in DER or PEM (CAs publish DER; operators often hold PEM). ValueError otherwise."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_crl(data)
+    return x509.load_der_x509_crl(data)
+
+
+def crl_der(data: bytes) -> bytes:
+    """DER of a CRL given as DER or PEM; ValueError when it is not a CRL (for ``--crl`` files)."""
+    return load_crl(data).public_bytes(Encoding.DER)
+
+
+def blob_name(sha256: str, kind: str) -> str:
+    """``revocation/<sha256>.crl`` or ``.ocsp``: where results keep a recorded source's bytes."""
+    return f"revocation/{sha256}.{'crl' if kind in CRL_KINDS else 'ocsp'}"
