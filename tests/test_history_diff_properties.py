@@ -52,7 +52,7 @@ def test_diff_is_antisymmetric_and_zero_on_itself(a_spec: Any, b_spec: Any) -> N
 ADDRESSES = ["127.0.0.1", "127.0.0.2", "::1"]
 RICH_NAMES = ["a", "a-b", "a.b"]  # sorted by name: a, a-b, a.b; their endpoint ids sort a-b@, a.b@, a@
 target_night = st.tuples(st.lists(st.tuples(st.sampled_from(ADDRESSES), st.booleans()), max_size=2, unique_by=lambda x: x[0]),
-                         st.integers(0, 2), st.sets(st.sampled_from(FINDING_IDS)), st.booleans())
+                         st.integers(0, 2), st.sets(st.sampled_from(FINDING_IDS)), st.booleans(), st.booleans())
 rich_night = st.tuples(st.tuples(*[target_night for _ in RICH_NAMES]), st.sets(st.sampled_from(RICH_NAMES)))
 
 
@@ -60,7 +60,8 @@ def _rich_document(spec: Any, day: int) -> dict[str, Any]:
     targets, not_reached = spec
     at = T0 + dt.timedelta(days=day)
     eps = []
-    for i, (name, (addresses, cert, ids, accepted)) in enumerate(zip(RICH_NAMES, targets)):
+    revoked: dict[str, str] = {}  # endpoint id -> SHA-256 of its leaf, found revoked this night
+    for i, (name, (addresses, cert, ids, accepted, leaf_revoked)) in enumerate(zip(RICH_NAMES, targets)):
         if name in not_reached:
             continue
         if not addresses:
@@ -71,7 +72,13 @@ def _rich_document(spec: Any, day: int) -> dict[str, Any]:
                                 findings=[finding(f) for f in sorted(ids)],
                                 browsers={"chrome": verdict(accepted, None if accepted else "ERR_X"),
                                           "firefox": verdict()}))
+            if leaf_revoked and not failed:
+                revoked[eps[-1]["id"]] = eps[-1]["chain"][0]["sha256"]
     doc = document(eps, started_at=at)
+    for ep in doc["endpoints"]:  # the revocation block is newer than the dccscan/1 schema these documents follow
+        if ep["id"] in revoked:
+            ep["revocation"] = [{"sha256": revoked[ep["id"]], "certificate_index": 0, "status": "revoked",
+                                "revoked_at": "2026-11-19T00:00:00Z", "reason": "keyCompromise"}]
     if not_reached:
         doc |= {"complete": False, "not_reached": [{"name": n, "host": n, "port": 1} for n in sorted(not_reached)]}
     return doc
@@ -88,7 +95,8 @@ def test_streaming_diff_equals_whole_scan_diff(a_spec: Any, b_spec: Any) -> None
 
 def test_streaming_diff_from_the_database_equals_whole_scan_diff(tmp_path: Path) -> None:
     specs = [(tuple(([(ADDRESSES[(n + i) % 3], (n + i) % 4 == 0)] if (n + i) % 5 else [], (n + i) % 3,
-                     set(FINDING_IDS[: (n + i) % 3]), bool((n + i) % 2)) for i in range(len(RICH_NAMES))),
+                     set(FINDING_IDS[: (n + i) % 3]), bool((n + i) % 2), (n + i) % 3 == 1)
+                    for i in range(len(RICH_NAMES))),
               {RICH_NAMES[n % 3]} if n == 2 else set()) for n in range(4)]
     db = tmp_path / "h.db"
     docs = [_rich_document(spec, day) for day, spec in enumerate(specs)]
