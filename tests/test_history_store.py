@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.historydata import T0, Estate, document, endpoint, finding, write_results
+from scanner.certinfo import iso_utc
 from scanner.errors import InputError
 from scanner.history import (get_scan_document, integrity_problems, latest_scan_id, list_scans,
                              previous_scan_id, prune, record_scan)
+from scanner.history import states
 from scanner.history.migrations import MIGRATIONS
 
 
@@ -41,8 +43,8 @@ def test_certificates_are_stored_once_across_scans(tmp_path: Path, estate: Estat
         record_scan(db, write_results(doc, tmp_path / f"r{night}.json"))
     with sqlite3.connect(db) as conn:
         certs = conn.execute("SELECT COUNT(*) FROM certificates").fetchone()[0]
-        links = conn.execute("SELECT COUNT(*) FROM chain_certificates").fetchone()[0]
-    assert (certs, links) == (3, 6)  # leaf + issuing + root anchor; 2 chain links per night
+        links = conn.execute("SELECT COUNT(*) FROM state_certificates").fetchone()[0]
+    assert (certs, links) == (3, 2)  # leaf + issuing + root anchor; one state (2 chain links) for 3 equal nights
 
 
 def test_schema_is_migrated_and_versioned(tmp_path: Path, estate: Estate) -> None:
@@ -93,16 +95,20 @@ def test_previous_scan_matches_targets_path_then_sha(tmp_path: Path, estate: Est
     assert latest_scan_id(db) == ids[3]
 
 
-def test_prune_deletes_old_scans_and_orphan_certificates(tmp_path: Path, estate: Estate) -> None:
+def test_prune_deletes_old_scans_and_orphan_states_and_certificates(tmp_path: Path, estate: Estate) -> None:
     db = tmp_path / "h.db"
     old = record_scan(db, write_results(_doc(Estate(), T0), tmp_path / "old.json"))
-    new = record_scan(db, write_results(_doc(estate, T0 + dt.timedelta(days=40)), tmp_path / "new.json"))
+    kept = _doc(estate, T0 + dt.timedelta(days=40))
+    new = record_scan(db, write_results(kept, tmp_path / "new.json"))
     assert prune(db, 30, now=T0 + dt.timedelta(days=41)) == 1
     assert [s["id"] for s in list_scans(db)] == [new]
     with pytest.raises(InputError, match=f"no scan with id {old}"):
         get_scan_document(db, old)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM certificates").fetchone()[0] == 3
+        assert conn.execute("SELECT COUNT(*) FROM states").fetchone()[0] == 2  # the old scan's states went too
+        assert conn.execute("SELECT COUNT(*) FROM observations").fetchone()[0] == 2
+    assert get_scan_document(db, new) == kept
     assert integrity_problems(db) == []
 
 
@@ -112,3 +118,28 @@ def test_list_scans_summarises(tmp_path: Path, estate: Estate) -> None:
     (row,) = list_scans(db)
     assert row["endpoints"] == 2 and row["by_status"] == {"ok": 1, "error": 1}
     assert row["targets_path"] == "/etc/dccscan/targets.toml" and row["complete"] is True
+
+
+def test_a_quiet_night_stores_no_new_state(tmp_path: Path, estate: Estate) -> None:
+    """The same estate the next night (new times and durations only): one observation row per
+    endpoint, no new state or certificate, and both nights come back as recorded."""
+    db = tmp_path / "h.db"
+    first = _doc(estate)
+    at = T0 + dt.timedelta(days=1)
+    second = document([ep | {"scanned_at": iso_utc(at), "duration_ms": 99.5} for ep in first["endpoints"]],
+                      started_at=at, anchors=estate.anchors())
+    ids = [record_scan(db, write_results(doc, tmp_path / f"r{i}.json")) for i, doc in enumerate((first, second))]
+    with sqlite3.connect(db) as conn:
+        counts = [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                  for t in ("states", "observations", "certificates")]
+    assert counts == [2, 4, 3]
+    assert [get_scan_document(db, i) for i in ids] == [first, second]
+
+
+@pytest.mark.parametrize("missing", [(), ("duration_ms",), ("scanned_at", "duration_ms")])
+def test_state_split_and_join_are_inverse(estate: Estate, missing: tuple[str, ...]) -> None:
+    ep = {k: v for k, v in _doc(estate)["endpoints"][0].items() if k not in missing}
+    parts = states.split(ep)
+    certificates = {c["sha256"]: c for c in ep["chain"]}
+    assert states.join(parts.body, parts.volatile, lambda sha, index: certificates[sha]) == ep
+    assert parts.digest == states.split(dict(reversed(list(ep.items())))).digest  # key order is not content

@@ -20,7 +20,7 @@ from scanner.errors import InputError
 from scanner.lab.pki import Issued, LabPKI
 from scanner.lab.servers import LabEstate, ServerSpec, _handler
 from scanner.probe import errors
-from scanner.probe.runner import Outcome, Retry, backoff, retryable, scan_targets
+from scanner.probe.runner import WORKERS_PER_SLOT, Outcome, Retry, backoff, retryable, scan_targets
 from scanner.shard import Shard, parse_shard, shard_of
 from scanner.targets import Target, parse_cli_target
 from tests.lab_fixtures import leaf, pki, tls_spec  # noqa: F401 - fixtures
@@ -144,6 +144,39 @@ async def test_refused_connect_is_retried_and_then_succeeds(nursery: trio.Nurser
                            retry=Retry(retries=1, delay=0.05, on_retry=open_up))
     assert retries == [(1, "refused")]
     assert outcomes[0].error is None and outcomes[0].capture is not None and outcomes[0].capture.chain
+
+
+class TaskCount(trio.abc.Instrument):
+    """How many trio tasks are alive at once (spawned and not yet exited)."""
+
+    def __init__(self) -> None:
+        self.alive = self.peak = 0
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.alive += 1
+        self.peak = max(self.peak, self.alive)
+
+    def task_exited(self, task: trio.lowlevel.Task) -> None:
+        self.alive -= 1
+
+
+async def test_tasks_in_flight_are_bounded_by_concurrency_not_by_targets() -> None:
+    """500 targets at concurrency 2: a bounded pool of workers (``WORKERS_PER_SLOT`` per slot)
+    pulls them from a channel, instead of one task per target started before the first handshake;
+    every target still gets its outcome, in order of the targets."""
+    sock = refusing_socket()
+    count = TaskCount()
+    outcomes: list[Outcome] = []
+    targets = names_behind(sock.getsockname()[1], 500)
+    trio.lowlevel.add_instrument(count)
+    try:
+        with sock, trio.fail_after(HANG):
+            await scan_targets(targets, concurrency=2, sink=outcomes.append)
+    finally:
+        trio.lowlevel.remove_instrument(count)
+    assert sorted(o.target.name for o in outcomes) == sorted(t.name for t in targets)
+    assert all(o.error is not None and o.error.kind == "refused" for o in outcomes)
+    assert 1 < count.peak <= 2 * WORKERS_PER_SLOT + 1 + 4  # workers, the feeder, resolver/probe helpers
 
 
 @pytest.mark.parametrize("retries", [0, 2])

@@ -19,16 +19,26 @@ Rules (each list in the result is sorted, so equal inputs give equal output):
   days left are counted from each scan's ``started_at``).
 * ``revoked``: "revoked since last night": a certificate the endpoint presents is ``revoked`` in
   the new scan's ``revocation`` block and was not revoked (or not presented) in the older one.
+
+How (streaming): every rule above compares an endpoint only with the same endpoint id, or with the
+records of the same target name (its addresses, its address-less DNS failure). An endpoint id
+begins with its target name (``name@address:port``), so both scans are read ordered by (target
+name, endpoint id) -- from SQLite, which sorts on disk, or by sorting a document already in
+memory -- merged on the target name, and the rules run on one target's records at a time. Memory
+holds one target's records of each scan plus the changes found, never a whole scan. Each list is
+sorted at the end, so the output is exactly what comparing the whole scans at once gives.
 """
 
 from __future__ import annotations
 
+import itertools
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from scanner.changes import CHANGE_KINDS, TITLES  # the model's names (notify and tests import them from here)
-from scanner.history.store import default_db_path, finding_certificate, get_scan_document
+from scanner.history.store import default_db_path, finding_certificate, iter_scan_endpoints, opened, scan_header
 from scanner.report._text import printable
 
 DEFAULT_WINDOWS: tuple[int, ...] = (60, 30)
@@ -122,13 +132,19 @@ def _addresses(eps: dict[str, Any]) -> dict[str, set[str]]:
     return out
 
 
-def _unknown_targets(doc: Doc, eps: dict[str, Any]) -> set[str]:
+def _not_reached(doc: Doc) -> set[str]:
+    """Targets an interrupted run never reached (read once per scan, from its header)."""
+    return {str(t.get("name", "")) for t in doc.get("not_reached") or []}
+
+
+def _unknown_targets(not_reached: set[str], eps: dict[str, Any]) -> set[str]:
     """Targets whose addresses this scan does not know: name did not resolve, or never reached."""
-    return set(_dark_targets(eps)) | {str(t.get("name", "")) for t in doc.get("not_reached") or []}
+    return set(_dark_targets(eps)) | not_reached
 
 
-def _address_changes(old: Doc, new: Doc, old_eps: dict[str, Any],
+def _address_changes(old: set[str], new: set[str], old_eps: dict[str, Any],
                      new_eps: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per target, addresses added and removed; ``old``/``new``: each scan's not-reached targets."""
     before, after = _addresses(old_eps), _addresses(new_eps)
     unknown_old, unknown_new = _unknown_targets(old, old_eps), _unknown_targets(new, new_eps)
     added = [{"target": t, "address": a} for t in sorted(after) if t not in unknown_old
@@ -172,8 +188,8 @@ def _window(endpoint: dict[str, Any] | None, at: datetime | None, windows: list[
     return (min(inside) if inside else None), days_left
 
 
-def _expiry(old: Doc, new: Doc, old_eps: dict[str, Any], new_eps: dict[str, Any]) -> list[dict[str, Any]]:
-    windows = warning_windows(new)
+def _expiry(old: Doc, new: Doc, old_eps: dict[str, Any], new_eps: dict[str, Any],
+            windows: list[int]) -> list[dict[str, Any]]:
     old_at, new_at = _parse_time(old.get("started_at")), _parse_time(new.get("started_at"))
     out = []
     for endpoint_id in sorted(new_eps):
@@ -210,29 +226,92 @@ def _revoked(old_eps: dict[str, Any], new_eps: dict[str, Any]) -> list[dict[str,
     return out
 
 
-def _document(value: Doc | int, db_path: str | Path | None) -> tuple[Doc, int | None]:
-    if isinstance(value, dict):
-        return value, None
-    return get_scan_document(db_path or default_db_path(), int(value)), int(value)
+class _Scan:
+    """One side of a diff: its header, its not-reached targets and its endpoints ordered by
+    (target name, endpoint id)."""
+
+    def __init__(self, value: Doc | int, db_path: str | Path | None, stack: ExitStack) -> None:
+        self.id: int | None = None
+        if isinstance(value, dict):
+            self.header = value
+            self.endpoints: Iterator[dict[str, Any]] = iter(sorted(value.get("endpoints") or [], key=_order))
+        else:
+            db = db_path or default_db_path()
+            conn = stack.enter_context(opened(db, create=False))
+            self.id = int(value)
+            self.header = scan_header(conn, self.id, db)
+            self.endpoints = iter_scan_endpoints(conn, self.id, order="target")
+        self.not_reached = _not_reached(self.header)
+
+
+def _order(endpoint: dict[str, Any]) -> tuple[str, str]:
+    return _target(endpoint), str(endpoint["id"])
+
+
+def _by_target(endpoints: Iterator[dict[str, Any]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    for name, group in itertools.groupby(endpoints, key=_target):
+        yield name, list(group)
+
+
+def _paired(old: Iterator[dict[str, Any]],
+            new: Iterator[dict[str, Any]]) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Merge two streams ordered by target name: each target's records in the old and the new
+    scan (an empty list where the scan has none)."""
+    old_groups, new_groups = _by_target(old), _by_target(new)
+    a, b = next(old_groups, None), next(new_groups, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            yield a[1], []
+            a = next(old_groups, None)
+        elif a is None or b[0] < a[0]:
+            yield [], b[1]
+            b = next(new_groups, None)
+        else:
+            yield a[1], b[1]
+            a, b = next(old_groups, None), next(new_groups, None)
+
+
+def _sort_key(change: dict[str, Any]) -> str:
+    """Each target's lists come out of the rules already sorted, and an endpoint belongs to one
+    target: a stable sort by endpoint id (by target name for a change of a target's addresses)
+    therefore gives the order comparing whole scans gives."""
+    return str(change["endpoint"] if "endpoint" in change else change.get("target", ""))
+
+
+def _target_changes(old: _Scan, new: _Scan, old_list: list[dict[str, Any]], new_list: list[dict[str, Any]],
+                    windows: list[int]) -> dict[str, list[dict[str, Any]]]:
+    """The changes of one target: every rule, run on that target's records only."""
+    old_doc, new_doc = {**old.header, "endpoints": old_list}, {**new.header, "endpoints": new_list}
+    old_eps, new_eps = _by_id(old_doc), _by_id(new_doc)
+    appeared, resolved = _findings(old_doc, new_doc)
+    added, removed = _address_changes(old.not_reached, new.not_reached, old_eps, new_eps)
+    return {
+        "appeared": appeared, "resolved": resolved, "rotated": _rotated(old_eps, new_eps),
+        "unreachable": _reachability(old_eps, new_eps), "recovered": _reachability(new_eps, old_eps),
+        "addresses_added": added, "addresses_removed": removed,
+        "verdict_changes": _verdict_changes(old_eps, new_eps),
+        "expiry_windows": _expiry(old_doc, new_doc, old_eps, new_eps, windows),
+        "revoked": _revoked(old_eps, new_eps),
+    }
 
 
 def diff_scans(old: Doc | int, new: Doc | int, *, db_path: str | Path | None = None) -> dict[str, Any]:
-    """Changes from ``old`` to ``new``: each a results document or a scan id in ``db_path``."""
-    old_doc, old_id = _document(old, db_path)
-    new_doc, new_id = _document(new, db_path)
-    old_eps, new_eps = _by_id(old_doc), _by_id(new_doc)
-    appeared, resolved = _findings(old_doc, new_doc)
-    added, removed = _address_changes(old_doc, new_doc, old_eps, new_eps)
-    return {
-        "since": old_doc.get("started_at"), "from_scan": old_id, "to_scan": new_id,
-        "appeared": appeared, "resolved": resolved, "rotated": _rotated(old_eps, new_eps),
-        "unreachable": _reachability(old_eps, new_eps),
-        "recovered": _reachability(new_eps, old_eps),
-        "addresses_added": added, "addresses_removed": removed,
-        "verdict_changes": _verdict_changes(old_eps, new_eps),
-        "expiry_windows": _expiry(old_doc, new_doc, old_eps, new_eps),
-        "revoked": _revoked(old_eps, new_eps),
-    }
+    """Changes from ``old`` to ``new``: each a results document or a scan id in ``db_path``.
+
+    Streams both scans target by target (see the module docstring): memory is bounded by the
+    largest target and the number of changes, not by the size of the scans."""
+    with ExitStack() as stack:
+        old_scan, new_scan = _Scan(old, db_path, stack), _Scan(new, db_path, stack)
+        windows = warning_windows(new_scan.header)
+        changes: dict[str, list[dict[str, Any]]] = {kind: [] for kind in CHANGE_KINDS}
+        for old_list, new_list in _paired(old_scan.endpoints, new_scan.endpoints):
+            for kind, items in _target_changes(old_scan, new_scan, old_list, new_list, windows).items():
+                changes[kind] += items
+    for items in changes.values():
+        items.sort(key=_sort_key)
+    return {"since": old_scan.header.get("started_at"), "from_scan": old_scan.id, "to_scan": new_scan.id,
+            **changes}
 
 
 def change_count(changes: dict[str, Any]) -> int:

@@ -3,9 +3,12 @@
 Why SQLite and why this shape: the nightly job must survive being killed at any moment, so a
 scan is written in one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) in WAL mode with
 ``synchronous=FULL``; a killed writer leaves at most an uncommitted WAL tail that SQLite discards
-on the next open. Certificates repeat from night to night, so each is stored once by SHA-256 and
-referenced. A recorded scan can be given back as its results document (``get_scan_document``), so
-the diff and the reports need only one input type.
+on the next open. What repeats from night to night is stored once and referenced: each
+certificate by the SHA-256 of its DER, each endpoint *state* (record, chain references, findings,
+verdicts: everything but the per-night fields) by the SHA-256 of its JSON, so a night in which
+nothing changed adds one small ``observations`` row per endpoint (``scanner.history.states``).
+A recorded scan can be given back as its results document (``get_scan_document``), or streamed
+(``iter_scan_endpoints``), so the diff and the reports need only one input type.
 
 "Previous scan of the same targets": the most recent earlier scan (by ``started_at``, then id)
 whose ``targets_file.path`` is the same string; when none has that path, the most recent earlier
@@ -29,11 +32,11 @@ import platformdirs
 
 from scanner.certinfo import iso_utc
 from scanner.errors import InputError
+from scanner.history import states
 from scanner.history._source import read_results
 from scanner.history.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_SECONDS = 60.0
-_SPLIT_KEYS = ("chain", "browsers", "findings")
 _HISTORY_FIX = "`dccscan history --db PATH` lists the recorded scans"
 
 
@@ -42,8 +45,7 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("dccscan")) / "history.db"
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_dumps = states.dumps
 
 
 @contextmanager
@@ -75,8 +77,11 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
         with transaction(conn):
             if _version(conn) >= number:  # another process migrated while we waited
                 continue
-            for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
+            for step in MIGRATIONS[number - 1]:
+                if isinstance(step, str):
+                    conn.execute(step)
+                else:
+                    step(conn)
             conn.execute(f"PRAGMA user_version = {number}")
     return _version(conn)
 
@@ -144,60 +149,39 @@ def prepare_db(db_path: str | Path) -> Path:
 
 # --- writing -------------------------------------------------------------------------------
 
+_STORED_MEMORY = 4096  # certificates remembered per transaction: the shared intermediates, not every leaf
+
 
 class _Writer:
-    """Inserts one scan; remembers which certificates this transaction already stored."""
+    """Inserts one scan. Remembers a bounded number of certificates this transaction already
+    stored (the intermediates every chain repeats), so memory does not grow with the estate."""
 
-    def __init__(self, conn: sqlite3.Connection, scan_id: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, scan_id: int, *, key_targets: bool) -> None:
         self.conn = conn
         self.scan_id = scan_id
-        self.stored: dict[str, bool] = {}  # sha256 -> stored with its record
+        self.stored: set[str] = set()  # sha256 stored with its record in this transaction
+        self.key_targets = key_targets  # command-line targets: the scan is keyed by its target lines
         self.target_lines: set[str] = set()
 
     def certificate(self, sha256: str, pem: str, record: dict[str, Any] | None) -> None:
-        if sha256 in self.stored and (self.stored[sha256] or record is None):
+        if sha256 in self.stored:
             return
         self.conn.execute(
             "INSERT INTO certificates (sha256, pem, record) VALUES (?, ?, ?) ON CONFLICT (sha256) "
-            "DO UPDATE SET record = COALESCE(certificates.record, excluded.record)",
+            "DO UPDATE SET record = excluded.record WHERE certificates.record IS NULL AND excluded.record IS NOT NULL",
             (sha256, pem, _dumps(record) if record is not None else None))
-        self.stored[sha256] = self.stored.get(sha256, False) or record is not None
+        if record is not None:
+            if len(self.stored) >= _STORED_MEMORY:
+                self.stored.clear()
+            self.stored.add(sha256)
 
     def endpoint(self, seq: int, endpoint: dict[str, Any]) -> None:
-        chain: list[dict[str, Any]] = endpoint.get("chain") or []
-        shas = [cert["sha256"] for cert in chain]
         target = endpoint.get("target") or {}
-        self.target_lines.add(f"{target.get('name')} {target.get('host')} {target.get('port')}")
-        record = {k: v for k, v in endpoint.items() if k not in _SPLIT_KEYS}
-        error = endpoint.get("error") or {}
-        for cert in chain:
+        if self.key_targets:
+            self.target_lines.add(f"{target.get('name')} {target.get('host')} {target.get('port')}")
+        for cert in endpoint.get("chain") or []:
             self.certificate(cert["sha256"], cert["pem"], {k: v for k, v in cert.items() if k not in ("index", "pem")})
-        leaf = shas[0] if shas else None
-        self.conn.execute(
-            "INSERT INTO endpoints (scan_id, seq, endpoint_id, target_name, address, status, error_kind, "
-            "leaf_sha256, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.scan_id, seq, endpoint["id"], target.get("name", ""), endpoint.get("address"),
-             endpoint.get("status", "error"), error.get("kind"), leaf, _dumps(record)))
-        self.conn.executemany(
-            "INSERT INTO chain_certificates (scan_id, seq, position, cert_index, cert_sha256) VALUES (?, ?, ?, ?, ?)",
-            [(self.scan_id, seq, position, cert.get("index", position), cert["sha256"])
-             for position, cert in enumerate(chain)])
-        self._findings(seq, endpoint.get("findings") or [], shas)
-        self._verdicts(seq, endpoint.get("browsers"), leaf)
-
-    def _findings(self, seq: int, findings: list[dict[str, Any]], shas: list[str]) -> None:
-        rows = [(self.scan_id, seq, position, f["id"], f.get("severity", "error"),
-                 finding_certificate(f, shas), _dumps(f)) for position, f in enumerate(findings)]
-        self.conn.executemany(
-            "INSERT INTO findings (scan_id, seq, position, finding_id, severity, cert_sha256, record) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-
-    def _verdicts(self, seq: int, browsers: dict[str, Any] | None, leaf: str | None) -> None:
-        rows = [(self.scan_id, seq, position, name, int(bool(v.get("accepted"))), v.get("error"), leaf, _dumps(v))
-                for position, (name, v) in enumerate((browsers or {}).items())]
-        self.conn.executemany(
-            "INSERT INTO verdicts (scan_id, seq, position, browser, accepted, error, leaf_sha256, record) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        states.store(self.conn, self.scan_id, seq, states.split(endpoint))
 
 
 def finding_certificate(finding: dict[str, Any], shas: list[str]) -> str | None:
@@ -251,7 +235,7 @@ def record_scan(db_path: str | Path, results_path: str | Path) -> int:
     with opened(db_path) as conn, transaction(conn):
         try:
             scan_id = _insert_scan(conn, header, results_path.resolve())
-            writer = _Writer(conn, scan_id)
+            writer = _Writer(conn, scan_id, key_targets=not header.get("targets_file"))
             stored = _stored_header(header, writer)
         except (KeyError, TypeError, AttributeError) as exc:
             raise InputError(f"results header is incomplete ({exc!r})", file=results_path,
@@ -294,37 +278,47 @@ def _scan_row(conn: sqlite3.Connection, scan_id: int, db_path: str | Path) -> sq
     return row
 
 
-def _grouped(rows: Iterable[sqlite3.Row]) -> dict[int, list[sqlite3.Row]]:
-    out: dict[int, list[sqlite3.Row]] = {}
+class _Certificates:
+    """Full chain records by SHA-256, read on demand; a few recent ones are kept (the shared
+    intermediates), never the whole table."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.recent: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def __call__(self, sha256: str, index: int) -> dict[str, Any]:
+        if sha256 not in self.recent:
+            row = self.conn.execute("SELECT pem, record FROM certificates WHERE sha256 = ?", (sha256,)).fetchone()
+            record = json.loads(row["record"]) if row and row["record"] else {"sha256": sha256}
+            if len(self.recent) >= _STORED_MEMORY:
+                self.recent.clear()
+            self.recent[sha256] = (row["pem"] if row else "", record)
+        pem, record = self.recent[sha256]
+        return {"index": index, "pem": pem, **record}
+
+
+ORDERS = {
+    "file": "o.seq",
+    "target": "s.target_name, s.endpoint_id, o.seq",  # what the streaming diff merges on
+}
+
+
+def iter_scan_endpoints(conn: sqlite3.Connection, scan_id: int, order: str = "file") -> Iterator[dict[str, Any]]:
+    """The endpoint records of a recorded scan, one at a time, in file order or ordered by
+    (target name, endpoint id). An ordering other than the file's is sorted by SQLite (which
+    spills to temporary files), so memory stays bounded whatever the size of the scan."""
+    certificates = _Certificates(conn)
+    rows = conn.execute(
+        "SELECT s.body, o.volatile FROM observations o JOIN states s ON s.id = o.state_id "
+        f"WHERE o.scan_id = ? ORDER BY {ORDERS[order]}", (scan_id,))
     for row in rows:
-        out.setdefault(row["seq"], []).append(row)
-    return out
+        yield states.join(row["body"], row["volatile"], certificates)
 
 
-def _certificate_record(row: sqlite3.Row) -> dict[str, Any]:
-    record = json.loads(row["record"]) if row["record"] else {"sha256": row["cert_sha256"]}
-    return {"index": row["cert_index"], "pem": row["pem"], **record}
-
-
-def _endpoints(conn: sqlite3.Connection, scan_id: int) -> list[dict[str, Any]]:
-    chains = _grouped(conn.execute(
-        "SELECT cc.seq, cc.cert_index, cc.cert_sha256, c.pem, c.record FROM chain_certificates cc "
-        "JOIN certificates c ON c.sha256 = cc.cert_sha256 WHERE cc.scan_id = ? ORDER BY cc.seq, cc.position",
-        (scan_id,)))
-    findings = _grouped(conn.execute(
-        "SELECT seq, record FROM findings WHERE scan_id = ? ORDER BY seq, position", (scan_id,)))
-    verdicts = _grouped(conn.execute(
-        "SELECT seq, browser, record FROM verdicts WHERE scan_id = ? ORDER BY seq, position", (scan_id,)))
-    out = []
-    for row in conn.execute("SELECT seq, record FROM endpoints WHERE scan_id = ? ORDER BY seq", (scan_id,)):
-        seq = row["seq"]
-        endpoint = json.loads(row["record"])
-        endpoint["chain"] = [_certificate_record(c) for c in chains.get(seq, [])]
-        endpoint["browsers"] = ({v["browser"]: json.loads(v["record"]) for v in verdicts[seq]}
-                                if seq in verdicts else None)
-        endpoint["findings"] = [json.loads(f["record"]) for f in findings.get(seq, [])]
-        out.append(endpoint)
-    return out
+def scan_header(conn: sqlite3.Connection, scan_id: int, db_path: str | Path) -> dict[str, Any]:
+    """Every top-level key of a recorded scan but ``endpoints``; anchors without their PEM."""
+    header: dict[str, Any] = json.loads(_scan_row(conn, scan_id, db_path)["header"])
+    return header
 
 
 def _restore_anchors(conn: sqlite3.Connection, scan_id: int, header: dict[str, Any]) -> None:
@@ -339,10 +333,9 @@ def _restore_anchors(conn: sqlite3.Connection, scan_id: int, header: dict[str, A
 def get_scan_document(db_path: str | Path, scan_id: int) -> dict[str, Any]:
     """The results document of a recorded scan, as it was recorded (endpoints in file order)."""
     with opened(db_path, create=False) as conn:
-        row = _scan_row(conn, scan_id, db_path)
-        header: dict[str, Any] = json.loads(row["header"])
+        header = scan_header(conn, scan_id, db_path)
         _restore_anchors(conn, scan_id, header)
-        header["endpoints"] = _endpoints(conn, scan_id)
+        header["endpoints"] = list(iter_scan_endpoints(conn, scan_id))
     return header
 
 
@@ -369,16 +362,19 @@ def previous_scan_id(db_path: str | Path, scan_id: int) -> int | None:
 
 
 def prune(db_path: str | Path, keep_days: int, *, now: datetime | None = None) -> int:
-    """Delete scans started more than ``keep_days`` days before ``now`` and the certificates no
-    remaining scan references. Returns how many scans were deleted."""
+    """Delete scans started more than ``keep_days`` days before ``now``, then the endpoint states
+    and certificates no remaining scan references (garbage collection of shared content). Returns how many scans were deleted."""
     if keep_days < 0:
         raise InputError(f"--keep-days must be 0 or more, not {keep_days}", fix="pass e.g. --keep-days 90")
     cutoff = iso_utc((now or datetime.now(timezone.utc)) - timedelta(days=keep_days))
     with opened(db_path, create=False) as conn:
         with transaction(conn):
             deleted = conn.execute("DELETE FROM scans WHERE started_at < ?", (cutoff,)).rowcount
-            conn.execute("DELETE FROM certificates WHERE sha256 NOT IN (SELECT cert_sha256 FROM chain_certificates) "
-                         "AND sha256 NOT IN (SELECT cert_sha256 FROM scan_anchors)")
+            conn.execute("DELETE FROM states WHERE NOT EXISTS "
+                         "(SELECT 1 FROM observations o WHERE o.state_id = states.id)")
+            conn.execute("DELETE FROM certificates WHERE NOT EXISTS "
+                         "(SELECT 1 FROM state_certificates sc WHERE sc.cert_sha256 = certificates.sha256) "
+                         "AND NOT EXISTS (SELECT 1 FROM scan_anchors a WHERE a.cert_sha256 = certificates.sha256)")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return int(deleted)
 

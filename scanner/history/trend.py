@@ -23,16 +23,22 @@ EXPIRING_DAYS = 30
 
 
 def _point(conn: Any, scan_id: int) -> dict[str, Any]:
+    """One scan's counts, from its observations and the endpoint states they refer to (schema 2)."""
     started, endpoints = conn.execute("SELECT started_at, endpoint_count FROM scans WHERE id = ?", (scan_id,)).fetchone()
     refused = {row[0]: row[1] for row in conn.execute(
-        "SELECT browser, COUNT(*) FROM verdicts WHERE scan_id = ? AND accepted = 0 GROUP BY browser", (scan_id,))}
+        "SELECT b.key, COUNT(*) FROM observations o JOIN states s ON s.id = o.state_id, "
+        "json_each(s.body, '$.browsers') b WHERE o.scan_id = ? AND b.type = 'object' "
+        "AND COALESCE(json_extract(b.value, '$.accepted'), 0) = 0 GROUP BY b.key", (scan_id,))}
     noncompliant, unreachable = conn.execute(
-        "SELECT COALESCE(SUM(json_extract(record, '$.profile.status') = 'noncompliant'), 0), "
-        "COALESCE(SUM(status != 'ok'), 0) FROM endpoints WHERE scan_id = ?", (scan_id,)).fetchone()
+        "SELECT COALESCE(SUM(json_extract(s.body, '$.profile.status') = 'noncompliant'), 0), "
+        "COALESCE(SUM(COALESCE(json_extract(s.body, '$.status'), 'error') != 'ok'), 0) "
+        "FROM observations o JOIN states s ON s.id = o.state_id WHERE o.scan_id = ?", (scan_id,)).fetchone()
     (expiring,) = conn.execute(
-        "SELECT COUNT(*) FROM endpoints e JOIN certificates c ON c.sha256 = e.leaf_sha256 "
-        "JOIN scans s ON s.id = e.scan_id WHERE e.scan_id = ? AND e.status = 'ok' "
-        "AND julianday(json_extract(c.record, '$.not_after')) - julianday(s.started_at) < ?",
+        "SELECT COUNT(*) FROM observations o JOIN states s ON s.id = o.state_id "
+        "JOIN state_certificates leaf ON leaf.state_id = s.id AND leaf.position = 0 "
+        "JOIN certificates c ON c.sha256 = leaf.cert_sha256 JOIN scans sc ON sc.id = o.scan_id "
+        "WHERE o.scan_id = ? AND json_extract(s.body, '$.status') = 'ok' "
+        "AND julianday(json_extract(c.record, '$.not_after')) - julianday(sc.started_at) < ?",
         (scan_id, EXPIRING_DAYS + 1)).fetchone()
     return {"scan_id": scan_id, "started_at": started, "endpoints": endpoints,
             "refused": {"chrome": refused.get("chrome", 0), "firefox": refused.get("firefox", 0)},

@@ -229,6 +229,12 @@ async def _resolve(target: Target, limits: Limits, sink: Sink) -> list[str] | No
     return None
 
 
+WORKERS_PER_SLOT = 4
+"""Worker tasks per global handshake slot. More workers than slots, so that workers waiting for a
+busy address (the per-address limit) do not leave global slots idle; still bounded by the
+concurrency, never by the number of targets."""
+
+
 async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sink,
                        progress: Progress | None = None, per_address: int | None = None,
                        finished: Finished | None = None, retry: Retry = Retry(),
@@ -236,19 +242,33 @@ async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sin
     """Scan every target; ``sink`` gets each endpoint outcome as soon as it is known, and
     ``finished`` each target once all its addresses are done (what an interrupted run has not
     finished is listed as not reached). ``per_address=None`` means no per-address limit (the
-    CLI's default is 1)."""
-    limits = Limits(concurrency, per_address)
-    done = 0
+    CLI's default is 1).
 
-    async def run(target: Target) -> None:
+    Why workers and a channel: a task per target, all started before the first handshake, costs
+    memory in proportion to the estate (several KB per target). Instead a feeder sends the targets,
+    in order, into an unbuffered channel that a fixed number of workers (``WORKERS_PER_SLOT`` per
+    global slot) pull from, so the tasks in flight are bounded by the concurrency."""
+    limits = Limits(concurrency, per_address)
+    total = len(targets)
+    done = 0
+    send, receive = trio.open_memory_channel[Target](0)
+
+    async def feed() -> None:
+        async with send:
+            for target in targets:
+                await send.send(target)
+
+    async def work() -> None:
         nonlocal done
-        await scan_target(target, limits, sink, retry, revocation)
-        done += 1
-        if finished is not None:
-            finished(target)
-        if progress is not None:
-            progress(done, len(targets))
+        async for target in receive:
+            await scan_target(target, limits, sink, retry, revocation)
+            done += 1
+            if finished is not None:
+                finished(target)
+            if progress is not None:
+                progress(done, total)
 
     async with trio.open_nursery() as nursery:
-        for target in targets:
-            nursery.start_soon(run, target)
+        nursery.start_soon(feed)
+        for _ in range(min(total, max(1, concurrency) * WORKERS_PER_SLOT)):
+            nursery.start_soon(work)

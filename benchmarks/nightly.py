@@ -1,0 +1,297 @@
+"""Benchmark: two nights of ``dccscan scan --db`` over an SNI-multiplexed loopback estate.
+
+    python3 benchmarks/nightly.py --n 1000          # what the lead validated; 10000 / 100000 on demand
+
+Generates (once, cached in ``benchmarks/out/sni-estate/``) an RSA-2048 root and issuing CA and
+``n`` leaves ``host<i>.bench.test``, each with its own EC P-256 key; serves them all from
+``--listeners`` processes (``sni_estate.py``: one port each, the leaf picked by SNI), so the
+estate does not need one port per endpoint. Then runs, as whole processes, two identical nightly
+scans (``--format json,html --db history.db``), and reports per night:
+
+- wall time of the ``dccscan`` process;
+- the largest resident size of the ``dccscan`` process alone (sampled likewise);
+- peak memory of the whole process tree: the sum of the resident set sizes (``VmRSS`` in
+  ``/proc/<pid>/status``) of dccscan and every descendant (the record-pool workers), sampled
+  every ``--sample-ms`` milliseconds; a spike shorter than the interval can be missed;
+- the history database's size after the night (after a WAL checkpoint, in a child process), and
+  so the growth on the second, unchanged night;
+- sizes of results.json, report.html and the whole output folder; endpoints recorded.
+
+Results go to ``benchmarks/out/nightly-<time>.{json,md}`` and the table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+ESTATE = OUT / "sni-estate"
+sys.path.insert(0, str(BENCH))
+from run import VENV, VENV_PY, compile_bytecode, default_work_dir, in_child  # noqa: E402
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def bootstrap() -> None:
+    """Re-run inside the project's .venv (created with the project installed when missing);
+    unlike run.py this needs no sslyze."""
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    if not VENV_PY.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV_PY), "-m", "pip", "install", "-q", "-e", str(ROOT)], check=True)
+    os.execv(str(VENV_PY), [str(VENV_PY), __file__, *sys.argv[1:]])
+
+
+def make_estate(n: int) -> None:
+    """Root, issuing CA and ``n`` leaves with a key each (run in a child: see run.ensure_estate)."""
+    sys.path.insert(0, str(ROOT))
+    from scanner.lab.pki import LabPKI, issue, name, new_key
+
+    print(f"generating an SNI estate of {n} leaves, one EC P-256 key each (once; cached in {ESTATE})", flush=True)
+    ESTATE.mkdir(parents=True, exist_ok=True)
+    pki = LabPKI.create(org="DCCKI Bench", key="rsa-2048")
+    with open(ESTATE / "leaves.pem", "wb") as leaves, open(ESTATE / "leaf-keys.pem", "wb") as keys:
+        for i in range(n):
+            leaf = issue(subject=name(f"host{i}.bench.test", ou="DCCKI Infrastructure"), issuer=pki.issuing,
+                         key=new_key("ec-p256"), dns=[f"host{i}.bench.test"])
+            leaves.write(leaf.pem)
+            keys.write(leaf.key_pem)
+    (ESTATE / "root.pem").write_bytes(pki.root.pem)
+    (ESTATE / "issuing.pem").write_bytes(pki.issuing.pem)
+    (ESTATE / "count").write_text(str(n))
+
+
+def ensure_estate(n: int) -> None:
+    count = ESTATE / "count"
+    if not (count.exists() and int(count.read_text()) == n):
+        shutil.rmtree(ESTATE, ignore_errors=True)
+        subprocess.run([sys.executable, __file__, "--generate-estate", str(n)], check=True)
+
+
+class Listeners:
+    """``count`` server processes, each serving every hostname of the estate on its own port."""
+
+    def __init__(self, count: int) -> None:
+        self.procs = [subprocess.Popen([sys.executable, str(BENCH / "sni_estate.py"), str(ESTATE)],
+                                       stdout=subprocess.PIPE, text=True) for _ in range(count)]
+        self.ports = []
+        for proc in self.procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line:
+                raise SystemExit("an SNI estate server failed to start (see its error above)")
+            self.ports.append(json.loads(line)["port"])
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=30)
+
+
+def write_targets(path: Path, n: int, ports: list[int]) -> None:
+    """Endpoint i on listener i mod len(ports), by SNI name ``host<i>.bench.test``."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(f'[defaults]\ntrust_anchors = ["{ESTATE / "root.pem"}"]\ntimeout = 30\n\n')
+        for i in range(n):
+            out.write(f'[[target]]\nname = "host{i}"\nhost = "127.0.0.1"\nport = {ports[i % len(ports)]}\n'
+                      f'hostname = "host{i}.bench.test"\n\n')
+
+
+# --- the whole process tree's memory ---------------------------------------------------------
+
+def _children() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from /proc (a snapshot)."""
+    out: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        out.setdefault(ppid, []).append(int(entry.name))
+    return out
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of one process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_rss(root: int) -> tuple[int, int, int]:
+    """(sum of resident bytes of ``root`` and all its descendants, number of processes,
+    resident bytes of ``root`` alone)."""
+    children = _children()
+    total, count, todo, own = 0, 0, [root], _rss(root)
+    while todo:
+        pid = todo.pop()
+        total += own if pid == root else _rss(pid)
+        count += 1
+        todo += children.get(pid, [])
+    return total, count, own
+
+
+class TreeSampler(threading.Thread):
+    """Samples ``tree_rss`` of a running process until it exits; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak = self.processes = self.main_peak = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            total, count, own = tree_rss(self.pid)
+            self.main_peak = max(self.main_peak, own)
+            if total > self.peak:
+                self.peak, self.processes = total, count
+            self.stop.wait(self.interval)
+
+
+# --- one night -----------------------------------------------------------------------------
+
+@dataclass
+class Night:
+    n: int
+    night: int
+    wall_s: float
+    tree_peak_mb: float
+    tree_processes_at_peak: int
+    main_peak_mb: float
+    exit_code: int
+    endpoints: int
+    ok: int
+    db_mb: float
+    db_growth_mb: float
+    results_mb: float
+    report_mb: float
+    out_dir_mb: float
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def db_size(db: Path) -> int:
+    """The database's size after checkpointing its WAL (in a child: this process stays small)."""
+    if not db.exists():
+        return 0
+    in_child("import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n"
+             "c.execute('PRAGMA wal_checkpoint(TRUNCATE)')\nc.close()\nprint('ok')", str(db))
+    return _size(db) + _size(db.with_name(db.name + "-wal"))
+
+
+def scan_night(n: int, night: int, targets: Path, work: Path, db: Path, concurrency: int | None,
+               interval: float) -> Night:
+    out = work / f"night-{night}"
+    cmd = [str(VENV / "bin" / "dccscan"), "scan", "--targets", str(targets), "--out", str(out),
+           "--format", "json,html", "--fail-on", "never", "--quiet", "--db", str(db)]
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency), "--per-address", str(concurrency)]
+    before = db_size(db)
+    print(f"  night {night}: {' '.join(cmd[:3])} ... --db {db.name}", flush=True)
+    with open(work / f"night-{night}.log", "w") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        sampler = TreeSampler(proc.pid, interval)
+        sampler.start()
+        code = proc.wait()
+        wall = time.perf_counter() - started
+        sampler.stop.set()
+        sampler.join()
+    header = json.loads(in_child("import json, sys\nfrom scanner.results import read_header\n"
+                                 "print(json.dumps(read_header(sys.argv[1])))", str(out / "results.json")))
+    after = db_size(db)
+    mb = 1024 * 1024
+    return Night(n, night, wall, sampler.peak / mb, sampler.processes, sampler.main_peak / mb, code, header["summary"]["endpoints"],
+                 header["summary"]["by_status"].get("ok", 0), after / mb, (after - before) / mb,
+                 _size(out / "results.json") / mb, _size(out / "report.html") / mb, _size(out) / mb)
+
+
+def table(nights: list[Night]) -> str:
+    rows = ["| N | night | wall (s) | tree peak RSS (MB) | processes | main process peak (MB) | endpoints (ok) | "
+            "history DB (MB) | DB growth (MB) | results.json (MB) | report.html (MB) | output folder (MB) |",
+            "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in nights:
+        rows.append(f"| {r.n} | {r.night} | {r.wall_s:.1f} | {r.tree_peak_mb:.0f} | {r.tree_processes_at_peak} | "
+                    f"{r.main_peak_mb:.0f} | "
+                    f"{r.endpoints} ({r.ok}) | {r.db_mb:.2f} | {r.db_growth_mb:.2f} | {r.results_mb:.2f} | "
+                    f"{r.report_mb:.2f} | {r.out_dir_mb:.2f} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000, help="endpoints (hostnames) in the estate")
+    parser.add_argument("--listeners", type=int, default=2, help="SNI listener processes (ports)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="dccscan --concurrency and --per-address (default: dccscan's concurrency, "
+                        "per-address raised to it, since every hostname shares a listener)")
+    parser.add_argument("--sample-ms", type=float, default=20.0, help="memory sampling interval")
+    parser.add_argument("--work-dir", type=Path, default=default_work_dir())
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (targets, outputs, history.db)")
+    parser.add_argument("--generate-estate", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate_estate:
+        make_estate(args.generate_estate)
+        return
+    bootstrap()
+    compile_bytecode()
+    concurrency = args.concurrency or int(in_child(
+        "from scanner.cli.scan_cmd import DEFAULT_CONCURRENCY\nprint(DEFAULT_CONCURRENCY)"))
+    ensure_estate(args.n)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    meta = {"date": stamp, "cores": os.cpu_count(), "load_before": os.getloadavg(), "n": args.n,
+            "listeners": args.listeners, "concurrency": concurrency, "sample_ms": args.sample_ms,
+            "memory": "sum of VmRSS of the dccscan process tree, sampled from /proc"}
+    listeners = Listeners(args.listeners)
+    work = Path(tempfile.mkdtemp(prefix=f"dccscan-nightly-{args.n}-", dir=args.work_dir))
+    try:
+        targets = work / "targets.toml"
+        write_targets(targets, args.n, listeners.ports)
+        db = work / "history.db"
+        nights = [scan_night(args.n, night, targets, work, db, concurrency, args.sample_ms / 1000)
+                  for night in (1, 2)]
+    finally:
+        listeners.close()
+        if args.keep:
+            print(f"kept {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    meta["load_after"] = os.getloadavg()
+    text = (f"dccscan nightly benchmark {stamp}: N={args.n} on {args.listeners} SNI listener(s), "
+            f"{meta['cores']} cores, concurrency {concurrency}, load average before "
+            f"{meta['load_before'][0]:.2f}, after {meta['load_after'][0]:.2f}; memory: {meta['memory']} "
+            f"every {args.sample_ms:g} ms\n\n" + table(nights) + "\n")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"nightly-{stamp}.md").write_text(text)
+    (OUT / f"nightly-{stamp}.json").write_text(json.dumps({"meta": meta, "nights": [asdict(r) for r in nights]},
+                                                          indent=2))
+    print("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
