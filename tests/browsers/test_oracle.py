@@ -49,12 +49,12 @@ def _driver(browser: str, cases: dict[str, Case], server: OracleServer) -> Itera
         driver.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed with this module: a live Playwright loop would refuse later tests
 def chrome_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) -> Iterator[BrowserDriver]:
     yield from _driver("chrome", oracle_cases, oracle_server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed with this module: a live Playwright loop would refuse later tests
 def firefox_driver(oracle_cases: dict[str, Case], oracle_server: OracleServer) -> Iterator[BrowserDriver]:
     yield from _driver("firefox", oracle_cases, oracle_server)
 
