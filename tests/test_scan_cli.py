@@ -51,6 +51,15 @@ def test_one_cli_target_exit_0(small_estate: dict[str, int], tmp_path: Path, pki
     assert f"127.0.0.1:{small_estate['good']}" in result.output
 
 
+def test_the_same_cli_target_twice_is_scanned_once(small_estate: dict[str, int], tmp_path: Path) -> None:
+    target = f"127.0.0.1:{small_estate['good']}"
+    result = run(target, "localhost:1", target, "--hostname", HOST, "--out", str(tmp_path / "out"),
+                 "--format", "json", "--fail-on", "never", "--no-client-simulation")
+    assert result.exit_code == 3, result.output  # localhost:1 is not scanned
+    ids = [e["id"] for e in load(tmp_path / "out/results.json")["endpoints"]]
+    assert len(ids) == len(set(ids)) and sum(i.endswith(target) for i in ids) == 1, ids
+
+
 def test_unscanned_endpoint_exit_3_and_quiet(small_estate: dict[str, int], tmp_path: Path) -> None:
     result = run(f"127.0.0.1:{small_estate['good']}", f"127.0.0.1:{small_estate['closed']}",
                  "--out", str(tmp_path), "--format", "json", "--fail-on", "never", "--quiet")

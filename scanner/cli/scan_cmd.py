@@ -299,7 +299,9 @@ def collect_targets(hosts: Sequence[str], targets_path: Path | None, hostname: s
     if targets_path is None:
         targets = [parse_cli_target(h, hostname=hostname, timeout=timeout or 10.0, trust_anchors=anchors,
                                     client_cert=cert, client_key=key) for h in hosts]
-        return targets, None
+        # the same HOST[:PORT] typed twice is one target: scanned and recorded once (twice would
+        # give two records with one id, and duplicate series in metrics.prom)
+        return list({target.name: target for target in targets}.values()), None
     loaded = load_targets(targets_path)
     if hostname is not None:
         raise click.UsageError("--hostname applies to command-line targets; set 'hostname' in the file")
