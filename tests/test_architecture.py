@@ -23,12 +23,11 @@ from pathlib import Path
 
 SCANNER = Path(__file__).resolve().parent.parent / "scanner"
 
-# ---- known offenders, to be removed as their owners' work is merged ---------------------------
-# Each entry is one import edge (importer module, imported module) or one private-name use
-# (file relative to the repository, name) that exists on main today; the comment names the
-# engineer whose change removes it. The lead empties these lists after merging: an entry whose
-# offence is gone fails ``test_allow_lists_are_not_stale`` so it cannot linger, and any offence
-# not listed here fails the test that finds it.
+# ---- known offenders ------------------------------------------------------------------------
+# Empty since issue 12 landed: no import cycle, no flow-rule breach, no private name of another
+# library. An entry (importer module, imported module) or (file, private name) may only be added
+# with a comment naming who removes it and when; an entry whose offence is gone fails
+# ``test_allow_lists_are_not_stale``, and any offence not listed fails the test that finds it.
 ALLOWED_EDGES: dict[tuple[str, str], str] = {
 }
 ALLOWED_PRIVATE: dict[tuple[str, str], str] = {
