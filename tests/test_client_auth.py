@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,39 +24,10 @@ from scanner.probe import http
 from scanner.probe.tls import probe
 from scanner.targets import load_targets
 from tests.lab_fixtures import leaf, pki  # noqa: F401 - fixtures
+from tests.local_servers import NGINX, free_port, start_nginx, stop, wait_listening
 
 HOSTNAME = "gw.dcc-user.example"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 OPENSSL = shutil.which("openssl")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            detail = log.read_text() if log is not None and log.exists() else ""
-            raise RuntimeError(f"{what} exited with {proc.returncode}: {detail}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @dataclass(frozen=True)
@@ -110,25 +79,8 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, files: Files) -> Iterator[di
         ssl_protocols {protocols};
         location / {{ {location} }}
     }}""" for name, (verify, protocols, listen, location) in NGINX_SERVERS.items())
-    temp = " ".join(f"{kind}_temp_path {prefix}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    (prefix / "nginx.conf").write_text(f"""
-daemon off;
-master_process off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    {temp}
-{servers}
-}}
-""")
-    log = prefix / "error.log"
-    proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(log)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_nginx(prefix, servers, ports.values())
     try:
-        for port in ports.values():
-            wait_listening(port, proc, "nginx", log)
         yield ports
     finally:
         stop(proc)

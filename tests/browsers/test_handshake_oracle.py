@@ -27,7 +27,7 @@ from scanner.evaluate.handshake import CHROME_TLS13_REFUSAL_ALTERNATIVES
 from scanner.lab.pki import Issued, LabPKI
 from scanner.probe.runner import probe_address
 from scanner.targets import Target
-from tests.test_client_auth import free_port, stop, wait_listening
+from tests.local_servers import NGINX, free_port, start_nginx, stop, wait_listening
 
 from . import chromium, firefox
 from .session import BROWSERS, CODE, unavailable_reason
@@ -35,7 +35,6 @@ from .session import BROWSERS, CODE, unavailable_reason
 pytestmark = pytest.mark.browser
 
 HOST = "hs.dcc-user.example"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 OPENSSL = shutil.which("openssl")
 LEAF_KEYS = {"rsa": "rsa-2048", "p256": "ec-p256", "p384": "ec-p384", "p521": "ec-p521"}
 
@@ -112,7 +111,7 @@ def _write_leaf(folder: Path, name: str, leaf: Issued) -> tuple[Path, Path]:
     return chain, key
 
 
-def _nginx_conf(prefix: Path, ports: dict[str, int], leaves: dict[str, tuple[Path, Path]], client_ca: Path) -> str:
+def _nginx_servers(ports: dict[str, int], leaves: dict[str, tuple[Path, Path]], client_ca: Path) -> str:
     blocks = []
     for name, (leaf, protocols, ciphers, extra) in NGINX_CONFIGS.items():
         chain, key = leaves[leaf]
@@ -128,19 +127,7 @@ def _nginx_conf(prefix: Path, ports: dict[str, int], leaves: dict[str, tuple[Pat
         {extra}
         location / {{ return 200 "ok\\n"; }}
     }}""")
-    temp = " ".join(f"{kind}_temp_path {prefix}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return f"""
-daemon off;
-master_process off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    {temp}
-{''.join(blocks)}
-}}
-"""
+    return "".join(blocks)
 
 
 @pytest.fixture(scope="module")
@@ -153,14 +140,9 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
     client_ca = folder / "client-ca.pem"
     client_ca.write_bytes(pki.issuing.pem)
     ports = {name: free_port() for name in NGINX_CONFIGS}
-    (folder / "nginx.conf").write_text(_nginx_conf(folder, ports, leaves, client_ca))
-    log = folder / "error.log"
-    procs = [subprocess.Popen([NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(log)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [start_nginx(folder, _nginx_servers(ports, leaves, client_ca), ports.values())]
     drop, reset = DropServer(), DropServer(reset=True)
     try:
-        for name in NGINX_CONFIGS:
-            wait_listening(ports[name], procs[0], "nginx", log)
         for name, (leaf, options) in S_SERVER_CONFIGS.items():
             ports[name] = free_port()
             chain, key = leaves[leaf]
