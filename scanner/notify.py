@@ -16,7 +16,7 @@ from typing import Any
 
 from scanner import __version__
 from scanner.errors import InputError
-from scanner.history.diff import CHANGE_KINDS
+from scanner.changes import CHANGE_KINDS
 from scanner.log import log_event
 
 

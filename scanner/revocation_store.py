@@ -22,38 +22,25 @@ def _iso_now() -> str:
 
 class RevocationStore:
     """Recorded CRLs and OCSP responses, each once by SHA-256, as ``revocation/<sha256>.crl`` or
-    ``.ocsp`` under the output folder (none when ``folder`` is None: memory only)."""
+    ``.ocsp`` under the output folder."""
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.entries: dict[str, dict[str, Any]] = {}
-        self.blobs: dict[str, bytes] = {}  # only without a folder
 
     def put(self, kind: str, data: bytes, location: str | None) -> str:
         sha = hashlib.sha256(data).hexdigest()
         entry = self.entries.get(sha)
         if entry is None:
             name = blob_name(sha, kind)
-            if self.folder is not None:
-                (self.folder / "revocation").mkdir(parents=True, exist_ok=True)
-                write_atomic(self.folder / name, data)
-            else:
-                self.blobs[sha] = data
+            (self.folder / "revocation").mkdir(parents=True, exist_ok=True)
+            write_atomic(self.folder / name, data)
             entry = {"sha256": sha, "kind": "crl" if name.endswith(".crl") else "ocsp", "file": name,
                      "size": len(data), "fetched_at": _iso_now(), "locations": []}
             self.entries[sha] = entry
         if location and location not in entry["locations"] and len(entry["locations"]) < 16:
             entry["locations"].append(location)
         return sha
-
-    def load(self, sha: str) -> bytes | None:
-        """The recorded bytes (for tests and for callers holding the store)."""
-        if sha in self.blobs:
-            return self.blobs[sha]
-        entry = self.entries.get(sha)
-        if entry is None or self.folder is None:
-            return None
-        return (self.folder / entry["file"]).read_bytes()
 
     def to_json(self) -> list[dict[str, Any]]:
         """The results' top-level ``revocation_data`` table, sorted by hash."""

@@ -24,6 +24,7 @@ from scanner.evaluate.inputs import pinned_inputs_record
 from scanner.cli.finite import Seconds
 from scanner.cli.keyopts import password_file_option
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
+from scanner.cli.stop import EXIT_STOPPED, STOP_SIGNALS
 from scanner.errors import InputError
 from scanner.log import log_event
 from scanner.passwords import CLIENT_KEY
@@ -138,10 +139,6 @@ def _anchor_lookup(targets: Sequence[Target]) -> dict[str, list[bytes] | None]:
             by_paths[key] = anchor_ders(target)
         out[target.name] = by_paths[key]
     return out
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-EXIT_INTERRUPTED_RENDER = 3  # results exist, the reports do not: "not everything was done"
 
 
 async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], None],
@@ -409,9 +406,9 @@ def execute(request: ScanRequest, *, quiet: bool, quiet_on_failure: bool = False
     except KeyboardInterrupt:
         click.echo(f"dccscan: interrupted while writing the reports; the results are in {results}",
                    err=True)
-        return max(code, EXIT_INTERRUPTED_RENDER)
+        return max(code, EXIT_STOPPED)
     except OSError as exc:  # e.g. the disk filled up after results.json was written
         click.echo(f"dccscan: cannot write the reports ({exc.strerror or exc}); the results are in {results}",
                    err=True)
-        return max(code, EXIT_INTERRUPTED_RENDER)
+        return max(code, EXIT_STOPPED)
     return code

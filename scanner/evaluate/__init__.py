@@ -29,7 +29,7 @@ from scanner.facts import certificate as certs
 from scanner.evaluate.profile import Profile, builtin_profile, load_profile
 
 __all__ = ["evaluate", "evaluate_outcomes", "finding_record", "profile_status", "Profile", "builtin_profile", "load_profile",
-           "public_anchors", "public_store_name", "PinnedInputs", "compare_pinned", "pinned_inputs",
+           "public_anchors", "PinnedInputs", "compare_pinned", "pinned_inputs",
            "pinned_inputs_record"]
 
 
@@ -42,12 +42,6 @@ def _builtin() -> Profile:
 def public_anchors() -> tuple[certs.CertFacts, ...]:
     """The installed public root store (certifi's Mozilla bundle), parsed once."""
     return installed().anchors
-
-
-def public_store_name(inputs: PinnedInputs | None = None) -> str:
-    """Name and version of the public root store used when no anchors are given (for settings)."""
-    roots = (inputs or installed()).public_roots
-    return f"{roots.source} {roots.version} ({len((inputs or installed()).anchors)} roots)"
 
 
 def _utc(at: datetime) -> datetime:

@@ -33,12 +33,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 from scanner.checks.model import Outcome
 from scanner.checks.revocation import BAD_SIGNATURE, REVOKED, STALE, UNREACHABLE, UNUSABLE
 from scanner.facts.revocation import (CRL_KINDS, blob_name, crl_der, crl_urls, extension, find_issuer, is_ca,
-                                      issued_by, load_certificate, load_crl, ocsp_request, ocsp_urls, self_signed)
+                                      issued_by, load_certificate, load_crl, self_signed)
 
 SKEW = timedelta(minutes=5)  # clock difference tolerated on thisUpdate (RFC 5019 4: responders' clocks drift)
 KINDS = ("crl", "file", "ocsp", "stapled")  # where a source came from; crl/file are CRLs, ocsp/stapled OCSP
 __all__ = ["assess", "blob_name", "crl_der", "crl_urls", "find_issuer", "folder_loader", "issuer_pool", "judge_crl",
-           "judge_ocsp", "load_certificate", "ocsp_request", "ocsp_urls", "self_signed", "source_inputs"]
+           "judge_ocsp", "load_certificate", "self_signed", "source_inputs"]
 PROBLEM_CHECKS = {"unreachable": UNREACHABLE, "stale": STALE, "bad-signature": BAD_SIGNATURE, "unusable": UNUSABLE}
 Loader = Callable[[str], "bytes | None"]  # SHA-256 hex -> the recorded bytes (None: not recorded)
 

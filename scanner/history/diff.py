@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from scanner.changes import CHANGE_KINDS, TITLES  # the model's names (notify and tests import them from here)
+from scanner.changes import CHANGE_KINDS, TITLES  # the model's names (tests import them from here)
 from scanner.history.store import default_db_path, finding_certificate, iter_scan_endpoints, opened, scan_header
 from scanner.report._text import printable
 

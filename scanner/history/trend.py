@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from scanner.history.store import opened, previous_scan_id
+from scanner.report._facts import EXPIRING_DAYS
 
 POINTS = 12  # scans in the chart: the recorded scan and up to 11 before it
-EXPIRING_DAYS = 30
 
 
 def _point(conn: Any, scan_id: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from scanner.severity import rank
 
 NOT_EVALUATED = "not-evaluated"
+EXPIRING_DAYS = 30  # "expiring" on the report's first screen and in the history trend: leaf inside this many days
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")  # what an anchor may not contain
 
 

@@ -38,6 +38,7 @@ from markupsafe import Markup, escape
 
 from scanner.changes import CHANGE_KINDS, TITLES
 from scanner.report import _facts
+from scanner.report._facts import EXPIRING_DAYS
 from scanner.severity import SEVERITIES
 
 INTERFACES = ("gateway", "self-service", "registration", "other")
@@ -45,7 +46,6 @@ PROFILE_STATUSES = ("compliant", "noncompliant", "grandfathered", "not-evaluated
 BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
 SOONEST = 12  # certificates in the expiry chart
 LISTED = 40  # refused and unreachable endpoints named on the first screen (the rest: the matrix)
-EXPIRING_DAYS = 30  # "expiring" on the first screen and in the trend: leaf inside this many days
 # The matrix's filters: (radio name, legend, (value, label) choices, class prefix on rows and details)
 FILTERS = (
     ("fb", "Browsers", (("all", "all"), ("refused", "refused"), ("accepted", "accepted by both")), "br"),
@@ -202,7 +202,7 @@ class View:
         worst = self.worst
         found: dict[str, tuple[str | None, str, str, str | None, list[tuple[str, str]]]] = {}
         for browser, label in BROWSERS:
-            verdict = _map(_map(self.ep.get("browsers")).get(browser))
+            verdict = self.browser_records[browser]
             if not verdict or verdict.get("accepted"):
                 continue
             reasons = [_map(r) for r in _list(verdict.get("reasons"))] or [{"code": verdict.get("error")}]
