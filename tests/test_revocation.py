@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -190,6 +191,14 @@ def test_crl_option_that_is_not_a_crl_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["scan", "127.0.0.1:1", "--crl", str(bogus), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "bogus.crl" in result.output and "holds no CRL" in result.output and "fix:" in result.output
+
+
+def test_crl_option_that_is_a_fifo_exits_2_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "crl.pipe"
+    os.mkfifo(fifo)  # nobody writes: reading it would block for ever
+    result = CliRunner().invoke(cli, ["scan", "127.0.0.1:1", "--crl", str(fifo), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "crl.pipe" in result.output and "FIFO" in result.output and "fix:" in result.output
 
 
 def test_terminal_summary_names_the_revoked_certificate(scanned: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from scanner.cli.finite import Seconds
 from scanner.cli.keyopts import password_file_option
 from scanner.cli.nightly import NightlyOptions, nightly_options, run_nightly
 from scanner.cli.stop import EXIT_STOPPED, STOP_SIGNALS
-from scanner.errors import InputError
+from scanner.errors import InputError, unreadable_reason
 from scanner.log import log_event
 from scanner.passwords import CLIENT_KEY
 from scanner.probe.revocation import FetchSettings, RevocationFetcher
@@ -97,6 +97,10 @@ def read_crl_option(text: str) -> Path:
     """A ``--crl`` path, checked now (InputError naming the file): a bad file must stop the run
     before anything is scanned."""
     path = Path(text)
+    problem = unreadable_reason(path)  # a FIFO or a device is refused, never read (as in targets files)
+    if problem:
+        raise InputError(f"cannot read the CRL file ({problem})", file=path,
+                         fix="give --crl a regular file holding the issuing CA's CRL")
     try:
         read_crl(path)
     except OSError as exc:
