@@ -2,8 +2,9 @@
 
     python3 benchmarks/nightly.py --n 1000          # what the lead validated; 10000 / 100000 on demand
 
-Generates (once, cached in ``benchmarks/out/sni-estate/``) an RSA-2048 root and issuing CA and
-``n`` leaves ``host<i>.bench.test``, each with its own EC P-256 key; serves them all from
+Generates (once, cached in ``benchmarks/out/sni-estate/``, see ``sni_estate.generate``) an
+RSA-2048 root and issuing CA and ``n`` leaves ``host<i>.bench.test``, each with its own EC P-256
+key; serves them all from
 ``--listeners`` processes (``sni_estate.py``: one port each, the leaf picked by SNI), so the
 estate does not need one port per endpoint. Then runs, as whole processes, two identical nightly
 scans (``--format json,html --db history.db``), and reports per night:
@@ -56,37 +57,18 @@ def bootstrap() -> None:
     os.execv(str(VENV_PY), [str(VENV_PY), __file__, *sys.argv[1:]])
 
 
-def make_estate(n: int) -> None:
-    """Root, issuing CA and ``n`` leaves with a key each (run in a child: see run.ensure_estate)."""
-    sys.path.insert(0, str(ROOT))
-    from scanner.lab.pki import LabPKI, issue, name, new_key
-
-    print(f"generating an SNI estate of {n} leaves, one EC P-256 key each (once; cached in {ESTATE})", flush=True)
-    ESTATE.mkdir(parents=True, exist_ok=True)
-    pki = LabPKI.create(org="DCCKI Bench", key="rsa-2048")
-    with open(ESTATE / "leaves.pem", "wb") as leaves, open(ESTATE / "leaf-keys.pem", "wb") as keys:
-        for i in range(n):
-            leaf = issue(subject=name(f"host{i}.bench.test", ou="DCCKI Infrastructure"), issuer=pki.issuing,
-                         key=new_key("ec-p256"), dns=[f"host{i}.bench.test"])
-            leaves.write(leaf.pem)
-            keys.write(leaf.key_pem)
-    (ESTATE / "root.pem").write_bytes(pki.root.pem)
-    (ESTATE / "issuing.pem").write_bytes(pki.issuing.pem)
-    (ESTATE / "count").write_text(str(n))
-
-
 def ensure_estate(n: int) -> None:
-    count = ESTATE / "count"
-    if not (count.exists() and int(count.read_text()) == n):
-        shutil.rmtree(ESTATE, ignore_errors=True)
-        subprocess.run([sys.executable, __file__, "--generate-estate", str(n)], check=True)
+    """The estate's CAs and leaves for ``n`` hosts, made where missing (``sni_estate.generate``:
+    chunks of 1,000 leaves in a process pool, cached; a larger N reuses the smaller one's chunks)."""
+    subprocess.run([sys.executable, str(BENCH / "sni_estate.py"), str(ESTATE), "--count", str(n), "--generate"],
+                   check=True)
 
 
 class Listeners:
     """``count`` server processes, each serving every hostname of the estate on its own port."""
 
-    def __init__(self, count: int) -> None:
-        self.procs = [subprocess.Popen([sys.executable, str(BENCH / "sni_estate.py"), str(ESTATE)],
+    def __init__(self, count: int, n: int) -> None:
+        self.procs = [subprocess.Popen([sys.executable, str(BENCH / "sni_estate.py"), str(ESTATE), "--count", str(n)],
                                        stdout=subprocess.PIPE, text=True) for _ in range(count)]
         self.ports = []
         for proc in self.procs:
@@ -253,11 +235,7 @@ def main() -> None:
     parser.add_argument("--sample-ms", type=float, default=20.0, help="memory sampling interval")
     parser.add_argument("--work-dir", type=Path, default=default_work_dir())
     parser.add_argument("--keep", action="store_true", help="keep the work folder (targets, outputs, history.db)")
-    parser.add_argument("--generate-estate", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.generate_estate:
-        make_estate(args.generate_estate)
-        return
     bootstrap()
     compile_bytecode()
     concurrency = args.concurrency or int(in_child(
@@ -267,7 +245,7 @@ def main() -> None:
     meta = {"date": stamp, "cores": os.cpu_count(), "load_before": os.getloadavg(), "n": args.n,
             "listeners": args.listeners, "concurrency": concurrency, "sample_ms": args.sample_ms,
             "memory": "sum of VmRSS of the dccscan process tree, sampled from /proc"}
-    listeners = Listeners(args.listeners)
+    listeners = Listeners(args.listeners, args.n)
     work = Path(tempfile.mkdtemp(prefix=f"dccscan-nightly-{args.n}-", dir=args.work_dir))
     try:
         targets = work / "targets.toml"

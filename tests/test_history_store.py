@@ -136,6 +136,38 @@ def test_a_quiet_night_stores_no_new_state(tmp_path: Path, estate: Estate) -> No
     assert [get_scan_document(db, i) for i in ids] == [first, second]
 
 
+def _simulated(ep: dict, seed: str) -> dict:
+    """``ep`` with a client-simulation block whose raw answers differ by ``seed`` (as a server's
+    random and key share make every handshake's bytes differ)."""
+    answers = {browser: {"client": f"{browser} test", "outcome": "server_hello",
+                         "received": (seed + browser).encode().hex() * 40, "detail": None}
+               for browser in ("chrome", "firefox")}
+    return ep | {"tls": ep["tls"] | {"simulation": answers}}
+
+
+def test_a_quiet_night_with_fresh_handshake_bytes_stores_no_new_state(tmp_path: Path, estate: Estate) -> None:
+    """The simulated answers' raw bytes change on every handshake: the history does not keep
+    them (it gives them back as null), so a quiet night still adds no state."""
+    db = tmp_path / "h.db"
+    base = _doc(estate)
+    nights = []
+    for night in range(2):
+        at = T0 + dt.timedelta(days=night)
+        eps = [(_simulated(ep, f"night{night}") if ep["status"] == "ok" else ep) | {"scanned_at": iso_utc(at)}
+               for ep in base["endpoints"]]
+        nights.append(document(eps, started_at=at, anchors=estate.anchors()))
+    ids = [record_scan(db, write_results(doc, tmp_path / f"r{i}.json")) for i, doc in enumerate(nights)]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM states").fetchone()[0] == 2
+    for scan_id, doc in zip(ids, nights):
+        back = get_scan_document(db, scan_id)
+        assert back == doc | {"endpoints": [states.kept(ep) for ep in doc["endpoints"]]}
+        answers = back["endpoints"][0]["tls"]["simulation"]
+        assert [a["received"] for a in answers.values()] == [None, None]
+        assert [a["outcome"] for a in answers.values()] == ["server_hello", "server_hello"]
+    assert nights[0]["endpoints"][0]["tls"]["simulation"]["chrome"]["received"]  # the input is left as it was
+
+
 @pytest.mark.parametrize("missing", [(), ("duration_ms",), ("scanned_at", "duration_ms")])
 def test_state_split_and_join_are_inverse(estate: Estate, missing: tuple[str, ...]) -> None:
     ep = {k: v for k, v in _doc(estate)["endpoints"][0].items() if k not in missing}
@@ -143,3 +175,7 @@ def test_state_split_and_join_are_inverse(estate: Estate, missing: tuple[str, ..
     certificates = {c["sha256"]: c for c in ep["chain"]}
     assert states.join(parts.body, parts.volatile, lambda sha, index: certificates[sha]) == ep
     assert parts.digest == states.split(dict(reversed(list(ep.items())))).digest  # key order is not content
+    simulated = _simulated(ep, "a")
+    parts = states.split(simulated)
+    assert states.join(parts.body, parts.volatile, lambda sha, index: certificates[sha]) == states.kept(simulated)
+    assert parts.digest == states.split(_simulated(ep, "b")).digest  # the answers' bytes are not content

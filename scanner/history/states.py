@@ -6,8 +6,16 @@ same browser verdicts as the night before. The history database therefore stores
 once, keyed by the SHA-256 of its JSON text (keys sorted), and each night only a small *observation* row: the
 scan, the position in the file, the state's id and the per-night fields (``VOLATILE_KEYS``).
 
-``split`` and ``join`` are exact inverses: ``join(split(e), certificates) == e`` for every
-endpoint record ``e`` (dict equality), which the store's round-trip tests check.
+One part of a record is not kept at all: the raw first answer of each simulated browser
+handshake (``tls.simulation.<browser>.received``, the ServerHello as hex). It holds the server's
+random and its ephemeral key share, so it differs on every handshake, and it is about 2.5 KB per
+browser: kept per night, a quiet night of 100,000 endpoints would add 500 MB. What the history
+compares is drawn from it already (the answer's ``outcome``, the browsers' verdicts, the version
+and cipher in ``tls``); the night's results.json and its evidence pack keep the bytes themselves.
+The history gives it back as ``null`` (``kept``).
+
+``split`` and ``join`` are inverses up to that: ``join(split(e), certificates) == kept(e)`` for
+every endpoint record ``e`` (dict equality), which the store's round-trip tests check.
 """
 
 from __future__ import annotations
@@ -20,6 +28,24 @@ from typing import Any, Callable
 
 VOLATILE_KEYS: tuple[str, ...] = ("scanned_at", "duration_ms")
 """Fields of an endpoint record that change every night even when nothing else does."""
+
+
+UNKEPT_ANSWER_KEY = "received"
+"""The key of a simulated browser's answer (``tls.simulation.<browser>``) the history does not keep."""
+
+
+def kept(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """``endpoint`` as the history keeps it: each simulated answer's ``received`` bytes made
+    ``null`` (see the module docstring); the same dict when there are none to drop."""
+    tls = endpoint.get("tls")
+    simulation = tls.get("simulation") if isinstance(tls, dict) else None
+    if not isinstance(simulation, dict) or not any(
+            isinstance(answer, dict) and answer.get(UNKEPT_ANSWER_KEY) is not None for answer in simulation.values()):
+        return endpoint
+    answers = {browser: (dict(answer, **{UNKEPT_ANSWER_KEY: None})
+                         if isinstance(answer, dict) and UNKEPT_ANSWER_KEY in answer else answer)
+               for browser, answer in simulation.items()}
+    return dict(endpoint, tls=dict(tls, simulation=answers))  # type: ignore[arg-type]
 
 
 def dumps(value: Any) -> str:
@@ -40,7 +66,9 @@ class Split:
 
 
 def split(endpoint: dict[str, Any]) -> Split:
-    """Split ``endpoint`` (a results-model endpoint with FULL chain records) for storage."""
+    """Split ``endpoint`` (a results-model endpoint with FULL chain records) for storage
+    (``kept(endpoint)``: without the simulated answers' raw bytes)."""
+    endpoint = kept(endpoint)
     chain = endpoint.get("chain")
     refs = [[cert.get("index", position), cert["sha256"]] for position, cert in enumerate(chain or [])]
     state = {k: (refs if k == "chain" and chain is not None else v)
