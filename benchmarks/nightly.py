@@ -44,6 +44,7 @@ sys.path.insert(0, str(BENCH))
 from run import VENV, VENV_PY, compile_bytecode, default_work_dir, in_child  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+MB = 1024 * 1024
 
 
 def bootstrap() -> None:
@@ -133,21 +134,47 @@ def tree_rss(root: int) -> tuple[int, int, int]:
     return total, count, own
 
 
-class TreeSampler(threading.Thread):
-    """Samples ``tree_rss`` of a running process until it exits; keeps the peak."""
+def phase(out: Path) -> str:
+    """Which step of a night is running, from the output files (see ``scan_night``): ``scan``
+    until results.json exists, ``report`` until report.html exists, then ``history`` (record, diff,
+    trend) until results.json is rewritten with the changes, then ``re-render``."""
+    try:
+        results = (out / "results.json").stat().st_mtime_ns
+    except OSError:
+        return "scan"
+    try:
+        report = (out / "report.html").stat().st_mtime_ns
+    except OSError:
+        return "report"
+    return "history" if results <= report else "re-render"
 
-    def __init__(self, pid: int, interval: float) -> None:
+
+class TreeSampler(threading.Thread):
+    """Samples ``tree_rss`` of a running process until it exits; keeps the peak, the peak of each
+    phase (``phase``) and a coarse timeline (one sample a second)."""
+
+    def __init__(self, pid: int, interval: float, out: Path) -> None:
         super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
+        self.pid, self.interval, self.out = pid, interval, out
         self.peak = self.processes = self.main_peak = 0
+        self.phases: dict[str, dict[str, float]] = {}
+        self.timeline: list[tuple[float, str, float, float]] = []  # (s, phase, tree MB, main MB)
         self.stop = threading.Event()
 
     def run(self) -> None:
+        started, last = time.perf_counter(), -1.0
         while not self.stop.is_set():
             total, count, own = tree_rss(self.pid)
+            now, step = time.perf_counter() - started, phase(self.out)
             self.main_peak = max(self.main_peak, own)
             if total > self.peak:
                 self.peak, self.processes = total, count
+            seen = self.phases.setdefault(step, {"from_s": round(now, 1), "tree_peak_mb": 0.0, "main_peak_mb": 0.0})
+            seen["tree_peak_mb"] = max(seen["tree_peak_mb"], round(total / MB, 1))
+            seen["main_peak_mb"] = max(seen["main_peak_mb"], round(own / MB, 1))
+            if now - last >= 1.0:
+                self.timeline.append((round(now, 1), step, round(total / MB, 1), round(own / MB, 1)))
+                last = now
             self.stop.wait(self.interval)
 
 
@@ -169,6 +196,8 @@ class Night:
     results_mb: float
     report_mb: float
     out_dir_mb: float
+    phases: dict[str, dict[str, float]]
+    timeline: list[tuple[float, str, float, float]]
 
 
 def _size(path: Path) -> int:
@@ -198,7 +227,7 @@ def scan_night(n: int, night: int, targets: Path, work: Path, db: Path, concurre
     with open(work / f"night-{night}.log", "w") as log:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        sampler = TreeSampler(proc.pid, interval)
+        sampler = TreeSampler(proc.pid, interval, out)
         sampler.start()
         code = proc.wait()
         wall = time.perf_counter() - started
@@ -207,10 +236,10 @@ def scan_night(n: int, night: int, targets: Path, work: Path, db: Path, concurre
     header = json.loads(in_child("import json, sys\nfrom scanner.results import read_header\n"
                                  "print(json.dumps(read_header(sys.argv[1])))", str(out / "results.json")))
     after = db_size(db)
-    mb = 1024 * 1024
-    return Night(n, night, wall, sampler.peak / mb, sampler.processes, sampler.main_peak / mb, code, header["summary"]["endpoints"],
-                 header["summary"]["by_status"].get("ok", 0), after / mb, (after - before) / mb,
-                 _size(out / "results.json") / mb, _size(out / "report.html") / mb, _size(out) / mb)
+    return Night(n, night, wall, sampler.peak / MB, sampler.processes, sampler.main_peak / MB, code,
+                 header["summary"]["endpoints"], header["summary"]["by_status"].get("ok", 0), after / MB,
+                 (after - before) / MB, _size(out / "results.json") / MB, _size(out / "report.html") / MB,
+                 _size(out) / MB, sampler.phases, sampler.timeline)
 
 
 def table(nights: list[Night]) -> str:
@@ -222,6 +251,17 @@ def table(nights: list[Night]) -> str:
                     f"{r.main_peak_mb:.0f} | "
                     f"{r.endpoints} ({r.ok}) | {r.db_mb:.2f} | {r.db_growth_mb:.2f} | {r.results_mb:.2f} | "
                     f"{r.report_mb:.2f} | {r.out_dir_mb:.2f} |")
+    return "\n".join(rows)
+
+
+def phase_table(nights: list[Night]) -> str:
+    """Where each night's memory went: the whole tree's and the main process's peak per phase."""
+    rows = ["| N | night | phase | from (s) | tree peak RSS (MB) | main process peak (MB) |",
+            "|---:|---:|---|---:|---:|---:|"]
+    for r in nights:
+        for name, seen in r.phases.items():
+            rows.append(f"| {r.n} | {r.night} | {name} | {seen['from_s']:.1f} | {seen['tree_peak_mb']:.0f} | "
+                        f"{seen['main_peak_mb']:.0f} |")
     return "\n".join(rows)
 
 
@@ -263,7 +303,7 @@ def main() -> None:
     text = (f"dccscan nightly benchmark {stamp}: N={args.n} on {args.listeners} SNI listener(s), "
             f"{meta['cores']} cores, concurrency {concurrency}, load average before "
             f"{meta['load_before'][0]:.2f}, after {meta['load_after'][0]:.2f}; memory: {meta['memory']} "
-            f"every {args.sample_ms:g} ms\n\n" + table(nights) + "\n")
+            f"every {args.sample_ms:g} ms\n\n" + table(nights) + "\n\n" + phase_table(nights) + "\n")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"nightly-{stamp}.md").write_text(text)
     (OUT / f"nightly-{stamp}.json").write_text(json.dumps({"meta": meta, "nights": [asdict(r) for r in nights]},

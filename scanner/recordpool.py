@@ -60,8 +60,8 @@ def encoded_records(batch: Sequence[Work]) -> list[Encoded]:
 
 def _worker_init(parent: int | None = None) -> None:
     """Workers leave Ctrl-C and SIGTERM to the scan, which stops cleanly and then closes the
-    pool, and die with it when it is killed outright; the engine is imported before the first
-    chain arrives."""
+    pool, and die with it when it is killed outright (``parent``: the scan's pid); the engine is
+    imported before the first chain arrives."""
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -69,9 +69,16 @@ def _worker_init(parent: int | None = None) -> None:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """fork (workers inherit the imported engine: cheap) while this process has one thread;
-    forkserver otherwise, since forking a process with other threads can inherit held locks."""
-    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    """spawn: each worker is a fresh interpreter that imports only the engine.
+
+    Why not fork: a forked worker maps every page its parent had, and a scan's parent has the
+    whole parsed targets file by then (about 110 MB at 100,000 targets). The pages are shared
+    until written, but Python's reference counts write them, and the process tree's memory
+    counts them once per process: at N = 10,000 the forked worker was 130 MB against 55 MB
+    spawned (benchmarks/nightly.py). Spawning costs the worker's start-up (interpreter and engine
+    import, under a second, on the worker's own core while the probe starts) once per scan, and
+    a fresh process inherits no lock another thread held."""
+    return multiprocessing.get_context("spawn")
 
 
 class RecordPool:
@@ -92,11 +99,9 @@ class RecordPool:
         self._flusher: threading.Thread | None = None
         self._error: BaseException | None = None  # raised by close(): a callback's own error is only logged
         if count > 0 and importlib.util.find_spec("scanner.evaluate") is not None:
-            import scanner.evaluate  # noqa: F401 - imported once here, inherited by forked workers
-            context = _context()
-            parent = os.getpid() if context.get_start_method() == "fork" else None  # forkserver: its child
-            self._pool = ProcessPoolExecutor(count, mp_context=context, initializer=_worker_init, initargs=(parent,))
-            self._pool.submit(int)  # starts the workers now, before the caller starts threads
+            self._pool = ProcessPoolExecutor(count, mp_context=_context(), initializer=_worker_init,
+                                             initargs=(os.getpid(),))
+            self._pool.submit(int)  # starts the workers now: their start-up overlaps the first handshakes
 
     def _flush_periodically(self) -> None:
         """Send a partial batch that has waited FLUSH_AFTER seconds (runs on its own thread)."""
@@ -115,7 +120,7 @@ class RecordPool:
         if not chain or self._pool is None:
             self._write([build_record(shell, args)])
             return
-        if self._flusher is None:  # started on first use: the pool forks before any thread exists
+        if self._flusher is None:  # started on first use
             self._flusher = threading.Thread(target=self._flush_periodically, name="dccscan-batches", daemon=True)
             self._flusher.start()
         with self._batch_lock:

@@ -365,7 +365,7 @@ class _Cache:
     """The one certificate cache: ``CertFacts`` by the SHA-256 of the DER, least recently used
     evicted first; safe to share between threads."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self._size = size
         self._items: OrderedDict[str, CertFacts] = OrderedDict()
         self._lock = threading.Lock()
