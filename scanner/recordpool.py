@@ -9,7 +9,10 @@ the pool's callback thread under a lock. Chains travel in
 batches of up to ``BATCH`` endpoints (a partial batch leaves after ``FLUSH_AFTER`` seconds, so a
 slow or interrupted scan still has its finished endpoints on disk): handing one item to a process pool costs the event loop a pickle,
 a pipe write and a thread wake-up, comparable to the work itself, so per-item submission made the
-loop and the worker spend much of their time on the hand-over. With one core (or ``workers=0``)
+loop and the worker spend much of their time on the hand-over. At most ``IN_FLIGHT`` batches per
+worker are handed over and not yet written: when the workers fall behind the probe, the next
+hand-over waits (and with it the probe), so the chains waiting for a worker are bounded by the
+pool, not by the estate (a process pool's own queue has no bound). With one core (or ``workers=0``)
 everything runs inline, exactly as before. A worker that dies costs nothing but time: the records
 are then built in this process.
 """
@@ -31,6 +34,7 @@ from scanner.results import (Encoded, ResultsWriter, encode_endpoint, endpoint_s
 
 BATCH = 64  # endpoints per hand-over to a worker
 FLUSH_AFTER = 0.2  # seconds: a partial batch is sent when this old, so records still stream to disk
+IN_FLIGHT = 4  # batches per worker handed over and not yet written; a further hand-over waits
 
 Work = tuple[dict[str, Any], tuple[Any, ...], str]  # (endpoint shell, chain_part arguments, chain file path)
 
@@ -71,13 +75,13 @@ def _worker_init(parent: int | None = None) -> None:
 def _context() -> multiprocessing.context.BaseContext:
     """spawn: each worker is a fresh interpreter that imports only the engine.
 
-    Why not fork: a forked worker maps every page its parent had, and a scan's parent has the
-    whole parsed targets file by then (about 110 MB at 100,000 targets). The pages are shared
-    until written, but Python's reference counts write them, and the process tree's memory
-    counts them once per process: at N = 10,000 the forked worker was 130 MB against 55 MB
-    spawned (benchmarks/nightly.py). Spawning costs the worker's start-up (interpreter and engine
-    import, under a second, on the worker's own core while the probe starts) once per scan, and
-    a fresh process inherits no lock another thread held."""
+    Why not fork: a forked worker maps every page its parent had, and a scan's parent holds the
+    whole parsed targets file by then (136 MB resident at 100,000 targets, measured). The pages
+    are shared until written, but Python's reference counts write them, and the process tree's
+    memory counts them once per process. A spawned worker starts with the engine's imports
+    (about 35 MB) and its bounded certificate cache. Spawning costs the worker's start-up
+    (interpreter and engine import, under a second, on the worker's own core while the probe
+    starts) once per scan, and a fresh process inherits no lock another thread held."""
     return multiprocessing.get_context("spawn")
 
 
@@ -98,6 +102,10 @@ class RecordPool:
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._error: BaseException | None = None  # raised by close(): a callback's own error is only logged
+        self._slots = threading.Semaphore(max(1, count) * IN_FLIGHT)  # batches handed over, not yet written
+        self._in_flight_lock = threading.Lock()
+        self.in_flight = 0  # batches handed over and not yet written
+        self.most_in_flight = 0  # the largest in_flight seen (what the bound limits)
         if count > 0 and importlib.util.find_spec("scanner.evaluate") is not None:
             self._pool = ProcessPoolExecutor(count, mp_context=_context(), initializer=_worker_init,
                                              initargs=(os.getpid(),))
@@ -130,26 +138,44 @@ class RecordPool:
             self._send()
 
     def _send(self) -> None:
-        """Hand the current batch to a worker (or build it here if the pool is gone)."""
+        """Hand the current batch to a worker (or build it here if the pool is gone); waits while
+        ``IN_FLIGHT`` batches per worker are unwritten (the callbacks free the slots)."""
         with self._batch_lock:
             batch, self._batch = self._batch, []
         if not batch:
             return
+        self._slots.acquire()
+        self._count_in_flight(+1)
         try:
             assert self._pool is not None
             future = self._pool.submit(encoded_records, batch)
         except (RuntimeError, AssertionError):  # pool broken or shut down: build it here
-            self._finish_inline(batch)
+            try:
+                self._finish_inline(batch)
+            finally:
+                self._release()
             return
         future.add_done_callback(lambda done: self._guarded(done, batch))
 
+    def _count_in_flight(self, step: int) -> None:
+        with self._in_flight_lock:
+            self.in_flight += step
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    def _release(self) -> None:
+        self._count_in_flight(-1)
+        self._slots.release()
+
     def _guarded(self, done: Future[list[Encoded]], batch: list[Work]) -> None:
         """``_finish``, keeping its error (a full disk) for close(): concurrent.futures would only
-        print a traceback and the scan would go on as if the endpoints were written."""
+        print a traceback and the scan would go on as if the endpoints were written. Frees the
+        batch's slot either way."""
         try:
             self._finish(done, batch)
         except BaseException as exc:  # noqa: BLE001 - re-raised by close()
             self._error = self._error or exc
+        finally:
+            self._release()
 
     def _finish(self, done: Future[list[Encoded]], batch: list[Work]) -> None:
         try:

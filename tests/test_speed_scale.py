@@ -462,3 +462,22 @@ def test_worker_encoded_records_are_byte_identical_to_inline_ones(pki: LabPKI, l
     chains = [sorted((p.name, p.read_bytes()) for p in (tmp_path / name / "chains").iterdir())
               for name in ("inline", "pooled")]
     assert chains[0] == chains[1] and len(chains[0]) == 5
+
+
+def test_record_pool_bounds_the_batches_waiting_for_a_worker(pki: LabPKI, leaf: Issued, tmp_path: Path) -> None:
+    """Endpoints handed over faster than a worker builds them (here: the worker is still starting
+    while twelve batches arrive) wait in the probe, not in an unbounded queue: never more than
+    ``IN_FLIGHT`` batches per worker are unwritten, and every endpoint is still written."""
+    from scanner.recordpool import BATCH, IN_FLIGHT, RecordPool
+    anchors = [pki.root.der]
+    writer = spooled(tmp_path)
+    pool = RecordPool(lambda o: anchors, None, writer=writer, workers=1)
+    outcomes = outcomes_for(pki, leaf, BATCH * IN_FLIGHT * 3)
+    try:
+        for outcome in outcomes:
+            pool.submit(outcome)
+            assert pool.in_flight <= IN_FLIGHT
+    finally:
+        pool.close()
+    assert pool.most_in_flight == IN_FLIGHT  # the bound was reached, so it was what held the batches back
+    assert pool.in_flight == 0 and writer.summary.endpoints == len(outcomes)
