@@ -1,24 +1,26 @@
 """Benchmark: two nights of ``dccscan scan --db`` over an SNI-multiplexed loopback estate.
 
-    python3 benchmarks/nightly.py --n 1000          # what the lead validated; 10000 / 100000 on demand
+    python3 benchmarks/nightly.py --n 1000      # also 10000 and 100000 (README "Speed and scale")
 
 Generates (once, cached in ``benchmarks/out/sni-estate/``, see ``sni_estate.generate``) an
 RSA-2048 root and issuing CA and ``n`` leaves ``host<i>.bench.test``, each with its own EC P-256
-key; serves them all from
-``--listeners`` processes (``sni_estate.py``: one port each, the leaf picked by SNI), so the
-estate does not need one port per endpoint. Then runs, as whole processes, two identical nightly
-scans (``--format json,html --db history.db``), and reports per night:
+key; serves them all from ``--listeners`` processes (``sni_estate.py``: one port each, the leaf
+picked by SNI), so the estate does not need one port per endpoint. Then runs, as whole
+processes, two identical nightly scans (``--format json,html --db history.db``), and reports per
+night:
 
 - wall time of the ``dccscan`` process;
 - the largest resident size of the ``dccscan`` process alone (sampled likewise);
-- peak memory of the whole process tree: the sum of the resident set sizes (``VmRSS`` in
-  ``/proc/<pid>/status``) of dccscan and every descendant (the record-pool workers), sampled
-  every ``--sample-ms`` milliseconds; a spike shorter than the interval can be missed;
+- peak memory of the whole process tree: the sum of the resident set sizes (``/proc/<pid>/statm``)
+  of dccscan and every descendant (the record-pool workers, multiprocessing's resource tracker),
+  sampled every ``--sample-ms`` milliseconds; a spike shorter than the interval can be missed;
+- the same peaks per phase of the night (``phase``: scan, report, history, re-render), and a
+  coarse timeline (one sample a second) in the JSON output;
 - the history database's size after the night (after a WAL checkpoint, in a child process), and
   so the growth on the second, unchanged night;
 - sizes of results.json, report.html and the whole output folder; endpoints recorded.
 
-Results go to ``benchmarks/out/nightly-<time>.{json,md}`` and the table is printed.
+Results go to ``benchmarks/out/nightly-<time>.{json,md}`` and the tables are printed.
 """
 
 from __future__ import annotations
