@@ -14,7 +14,7 @@ night:
 - peak memory of the whole process tree: the sum of the resident set sizes (``/proc/<pid>/statm``)
   of dccscan and every descendant (the record-pool workers, multiprocessing's resource tracker),
   sampled every ``--sample-ms`` milliseconds; a spike shorter than the interval can be missed;
-- the same peaks per phase of the night (``phase``: scan, report, history, re-render), and a
+- the same peaks per phase of the night (``phase``: scan, history, report), and a
   coarse timeline (one sample a second) in the JSON output;
 - the history database's size after the night (after a WAL checkpoint, in a child process), and
   so the growth on the second, unchanged night;
@@ -136,19 +136,21 @@ def tree_rss(root: int) -> tuple[int, int, int]:
     return total, count, own
 
 
-def phase(out: Path) -> str:
-    """Which step of a night is running, from the output files (see ``scan_night``): ``scan``
-    until results.json exists, ``report`` until report.html exists, then ``history`` (record, diff,
-    trend) until results.json is rewritten with the changes, then ``re-render``."""
+def phase(out: Path, first_results: list[int]) -> str:
+    """Which step of a night is running, from the output files: ``scan`` until results.json
+    exists; ``history`` (record, diff, trend) while it is as the scan wrote it; ``report`` once
+    the history step has rewritten it with the changes, or report.html exists. On a night with no
+    earlier scan results.json is not rewritten, so its render counts as ``history``.
+    ``first_results``: results.json's first modification time seen (kept by the caller)."""
     try:
         results = (out / "results.json").stat().st_mtime_ns
     except OSError:
         return "scan"
-    try:
-        report = (out / "report.html").stat().st_mtime_ns
-    except OSError:
-        return "report"
-    return "history" if results <= report else "re-render"
+    if not first_results:
+        first_results.append(results)
+    if results == first_results[0] and not (out / "report.html").exists():
+        return "history"
+    return "report"
 
 
 class TreeSampler(threading.Thread):
@@ -165,9 +167,10 @@ class TreeSampler(threading.Thread):
 
     def run(self) -> None:
         started, last = time.perf_counter(), -1.0
+        first_results: list[int] = []
         while not self.stop.is_set():
             total, count, own = tree_rss(self.pid)
-            now, step = time.perf_counter() - started, phase(self.out)
+            now, step = time.perf_counter() - started, phase(self.out, first_results)
             self.main_peak = max(self.main_peak, own)
             if total > self.peak:
                 self.peak, self.processes = total, count
