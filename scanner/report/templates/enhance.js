@@ -27,7 +27,7 @@
       });
     });
   }
-  /* Search: rows and details whose names, hostnames, addresses, error codes or finding ids
+  /* Search: matrix rows whose names, hostnames, addresses, error codes or finding ids
      contain every word typed (data-q holds them, lower-cased). */
   var box = document.getElementById("q");
   if (box) {
