@@ -48,6 +48,7 @@ PROFILE_STATUSES = ("compliant", "noncompliant", "grandfathered", "not-evaluated
 BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
 SOONEST = 12  # certificates in the expiry chart
 LISTED = 40  # refused and unreachable endpoints named on the first screen (the rest: the matrix)
+MATRIX_CHUNK = 200  # matrix rows per table, laid out by the browser only near the viewport (report.css)
 # The matrix's filters: (radio name, legend, (value, label) choices, class prefix on rows and details)
 FILTERS = (
     ("fb", "Browsers", (("all", "all"), ("refused", "refused"), ("accepted", "accepted by both")), "br"),
@@ -541,7 +542,8 @@ def page_chunks(header: Mapping[str, Any], summary: Summary, endpoints: Endpoint
         changes=changes if isinstance(changes, dict) else None,
         change_tables=change_tables(changes) if isinstance(changes, dict) else [],
         interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES, filters=FILTERS,
-        matrix=_views(endpoints), pages=len(details.page_names(summary.total)), per_page=details.PER_PAGE,
+        matrix=_views(endpoints), chunk=MATRIX_CHUNK,
+        pages=len(details.page_names(summary.total)), per_page=details.PER_PAGE,
     )
 
 
