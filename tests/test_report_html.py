@@ -308,3 +308,24 @@ def test_a_smaller_estate_leaves_no_stale_page(document: dict[str, Any], tmp_pat
                                                                       "notes.txt"]
     html.write_html(write_results(document, tmp_path / "small"), tmp_path / "report.html")
     assert sorted(p.name for p in (tmp_path / "details").iterdir()) == ["0001.html", "notes.txt"]
+
+
+def test_a_reused_out_folder_loses_the_previous_reports_pages_only(tmp_path: Path) -> None:
+    """``--out`` re-used (scanner.outdir): the details pages of the previous report go with its
+    report.html, and a killed render's temporaries with them; anything else in details/ stays."""
+    from scanner.outdir import claim
+
+    for keep in (True, False):
+        out = tmp_path / f"out-{keep}"
+        (out / "details").mkdir(parents=True)
+        (out / "results.json").write_text("{}")
+        for name in ("report.html", "details/0001.html", "details/0002.html",
+                     "details/.0003.html.999999999-0123abcd.tmp"):
+            (out / name).write_text("previous")
+        if keep:
+            (out / "details" / "notes.txt").write_text("mine")
+        removed = claim(out).sweep([])
+        assert {"report.html", "details/0001.html", "details/0002.html",
+                "details/.0003.html.999999999-0123abcd.tmp"} <= set(removed)
+        left = sorted(p.name for p in (out / "details").iterdir()) if (out / "details").exists() else None
+        assert left == (["notes.txt"] if keep else None)

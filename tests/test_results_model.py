@@ -306,7 +306,8 @@ def test_reused_out_keeps_no_output_of_the_previous_run(one_server: int, tmp_pat
     second = write_targets(tmp_path / "second.toml", ["new"], one_server)
     assert scan("--targets", str(second), "--out", str(out), "--format", "json,html",
                 "--fail-on", "never", "--quiet").exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["chains", "notes.txt", "report.html", "results.json", "targets.toml"]
+    assert sorted(p.name for p in out.iterdir()) == ["chains", "details", "notes.txt", "report.html", "results.json",
+                                                     "targets.toml"]
     (endpoint,) = iter_endpoints(out / "results.json")
     assert [f"chains/{p.name}" for p in (out / "chains").iterdir()] == [endpoint["chain_file"]]
     assert (out / "targets.toml").read_text() == second.read_text()
