@@ -70,7 +70,7 @@ def open_report(report: Path, detail: Path, repeat: int) -> dict[str, float]:
             note("DOMContentLoaded", timing[1] / 1000)
             note("load", timing[2] / 1000)
             start = time.perf_counter()
-            page.fill("#q", "dccki.tls.san")
+            page.fill("#q", "dccki.tls_san.san_missing")
             page.wait_for_function("() => document.getElementById('q-count').textContent !== ''")
             note("search", time.perf_counter() - start)
             page.fill("#q", "")

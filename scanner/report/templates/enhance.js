@@ -60,7 +60,7 @@
         body.closest(".mchunk").classList.toggle("nomatch", hits === 0);
         shown += hits;
       });
-      count.textContent = words.length ? shown + " endpoint" + (shown === 1 ? "" : "s") + " match" : "";
+      count.textContent = words.length ? shown + (shown === 1 ? " endpoint matches" : " endpoints match") : "";
     };
     box.addEventListener("input", function () {
       clearTimeout(timer);
