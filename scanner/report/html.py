@@ -1,26 +1,30 @@
-"""The self-contained HTML report (report.html), rendered by jinja2 templates.
+"""The HTML report (report.html and its details pages), rendered by jinja2 templates.
 
-One file with inline CSS and SVG and no external request (a Content-Security-Policy forbids
-them), readable from file:// and printable. The first screen answers the question a reader comes
-with: which endpoints Chrome and Firefox refuse, why (the check, in words) and how to fix each,
-and which endpoints could not be checked at all; the trend, the changes since the previous scan,
-the scan's metadata, the matrix and the per-endpoint details follow.
+Files with inline CSS and SVG and no external request (a Content-Security-Policy forbids
+them), readable from file:// (an unzipped evidence pack included) and printable. report.html's
+first screen answers the question a reader comes with: which endpoints Chrome and Firefox
+refuse, why (the check, in words) and how to fix each, and which endpoints could not be checked
+at all; the trend, the changes since the previous scan, the scan's metadata and the matrix (one
+compact row an endpoint, filterable without JavaScript, searchable with it) follow. Each row
+links to the endpoint's full details in a details page of ``details.PER_PAGE`` endpoints
+(``scanner.report.details``): the details were 92% of a single page's bytes, and a browser
+needed tens of seconds to open 10,000 endpoints' worth; each page also tables, once, every CA
+certificate its endpoints present after the leaf, which they refer to by anchor.
 
 Every byte of markup comes from the templates in ``templates/`` (``report.html.j2``, which
-includes ``row.j2`` and ``endpoint.j2`` once per endpoint, and the macros of ``macros.j2`` for
-the parts written a bounded number of times), rendered with autoescaping on: certificates and servers are attacker
-controlled, and no value from results.json is ever marked safe. The environment's ``finalize``
-prints values for people (``None`` as nothing, booleans as yes / no, lists and mappings as text),
-so no Python repr can reach a page. Python here only derives facts (counts, which check made a
-browser refuse, days left, chart coordinates) as plain values.
+includes ``row.j2`` once per endpoint; ``details.html.j2``, which includes ``endpoint.j2`` once
+per endpoint; the macros of ``macros.j2`` for the parts written a bounded number of times),
+rendered with autoescaping on: certificates and servers are attacker controlled, and no value
+from results.json is ever marked safe. The environment's ``finalize`` prints values for people
+(``None`` as nothing, booleans as yes / no, lists and mappings as text), so no Python repr can
+reach a page. Python here only derives facts (counts, which check made a browser refuse, days
+left, chart coordinates) as plain values.
 
 Memory stays flat whatever the estate: results.json is read through ``scanner.results`` only,
-one endpoint at a time, in four passes (the summary, then the matrix, the details and the CA
-certificates as the template reaches them); the summary keeps bounded lists. The page is streamed
-(``Template.generate``) into a temporary file beside the report and renamed over it when whole.
-Each distinct certificate presented after a leaf (the issuing CAs every endpoint repeats) gets
-one table per page, which the endpoints refer to by anchor (repeated in every endpoint's
-details, they were a large share of the earlier page).
+one endpoint at a time, in two passes (the summary, which keeps bounded lists; then the matrix,
+which hands each details page to be written as soon as its endpoints have passed, so at most
+one page's endpoints are held). Every file is streamed (``Template.generate``) into a temporary
+file beside it and renamed over it when all are whole.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
-import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -531,9 +534,10 @@ def _views(endpoints: Endpoints) -> Iterator[View]:
         yield View.of(ep, position)
 
 
-def page_chunks(header: Mapping[str, Any], summary: Summary, endpoints: Endpoints) -> Iterator[str]:
+def page_chunks(header: Mapping[str, Any], summary: Summary, endpoints: Endpoints, pages: PageSink) -> Iterator[str]:
     """report.html as text chunks: the first screen and the summaries from ``summary`` (the
-    first pass), the matrix streamed from a pass of its own."""
+    first pass), then the matrix from a second pass, which also hands each details page to
+    ``pages`` as soon as the matrix has passed its endpoints (``_rows_and_pages``)."""
     header = _map(header)
     changes = header.get("changes")
     return environment().get_template("report.html.j2").generate(
@@ -542,9 +546,26 @@ def page_chunks(header: Mapping[str, Any], summary: Summary, endpoints: Endpoint
         changes=changes if isinstance(changes, dict) else None,
         change_tables=change_tables(changes) if isinstance(changes, dict) else [],
         interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES, filters=FILTERS,
-        matrix=_views(endpoints), chunk=MATRIX_CHUNK,
+        matrix=_rows_and_pages(header, summary, endpoints, pages), chunk=MATRIX_CHUNK,
         pages=len(details.page_names(summary.total)), per_page=details.PER_PAGE,
     )
+
+
+def _rows_and_pages(header: Mapping[str, Any], summary: Summary, endpoints: Endpoints,
+                    pages: PageSink) -> Iterator[View]:
+    """The views of one pass over ``endpoints()``, in order, for the matrix; every
+    ``details.PER_PAGE`` of them, their details page goes to ``pages``. One pass for both: a pass
+    (reading results.json, deriving the views) was a sixth of the render's CPU."""
+    group: list[View] = []
+    number = 0
+    for v in _views(endpoints):
+        if group and v.page != group[0].page:
+            pages(*_detail_page(header, summary, group, number))
+            group, number = [], number + 1
+        group.append(v)
+        yield v
+    if group:
+        pages(*_detail_page(header, summary, group, number))
 
 
 def _page_cas(views: list[View], at: Any) -> list[CertRef]:
@@ -559,34 +580,28 @@ def _page_cas(views: list[View], at: Any) -> list[CertRef]:
     return list(found.values())
 
 
-def detail_pages(header: Mapping[str, Any], summary: Summary,
-                 endpoints: Endpoints) -> Iterator[tuple[str, Iterator[str]]]:
-    """The details pages as (name, text chunks), in order, from one pass over ``endpoints()``:
-    ``details.PER_PAGE`` endpoints' views in memory at a time, each page with the tables of the
-    CA certificates its endpoints present (so every page stands alone)."""
-    header = _map(header)
+def _detail_page(header: Mapping[str, Any], summary: Summary, views: list[View],
+                 number: int) -> tuple[str, Iterator[str]]:
+    """Details page ``number`` (0-based) as (name, text chunks): its endpoints' details and the
+    tables of the CA certificates they present, so that every page stands alone."""
     names = [n.rsplit("/", 1)[-1] for n in details.page_names(summary.total)]  # as linked from a page
-    template = environment().get_template("details.html.j2")
-    for number, (name, group) in enumerate(itertools.groupby(_views(endpoints), key=lambda v: v.page)):
-        views = list(group)
-        first = number * details.PER_PAGE + 1
-        yield name, template.generate(
-            h=header, views=views, total=summary.total, number=number + 1, pages=len(names),
-            first=first, last=first + len(views) - 1,
-            previous=names[number - 1] if 0 < number <= len(names) else None,
-            next=names[number + 1] if number + 1 < len(names) else None,
-            cas=_page_cas(views, header.get("started_at")), ca_count=summary.ca_count)
+    first = number * details.PER_PAGE + 1
+    return views[0].page, environment().get_template("details.html.j2").generate(
+        h=header, views=views, total=summary.total, number=number + 1, pages=len(names),
+        first=first, last=first + len(views) - 1,
+        previous=names[number - 1] if 0 < number <= len(names) else None,
+        next=names[number + 1] if number + 1 < len(names) else None,
+        cas=_page_cas(views, header.get("started_at")), ca_count=summary.ca_count)
 
 
 def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO, pages: PageSink) -> None:
     """Write the report for ``header`` and the endpoints ``endpoints()`` yields (called once per
-    pass, three passes; each call must yield the same endpoints): report.html to the text stream
+    pass, two passes; each call must yield the same endpoints): report.html to the text stream
     ``out``, chunk by chunk as the template yields them (``writelines`` hands them to the stream's
-    buffer without a Python loop), then each details page to ``pages(name, chunks)``."""
+    buffer without a Python loop), and each details page to ``pages(name, chunks)`` on the way."""
+    header = _map(header)
     summary = summarise(endpoints())
-    out.writelines(page_chunks(header, summary, endpoints))
-    for name, chunks in detail_pages(header, summary, endpoints):
-        pages(name, chunks)
+    out.writelines(page_chunks(header, summary, endpoints, pages))
 
 
 def _remove_stale_pages(folder: Path, written: set[str]) -> None:
