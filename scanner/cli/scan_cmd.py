@@ -38,7 +38,7 @@ from scanner.results import ResultsWriter, copy_inputs
 from scanner.revocation_store import RevocationStore
 from scanner.severity import FAIL_ON_CHOICES
 from scanner.shard import Shard, parse_shard
-from scanner.targets import (MAX_TIMEOUT, Target, anchor_ders, anchor_records, apply_overrides, load_targets,
+from scanner.targets import (CRL_FIX, MAX_TIMEOUT, Target, anchor_ders, anchor_records, apply_overrides, load_targets,
                              parse_cli_target, read_crl)
 
 FORMATS = ("json", "html", "junit", "csv", "prometheus")
@@ -109,8 +109,7 @@ def read_crl_option(text: str) -> Path:
         raise InputError(f"cannot read the CRL file ({exc.strerror or exc})", file=path,
                          fix="check the path given to --crl") from None
     except ValueError:
-        raise InputError("the file holds no CRL", file=path,
-                         fix="give the issuing CA's CRL as DER or PEM ('-----BEGIN X509 CRL-----')") from None
+        raise InputError("the file holds no CRL", file=path, fix=CRL_FIX) from None
     return path.resolve()
 
 
