@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from scanner.facts import asn1
+from scanner.facts.signature import verify_signature
 
 CRL_KINDS = ("crl", "file")  # source kinds holding a CRL; "ocsp" and "stapled" hold OCSP responses
 
@@ -33,12 +34,14 @@ def load_certificate(der: bytes) -> x509.Certificate | None:
 
 @lru_cache(maxsize=4096)
 def issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
-    """Issuer name matches and the signature verifies under ``candidate``'s key (remembered: an
-    estate's endpoints present the same intermediates, whose issuer is verified once)."""
+    """Issuer name matches and the signature verifies under ``candidate``'s key, whatever the
+    hash (``verify_signature``: the issuer of a SHA-1 certificate is still its issuer; the chain
+    verdict says the hash is weak). Remembered: an estate's endpoints present the same
+    intermediates, whose issuer is verified once."""
     if candidate.subject != cert.issuer:
         return False
     try:
-        cert.verify_directly_issued_by(candidate)
+        verify_signature(cert, candidate.public_key())
         return True
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
