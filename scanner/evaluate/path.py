@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from typing import Iterator, Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from scanner.facts.certificate import ANY_EKU, EMPTY_NAME, OCSP_SIGNING, SERVER_AUTH, CertFacts
+from scanner.facts.signature import verify_signature
 
 # Certificates in one path, leaf included: dccscan's own bound against hostile chains. Chromium
 # 156 accepted 10 intermediates (oracle case depth-10-intermediates; its CertPathBuilder is given
@@ -91,33 +91,13 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     result: str | None = None
     try:
         assert child.cert is not None and issuer.cert is not None
-        _verify(child.cert, issuer.public_key)
+        verify_signature(child.cert, issuer.public_key)
     except Exception as exc:  # noqa: BLE001 - InvalidSignature, unsupported key, ...
         result = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if len(child.memo) >= _MEMO_MAX:
         child.memo.clear()
     child.memo[key] = result
     return result
-
-
-def _verify(child: x509.Certificate, key: object) -> None:
-    """Verify ``child``'s signature with ``issuer``'s key, whatever the hash (SHA-1 and MD5 too:
-    cryptography's ``verify_directly_issued_by`` refuses those, but a browser's verdict on a SHA-1
-    chain is "weak algorithm", not "bad signature", so we must tell the two apart). ``key``: the
-    issuer's public key."""
-    data, signature, digest = child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
-    if isinstance(key, rsa.RSAPublicKey):
-        params = child.signature_algorithm_parameters
-        pad = params if isinstance(params, (padding.PSS, padding.PKCS1v15)) else padding.PKCS1v15()
-        key.verify(signature, data, pad, digest)  # type: ignore[arg-type]
-    elif isinstance(key, ec.EllipticCurvePublicKey):
-        key.verify(signature, data, ec.ECDSA(digest))  # type: ignore[arg-type]
-    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-        key.verify(signature, data)
-    elif isinstance(key, dsa.DSAPublicKey):
-        key.verify(signature, data, digest)  # type: ignore[arg-type]
-    else:
-        raise ValueError(f"unsupported issuer key {type(key).__name__}")
 
 
 # ---------------------------------------------------------------------------- search
