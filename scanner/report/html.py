@@ -52,7 +52,7 @@ BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
 SOONEST = 12  # certificates in the expiry chart
 LISTED = 40  # refused and unreachable endpoints named on the first screen (the rest: the matrix)
 MATRIX_CHUNK = 200  # matrix rows per table, laid out by the browser only near the viewport (report.css)
-# The matrix's filters: (radio name, legend, (value, label) choices, class prefix on rows and details)
+# The matrix's filters: (radio name, legend, (value, label) choices, class prefix on its rows)
 FILTERS = (
     ("fb", "Browsers", (("all", "all"), ("refused", "refused"), ("accepted", "accepted by both")), "br"),
     ("fi", "Interface", (("all", "all"), *((i, i) for i in INTERFACES)), "if"),
@@ -190,7 +190,7 @@ class View:
 
     @property
     def classes(self) -> str:
-        """The filter classes of the endpoint's matrix row and details (see FILTERS)."""
+        """The filter classes of the endpoint's matrix row (see FILTERS)."""
         return f"if-{self.group} st-{self.status} sev-{self.worst_key} br-{self.browser_state}"
 
     @property
