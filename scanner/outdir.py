@@ -18,7 +18,8 @@ re-uses a fixed ``--out``, so dccscan cleans it, touching only its own outputs:
   when that leaves it empty;
 
 - the hidden spool and temporary files a killed run left (``.endpoints-<pid>-*.spool``,
-  ``.certificates-<pid>-*.spool``, ``.<file>.<pid>-<hex>.tmp``, also in ``chains/``), when the
+  ``.certificates-<pid>-*.spool``, ``.<file>.<pid>-<hex>.tmp``, also in ``chains/``, ``details/`` and
+  ``revocation/``), when the
   process named in them is gone: a run still alive keeps its own.
 
 Anything else in the folder is never touched. The sweep runs once the new results.json is in
@@ -87,7 +88,7 @@ class OutputFolder:
                     pem.unlink()
                     removed.append(name)
         pages = self.path / details.FOLDER
-        for folder in (self.path, chains, *(() if pages.is_symlink() else (pages,))):
+        for folder in (self.path, chains, *(f for f in (pages, recorded) if not f.is_symlink())):
             removed += self._leftovers(folder)
         if self.had_results:
             for name in (*report_names(), *INPUT_COPIES):

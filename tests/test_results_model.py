@@ -392,8 +392,10 @@ def test_leftovers_of_a_killed_run_are_swept_but_a_live_runs_are_not(one_server:
     dead, alive = finished.pid, os.getpid()
     out = tmp_path / "out"
     (out / "chains").mkdir(parents=True)
+    (out / "revocation").mkdir()
     leftovers = [f".endpoints-{dead}-k1x.spool", f".certificates-{dead}-k2x.spool",
-                 f".results.json.{dead}-deadbeef.tmp", f"chains/.a.pem.{dead}-0123abcd.tmp"]
+                 f".results.json.{dead}-deadbeef.tmp", f"chains/.a.pem.{dead}-0123abcd.tmp",
+                 f"revocation/.{'ab' * 32}.crl.{dead}-0123abcd.tmp"]
     kept = [f".endpoints-{alive}-k3x.spool", ".dccscan-notes"]
     for name in leftovers + kept:
         (out / name).write_text("x")
