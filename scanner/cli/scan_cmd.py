@@ -390,24 +390,35 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
                           profile_path=profile_path, profile=profile, order=order, crl_files=crl_files,
                           revocation_online=not offline_revocation)
     try:
-        code = run_nightly(nightly, lambda seconds: execute(dataclasses.replace(request, max_duration=seconds),
-                                                            quiet=quiet), out, wanted)
+        # the reports are rendered once, after the history step has put the changes in results.json
+        code = run_nightly(nightly, lambda seconds: scan_only(dataclasses.replace(request, max_duration=seconds),
+                                                              quiet=quiet)[1], out,
+                           lambda scanned: finish(out / "results.json", request, scanned, quiet=quiet))
     except InputError as exc:
         raise input_failure(exc) from None
     raise click.exceptions.Exit(code)
 
 
 def execute(request: ScanRequest, *, quiet: bool, quiet_on_failure: bool = False) -> int:
-    """Run with a progress bar on a terminal (stderr), then render; returns the exit code.
+    """Scan (``scan_only``), then render (``finish``); returns the exit code."""
+    results, code = scan_only(request, quiet=quiet)
+    return finish(results, request, code, quiet=quiet, quiet_on_failure=quiet_on_failure)
+
+
+def scan_only(request: ScanRequest, *, quiet: bool) -> tuple[Path, int]:
+    """Run the scan, with a progress bar on a terminal (stderr); results.json and the exit code."""
+    if sys.stderr.isatty() and not quiet:
+        with _progress_bar(len(request.targets)) as bar:
+            return run_scan(request, progress=lambda done, total: bar.update(done - bar.pos))
+    return run_scan(request)
+
+
+def finish(results: Path, request: ScanRequest, code: int, *, quiet: bool, quiet_on_failure: bool = False) -> int:
+    """The reports and the summary of a finished scan; returns the exit code.
 
     ``quiet`` silences a clean run only: a run that exits non-zero still prints its summary (so a
     cron job mails exactly the nights with something wrong), unless ``quiet_on_failure``.
     """
-    if sys.stderr.isatty() and not quiet:
-        with _progress_bar(len(request.targets)) as bar:
-            results, code = run_scan(request, progress=lambda done, total: bar.update(done - bar.pos))
-    else:
-        results, code = run_scan(request)
     try:
         render(results, request.out_dir, request.formats, quiet=quiet and (code == 0 or quiet_on_failure))
     except KeyboardInterrupt:
