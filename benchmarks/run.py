@@ -173,6 +173,8 @@ class Run:
     peak_rss_mb: float
     exit_code: int
     ok: int | None = None
+    cpu_s: float = 0.0  # the tool's own CPU (user + system, its waited-for children included)
+    server_cpu_s: float = 0.0  # what the estate's server processes spent meanwhile
 
     @property
     def per_s(self) -> float:
@@ -183,16 +185,32 @@ class Run:
         return 1000 * self.wall_s / self.n
 
 
+SERVER_PIDS: list[int] = []  # the estate's server processes (their CPU is measured per run)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu() -> float:
+    """CPU seconds the estate's servers have used so far (/proc/<pid>/stat utime + stime)."""
+    total = 0
+    for pid in SERVER_PIDS:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
 def timed(tool: str, n: int, cmd: list[str], log: Path) -> Run:
-    """Run ``cmd`` as a whole process; wall time and its own peak RSS (wait4 rusage)."""
+    """Run ``cmd`` as a whole process; wall time, its own peak RSS and CPU (wait4 rusage), and
+    the CPU the estate's servers spent meanwhile."""
     print(f"  {tool}: {' '.join(cmd[:3])} ...", flush=True)
     with open(log, "w") as out:
+        served = server_cpu()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(tool, n, wall, usage.ru_maxrss / 1024, proc.returncode)
+    return Run(tool, n, wall, usage.ru_maxrss / 1024, proc.returncode, cpu_s=usage.ru_utime + usage.ru_stime,
+               server_cpu_s=server_cpu() - served)
 
 
 def run_dccscan(n: int, inputs: dict[str, Path], out: Path, concurrency: int | None, simulation: bool = True) -> Run:
@@ -220,6 +238,7 @@ def run_sharded(n: int, inputs: dict[str, Path], work: Path, shards: int) -> Run
     merge's if larger."""
     print(f"  dccscan in {shards} shards + merge ...", flush=True)
     exe = str(VENV / "bin" / "dccscan")
+    served = server_cpu()
     started = time.perf_counter()
     procs, outs = [], []
     for i in range(1, shards + 1):
@@ -229,10 +248,11 @@ def run_sharded(n: int, inputs: dict[str, Path], work: Path, shards: int) -> Run
             procs.append(subprocess.Popen([exe, "scan", "--targets", str(inputs["targets"]), "--out", str(out),
                                            "--shard", f"{i}/{shards}", "--format", "json", "--fail-on", "never",
                                            "--quiet"], stdout=log, stderr=subprocess.STDOUT))
-    peaks = []
+    peaks, cpu = [], 0.0
     for proc in procs:
         _, status, usage = os.wait4(proc.pid, 0)
         peaks.append(usage.ru_maxrss / 1024)
+        cpu += usage.ru_utime + usage.ru_stime
     merged = work / "merged"
     with open(work / "merge.log", "w") as log:
         proc = subprocess.Popen([exe, "merge", str(merged), *map(str, outs), "--format", "json,html", "--quiet"],
@@ -240,7 +260,8 @@ def run_sharded(n: int, inputs: dict[str, Path], work: Path, shards: int) -> Run
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     run = Run(f"dccscan {shards} shards + merge", n, wall, max(sum(peaks), usage.ru_maxrss / 1024),
-              os.waitstatus_to_exitcode(status))
+              os.waitstatus_to_exitcode(status), cpu_s=cpu + usage.ru_utime + usage.ru_stime,
+              server_cpu_s=server_cpu() - served)
     run.ok = json.loads(_header_text(merged / "results.json"))["summary"]["by_status"].get("ok", 0)
     return run
 
@@ -342,11 +363,12 @@ def engine_and_render_share(results: Path) -> dict[str, float]:
 # --- reporting ----------------------------------------------------------------------------
 
 def table(runs: list[Run]) -> str:
-    rows = ["| N | tool | wall (s) | endpoints/s | ms/endpoint | peak RSS (MB) | chains captured |",
-            "|---:|---|---:|---:|---:|---:|---:|"]
+    rows = ["| N | tool | wall (s) | endpoints/s | ms/endpoint | peak RSS (MB) | tool CPU (s) | servers' CPU (s) "
+            "| chains captured |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         rows.append(f"| {r.n} | {r.tool} | {r.wall_s:.2f} | {r.per_s:.0f} | {r.ms_per_endpoint:.2f} | "
-                    f"{r.peak_rss_mb:.0f} | {r.ok if r.ok is not None else '-'} |")
+                    f"{r.peak_rss_mb:.0f} | {r.cpu_s:.2f} | {r.server_cpu_s:.2f} | {r.ok if r.ok is not None else '-'} |")
     return "\n".join(rows)
 
 
@@ -419,6 +441,7 @@ def main() -> None:
     for n in args.n:
         print(f"N={n}: starting {n} TLS endpoints on 127.0.0.1 in {SERVER_PROCESSES} processes", flush=True)
         servers = Servers(estate, n)
+        SERVER_PIDS[:] = [proc.pid for proc in servers.procs]
         work = Path(tempfile.mkdtemp(prefix=f"dccscan-bench-{n}-", dir=args.work_dir))
         try:
             inputs = write_inputs(work, estate, servers.ports)
