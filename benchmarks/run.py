@@ -35,6 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from treemem import MB, TreeSampler  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 OUT = BENCH / "out"
@@ -174,6 +177,7 @@ class Run:
     exit_code: int
     ok: int | None = None
     cpu_s: float = 0.0  # the tool's own CPU (user + system, its waited-for children included)
+    largest_process_mb: float = 0.0  # ru_maxrss: the largest single process of the tree
     server_cpu_s: float = 0.0  # what the estate's server processes spent meanwhile
 
     @property
@@ -199,18 +203,22 @@ def server_cpu() -> float:
 
 
 def timed(tool: str, n: int, cmd: list[str], log: Path) -> Run:
-    """Run ``cmd`` as a whole process; wall time, its own peak RSS and CPU (wait4 rusage), and
-    the CPU the estate's servers spent meanwhile."""
+    """Run ``cmd`` as a whole process; wall time, the peak memory of its whole process tree
+    (``treemem``), its CPU (wait4 rusage) and the CPU the estate's servers spent meanwhile."""
     print(f"  {tool}: {' '.join(cmd[:3])} ...", flush=True)
     with open(log, "w") as out:
         served = server_cpu()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
+        sampler.stop.set()
+        sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(tool, n, wall, usage.ru_maxrss / 1024, proc.returncode, cpu_s=usage.ru_utime + usage.ru_stime,
-               server_cpu_s=server_cpu() - served)
+    return Run(tool, n, wall, sampler.peak / MB, proc.returncode, cpu_s=usage.ru_utime + usage.ru_stime,
+               server_cpu_s=server_cpu() - served, largest_process_mb=usage.ru_maxrss / 1024)
 
 
 def run_dccscan(n: int, inputs: dict[str, Path], out: Path, concurrency: int | None, simulation: bool = True) -> Run:
@@ -234,8 +242,9 @@ def run_dccscan(n: int, inputs: dict[str, Path], out: Path, concurrency: int | N
 def run_sharded(n: int, inputs: dict[str, Path], work: Path, shards: int) -> Run:
     """The estate split over ``shards`` processes (``scan --shard I/K --format json``, all at
     once, each with the default concurrency), then ``merge`` writing json+html: what a machine
-    with more cores can do today. Peak RSS: the shards' peaks summed (they run together), or the
-    merge's if larger."""
+    with more cores can do today. Peak memory: each shard's process tree sampled, their peaks
+    summed (they run together; an upper bound, as the peaks need not coincide), or the merge's
+    tree peak if larger."""
     print(f"  dccscan in {shards} shards + merge ...", flush=True)
     exe = str(VENV / "bin" / "dccscan")
     served = server_cpu()
@@ -248,18 +257,25 @@ def run_sharded(n: int, inputs: dict[str, Path], work: Path, shards: int) -> Run
             procs.append(subprocess.Popen([exe, "scan", "--targets", str(inputs["targets"]), "--out", str(out),
                                            "--shard", f"{i}/{shards}", "--format", "json", "--fail-on", "never",
                                            "--quiet"], stdout=log, stderr=subprocess.STDOUT))
-    peaks, cpu = [], 0.0
+    samplers = [TreeSampler(proc.pid) for proc in procs]
+    for sampler in samplers:
+        sampler.start()
+    cpu = 0.0
     for proc in procs:
         _, status, usage = os.wait4(proc.pid, 0)
-        peaks.append(usage.ru_maxrss / 1024)
         cpu += usage.ru_utime + usage.ru_stime
     merged = work / "merged"
     with open(work / "merge.log", "w") as log:
         proc = subprocess.Popen([exe, "merge", str(merged), *map(str, outs), "--format", "json,html", "--quiet"],
                                 stdout=log, stderr=subprocess.STDOUT)
+        merging = TreeSampler(proc.pid)
+        merging.start()
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    run = Run(f"dccscan {shards} shards + merge", n, wall, max(sum(peaks), usage.ru_maxrss / 1024),
+    for sampler in (*samplers, merging):
+        sampler.stop.set()
+        sampler.join()
+    run = Run(f"dccscan {shards} shards + merge", n, wall, max(sum(s.peak for s in samplers), merging.peak) / MB,
               os.waitstatus_to_exitcode(status), cpu_s=cpu + usage.ru_utime + usage.ru_stime,
               server_cpu_s=server_cpu() - served)
     run.ok = json.loads(_header_text(merged / "results.json"))["summary"]["by_status"].get("ok", 0)
@@ -363,7 +379,7 @@ def engine_and_render_share(results: Path) -> dict[str, float]:
 # --- reporting ----------------------------------------------------------------------------
 
 def table(runs: list[Run]) -> str:
-    rows = ["| N | tool | wall (s) | endpoints/s | ms/endpoint | peak RSS (MB) | tool CPU (s) | servers' CPU (s) "
+    rows = ["| N | tool | wall (s) | endpoints/s | ms/endpoint | tree peak RSS (MB) | tool CPU (s) | servers' CPU (s) "
             "| chains captured |",
             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
