@@ -13,8 +13,8 @@ then the engine's output on it is recorded with the reference code and compared 
 leaves (``--estate``, first 300, plus a few against the public root store), every demo chain, every
 browser-oracle case (``tests/browsers/cases.py``), the hostile certificates, every x509-limbo
 SERVER case in ``../shared/limbo`` (skipped with a message when absent), and hostile names.
-Each record is three lines: ``chain_part(...)`` (as the former ``encode_part`` tuple), ``evaluate(...)`` (sorted keys) and
-every check outcome of ``evaluate_outcomes``.
+Each record is four lines: ``chain_part(...)`` (as the former ``encode_part`` tuple), ``evaluate(...)`` (sorted keys),
+every check outcome of ``evaluate_outcomes`` and the revocation records of a scan that recorded no source.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def _part_record(part: dict[str, Any]) -> list[Any]:
 
 
 def outputs(items: list[Item]) -> Iterator[str]:
-    """Three lines per item (see the module docstring)."""
+    """Four lines per item (see the module docstring)."""
     from scanner.evaluate import evaluate, evaluate_outcomes
     from scanner.assess import chain_part
 
@@ -192,6 +192,16 @@ def outputs(items: list[Item]) -> Iterator[str]:
         except Exception as exc:  # noqa: BLE001 - evaluate_outcomes may raise; the raise is part of the record
             text = f"raised {type(exc).__name__}: {exc}"
         yield item["name"] + " outcomes " + text
+        yield item["name"] + " revocation " + json.dumps(revocation_part(chain, host, anchors, at))
+
+
+def revocation_part(chain: list[bytes], host: str, anchors: list[bytes] | None, at: Any) -> Any:
+    """The revocation records of a scan that recorded no source: which certificates are
+    judged (not roots), and whether each one's issuer is found (presented or an anchor)."""
+    from scanner.assess import chain_part
+
+    part = chain_part(chain, host, anchors, at, None, revocation=([], "/nonexistent"))
+    return [part["revocation"], [f["id"] for f in part["findings"]]]
 
 
 def main() -> int:

@@ -1,8 +1,8 @@
-"""Time the HTML report (``scanner.report.html``): rendering CPU, page size and, on demand, how
-long real Chromium takes to open it.
+"""Time rendering the HTML report (``scanner.report.html``): CPU and the size of report.html
+and of its details pages. How long real Chromium takes to open the report: report_load.py.
 
     .venv/bin/python benchmarks/render_html.py                    # N = 1000
-    .venv/bin/python benchmarks/render_html.py --n 1000 --n 10000 --chromium
+    .venv/bin/python benchmarks/render_html.py --n 1000 --n 10000
     .venv/bin/python benchmarks/render_html.py --results path/to/results.json
 
 For each N it writes a results.json of a mixed estate (every endpoint its own leaf certificate;
@@ -12,9 +12,7 @@ PKI's issuing CA after each leaf) under ``--work`` (cached), then measures:
 - cold: CPU of a fresh process that imports the renderer and writes report.html once (what a
   scan pays; the compiled templates are cached between runs, so the second cold run is shown);
 - warm: best CPU of ``--repeat`` renders in one process;
-- with ``--chromium``: the first contentful paint (the first screen), the wall time from
-  navigation to the load event (the whole page), and one CSS filter click, in headless
-  /usr/bin/chromium at 1400 x 900 (best of ``--repeat``).
+- the size of report.html (first screen and matrix) and of the details pages (``details/``).
 
 This replaces ``render_golden.py``, which checked report.html byte for byte against a reference
 checkout: the report now changes on purpose (issue 16), so byte identity is no longer the test;
@@ -91,52 +89,28 @@ def warm(source: Path, target: Path, repeat: int) -> float:
     return best
 
 
-def chromium(report: Path, repeat: int) -> tuple[float, float, float]:
-    """(first contentful paint, load, filter click) wall seconds, best of ``repeat``."""
-    from playwright.sync_api import sync_playwright
-
-    paints, loads, clicks = [], [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        for _ in range(repeat):
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            start = time.perf_counter()
-            page.goto(report.as_uri(), wait_until="load", timeout=600_000)
-            loads.append(time.perf_counter() - start)
-            paints.append(page.evaluate(
-                "() => performance.getEntriesByName('first-contentful-paint')[0].startTime / 1000"))
-            start = time.perf_counter()
-            page.click('label[for="fs-noncompliant"]')
-            page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-            clicks.append(time.perf_counter() - start)
-            page.close()
-        browser.close()
-    return min(paints), min(loads), min(clicks)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, action="append", help="estate size (repeatable; default 1000)")
     parser.add_argument("--results", type=Path, help="time this results.json instead of a generated estate")
     parser.add_argument("--work", type=Path, default=Path("/tmp/dccscan-render-bench"))
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--chromium", action="store_true", help="also time opening the page in Chromium")
     args = parser.parse_args()
     sources = [args.results] if args.results else [build(n, args.work / f"n{n}") for n in (args.n or [1000])]
-    print("| results | endpoints | cold CPU (s) | warm CPU (s) | report (MB) |"
-          + (" first paint (s) | load (s) | filter click (s) |" if args.chromium else ""))
-    print("|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if args.chromium else ""))
+    print("| results | endpoints | cold CPU (s) | warm CPU (s) | CPU per endpoint (ms) | report.html (MB) "
+          "| details pages | details (MB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for source in sources:
         target = source.parent / "report.html"
         cold(source, target)  # the first run compiles the templates into the cache
         cold_s, warm_s = cold(source, target), warm(source, target, args.repeat)
+        from scanner.report import details
         from scanner.results import iter_endpoints
         count = sum(1 for _ in iter_endpoints(source))
-        row = f"| {source} | {count} | {cold_s:.2f} | {warm_s:.2f} | {target.stat().st_size / 1e6:.1f} |"
-        if args.chromium:
-            paint, load, click = chromium(target, args.repeat)
-            row += f" {paint:.2f} | {load:.2f} | {click:.2f} |"
-        print(row, flush=True)
+        pages = [source.parent / name for name in details.page_names(count)]
+        print(f"| {source} | {count} | {cold_s:.2f} | {warm_s:.2f} | {1000 * warm_s / max(count, 1):.2f} "
+              f"| {target.stat().st_size / 1e6:.1f} | {len(pages)} | {sum(p.stat().st_size for p in pages) / 1e6:.1f} |",
+              flush=True)
     return 0
 
 

@@ -8,8 +8,10 @@ From a fresh checkout it creates ``.venv`` and installs the project with its ``b
 root, an RSA and an ECDSA issuing CA; per endpoint its own leaf and its own key, RSA-2048 and
 ECDSA P-256 alternating, every third chain with the root as a third certificate; SAN
 ``host<i>.bench.test``; cached in ``benchmarks/out/estate/``, see ``make_estate``), serves it from separate processes on 127.0.0.1 (one port
-per endpoint), then times (a) ``dccscan scan --targets`` with json+html output, (b) sslyze's
-``--certinfo`` scan with the same trust anchor, (c) ``floor.py``. Wall time, endpoints per second
+per endpoint), then times (a) ``dccscan scan --targets`` with json+html output, by default and with
+``--no-client-simulation``, (b) sslyze's ``--certinfo`` scan with the same trust anchor, (c)
+``floor.py`` (one handshake per endpoint) and ``floor.py --replay-hellos`` (the same three
+connections per endpoint as dccscan's default scan). Wall time, endpoints per second
 and peak RSS (``wait4`` rusage of each child) go to ``benchmarks/out/bench-<time>.{json,md}``,
 and the markdown table is printed. It also re-runs the verdict engine over the captured chains
 and re-renders the HTML report in-process, to state what share of the scan they cost.
@@ -33,6 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from treemem import MB, TreeSampler  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 OUT = BENCH / "out"
@@ -40,6 +45,8 @@ VENV = ROOT / ".venv"
 VENV_PY = VENV / "bin" / "python"
 SERVER_PROCESSES = 2
 DEFAULT_SIZES = (1000, 10000)
+NO_SIMULATION = "dccscan --no-client-simulation"
+FLOOR_REPLAYS = "floor --replay-hellos"
 
 
 def bootstrap() -> None:
@@ -169,6 +176,9 @@ class Run:
     peak_rss_mb: float
     exit_code: int
     ok: int | None = None
+    cpu_s: float = 0.0  # the tool's own CPU (user + system, its waited-for children included)
+    largest_process_mb: float = 0.0  # ru_maxrss: the largest single process of the tree
+    server_cpu_s: float = 0.0  # what the estate's server processes spent meanwhile
 
     @property
     def per_s(self) -> float:
@@ -179,19 +189,39 @@ class Run:
         return 1000 * self.wall_s / self.n
 
 
+SERVER_PIDS: list[int] = []  # the estate's server processes (their CPU is measured per run)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu() -> float:
+    """CPU seconds the estate's servers have used so far (/proc/<pid>/stat utime + stime)."""
+    total = 0
+    for pid in SERVER_PIDS:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
 def timed(tool: str, n: int, cmd: list[str], log: Path) -> Run:
-    """Run ``cmd`` as a whole process; wall time and its own peak RSS (wait4 rusage)."""
+    """Run ``cmd`` as a whole process; wall time, the peak memory of its whole process tree
+    (``treemem``), its CPU (wait4 rusage) and the CPU the estate's servers spent meanwhile."""
     print(f"  {tool}: {' '.join(cmd[:3])} ...", flush=True)
     with open(log, "w") as out:
+        served = server_cpu()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
+        sampler.stop.set()
+        sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(tool, n, wall, usage.ru_maxrss / 1024, proc.returncode)
+    return Run(tool, n, wall, sampler.peak / MB, proc.returncode, cpu_s=usage.ru_utime + usage.ru_stime,
+               server_cpu_s=server_cpu() - served, largest_process_mb=usage.ru_maxrss / 1024)
 
 
-def run_dccscan(n: int, inputs: dict[str, Path], out: Path, concurrency: int | None) -> Run:
+def run_dccscan(n: int, inputs: dict[str, Path], out: Path, concurrency: int | None, simulation: bool = True) -> Run:
     """One timed scan into ``out``, a folder no earlier run used: deleting the previous run's
     thousand chain files just before the next run makes ext4 skip the recently freed inodes
     when it allocates new ones, which cost the next scan up to a second of system time that
@@ -201,9 +231,54 @@ def run_dccscan(n: int, inputs: dict[str, Path], out: Path, concurrency: int | N
            "--format", "json,html", "--fail-on", "never", "--quiet"]
     if concurrency:
         cmd += ["--concurrency", str(concurrency)]
-    run = timed("dccscan", n, cmd, work / "dccscan.log")
+    if not simulation:
+        cmd.append("--no-client-simulation")
+    run = timed("dccscan" if simulation else NO_SIMULATION, n, cmd, work / "dccscan.log")
     header = json.loads(_header_text(out / "results.json"))
     run.ok = header["summary"]["by_status"].get("ok", 0)
+    return run
+
+
+def run_sharded(n: int, inputs: dict[str, Path], work: Path, shards: int) -> Run:
+    """The estate split over ``shards`` processes (``scan --shard I/K --format json``, all at
+    once, each with the default concurrency), then ``merge`` writing json+html: what a machine
+    with more cores can do today. Peak memory: each shard's process tree sampled, their peaks
+    summed (they run together; an upper bound, as the peaks need not coincide), or the merge's
+    tree peak if larger."""
+    print(f"  dccscan in {shards} shards + merge ...", flush=True)
+    exe = str(VENV / "bin" / "dccscan")
+    served = server_cpu()
+    started = time.perf_counter()
+    procs, outs = [], []
+    for i in range(1, shards + 1):
+        out = work / f"shard-{i}"
+        outs.append(out)
+        with open(work / f"shard-{i}.log", "w") as log:
+            procs.append(subprocess.Popen([exe, "scan", "--targets", str(inputs["targets"]), "--out", str(out),
+                                           "--shard", f"{i}/{shards}", "--format", "json", "--fail-on", "never",
+                                           "--quiet"], stdout=log, stderr=subprocess.STDOUT))
+    samplers = [TreeSampler(proc.pid) for proc in procs]
+    for sampler in samplers:
+        sampler.start()
+    cpu = 0.0
+    for proc in procs:
+        _, status, usage = os.wait4(proc.pid, 0)
+        cpu += usage.ru_utime + usage.ru_stime
+    merged = work / "merged"
+    with open(work / "merge.log", "w") as log:
+        proc = subprocess.Popen([exe, "merge", str(merged), *map(str, outs), "--format", "json,html", "--quiet"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        merging = TreeSampler(proc.pid)
+        merging.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    for sampler in (*samplers, merging):
+        sampler.stop.set()
+        sampler.join()
+    run = Run(f"dccscan {shards} shards + merge", n, wall, max(sum(s.peak for s in samplers), merging.peak) / MB,
+              os.waitstatus_to_exitcode(status), cpu_s=cpu + usage.ru_utime + usage.ru_stime,
+              server_cpu_s=server_cpu() - served)
+    run.ok = json.loads(_header_text(merged / "results.json"))["summary"]["by_status"].get("ok", 0)
     return run
 
 
@@ -240,9 +315,11 @@ def run_sslyze(n: int, inputs: dict[str, Path], work: Path, estate: Path) -> Run
     return run
 
 
-def run_floor(n: int, inputs: dict[str, Path], work: Path, concurrency: int) -> Run:
+def run_floor(n: int, inputs: dict[str, Path], work: Path, concurrency: int, replays: bool = False) -> Run:
     cmd = [sys.executable, str(BENCH / "floor.py"), str(inputs["floor"]), "--concurrency", str(concurrency)]
-    run = timed("floor", n, cmd, work / "floor.log")
+    if replays:
+        cmd.append("--replay-hellos")
+    run = timed(FLOOR_REPLAYS if replays else "floor", n, cmd, work / "floor.log")
     lines = (work / "floor.log").read_text().strip().splitlines()
     run.ok = json.loads(lines[-1])["captured"] if lines else None
     return run
@@ -302,11 +379,12 @@ def engine_and_render_share(results: Path) -> dict[str, float]:
 # --- reporting ----------------------------------------------------------------------------
 
 def table(runs: list[Run]) -> str:
-    rows = ["| N | tool | wall (s) | endpoints/s | ms/endpoint | peak RSS (MB) | chains captured |",
-            "|---:|---|---:|---:|---:|---:|---:|"]
+    rows = ["| N | tool | wall (s) | endpoints/s | ms/endpoint | tree peak RSS (MB) | tool CPU (s) | servers' CPU (s) "
+            "| chains captured |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         rows.append(f"| {r.n} | {r.tool} | {r.wall_s:.2f} | {r.per_s:.0f} | {r.ms_per_endpoint:.2f} | "
-                    f"{r.peak_rss_mb:.0f} | {r.ok if r.ok is not None else '-'} |")
+                    f"{r.peak_rss_mb:.0f} | {r.cpu_s:.2f} | {r.server_cpu_s:.2f} | {r.ok if r.ok is not None else '-'} |")
     return "\n".join(rows)
 
 
@@ -322,7 +400,14 @@ def ratios(runs: list[Run], shares: dict[int, dict[str, float]]) -> list[str]:
             lines.append(f"- N={n}: dccscan/sslyze time = {d.wall_s / s.wall_s:.3f} "
                          f"(dccscan {s.wall_s / d.wall_s:.1f}x faster)")
         if (n, "floor") in by:
-            lines.append(f"- N={n}: dccscan/floor time = {d.wall_s / by[(n, 'floor')].wall_s:.2f}")
+            lines.append(f"- N={n}: dccscan/floor time = {d.wall_s / by[(n, 'floor')].wall_s:.2f} "
+                         "(dccscan makes 3 connections per endpoint, the floor 1)")
+        if (n, FLOOR_REPLAYS) in by:
+            lines.append(f"- N={n}: dccscan/(floor --replay-hellos) time = "
+                         f"{d.wall_s / by[(n, FLOOR_REPLAYS)].wall_s:.2f} (the same 3 connections each)")
+        if (n, NO_SIMULATION) in by and (n, "floor") in by:
+            lines.append(f"- N={n}: (dccscan --no-client-simulation)/floor time = "
+                         f"{by[(n, NO_SIMULATION)].wall_s / by[(n, 'floor')].wall_s:.2f} (1 connection each)")
         if n in shares:
             share = (shares[n]["engine_s"] + shares[n]["render_s"]) / d.wall_s
             lines.append(f"- N={n}: verdict engine {shares[n]['engine_s']:.2f}s + HTML render "
@@ -343,6 +428,8 @@ def main() -> None:
     parser.add_argument("--floor-concurrency", type=int, default=None, help="floor concurrency (default: dccscan's)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of floor and dccscan per N, interleaved; the fastest counts (shared machines are noisy)")
+    parser.add_argument("--shards", type=int, default=0,
+                        help="also time the estate split over this many `scan --shard` processes + merge")
     parser.add_argument("--skip", nargs="*", default=[], choices=["dccscan", "sslyze", "floor", "share"])
     parser.add_argument("--work-dir", type=Path, default=default_work_dir(),
                         help="where the tools write their output (default: %(default)s; see default_work_dir)")
@@ -370,24 +457,35 @@ def main() -> None:
     for n in args.n:
         print(f"N={n}: starting {n} TLS endpoints on 127.0.0.1 in {SERVER_PROCESSES} processes", flush=True)
         servers = Servers(estate, n)
+        SERVER_PIDS[:] = [proc.pid for proc in servers.procs]
         work = Path(tempfile.mkdtemp(prefix=f"dccscan-bench-{n}-", dir=args.work_dir))
         try:
             inputs = write_inputs(work, estate, servers.ports)
             floors: list[Run] = []
+            replay_floors: list[Run] = []
             scans: list[Run] = []
+            plain_scans: list[Run] = []
             out = work / "dccscan-out-0"
             for attempt in range(max(1, args.repeat)):
                 if "floor" not in args.skip:
                     floors.append(run_floor(n, inputs, work, floor_concurrency))
+                    replay_floors.append(run_floor(n, inputs, work, floor_concurrency, replays=True))
                 if "dccscan" not in args.skip:
+                    plain_scans.append(run_dccscan(n, inputs, work / f"dccscan-plain-{attempt}", args.concurrency,
+                                                   simulation=False))
                     out = work / f"dccscan-out-{attempt}"  # removed with ``work`` after the timings
                     scans.append(run_dccscan(n, inputs, out, args.concurrency))
-            for group in (floors, scans):  # the fastest run, with the largest peak RSS of any
+            for group in (floors, replay_floors, plain_scans, scans):  # the fastest, with the largest peak RSS of any
                 if group:
                     best = min(group, key=lambda r: r.wall_s)
                     runs.append(dataclasses.replace(best, peak_rss_mb=max(r.peak_rss_mb for r in group)))
             meta.setdefault("all_walls", {})[n] = {"floor": [r.wall_s for r in floors],
+                                                   FLOOR_REPLAYS: [r.wall_s for r in replay_floors],
+                                                   NO_SIMULATION: [r.wall_s for r in plain_scans],
                                                    "dccscan": [r.wall_s for r in scans]}
+            if args.shards > 1:
+                runs.append(min((run_sharded(n, inputs, Path(tempfile.mkdtemp(dir=work)), args.shards)
+                                 for _ in range(max(1, args.repeat))), key=lambda r: r.wall_s))
             if scans:
                 if "share" not in args.skip:
                     shares[n] = measure_share(out / "results.json")

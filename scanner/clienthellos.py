@@ -3,8 +3,10 @@
 Recorded by ``python -m scanner.lab.record_hellos`` (see that module) into
 ``scanner/data/clienthellos/<product>-<major>.json``: the raw handshake message as hex, the
 browser's name and version, and a parsed summary for people (versions, suites, groups,
-signature algorithms, extensions). ``scanner.probe.simulate`` replays them; the summary is never
-used for a verdict (the server's answer is).
+signature algorithms, extensions). ``scanner.probe.simulate`` replays them and the server's
+answer decides the handshake half of a verdict. The offer itself decides one thing: the curves a
+leaf's ECDSA key may be on (``ecdsa_curves``), which the server's first answer cannot show (in
+TLS 1.2 the browser refuses the key after the ServerHello).
 
 TLS messages are read and written with tlslite-ng (a well-kept pure-Python TLS implementation,
 the parser of the tlsfuzzer project): its ``ClientHello`` round-trips both browsers' hellos byte
@@ -88,6 +90,23 @@ def summarise(hello: bytes) -> dict[str, Any]:
         "alpn": [bytes(p).decode("ascii", "replace") for p in alpn],
         "extensions": [_name(e.extType, to_str=ExtensionType.toStr) for e in ch.extensions or []],
     }
+
+
+# TLS 1.3 ECDSA signature schemes name their curve (RFC 8446 section 4.2.3)
+ECDSA_SCHEME_CURVES = {"ecdsa_secp256r1_sha256": "secp256r1", "ecdsa_secp384r1_sha384": "secp384r1",
+                       "ecdsa_secp521r1_sha512": "secp521r1"}
+
+
+@lru_cache(maxsize=None)
+def ecdsa_curves(browser: str) -> frozenset[str]:
+    """The curves of the ECDSA signature schemes ``browser``'s recorded ClientHello offers: a
+    leaf whose EC key is on another curve cannot sign a handshake this browser accepts (Chromium
+    offers P-256 and P-384, net/socket/ssl_client_socket_impl.cc kVerifyPrefs; Firefox also
+    P-521, NSS lib/ssl ssl3con.c), read from the offer rather than kept in a table, so that a
+    re-recording after a browser update carries a change with it."""
+    recording = next(r for r in recordings() if r.browser == browser)
+    offered = summarise(recording.hello)["signature_algorithms"]
+    return frozenset(ECDSA_SCHEME_CURVES[s] for s in offered if s in ECDSA_SCHEME_CURVES)
 
 
 def _sigalg(scheme: tuple[int, int]) -> str:

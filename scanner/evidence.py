@@ -8,7 +8,8 @@ packs to the same bytes)::
     manifest.sig      optional: detached signature over the bytes of manifest.json
     signer.pem        optional: the signer's public key or certificate (listed in the manifest)
     results.json      the scan's results, byte for byte
-    report.html       the report as written by the scan (rendered from results.json if absent)
+    report.html       the report as written by the scan, with its details pages (details/NNNN.html);
+                      all rendered from results.json when any of them is absent
     chains/*.pem      every presented chain, leaf first
     targets.toml      the targets file, when the scan used one
     profile.toml      the user profile, when the scan used one
@@ -217,14 +218,20 @@ def _revocation_files(results_dir: Path, results: Path) -> Iterator[tuple[str, b
                 yield name, _own_file(path, f"the recorded revocation data {name}")
 
 
-def _report_html(results_dir: Path, results: Path) -> bytes:
-    existing = results_dir / "report.html"
-    if existing.exists() or existing.is_symlink():
-        return _own_file(existing, "the report")
+def _report_files(results_dir: Path, results: Path) -> dict[str, bytes]:
+    """report.html and its details pages (``details/NNNN.html``, named by the endpoint count,
+    never a glob of the folder): the files the scan wrote when every one is there, else all of
+    them rendered afresh from results.json (a report is one set; never a mix of two renders)."""
+    from scanner.report import details
+
+    names = ["report.html", *details.page_names(sum(1 for _ in iter_endpoints(results)))]
+    if all((results_dir / name).exists() or (results_dir / name).is_symlink() for name in names):
+        return {name: _own_file(results_dir / name, f"the report file {name}") for name in names}
     from scanner.report.html import write_html
 
     with tempfile.TemporaryDirectory() as scratch:
-        return write_html(results, Path(scratch) / "report.html").read_bytes()
+        write_html(results, Path(scratch) / "report.html")
+        return {name: (Path(scratch) / name).read_bytes() for name in names}
 
 
 def _log_warning(message: str) -> None:
@@ -247,7 +254,7 @@ def pack_members(results_dir: Path, sign_key_path: Path | None = None,
         members["versions.json"] = canonical_json(_versions(results))
         members.update(_chain_files(results_dir, results, warn))
         members.update(_revocation_files(results_dir, results))
-        members["report.html"] = _report_html(results_dir, results)
+        members.update(_report_files(results_dir, results))
     except RecursionError:
         raise InputError("results.json nests too deeply to be dccscan results", file=results,
                          fix="pack the folder a scan wrote") from None

@@ -13,10 +13,13 @@ re-uses a fixed ``--out``, so dccscan cleans it, touching only its own outputs:
   ``scanner.report.FORMATS``) and the input copies (``targets.toml``, ``profile.toml``), only when
   the folder already held a results.json when the run began, i.e. was dccscan's output folder.
   Reports are written again from the new results.json right after; a file of the same name in a
-  folder dccscan never wrote results to is left alone.
+  folder dccscan never wrote results to is left alone. The HTML report's pages
+  (``details/NNNN.html``, see ``scanner.report.details``) go with it, and ``details/`` itself
+  when that leaves it empty;
 
 - the hidden spool and temporary files a killed run left (``.endpoints-<pid>-*.spool``,
-  ``.certificates-<pid>-*.spool``, ``.<file>.<pid>-<hex>.tmp``, also in ``chains/``), when the
+  ``.certificates-<pid>-*.spool``, ``.<file>.<pid>-<hex>.tmp``, also in ``chains/``, ``details/`` and
+  ``revocation/``), when the
   process named in them is gone: a run still alive keeps its own.
 
 Anything else in the folder is never touched. The sweep runs once the new results.json is in
@@ -25,10 +28,13 @@ place, so an interrupted run leaves the previous scan's files intact.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
 from typing import Collection
+
+from scanner.report import details
 
 INPUT_COPIES = ("targets.toml", "profile.toml")
 # what scanner.results leaves behind when killed: spools and atomic-write temporaries, with the pid
@@ -81,7 +87,8 @@ class OutputFolder:
                 if name not in chain_files and (pem.is_file() or pem.is_symlink()):
                     pem.unlink()
                     removed.append(name)
-        for folder in (self.path, chains):
+        pages = self.path / details.FOLDER
+        for folder in (self.path, chains, *(f for f in (pages, recorded) if not f.is_symlink())):
             removed += self._leftovers(folder)
         if self.had_results:
             for name in (*report_names(), *INPUT_COPIES):
@@ -89,6 +96,21 @@ class OutputFolder:
                 if name not in inputs and (stale.is_file() or stale.is_symlink()):
                     stale.unlink()
                     removed.append(name)
+            removed += self._report_pages(pages)
+        return removed
+
+    def _report_pages(self, pages: Path) -> list[str]:
+        """Remove the HTML report's details pages (only names a report writes), then the
+        folder if nothing else is in it."""
+        if pages.is_symlink() or not pages.is_dir():
+            return []
+        removed = []
+        for entry in sorted(pages.iterdir()):
+            if details.is_page(entry.name) and (entry.is_file() or entry.is_symlink()):
+                entry.unlink()
+                removed.append(f"{details.FOLDER}/{entry.name}")
+        with contextlib.suppress(OSError):
+            pages.rmdir()  # only when empty
         return removed
 
 

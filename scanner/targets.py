@@ -217,13 +217,21 @@ def read_certificates(where: _Where, key: str, path: Path) -> list[x509.Certific
     return certs
 
 
-def _anchors(where: _Where, value: Any, base: Path) -> tuple[Path, ...]:
+def _file_list(where: _Where, key: str, value: Any, base: Path, what: str,
+               check: Callable[[_Where, Path], object]) -> tuple[Path, ...]:
+    """A path or a list of paths (relative to the file's folder), each readable and holding
+    what ``check`` looks for (``check`` fails ``where`` otherwise)."""
     items = [value] if isinstance(value, str) else value
-    _check_type(where, "trust_anchors", items, list, "a list of PEM file paths")
-    paths = tuple(_readable(where, "trust_anchors", item, base) for item in items)
+    _check_type(where, key, items, list, f"a list of {what} file paths")
+    paths = tuple(_readable(where, key, item, base) for item in items)
     for path in paths:
-        read_certificates(where, "trust_anchors", path)
+        check(where, path)
     return paths
+
+
+def _anchors(where: _Where, value: Any, base: Path) -> tuple[Path, ...]:
+    return _file_list(where, "trust_anchors", value, base, "PEM",
+                      lambda at, path: read_certificates(at, "trust_anchors", path))
 
 
 def _checked_anchors(where: _Where, value: Any, base: Path,
@@ -246,17 +254,18 @@ def read_crl(path: Path) -> bytes:
     return data
 
 
+CRL_FIX = "give the issuing CA's CRL as DER or PEM ('-----BEGIN X509 CRL-----')"
+
+
+def _check_crl(where: _Where, path: Path) -> None:
+    try:
+        read_crl(path)
+    except ValueError:
+        where.fail(f"crl file {path} holds no CRL", CRL_FIX, "crl")
+
+
 def _crls(where: _Where, value: Any, base: Path) -> tuple[Path, ...]:
-    items = [value] if isinstance(value, str) else value
-    _check_type(where, "crl", items, list, "a list of CRL file paths")
-    paths = tuple(_readable(where, "crl", item, base) for item in items)
-    for path in paths:
-        try:
-            read_crl(path)
-        except ValueError:
-            where.fail(f"crl file {path} holds no CRL",
-                       "give the issuing CA's CRL as DER or PEM ('-----BEGIN X509 CRL-----')", "crl")
-    return paths
+    return _file_list(where, "crl", value, base, "CRL", _check_crl)
 
 
 def _tags(where: _Where, value: Any) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ import datetime as dt
 import http.server
 import threading
 import time
+from collections import Counter
 from typing import Any, Iterator
 
 import pytest
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from scanner.evaluate import evaluate, with_handshake
-from scanner.lab.pki import LabPKI
+from scanner.lab.pki import LabPKI, issue, name
 from scanner.probe import aia
 
 HOST = "aia.dcc.test"
@@ -25,8 +26,10 @@ HOST = "aia.dcc.test"
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     bodies: dict[str, bytes] = {}
+    hits: Counter[str] = Counter()
 
     def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        self.hits[self.path] += 1
         if self.path == "/slow":
             time.sleep(3)
         body = self.bodies.get(self.path)
@@ -110,8 +113,50 @@ def test_only_missing_issuers_are_fetched(pki: LabPKI, server: str) -> None:
     leaf = _leaf(pki, server + "/ca.der")
     assert aia.missing_issuer_urls([leaf]) == [server + "/ca.der"]
     assert aia.missing_issuer_urls([leaf, pki.issuing.der]) == []
-    fetched = trio.run(aia.fetch_all, [leaf])
+    fetched = trio.run(aia.AiaFetcher().missing, [leaf])
     assert [f.url for f in fetched] == [server + "/ca.der"] and fetched[0].certificates == (pki.issuing.der,)
+
+
+def _aia_ext(url: str) -> x509.AuthorityInformationAccess:
+    return x509.AuthorityInformationAccess([x509.AccessDescription(
+        AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url))])
+
+
+def test_an_issuer_among_the_trust_anchors_is_not_fetched(pki: LabPKI, server: str) -> None:
+    """The usual chain, leaf + issuing CA, whose issuing CA names the root's caIssuers URL: Chrome
+    has the root, so nothing is fetched when it is an anchor; an anchor that only shares the
+    root's name (another key) does not complete the path, so the URL is fetched."""
+    issuing = issue(subject=name("AIA Issuing", o="AIA Lab"), issuer=pki.root, ca=True, path_length=0,
+                    extra=[(_aia_ext(server + "/root.der"), False)])
+    leaf = issue(subject=name(HOST), issuer=issuing, dns=[HOST])
+    chain = [leaf.der, issuing.der]
+    assert aia.missing_issuer_urls(chain, [pki.root.der]) == []
+    assert aia.missing_issuer_urls(chain) == [server + "/root.der"]
+    impostor = issue(subject=pki.root.cert.subject, issuer=None, ca=True)
+    assert aia.missing_issuer_urls(chain, [impostor.der]) == [server + "/root.der"]
+
+
+def test_each_url_is_fetched_once_per_scan(pki: LabPKI, server: str) -> None:
+    """Twenty endpoints under one issuing CA that they do not send: one GET for all of them, and
+    every endpoint gets the same answer."""
+    leaves = [_leaf(pki, server + "/once.der") for _ in range(20)]
+    _Handler.bodies["/once.der"] = pki.issuing.der
+    fetcher = aia.AiaFetcher()
+
+    async def all_of_them() -> list[tuple[aia.AiaFetch, ...]]:
+        got: list[tuple[aia.AiaFetch, ...]] = []
+
+        async def one(leaf: bytes) -> None:
+            got.append(await fetcher.missing([leaf]))
+
+        async with trio.open_nursery() as nursery:
+            for leaf in leaves:
+                nursery.start_soon(one, leaf)
+        return got
+
+    answers = trio.run(all_of_them)
+    assert _Handler.hits["/once.der"] == 1
+    assert len(answers) == 20 and all(a == answers[0] and a[0].certificates == (pki.issuing.der,) for a in answers)
 
 
 def _verdicts(pki: LabPKI, leaf: bytes, records: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -158,7 +203,7 @@ def test_the_probe_records_the_fetch_and_the_verdict_uses_it(pki: LabPKI, server
     import jsonschema
 
     from scanner.lab.hostile import raw_certificates, serve_handler
-    from scanner.probe.runner import probe_address
+    from scanner.probe.runner import scan_targets
     from scanner.assess import endpoint_record
     from scanner.targets import parse_cli_target
 
@@ -171,7 +216,9 @@ def test_the_probe_records_the_fetch_and_the_verdict_uses_it(pki: LabPKI, server
             async with trio.open_nursery() as nursery:
                 port = await nursery.start(serve_handler, lambda stream: raw_certificates([served], stream))
                 target = parse_cli_target(f"127.0.0.1:{port}", hostname=HOST, timeout=10)
-                outcome = await probe_address(target, "127.0.0.1")
+                outcomes: list[Any] = []
+                await scan_targets([target], concurrency=1, sink=outcomes.append)  # the handshake, then the fetch
+                outcome = outcomes[0]
                 nursery.cancel_scope.cancel()
                 return outcome
 

@@ -251,3 +251,24 @@ def test_the_recorded_catalogue_lists_the_tls_rules_only_when_they_can_fire() ->
     without = {entry["id"] for entry in catalogue(client_simulation=False)}
     assert "tls.handshake.browser_cannot_connect" in with_simulation - without
     assert "tls.protocol.legacy_version_accepted" in with_simulation & without
+
+
+def test_the_curves_a_leaf_key_may_use_come_from_each_browsers_offer() -> None:
+    """The certificate half's 'no signature scheme for this key' rule reads each browser's
+    recorded ClientHello: Chromium 156 offers ECDSA schemes for P-256 and P-384, Firefox ESR 153
+    for P-521 too (the oracle's ecdsa-p521 configurations agree with the real browsers)."""
+    import datetime as dt
+
+    from scanner.clienthellos import ecdsa_curves
+    from scanner.evaluate import evaluate
+    from scanner.lab.pki import LabPKI
+
+    assert ecdsa_curves("chrome") == {"secp256r1", "secp384r1"}
+    assert ecdsa_curves("firefox") == {"secp256r1", "secp384r1", "secp521r1"}
+    pki = LabPKI.create()
+    leaf = pki.leaf(dns=["p521.dcc.test"], key="ec-p521")
+    result = evaluate([leaf.der, pki.issuing.der], "p521.dcc.test", anchors=[pki.root.der],
+                      at=dt.datetime.now(dt.timezone.utc))
+    findings = {f["id"]: f for f in result["findings"]}
+    assert "P-256 and P-384 only" in findings["chrome.tls.no_signature_scheme"]["detail"]
+    assert "firefox.tls.no_signature_scheme" not in findings

@@ -4,6 +4,7 @@ and re-evaluation of the recorded verdicts (when the engine is installed)."""
 from __future__ import annotations
 
 import copy
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -67,12 +68,30 @@ def _flip(data: bytes) -> bytes:
     return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
 
 
+def test_pack_holds_the_scans_report_pages_or_a_whole_fresh_set(scan_dir: Path, tmp_path: Path) -> None:
+    """The report files the scan wrote, byte for byte; when one is missing, report.html and every
+    details page rendered afresh together (never the old report.html with new pages)."""
+    with zipfile.ZipFile(build_pack(scan_dir, tmp_path / "pack.zip")) as archive:
+        assert archive.read("details/0001.html") == (scan_dir / "details" / "0001.html").read_bytes()
+        assert archive.read("report.html") == (scan_dir / "report.html").read_bytes()
+    folder = tmp_path / "scan"
+    shutil.copytree(scan_dir, folder)
+    (folder / "report.html").write_text("<p>an older report</p>")
+    (folder / "details" / "0001.html").unlink()
+    pack = build_pack(folder, tmp_path / "fresh.zip")
+    with zipfile.ZipFile(pack) as archive:
+        assert archive.read("report.html") == (scan_dir / "report.html").read_bytes()
+        assert archive.read("details/0001.html") == (scan_dir / "details" / "0001.html").read_bytes()
+    assert verify_pack(pack).problems == []
+
+
 def test_pack_layout_and_clean_verification(scan_dir: Path, tmp_path: Path) -> None:
     pack = build_pack(scan_dir, tmp_path / "pack.zip")
     names = zipfile.ZipFile(pack).namelist()
     assert names == sorted(names)
-    assert {"manifest.json", "results.json", "report.html", "targets.toml", "profile.toml",
+    assert {"manifest.json", "results.json", "report.html", "details/0001.html", "targets.toml", "profile.toml",
             "versions.json"} <= set(names)
+    assert [n for n in names if n.startswith("details/")] == ["details/0001.html"]  # one page: 7 endpoints
     assert sum(n.startswith("chains/") and n.endswith(".pem") for n in names) == 6
     assert list(tmp_path.iterdir()) == [pack]  # the temporary file was renamed, nothing left over
     result = _run("verify-evidence", str(pack))

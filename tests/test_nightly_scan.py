@@ -343,3 +343,29 @@ def test_recorded_time_is_the_evaluation_time(pki: LabPKI, tmp_path: Path) -> No
     writer.finish(expiry)
     verification = verify_pack(build_pack(tmp_path, tmp_path / "pack.zip"))
     assert verification.ok and verification.endpoints_reevaluated == 1, verification.problems
+
+
+def test_a_night_renders_its_reports_once_after_the_history_step(leaf: Issued, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --db the reports are written once per night, after the changes are in results.json
+    (they were written, then written again with the changes: at 100,000 endpoints a whole
+    render)."""
+    import scanner.report as report
+
+    written: list[Path] = []
+    real = report.write_reports
+
+    def counted(results: Path, out_dir: Path, formats: Any) -> Any:
+        written.append(Path(out_dir))
+        return real(results, out_dir, formats)
+
+    monkeypatch.setattr(report, "write_reports", counted)
+    db = tmp_path / "history.db"
+    with LabEstate([tls_spec(leaf)]) as (port,):
+        for night in ("1", "2"):
+            result = dccscan("scan", f"127.0.0.1:{port}", "--db", str(db), "--out", str(tmp_path / night),
+                             "--format", "json,html,csv", "--fail-on", "never", "--quiet")
+            assert result.exit_code == 0, result.output
+    assert written == [tmp_path / "1", tmp_path / "2"]
+    second = json.loads((tmp_path / "2" / "results.json").read_text())
+    assert second["changes"] is not None and "Changes since" in (tmp_path / "2" / "report.html").read_text()

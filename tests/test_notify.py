@@ -99,8 +99,8 @@ def test_after_scan_records_diffs_and_posts_the_changes(tmp_path: Path, receiver
     write_results(document([endpoint("gw.test", "127.0.0.1", 8443, chain=chain, findings=[finding("a.b")])],
                            started_at=T0 + dt.timedelta(days=1)), tmp_path / "2" / "results.json")
     options = NightlyOptions(db=tmp_path / "h.db", notify_webhook=url)
-    assert after_scan(options, tmp_path / "1", (), 0) == (1, None)
-    scan_id, changes = after_scan(options, tmp_path / "2", (), 1)
+    assert after_scan(options, tmp_path / "1", 0) == (1, None, 0)
+    scan_id, changes, _ = after_scan(options, tmp_path / "2", 1)
     first, second = (r["body"] for r in handler.received)
     assert first["changes"] is None and first["scan_id"] == 1
     assert second["scan_id"] == scan_id == 2 and second["changes"] == changes
@@ -115,7 +115,7 @@ def test_after_scan_with_a_dead_webhook_still_records(tmp_path: Path) -> None:
     doc = document([endpoint("gw.test", "127.0.0.1", 8443, chain=estate.chain(estate.leaf("gw.test")))])
     write_results(doc, tmp_path / "out" / "results.json")
     options = NightlyOptions(db=tmp_path / "h.db", notify_webhook=f"http://127.0.0.1:{port}/")
-    scan_id, _ = after_scan(options, tmp_path / "out", (), 0)
+    scan_id, _, _ = after_scan(options, tmp_path / "out", 0)
     assert scan_id == 1
 
 

@@ -528,3 +528,13 @@ def test_systemd_accepts_the_service_with_the_drop_in(tmp_path: Path) -> None:
     done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "dccscan-nightly.service")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "dccscan" not in done.stderr, done.stderr
+
+
+def test_label_text_shows_invisible_characters_as_every_plain_text_sink_does() -> None:
+    """A zero-width space or joiner could make two different target names look the same in a
+    dashboard: labels go through the same escaper as the terminal, CSV and JUnit."""
+    from scanner.report._text import printable
+
+    for text in ("gw\u200b1", "gw\u200d1", "gw\u20601", HOSTILE_NAME, HOSTILE_CN):
+        assert label_text(text) == printable(text)
+    assert label_text("gw\u200b1") == "gw\\u200b1" and label_text(None) == ""

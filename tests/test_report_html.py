@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from scanner.report import html
+from scanner.report import details, html
 from scanner.report import write_reports
 from tests.reportdata import build_estate, write_results
 
@@ -93,11 +93,19 @@ def document() -> dict[str, Any]:
     return doc
 
 
-def _render(document: dict[str, Any]) -> str:
+def _render_pages(document: dict[str, Any]) -> dict[str, str]:
+    """report.html and each details page, by name."""
     header = {k: v for k, v in document.items() if k != "endpoints"}
     out = io.StringIO()
-    html.render_html(header, lambda: iter(document["endpoints"]), out)
-    return out.getvalue()
+    pages: dict[str, str] = {}
+    html.render_html(header, lambda: iter(document["endpoints"]), out,
+                     lambda name, chunks: pages.__setitem__(name, "".join(chunks)))
+    return {"report.html": out.getvalue(), **pages}
+
+
+def _render(document: dict[str, Any]) -> str:
+    """Every page of the report, one after the other (report.html first)."""
+    return "".join(_render_pages(document).values())
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -106,7 +114,7 @@ def test_hostile_text_in_every_field_stays_text(document: dict[str, Any], text: 
     page = _render(_fill(document, text))
     assert _structure(page) == expected
     assert text not in page  # each hostile string has a character that must be escaped
-    assert page.count("<script>") == 1 and page.count("<img") == 0 and "<b>" not in page
+    assert page.count("<script>") == 2 and page.count("<img") == 0 and "<b>" not in page  # report, one details page
 
 
 def test_no_python_repr_anywhere(document: dict[str, Any]) -> None:
@@ -134,7 +142,7 @@ def test_plain_prints_values_for_people() -> None:
 
 def _row(page: str, name: str) -> str:
     """The matrix row of the endpoint called ``name``."""
-    body = page.split('<table class="matrix"', 1)[1].split("</table>", 1)[0]
+    body = page.split('<div class="matrix" id="matrix">', 1)[1].split("</section>", 1)[0]
     return next(r for r in body.split("<tr ")[1:] if f">{name}</a>" in r)
 
 
@@ -171,18 +179,54 @@ def test_worst_finding_shows_the_check_and_its_title(document: dict[str, Any]) -
     assert "dccki.</span><wbr>" in row and "No subjectAltName" in row and "sev-error" in row
 
 
-def test_ca_certificates_are_tabled_once_and_say_nothing_about_the_subject_cn(document: dict[str, Any]) -> None:
-    page = _render(document)
-    cas = {c["sha256"] for ep in document["endpoints"] for c in ep["chain"] if c["index"] != 0}
+def _replicated(document: dict[str, Any], count: int) -> dict[str, Any]:
+    """``document`` with ``count`` endpoints: its own endpoints over and over, each its own id."""
+    endpoints = []
+    for i in range(count):
+        ep = copy.deepcopy(document["endpoints"][i % len(document["endpoints"])])
+        ep["target"]["name"] = f"{ep['target']['name']}-{i:04d}"
+        ep["id"] = f"{ep['target']['name']}@127.0.0.1:{ep['target']['port']}"
+        endpoints.append(ep)
+    return dict(document, endpoints=endpoints)
+
+
+def test_each_row_links_to_its_endpoint_in_its_details_page(document: dict[str, Any]) -> None:
+    """Pages of PER_PAGE endpoints in results order; every row's link names the page that holds
+    the endpoint's details, under its anchor, and each page links back to the report."""
+    big = _replicated(document, 2 * details.PER_PAGE + 7)
+    pages = _render_pages(big)
+    assert list(pages) == ["report.html", "details/0001.html", "details/0002.html", "details/0003.html"]
+    links = re.findall(r'<th scope="row"><a href="([^"#]+)#([^"]+)">([^<]+)</a>', pages["report.html"])
+    assert [name for _, _, name in links] == [ep["target"]["name"] for ep in big["endpoints"]]  # stable order
+    for position, (page, anchor, name) in enumerate(links):
+        assert page == details.page_of(position) == f"details/{position // details.PER_PAGE + 1:04d}.html"
+        article = pages[page].split(f'<article class="endpoint" id="{anchor}"', 1)[1].split("</article>", 1)[0]
+        assert f">{name} <" in article
+    assert [p.count("<article") for p in pages.values()] == [0, details.PER_PAGE, details.PER_PAGE, 7]
+    assert 'href="0002.html" rel="next"' in pages["details/0001.html"]
+    assert 'href="0001.html" rel="prev"' in pages["details/0002.html"] and 'rel="next"' not in pages["details/0003.html"]
+    assert all('href="../report.html#matrix-h"' in p for name, p in pages.items() if name != "report.html")
+
+
+def test_ca_certificates_are_tabled_once_per_page_and_say_nothing_about_the_subject_cn(
+        document: dict[str, Any]) -> None:
+    big = _replicated(document, details.PER_PAGE + 30)
+    pages = _render_pages(big)
+    cas = {c["sha256"] for ep in big["endpoints"] for c in ep["chain"] if c["index"] != 0}
     assert cas
-    for sha in cas:
-        anchor = html.ca_anchor(sha)
-        assert page.count(f'id="{anchor}"') == 1
-        presenting = sum(1 for ep in document["endpoints"] for c in ep["chain"] if c["sha256"] == sha)
-        assert page.count(f'href="#{anchor}"') == presenting
-        table = page.split(f'id="{anchor}"', 1)[1].split("</div>", 1)[0]
-        assert "browsers ignore the Subject CN" not in table and sha in table
-    leaf = next(a for a in page.split("<article")[1:] if ">ssi-portal <" in a)  # CN-only leaf
+    for number, name in enumerate(details.page_names(len(big["endpoints"]))):
+        page = pages[name]
+        on_page = big["endpoints"][number * details.PER_PAGE:(number + 1) * details.PER_PAGE]
+        for sha in cas:
+            anchor = html.ca_anchor(sha)
+            presenting = sum(1 for ep in on_page for c in ep["chain"] if c["sha256"] == sha)
+            assert page.count(f'id="{anchor}"') == (1 if presenting else 0)
+            assert page.count(f'href="#{anchor}"') == presenting
+            if presenting:
+                table = page.split(f'id="{anchor}"', 1)[1].split("</div>", 1)[0]
+                assert "browsers ignore the Subject CN" not in table and sha in table
+        assert "-----BEGIN CERTIFICATE-----" not in pages["report.html"]
+    leaf = next(a for a in _render(document).split("<article")[1:] if ">ssi-portal <" in a)  # CN-only leaf
     assert "(browsers ignore the Subject CN)" in leaf
 
 
@@ -235,11 +279,14 @@ def test_an_interrupted_render_leaves_the_previous_report(document: dict[str, An
     before = report.read_bytes()
     calls = iter(range(10))
     monkeypatch.setattr("scanner.results.iter_endpoints",
-                        lambda path: _failing(document, 3) if next(calls) == 2 else iter(document["endpoints"]))
+                        lambda path: _failing(document, 3) if next(calls) == 1 else iter(document["endpoints"]))
+    page = tmp_path / "details" / "0001.html"
+    page_before = page.read_bytes()
     with pytest.raises(OSError, match="disk went away"):
-        html.write_html(results, report)
-    assert report.read_bytes() == before
+        html.write_html(results, report)  # the second pass (the matrix and the details pages) fails
+    assert report.read_bytes() == before and page.read_bytes() == page_before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in page.parent.iterdir()) == ["0001.html"]
 
 
 def test_written_page_equals_the_streamed_text(document: dict[str, Any], tmp_path: Path) -> None:
@@ -247,5 +294,38 @@ def test_written_page_equals_the_streamed_text(document: dict[str, Any], tmp_pat
     for i, ep in enumerate(filled["endpoints"]):
         ep["target"]["name"] = "ü" * (i + 1) + "𝔘" * 4_000
     results = write_results(filled, tmp_path / "scan")
-    written = html.write_html(results, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert written == _render(dict(filled, endpoints=[*filled["endpoints"]]))
+    html.write_html(results, tmp_path / "report.html")
+    expected = _render_pages(dict(filled, endpoints=[*filled["endpoints"]]))
+    assert {name: (tmp_path / name).read_text(encoding="utf-8") for name in expected} == expected
+
+
+def test_a_smaller_estate_leaves_no_stale_page(document: dict[str, Any], tmp_path: Path) -> None:
+    """Rendering again with fewer pages removes the extra pages, and only files a report writes."""
+    results = write_results(_replicated(document, 2 * details.PER_PAGE + 1), tmp_path / "big")
+    html.write_html(results, tmp_path / "report.html")
+    (tmp_path / "details" / "notes.txt").write_text("mine")
+    assert sorted(p.name for p in (tmp_path / "details").iterdir()) == ["0001.html", "0002.html", "0003.html",
+                                                                      "notes.txt"]
+    html.write_html(write_results(document, tmp_path / "small"), tmp_path / "report.html")
+    assert sorted(p.name for p in (tmp_path / "details").iterdir()) == ["0001.html", "notes.txt"]
+
+
+def test_a_reused_out_folder_loses_the_previous_reports_pages_only(tmp_path: Path) -> None:
+    """``--out`` re-used (scanner.outdir): the details pages of the previous report go with its
+    report.html, and a killed render's temporaries with them; anything else in details/ stays."""
+    from scanner.outdir import claim
+
+    for keep in (True, False):
+        out = tmp_path / f"out-{keep}"
+        (out / "details").mkdir(parents=True)
+        (out / "results.json").write_text("{}")
+        for name in ("report.html", "details/0001.html", "details/0002.html",
+                     "details/.0003.html.999999999-0123abcd.tmp"):
+            (out / name).write_text("previous")
+        if keep:
+            (out / "details" / "notes.txt").write_text("mine")
+        removed = claim(out).sweep([])
+        assert {"report.html", "details/0001.html", "details/0002.html",
+                "details/.0003.html.999999999-0123abcd.tmp"} <= set(removed)
+        left = sorted(p.name for p in (out / "details").iterdir()) if (out / "details").exists() else None
+        assert left == (["notes.txt"] if keep else None)

@@ -10,11 +10,11 @@ import tracemalloc
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pytest
 
-from scanner.report import write_reports
+from scanner.report import details, write_reports
 from scanner.report.csv import COLUMNS
 from scanner.report.html import render_html
 from scanner.report.terminal import render_summary
@@ -52,25 +52,38 @@ def test_write_reports_writes_each_format_and_ignores_json(estate: dict[str, Any
     assert [p.name for p in write_reports(results, tmp_path / "s", "csv, html")] == ["results.csv", "report.html"]
 
 
+def _pages(report: Path) -> dict[str, str]:
+    """report.html and its details pages, by name relative to report.html's folder."""
+    names = ["report.html", *details.page_names(len(build_estate(complete=False)["endpoints"]))]
+    return {name: (report.parent / name).read_text() for name in names}
+
+
 def test_html_has_summary_matrix_details_and_no_external_references(estate: dict[str, Any], tmp_path: Path) -> None:
-    html = _write(estate, tmp_path, ["html"])["report.html"].read_text()
+    pages = _pages(_write(estate, tmp_path, ["html"])["report.html"])
+    assert sorted(pages) == ["details/0001.html", "report.html"]
+    assert sorted(p.name for p in (tmp_path / "details").iterdir()) == ["0001.html"]
+    html = "".join(pages.values())
     for text in ("Endpoints by interface and outcome", "Certificates expiring soonest", "<svg",
                  "ERR_CERT_COMMON_NAME_INVALID", "grandfathered", "noncompliant", "refused",
                  "connection refused by 127.0.0.1:8446", "Acceptable CA names", "-----BEGIN CERTIFICATE-----",
                  "How to fix: Renew the certificate.", "SEC Appendix S, Annex B", "Incomplete run",
                  "never-scanned", estate["targets_file"]["sha256"], "@media print"):
         assert text in html, text
-    parser = _Tags()
-    parser.feed(html)
-    assert [t for t, _ in parser.tags].count("script") == 1
-    for tag, attrs in parser.tags:
-        assert "src" not in attrs, tag
-        assert (attrs.get("href") or "#").startswith("#"), attrs
-        assert not any(k.startswith("on") for k in attrs), (tag, attrs)
+    local = {"report.html": ("#", "details/0001.html#"), "details/0001.html": ("#", "../report.html")}
+    for name, page in pages.items():
+        parser = _Tags()
+        parser.feed(page)
+        assert [t for t, _ in parser.tags].count("script") == 1
+        assert 'http-equiv="Content-Security-Policy" content="default-src \'none\';' in page
+        for tag, attrs in parser.tags:
+            assert "src" not in attrs, tag
+            assert (attrs.get("href") or "#").startswith(local[name]), (name, attrs)
+            assert not any(k.startswith("on") for k in attrs), (tag, attrs)
+    assert "-----BEGIN CERTIFICATE-----" not in pages["report.html"]  # details are in their pages
 
 
 def test_hostile_markup_is_text(estate: dict[str, Any], tmp_path: Path) -> None:
-    html = _write(estate, tmp_path, ["html"])["report.html"].read_text()
+    html = "".join(_pages(_write(estate, tmp_path, ["html"])["report.html"]).values())
     assert "<script>alert" not in html and "<img" not in html and "<b>bold" not in html
     assert "&lt;img src=x onerror=alert(2)&gt;.example" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -115,7 +128,7 @@ def _many(template: dict[str, Any], count: int) -> Iterator[dict[str, Any]]:
 def _peak(header: dict[str, Any], template: dict[str, Any], count: int) -> int:
     tracemalloc.start()
     try:
-        render_html(header, lambda: _many(template, count), _Discard())
+        render_html(header, lambda: _many(template, count), _Discard(), _discard_page)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -126,12 +139,17 @@ class _Discard(io.TextIOBase):
         return len(text)
 
 
+def _discard_page(name: str, chunks: Iterable[str]) -> None:
+    _Discard().writelines(chunks)
+
+
 def test_html_memory_does_not_grow_with_the_estate(estate: dict[str, Any]) -> None:
     header = {k: v for k, v in estate.items() if k != "endpoints"}
     template = estate["endpoints"][1]
-    render_html(header, lambda: _many(template, 1), _Discard())  # warm up (imports, static parts) first
-    small, large = _peak(header, template, 40), _peak(header, template, 400)
-    # 360 more endpoints would hold about 3 MB more if they were kept; streaming keeps it flat
+    render_html(header, lambda: _many(template, 1), _Discard(), _discard_page)  # warm up (imports, static parts)
+    # both estates fill whole details pages, the part held in memory (a page's endpoints)
+    small, large = _peak(header, template, 2 * details.PER_PAGE), _peak(header, template, 10 * details.PER_PAGE)
+    # 800 more endpoints would hold about 6 MB more if they were kept; streaming keeps it flat
     assert large < small + 1_000_000, (small, large)
 
 

@@ -306,7 +306,8 @@ def test_reused_out_keeps_no_output_of_the_previous_run(one_server: int, tmp_pat
     second = write_targets(tmp_path / "second.toml", ["new"], one_server)
     assert scan("--targets", str(second), "--out", str(out), "--format", "json,html",
                 "--fail-on", "never", "--quiet").exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["chains", "notes.txt", "report.html", "results.json", "targets.toml"]
+    assert sorted(p.name for p in out.iterdir()) == ["chains", "details", "notes.txt", "report.html", "results.json",
+                                                     "targets.toml"]
     (endpoint,) = iter_endpoints(out / "results.json")
     assert [f"chains/{p.name}" for p in (out / "chains").iterdir()] == [endpoint["chain_file"]]
     assert (out / "targets.toml").read_text() == second.read_text()
@@ -391,8 +392,10 @@ def test_leftovers_of_a_killed_run_are_swept_but_a_live_runs_are_not(one_server:
     dead, alive = finished.pid, os.getpid()
     out = tmp_path / "out"
     (out / "chains").mkdir(parents=True)
+    (out / "revocation").mkdir()
     leftovers = [f".endpoints-{dead}-k1x.spool", f".certificates-{dead}-k2x.spool",
-                 f".results.json.{dead}-deadbeef.tmp", f"chains/.a.pem.{dead}-0123abcd.tmp"]
+                 f".results.json.{dead}-deadbeef.tmp", f"chains/.a.pem.{dead}-0123abcd.tmp",
+                 f"revocation/.{'ab' * 32}.crl.{dead}-0123abcd.tmp"]
     kept = [f".endpoints-{alive}-k3x.spool", ".dccscan-notes"]
     for name in leftovers + kept:
         (out / name).write_text("x")

@@ -334,7 +334,7 @@ def test_report_shows_the_revocation_status(scanned: dict[str, Any], tmp_path: P
     from scanner.report import write_reports
 
     (page,) = write_reports(scanned["out"] / "results.json", tmp_path, ["html"])
-    html = page.read_text()
+    html = (page.parent / "details" / "0001.html").read_text()  # the endpoints' details pages (one here)
     revoked = leaf_status(scanned["endpoints"]["revoked"])
     assert f'<strong class="revocation-revoked">revoked</strong> on {revoked["revoked_at"]} (key_compromise)' in html
     assert html.count('class="revocation-good"') == 2  # the good and the stapled leaf

@@ -137,3 +137,20 @@ def test_root_and_unknown_issuer_are_not_judged(pki: LabPKI) -> None:
     assert [r["certificate_index"] for r in result["revocation"]] == [0]  # the root has no record
     assert "neither presented nor a trust anchor" in result["revocation"][0]["detail"]
     assert result["findings"] == [] and HOST
+
+
+def test_a_sha1_signed_leaf_still_has_its_issuer_and_its_revocation_is_judged(pki: LabPKI) -> None:
+    """The chain verdict calls a SHA-1 signature weak; revocation still knows who issued the
+    certificate (the probe fetches for it and the engine judges what came back), as both look
+    for issuers with the same signature check (``scanner.facts.signature``)."""
+    from scanner.facts.revocation import find_issuer, issued_by, load_certificate
+
+    leaf = issue(subject=name(HOST), issuer=pki.issuing, dns=[HOST], hash_name="sha1",
+                 extra=[(x509.CRLDistributionPoints([x509.DistributionPoint(
+                     [x509.UniformResourceIdentifier("http://127.0.0.1:9/ca.crl")], None, None, None)]), False)])
+    cert, issuer = load_certificate(leaf.der), load_certificate(pki.issuing.der)
+    assert cert is not None and issuer is not None
+    assert issued_by(cert, issuer) and find_issuer(cert, [issuer]) is issuer  # the probe's view
+    revoked = judge(pki, leaf, "crl", crl(pki.issuing, [(leaf.cert, NOW - dt.timedelta(hours=2),
+                                                          x509.ReasonFlags.key_compromise)]))
+    assert leaf_record(revoked)["status"] == "revoked"  # the engine's view

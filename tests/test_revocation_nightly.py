@@ -80,6 +80,7 @@ def test_a_certificate_revoked_between_two_scans_is_named(revocation_lab: Revoca
     import re
     page = (tmp_path / "night2/report.html").read_text()
     assert "Revoked since the previous scan" in page
+    page = (tmp_path / "night2/details/0001.html").read_text()  # the endpoint's card, in its details page
     assert re.search(r'<strong class="revocation-revoked">revoked</strong> on ' + re.escape(revoked["revoked_at"])
                      + r" \(superseded\)", page)
     assert [r["endpoint"] for r in body["revoked"]] == [revoked["endpoint"]]

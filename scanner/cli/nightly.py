@@ -7,8 +7,8 @@ that ``scan_cmd`` changes by one decorator and one call:
   ``run_lock`` on the database, so two runs on one database never overlap; a run that cannot get
   it within S seconds scans nothing and exits ``EXIT_LOCKED`` (4).
 * ``--db PATH``: the finished scan is recorded, diffed against the previous scan of the same
-  targets, and the diff is added to results.json as ``changes`` (the HTML report is re-rendered,
-  so it shows "Changes since <date>").
+  targets, and the diff is added to results.json as ``changes``; the reports are rendered after
+  that, once (so the HTML report shows "Changes since <date>"), and also when recording fails.
 * ``--evidence PACK.zip`` [``--sign-key KEY.pem``]: an evidence pack of this scan (``build_pack``).
 * ``--notify-webhook URL``: the summary and changes are posted last; a failure is only logged.
 * ``--max-duration S``: the scan stops when S seconds have passed since the command started
@@ -147,10 +147,11 @@ def _held(options: NightlyOptions) -> Iterator[None]:
 
 
 def run_nightly(options: NightlyOptions, scan: Callable[[float | None], int], out_dir: Path,
-                formats: Sequence[str]) -> int:
+                finish: Callable[[int], int]) -> int:
     """Run ``scan(seconds_left)`` (it returns the scan's exit code) inside the lock, then record,
-    diff, re-render, pack and notify. Returns the exit code (``EXIT_LOCKED`` when locked out);
-    raises ``InputError`` for an unusable database or pack."""
+    diff, ``finish(code)`` (the reports and the summary: it returns the exit code), pack and
+    notify. Returns the exit code (``EXIT_LOCKED`` when locked out); raises ``InputError`` for an
+    unusable database or pack."""
     configure(options.log_format, log_level(options.quiet))
     try:
         with _held(options):
@@ -160,7 +161,7 @@ def run_nightly(options: NightlyOptions, scan: Callable[[float | None], int], ou
                 log_event("run.started", db=str(options.db) if options.db else None, out=str(out_dir),
                           max_duration=options.max_duration)
             code = scan(options.remaining())
-            after_scan(options, out_dir, formats, code)
+            _, _, code = after_scan(options, out_dir, code, finish)
     except LockBusy as busy:
         log_event("run.locked", logging.ERROR, db=str(options.db), waited=options.wait_lock, holder=busy.holder)
         click.echo(f"dccscan: {busy}", err=True)
@@ -177,17 +178,22 @@ def _prepare(db: Path) -> None:
                          fix="pass --db with a history database or a new file name") from exc
 
 
-def after_scan(options: NightlyOptions, out_dir: Path, formats: Sequence[str],
-               code: int) -> tuple[int | None, dict[str, Any] | None]:
+def after_scan(options: NightlyOptions, out_dir: Path, code: int,
+               finish: Callable[[int], int] | None = None) -> tuple[int | None, dict[str, Any] | None, int]:
     """What happens to a finished scan's results, in order: history, reports, evidence, webhook.
 
-    The one place these steps are ordered (``scan`` reaches it through ``run_nightly``), so the
-    evidence pack always holds the results with their ``changes``. Returns ``(scan_id, changes)``:
+    The one place these steps are ordered (``scan`` reaches it through ``run_nightly``): the
+    reports (``finish(code)``, which returns the exit code) are rendered once, after the changes
+    are in results.json, and also when recording fails; the evidence pack then holds the results
+    with their ``changes`` and the reports showing them. Returns ``(scan_id, changes, code)``:
     ``scan_id`` is None without ``--db``, ``changes`` None when there is no earlier scan. The
     webhook never raises; an unusable database or pack is an ``InputError``.
     """
     results = out_dir / "results.json"
-    scan_id, changes = _record(options.db, results, out_dir, formats) if options.db else (None, None)
+    try:
+        scan_id, changes = _record(options.db, results) if options.db else (None, None)
+    finally:
+        code = finish(code) if finish is not None else code
     if options.evidence is not None:
         _pack(out_dir, options.evidence, options.sign_key)
     if options.notify_webhook is not None:
@@ -197,11 +203,11 @@ def after_scan(options: NightlyOptions, out_dir: Path, formats: Sequence[str],
                                                           revoked_certificates(results)))
     if options.unattended:
         log_event("run.finished", exit_code=code, out=str(out_dir), scan_id=scan_id)
-    return scan_id, changes
+    return scan_id, changes, code
 
 
-def _record(db: Path, results: Path, out_dir: Path, formats: Sequence[str]) -> tuple[int, dict[str, Any] | None]:
-    """Record and diff; put the changes into results.json and the reports rendered from it."""
+def _record(db: Path, results: Path) -> tuple[int, dict[str, Any] | None]:
+    """Record and diff; put the changes (and the trend) into results.json."""
     try:
         scan_id, changes = record_and_diff(db, results)
     except sqlite3.Error as exc:
@@ -212,15 +218,7 @@ def _record(db: Path, results: Path, out_dir: Path, formats: Sequence[str]) -> t
         from scanner.history.trend import trend
         from scanner.results import add_header_keys
         add_header_keys(results, changes=changes, trend=trend(db, scan_id))
-        _rerender(results, out_dir, formats)
     return scan_id, changes
-
-
-def _rerender(results: Path, out_dir: Path, formats: Sequence[str]) -> None:
-    wanted = [f for f in formats if f != "json"]
-    if wanted:
-        from scanner.report import write_reports
-        write_reports(results, out_dir, wanted)
 
 
 def _pack(out_dir: Path, pack: Path, sign_key: Path | None) -> None:

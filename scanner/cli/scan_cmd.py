@@ -28,15 +28,17 @@ from scanner.cli.stop import EXIT_STOPPED, STOP_SIGNALS
 from scanner.errors import InputError, unreadable_reason
 from scanner.log import log_event
 from scanner.passwords import CLIENT_KEY
+from scanner.probe.aia import TIMEOUT_S as AIA_TIMEOUT_S
+from scanner.probe.aia import AiaFetcher
 from scanner.probe.revocation import FetchSettings, RevocationFetcher
-from scanner.probe.runner import Outcome, Retry, Revocation, scan_targets
+from scanner.probe.runner import Fetches, Outcome, Retry, scan_targets
 from scanner.recordpool import RecordPool
 from scanner.outdir import claim
 from scanner.results import ResultsWriter, copy_inputs
 from scanner.revocation_store import RevocationStore
 from scanner.severity import FAIL_ON_CHOICES
 from scanner.shard import Shard, parse_shard
-from scanner.targets import (MAX_TIMEOUT, Target, anchor_ders, anchor_records, apply_overrides, load_targets,
+from scanner.targets import (CRL_FIX, MAX_TIMEOUT, Target, anchor_ders, anchor_records, apply_overrides, load_targets,
                              parse_cli_target, read_crl)
 
 FORMATS = ("json", "html", "junit", "csv", "prometheus")
@@ -107,21 +109,22 @@ def read_crl_option(text: str) -> Path:
         raise InputError(f"cannot read the CRL file ({exc.strerror or exc})", file=path,
                          fix="check the path given to --crl") from None
     except ValueError:
-        raise InputError("the file holds no CRL", file=path,
-                         fix="give the issuing CA's CRL as DER or PEM ('-----BEGIN X509 CRL-----')") from None
+        raise InputError("the file holds no CRL", file=path, fix=CRL_FIX) from None
     return path.resolve()
 
 
-def _revocation(request: ScanRequest, timeout: float, anchors: dict[str, list[bytes] | None],
-                settings: dict[str, Any]) -> tuple[Revocation, RevocationStore]:
-    """The probe's revocation fetcher (and its store under OUT/revocation/), recorded in settings."""
+def _fetches(request: ScanRequest, timeout: float, anchors: dict[str, list[bytes] | None],
+                settings: dict[str, Any]) -> tuple[Fetches, RevocationStore]:
+    """What the probe fetches after each handshake (AIA, and revocation data kept in the store
+    under OUT/revocation/), recorded in settings."""
     store = RevocationStore(request.out_dir)
     fetch = FetchSettings(online=request.revocation_online, timeout=timeout)
     files = [(str(path), path.read_bytes()) for path in _crl_paths(request)]
     settings["revocation"] = dict(fetch.to_json(), crl_files=[{"path": p, "sha256": store.put("file", d, p)}
                                                               for p, d in files])
     fetcher = RevocationFetcher(store.put, fetch, files)
-    return Revocation(fetcher, lambda target: anchors[target.name] or _public_roots()), store
+    return Fetches(AiaFetcher(timeout=min(timeout, AIA_TIMEOUT_S)), fetcher,
+                   lambda target: anchors[target.name] or _public_roots()), store
 
 
 @functools.lru_cache(maxsize=1)
@@ -148,7 +151,7 @@ def _anchor_lookup(targets: Sequence[Target]) -> dict[str, list[bytes] | None]:
 async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], None],
                               progress: Callable[[int, int], None] | None,
                               finished: Callable[[Target], None] | None = None,
-                              revocation: Revocation | None = None) -> bool:
+                              fetches: Fetches | None = None) -> bool:
     """Scan; Ctrl-C or SIGTERM stops it cleanly (results so far are kept). True if stopped."""
     stopped = False
     async with trio.open_nursery() as nursery:
@@ -176,7 +179,7 @@ async def _scan_until_stopped(request: ScanRequest, sink: Callable[[Outcome], No
             nursery.start_soon(expire)
         await scan_targets(request.targets, concurrency=request.concurrency, sink=sink, progress=progress,
                            per_address=request.per_address, finished=finished,
-                           retry=Retry(retries=request.retries), revocation=revocation)
+                           retry=Retry(retries=request.retries), fetches=fetches)
         nursery.cancel_scope.cancel()
     return stopped
 
@@ -191,7 +194,7 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     anchors = _anchor_lookup(request.targets)
     settings = _settings(request, timeout)
     folder = claim(request.out_dir)
-    revocation, store = _revocation(request, timeout, anchors, settings)
+    fetches, store = _fetches(request, timeout, anchors, settings)
     # the pool forks its workers before the writer starts its thread
     pool = RecordPool(lambda o: anchors[o.target.name], request.profile)
     pool.revocation_folder = str(request.out_dir)
@@ -205,7 +208,7 @@ def run_scan(request: ScanRequest, progress: Callable[[int, int], None] | None =
     try:
         try:
             interrupted = trio.run(_scan_until_stopped, request, pool.submit, progress,
-                                   lambda t: finished.add(t.name), revocation)
+                                   lambda t: finished.add(t.name), fetches)
         finally:
             pool.close()
         writer.extra["revocation_data"] = store.to_json()
@@ -387,24 +390,35 @@ def scan(hosts: tuple[str, ...], targets_path: Path | None, hostname: str | None
                           profile_path=profile_path, profile=profile, order=order, crl_files=crl_files,
                           revocation_online=not offline_revocation)
     try:
-        code = run_nightly(nightly, lambda seconds: execute(dataclasses.replace(request, max_duration=seconds),
-                                                            quiet=quiet), out, wanted)
+        # the reports are rendered once, after the history step has put the changes in results.json
+        code = run_nightly(nightly, lambda seconds: scan_only(dataclasses.replace(request, max_duration=seconds),
+                                                              quiet=quiet)[1], out,
+                           lambda scanned: finish(out / "results.json", request, scanned, quiet=quiet))
     except InputError as exc:
         raise input_failure(exc) from None
     raise click.exceptions.Exit(code)
 
 
 def execute(request: ScanRequest, *, quiet: bool, quiet_on_failure: bool = False) -> int:
-    """Run with a progress bar on a terminal (stderr), then render; returns the exit code.
+    """Scan (``scan_only``), then render (``finish``); returns the exit code."""
+    results, code = scan_only(request, quiet=quiet)
+    return finish(results, request, code, quiet=quiet, quiet_on_failure=quiet_on_failure)
+
+
+def scan_only(request: ScanRequest, *, quiet: bool) -> tuple[Path, int]:
+    """Run the scan, with a progress bar on a terminal (stderr); results.json and the exit code."""
+    if sys.stderr.isatty() and not quiet:
+        with _progress_bar(len(request.targets)) as bar:
+            return run_scan(request, progress=lambda done, total: bar.update(done - bar.pos))
+    return run_scan(request)
+
+
+def finish(results: Path, request: ScanRequest, code: int, *, quiet: bool, quiet_on_failure: bool = False) -> int:
+    """The reports and the summary of a finished scan; returns the exit code.
 
     ``quiet`` silences a clean run only: a run that exits non-zero still prints its summary (so a
     cron job mails exactly the nights with something wrong), unless ``quiet_on_failure``.
     """
-    if sys.stderr.isatty() and not quiet:
-        with _progress_bar(len(request.targets)) as bar:
-            results, code = run_scan(request, progress=lambda done, total: bar.update(done - bar.pos))
-    else:
-        results, code = run_scan(request)
     try:
         render(results, request.out_dir, request.formats, quiet=quiet and (code == 0 or quiet_on_failure))
     except KeyboardInterrupt:

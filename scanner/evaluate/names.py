@@ -16,9 +16,9 @@ mozilla::pkix ``lib/mozpkix/lib/pkixnames.cpp`` ``CheckCertHostname``, ``IsValid
 
 from __future__ import annotations
 
-import ipaddress
 from publicsuffixlist import PublicSuffixList
 
+from scanner.address import ip_address
 from scanner.evaluate.inputs import installed
 from scanner.facts.identity import (ABSOLUTE_SAN, CN_ONLY, INVALID_REFERENCE, INVALID_SAN, NO_SAN, NOT_IN_SAN,
                                     WILDCARD_PUBLIC_SUFFIX, WILDCARD_TOO_FEW_LABELS, Identities, Mismatch,
@@ -29,18 +29,10 @@ __all__ = ["ABSOLUTE_SAN", "CN_ONLY", "INVALID_REFERENCE", "INVALID_SAN", "NO_SA
            "chrome_match", "firefox_match", "is_valid_dns_id", "parse_ip"]
 
 
-_IPV4_CHARS = frozenset("0123456789.")  # an IPv6 literal always has ':'; IPv4 is ASCII digits and dots
-
-
 def parse_ip(text: str) -> bytes | None:
     """Packed bytes when ``text`` is an IPv4/IPv6 literal (IPv6 may be bracketed), else None."""
-    candidate = text[1:-1] if text.startswith("[") and text.endswith("]") else text
-    if ":" not in candidate and not _IPV4_CHARS.issuperset(candidate):
-        return None  # cannot be an address: skip ipaddress's two raised-and-caught ValueErrors
-    try:
-        return ipaddress.ip_address(candidate).packed
-    except ValueError:
-        return None
+    address = ip_address(text[1:-1] if text.startswith("[") and text.endswith("]") else text)
+    return None if address is None else address.packed
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from typing import Iterator, Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
+from scanner.checks.dccki import CURVE_NAMES
 from scanner.facts.certificate import ANY_EKU, EMPTY_NAME, OCSP_SIGNING, SERVER_AUTH, CertFacts
+from scanner.facts.signature import verify_signature
 
 # Certificates in one path, leaf included: dccscan's own bound against hostile chains. Chromium
 # 156 accepted 10 intermediates (oracle case depth-10-intermediates; its CertPathBuilder is given
@@ -36,12 +37,9 @@ MAX_EXPANSIONS = 200     # issuer candidates tried in one evaluation (hostile-ch
 MAX_PATHS = 16           # complete candidate paths compared
 PUBLIC_MAX_VALIDITY = ((datetime(2020, 9, 1).date(), 398), (datetime(2018, 3, 1).date(), 825))
 ALLOWED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
-# Curves each browser's TLS client offers an ECDSA signature scheme for: Chromium
-# net/socket/ssl_client_socket_impl.cc kVerifyPrefs has P-256 and P-384 only; NSS (Firefox) also
-# offers ecdsa_secp521r1_sha512. A leaf key outside these fails the handshake before the
-# certificate is ever verified.
-CHROME_TLS_CURVES = frozenset({"secp256r1", "secp384r1"})
-FIREFOX_TLS_CURVES = ALLOWED_CURVES
+# The curves each browser's TLS client offers an ECDSA signature scheme for come from its
+# recorded ClientHello (``scanner.clienthellos.ecdsa_curves``): a leaf key outside them fails the
+# handshake before the certificate is ever verified.
 
 
 @dataclass(frozen=True)
@@ -91,33 +89,13 @@ def signature_error(child: CertFacts, issuer: CertFacts) -> str | None:
     result: str | None = None
     try:
         assert child.cert is not None and issuer.cert is not None
-        _verify(child.cert, issuer.public_key)
+        verify_signature(child.cert, issuer.public_key)
     except Exception as exc:  # noqa: BLE001 - InvalidSignature, unsupported key, ...
         result = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if len(child.memo) >= _MEMO_MAX:
         child.memo.clear()
     child.memo[key] = result
     return result
-
-
-def _verify(child: x509.Certificate, key: object) -> None:
-    """Verify ``child``'s signature with ``issuer``'s key, whatever the hash (SHA-1 and MD5 too:
-    cryptography's ``verify_directly_issued_by`` refuses those, but a browser's verdict on a SHA-1
-    chain is "weak algorithm", not "bad signature", so we must tell the two apart). ``key``: the
-    issuer's public key."""
-    data, signature, digest = child.tbs_certificate_bytes, child.signature, child.signature_hash_algorithm
-    if isinstance(key, rsa.RSAPublicKey):
-        params = child.signature_algorithm_parameters
-        pad = params if isinstance(params, (padding.PSS, padding.PKCS1v15)) else padding.PKCS1v15()
-        key.verify(signature, data, pad, digest)  # type: ignore[arg-type]
-    elif isinstance(key, ec.EllipticCurvePublicKey):
-        key.verify(signature, data, ec.ECDSA(digest))  # type: ignore[arg-type]
-    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-        key.verify(signature, data)
-    elif isinstance(key, dsa.DSAPublicKey):
-        key.verify(signature, data, digest)  # type: ignore[arg-type]
-    else:
-        raise ValueError(f"unsupported issuer key {type(key).__name__}")
 
 
 # ---------------------------------------------------------------------------- search
@@ -468,17 +446,32 @@ def _handshake_issues(f: CertFacts) -> list[Issue]:
     out: list[Issue] = []
     if f.key_type == "RSA":
         return out  # every browser offers RSA signature schemes
+    from scanner.clienthellos import ecdsa_curves  # tlslite-ng, imported when a leaf is not RSA
+
     shown = "explicit curve parameters" if f.explicit_curve else f"curve {f.curve}"
-    if f.key_type == "EC" and (f.explicit_curve or f.curve not in CHROME_TLS_CURVES):
+    chrome, firefox = ecdsa_curves("chrome"), ecdsa_curves("firefox")
+    if f.key_type == "EC" and (f.explicit_curve or f.curve not in chrome):
         out.append(Issue("chrome.tls.no_signature_scheme", 0,
-                         f"the leaf's EC key uses {shown}; Chrome offers ECDSA signature schemes for P-256 and P-384 only", 0))
+                         f"the leaf's EC key uses {shown}; Chrome offers ECDSA signature schemes for {_curves(chrome)} only", 0))
     elif f.key_type not in ("RSA", "EC"):
-        out.append(Issue("chrome.tls.no_signature_scheme", 0,
-                         f"the leaf has a {f.key_type} key; Chrome offers only RSA and ECDSA (P-256, P-384) signature schemes", 0))
-    if f.key_type == "EC" and (f.explicit_curve or f.curve not in FIREFOX_TLS_CURVES):
+        out.append(Issue("chrome.tls.no_signature_scheme", 0, f"the leaf has a {f.key_type} key; Chrome offers only "
+                         f"RSA and ECDSA ({', '.join(_curve_names(chrome))}) signature schemes", 0))
+    if f.key_type == "EC" and (f.explicit_curve or f.curve not in firefox):
         out.append(Issue("firefox.tls.no_signature_scheme", 0,
-                         f"the leaf's EC key uses {shown}; Firefox offers ECDSA signature schemes for P-256, P-384 and P-521 only", 0))
+                         f"the leaf's EC key uses {shown}; Firefox offers ECDSA signature schemes for {_curves(firefox)} only", 0))
     return out
+
+
+def _curve_names(curves: frozenset[str]) -> list[str]:
+    """P-256, P-384, P-521 in that order (then any other curve by name)."""
+    order = list(CURVE_NAMES)
+    return [CURVE_NAMES.get(c, c) for c in sorted(curves, key=lambda c: (order.index(c) if c in order else len(order), c))]
+
+
+def _curves(curves: frozenset[str]) -> str:
+    """'P-256 and P-384', 'P-256, P-384 and P-521' (the messages' wording)."""
+    names = _curve_names(curves)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _leaf_issues(f: CertFacts) -> list[Issue]:

@@ -16,7 +16,6 @@ stale CRL listing the serial counts), else ``good`` when a current, verified sou
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -32,13 +31,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from scanner.checks.model import Outcome
 from scanner.checks.revocation import BAD_SIGNATURE, REVOKED, STALE, UNREACHABLE, UNUSABLE
-from scanner.facts.revocation import (CRL_KINDS, blob_name, crl_der, crl_urls, extension, find_issuer, is_ca,
-                                      issued_by, load_certificate, load_crl, self_signed)
+from scanner.evaluate.path import signature_error
+from scanner.facts.certificate import CertFacts, facts
+from scanner.facts.revocation import (CRL_KINDS, blob_name, crl_der, crl_urls, extension, is_ca, issued_by,
+                                      load_certificate, load_crl)
 
 SKEW = timedelta(minutes=5)  # clock difference tolerated on thisUpdate (RFC 5019 4: responders' clocks drift)
 KINDS = ("crl", "file", "ocsp", "stapled")  # where a source came from; crl/file are CRLs, ocsp/stapled OCSP
-__all__ = ["assess", "blob_name", "crl_der", "crl_urls", "find_issuer", "folder_loader", "issuer_pool", "judge_crl",
-           "judge_ocsp", "load_certificate", "self_signed", "source_inputs"]
+__all__ = ["assess", "blob_name", "crl_der", "crl_urls", "folder_loader", "issuer_pool", "judge_crl",
+           "judge_ocsp", "load_certificate", "source_inputs"]
 PROBLEM_CHECKS = {"unreachable": UNREACHABLE, "stale": STALE, "bad-signature": BAD_SIGNATURE, "unusable": UNUSABLE}
 Loader = Callable[[str], "bytes | None"]  # SHA-256 hex -> the recorded bytes (None: not recorded)
 
@@ -313,19 +314,20 @@ def _where(source: Mapping[str, Any]) -> str:
     return f"{label} {location}" if location and kind != "stapled" else label
 
 
-def _certificate(index: int, der: bytes, pool: Sequence[x509.Certificate], sources: Sequence[Mapping[str, Any]],
+def _certificate(index: int, der: bytes, pool: Sequence[CertFacts], sources: Sequence[Mapping[str, Any]],
                  load: Loader, at: datetime) -> tuple[dict[str, Any] | None, list[Outcome]]:
     """The revocation record of certificate ``index`` and its outcomes (None: a root, or unparseable)."""
-    cert = load_certificate(der)
-    if cert is None or self_signed(cert):
+    child = facts(der)
+    if child.cert is None or (child.self_issued and signature_error(child, child) is None):
         return None, []
-    record: dict[str, Any] = {"certificate_index": index, "sha256": hashlib.sha256(der).hexdigest(),
+    record: dict[str, Any] = {"certificate_index": index, "sha256": child.sha256,
                               "status": "unknown", "reason": None, "revoked_at": None, "detail": "", "sources": []}
-    issuer = find_issuer(cert, pool)
-    if issuer is None:
+    found = _issuer(child, pool)
+    if found is None or found.cert is None:
         record["detail"] = ("the issuing CA certificate is neither presented nor a trust anchor, so no CRL or OCSP "
                             "response can be verified")
         return record, []
+    cert, issuer = child.cert, found.cert
     outcomes: list[Outcome] = []
     judged = []
     for source in sources:
@@ -354,17 +356,26 @@ def _certificate(index: int, der: bytes, pool: Sequence[x509.Certificate], sourc
     return record, outcomes
 
 
-def issuer_pool(chain: Sequence[bytes], anchors: Sequence[bytes] | None) -> list[x509.Certificate]:
+def issuer_pool(chain: Sequence[bytes], anchors: Sequence[bytes] | None) -> list[CertFacts]:
     """Where issuers may come from: the presented certificates, then the trust anchors (or the
-    public store when there are none)."""
-    pool = [c for c in (load_certificate(d) for d in chain) if c is not None]
+    public store when there are none), as the engine's one certificate model (``facts``)."""
+    pool = [facts(bytes(d)) for d in chain]
     if anchors is None:
         from scanner.evaluate import public_anchors
 
-        pool += [f.cert for f in public_anchors() if f.cert is not None]
+        pool += list(public_anchors())
     else:
-        pool += [c for c in (load_certificate(bytes(a)) for a in anchors) if c is not None]
-    return pool
+        pool += [facts(bytes(a)) for a in anchors]
+    return [f for f in pool if f.cert is not None]
+
+
+def _issuer(child: CertFacts, pool: Sequence[CertFacts]) -> CertFacts | None:
+    """The certificate in ``pool`` that issued ``child``: its subject is the child's issuer name
+    (as encoded, as the path builder compares) and its key verifies the child's signature. The
+    verification is the path builder's (``signature_error``, remembered with the child), so a
+    pair the chain verdict already checked is not verified again."""
+    return next((f for f in pool if f.sha256 != child.sha256 and f.subject == child.issuer
+                 and signature_error(child, f) is None), None)
 
 
 def assess(chain: Sequence[bytes], sources: Sequence[Mapping[str, Any]], load: Loader, *,

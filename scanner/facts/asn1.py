@@ -121,6 +121,16 @@ class RawCertificate:
         return bool(self._tbs["signature"].dump() != self._cert["signature_algorithm"].dump())
 
     @_reading
+    def issuer(self) -> bytes:
+        """The issuer Name as encoded."""
+        return bytes(self._tbs["issuer"].dump())
+
+    @_reading
+    def subject(self) -> bytes:
+        """The subject Name as encoded."""
+        return bytes(self._tbs["subject"].dump())
+
+    @_reading
     def spki(self) -> bytes:
         """SubjectPublicKeyInfo as encoded."""
         return bytes(self._tbs["subject_public_key_info"].dump())

@@ -7,6 +7,7 @@ is ``OCSPRequestBuilder``'s, CRLs are read by ``load_der_x509_crl`` / ``load_pem
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable
 
@@ -15,6 +16,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
+
+from scanner.facts import asn1
+from scanner.facts.signature import verify_signature
 
 CRL_KINDS = ("crl", "file")  # source kinds holding a CRL; "ocsp" and "stapled" hold OCSP responses
 
@@ -30,12 +34,14 @@ def load_certificate(der: bytes) -> x509.Certificate | None:
 
 @lru_cache(maxsize=4096)
 def issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
-    """Issuer name matches and the signature verifies under ``candidate``'s key (remembered: an
-    estate's endpoints present the same intermediates, whose issuer is verified once)."""
+    """Issuer name matches and the signature verifies under ``candidate``'s key, whatever the
+    hash (``verify_signature``: the issuer of a SHA-1 certificate is still its issuer; the chain
+    verdict says the hash is weak). Remembered: an estate's endpoints present the same
+    intermediates, whose issuer is verified once."""
     if candidate.subject != cert.issuer:
         return False
     try:
-        cert.verify_directly_issued_by(candidate)
+        verify_signature(cert, candidate.public_key())
         return True
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
@@ -73,6 +79,48 @@ def ocsp_urls(cert: x509.Certificate) -> list[str]:
     return [d.access_location.value for d in access
             if d.access_method == x509.AuthorityInformationAccessOID.OCSP
             and isinstance(d.access_location, x509.UniformResourceIdentifier)]
+
+
+def ca_issuers_urls(cert: x509.Certificate) -> list[str]:
+    """The caIssuers URIs of the certificate's authorityInfoAccess (where its issuer is published)."""
+    access = extension(cert, x509.AuthorityInformationAccess) or []
+    return [d.access_location.value for d in access
+            if d.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS
+            and isinstance(d.access_location, x509.UniformResourceIdentifier)]
+
+
+@dataclass(frozen=True)
+class Pointers:
+    """What the probe follows from one certificate: its names as encoded (a cheap, exact test
+    that one certificate names another as issuer) and the URLs it lists."""
+
+    cert: x509.Certificate
+    subject: bytes
+    issuer: bytes
+    ca_issuers: tuple[str, ...]
+    crl: tuple[str, ...]
+    ocsp: tuple[str, ...]
+
+    def names_as_issuer(self, other: "Pointers") -> bool:
+        """``other``'s issuer name is this certificate's subject: the same encoding, or (only when
+        the encodings differ) equal names as cryptography compares them (e.g. one PrintableString,
+        the other UTF8String)."""
+        return other.issuer == self.subject or other.cert.issuer == self.cert.subject
+
+
+@lru_cache(maxsize=4096)
+def pointers(der: bytes) -> Pointers | None:
+    """The certificate's ``Pointers``, read once per distinct certificate (an estate's endpoints
+    repeat their intermediates); None when cryptography or the raw reader cannot read it."""
+    cert = load_certificate(der)
+    if cert is None:
+        return None
+    try:
+        raw = asn1.read_certificate(der)
+        subject, issuer = raw.subject, raw.issuer
+    except ValueError:
+        return None
+    return Pointers(cert, subject, issuer, tuple(ca_issuers_urls(cert)), tuple(crl_urls(cert)), tuple(ocsp_urls(cert)))
 
 
 def ocsp_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:

@@ -7,7 +7,7 @@ time). Firefox never fetches. Evaluation is offline, so the probe does the fetch
 it got (the certificates, or why not) beside the chain; the engine then bases Chrome's verdict on
 exactly those bytes, and an evidence pack re-verifies without the network.
 
-Bounds: one GET per URL (a few redirects), ``MAX_BYTES`` of answer and ``TIMEOUT_S`` in all, by
+Bounds: one GET per URL per scan (a few redirects), ``MAX_BYTES`` of answer and ``TIMEOUT_S`` in all, by
 the probe's bounded plain-HTTP fetcher (``scanner.probe.fetch``, shared with revocation); anything
 but http (https, ftp, ldap) is skipped, as Chrome skips it. The certificates are parsed by
 cryptography.
@@ -15,18 +15,21 @@ cryptography.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
-from scanner.probe.fetch import FetchError, http_fetch
+from scanner.facts.revocation import find_issuer, pointers
+from scanner.probe.fetch import FetchError, Once, http_fetch
 
 MAX_BYTES = 64 * 1024  # a CA certificate or a small PKCS#7 bundle; Chromium caps its AIA fetches too
 TIMEOUT_S = 5.0
 MAX_URLS = 2  # caIssuers URLs fetched per endpoint (a hostile certificate may list many)
+DEFAULT_FETCHES = 8  # AIA fetches in flight at once, across the scan
 
 
 @dataclass(frozen=True)
@@ -44,41 +47,45 @@ class AiaFetch:
                                  for d in self.certificates]}
 
 
-def missing_issuer_urls(chain: Sequence[bytes]) -> list[str]:
-    """caIssuers URLs of presented certificates whose issuer was not presented (in chain order).
+def missing_issuer_urls(chain: Sequence[bytes], anchors: Sequence[bytes] = ()) -> list[str]:
+    """caIssuers URLs of presented certificates whose issuer is neither presented nor a trust
+    anchor (in chain order): where Chrome would go for the missing issuer.
 
-    A syntactic test only (issuer name not among the presented subjects, not self-issued); the
-    engine decides what the fetched certificates are worth."""
-    certs = []
-    for der in chain:
-        try:
-            certs.append(x509.load_der_x509_certificate(der))
-        except ValueError:
-            continue
-    subjects = {c.subject for c in certs}
+    Presented issuers are found by name (``Pointers.names_as_issuer``; the engine decides what a
+    fetched certificate is worth), anchors by name and signature (an anchor that only shares the
+    name does not complete the path, so the URL is still fetched). Certificates are read once per
+    scan (``pointers`` is cached by DER), and only a certificate listing a caIssuers URL is
+    looked at further."""
+    presented = [p for p in map(pointers, chain) if p is not None]
     urls: list[str] = []
-    for cert in certs:
-        if cert.issuer == cert.subject or cert.issuer in subjects:
+    for cert in presented:
+        if not cert.ca_issuers or any(other.names_as_issuer(cert) for other in presented):
             continue
-        for url in _ca_issuers(cert):
-            if url not in urls:
-                urls.append(url)
+        if anchors and find_issuer(cert.cert, _anchor_certs(tuple(anchors))) is not None:
+            continue
+        urls += [url for url in cert.ca_issuers if url not in urls]
     return urls[:MAX_URLS]
 
 
-def _ca_issuers(cert: x509.Certificate) -> Iterable[str]:
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (x509.ExtensionNotFound, ValueError):
-        return []
-    return [d.access_location.value for d in aia
-            if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS
-            and isinstance(d.access_location, x509.UniformResourceIdentifier)]
+def _anchor_certs(anchors: tuple[bytes, ...]) -> list[Any]:
+    return [p.cert for p in map(pointers, anchors) if p is not None]
 
 
-async def fetch_all(chain: Sequence[bytes], *, timeout: float = TIMEOUT_S) -> tuple[AiaFetch, ...]:
-    """Fetch every missing issuer's caIssuers URL (at most ``MAX_URLS``); never raises."""
-    return tuple([await fetch(url, timeout=timeout) for url in missing_issuer_urls(chain)])
+class AiaFetcher:
+    """Fetches the missing issuers of each endpoint's chain; each URL once per scan (``Once``):
+    endpoints under one issuing CA share its caIssuers URL, and the answer is the same for all."""
+
+    def __init__(self, *, timeout: float = TIMEOUT_S, concurrency: int = DEFAULT_FETCHES) -> None:
+        self.timeout = timeout
+        self._once: Once[AiaFetch] = Once(concurrency)
+
+    async def missing(self, chain: Sequence[bytes], anchors: Sequence[bytes] = ()) -> tuple[AiaFetch, ...]:
+        """What Chrome would fetch for this chain (nothing for a complete one); never raises."""
+        out = []
+        for url in missing_issuer_urls(chain, anchors):
+            got = await self._once.get(url, functools.partial(fetch, url, timeout=self.timeout))
+            out.append(got if got is not None else AiaFetch(url, error="could not fetch: the scan stopped first"))
+        return tuple(out)
 
 
 async def fetch(url: str, *, timeout: float = TIMEOUT_S, max_bytes: int = MAX_BYTES) -> AiaFetch:

@@ -1,4 +1,5 @@
-"""Plain-HTTP fetches of revocation data (CRLs, OCSP), bounded in size and time.
+"""Plain-HTTP fetches of revocation data (CRLs, OCSP) and missing issuers (AIA), bounded in size
+and time, each URL once per scan (``Once``).
 
 CAs publish CRLs and answer OCSP over plain http (RFC 5280 4.2.1.13, RFC 6960 A.1: https would
 need a revocation check of its own). The HTTP/1.1 framing is h11's (a well-kept sans-I/O parser);
@@ -10,10 +11,13 @@ Everything is bounded: one deadline for connect + request + whole answer, a cap 
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Generic, Hashable, TypeVar
 
 import h11
 import trio
+
+T = TypeVar("T")
 
 USER_AGENT = "dccscan (revocation check)"
 MAX_REDIRECTS = 3
@@ -25,6 +29,39 @@ class FetchError(Exception):
     def __init__(self, message: str, kind: str = "unreachable") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+@dataclass
+class _Pending(Generic[T]):
+    done: trio.Event = field(default_factory=trio.Event)
+    result: T | None = None
+
+
+class Once(Generic[T]):
+    """Each key fetched once per scan, however many endpoints ask: concurrent askers wait for
+    the first fetch, and its answer (a failure included) is what every later asker gets. Fetches
+    run at most ``concurrency`` at once. ``get`` returns None when the first fetch was cancelled
+    (the scan is stopping)."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = max(1, concurrency)
+        self._pending: dict[Hashable, _Pending[T]] = {}
+        self._limiter: trio.CapacityLimiter | None = None  # made inside trio.run
+
+    async def get(self, key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T | None:
+        pending = self._pending.get(key)
+        if pending is not None:
+            await pending.done.wait()
+            return pending.result
+        pending = self._pending[key] = _Pending()
+        if self._limiter is None:
+            self._limiter = trio.CapacityLimiter(self.concurrency)
+        try:
+            async with self._limiter:
+                pending.result = await fetch()
+        finally:
+            pending.done.set()
+        return pending.result
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import base64
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
-import trio
 
-from scanner.facts.revocation import (crl_urls, find_issuer, load_certificate, load_crl, ocsp_request, ocsp_urls,
-                                      self_signed)
-from scanner.probe.fetch import FetchError, http_fetch
+from scanner.facts.revocation import find_issuer, load_certificate, load_crl, ocsp_request, pointers, self_signed
+from scanner.probe.fetch import FetchError, Once, http_fetch
 
 MAX_CRL_BYTES = 16 * 1024 * 1024  # a large CA's full CRL is a few MB; DCCKI's are tiny
 MAX_OCSP_BYTES = 64 * 1024  # a response with a delegated responder certificate is a few KB
@@ -55,12 +53,6 @@ class FetchSettings:
                 "max_ocsp_bytes": self.max_ocsp_bytes}
 
 
-@dataclass
-class _Pending:
-    done: trio.Event = field(default_factory=trio.Event)
-    result: Result | None = None
-
-
 @dataclass(frozen=True)
 class CrlFile:
     """An operator-supplied CRL (``--crl``), recorded in the store."""
@@ -77,26 +69,14 @@ class RevocationFetcher:
                  crl_files: Sequence[tuple[str, bytes]] = ()) -> None:
         self.record = record
         self.settings = settings
-        self._cache: dict[tuple[str, ...], _Pending] = {}
-        self._limiter: trio.CapacityLimiter | None = None  # made inside trio.run
+        self._once: Once[Result] = Once(settings.concurrency)
         self.files = [CrlFile(path, record("file", data, path), load_crl(data).issuer) for path, data in crl_files]
 
-    async def _once(self, key: tuple[str, ...], fetch: Callable[[], Awaitable[Result]]) -> Result:
-        pending = self._cache.get(key)
-        if pending is not None:
-            await pending.done.wait()
-        else:
-            pending = self._cache[key] = _Pending()
-            if self._limiter is None:
-                self._limiter = trio.CapacityLimiter(max(1, self.settings.concurrency))
-            try:
-                async with self._limiter:
-                    pending.result = await fetch()
-            finally:
-                pending.done.set()
-        if pending.result is None:  # the first fetch was cancelled (the scan is stopping)
+    async def _once_per_scan(self, key: tuple[str, ...], fetch: Callable[[], Awaitable[Result]]) -> Result:
+        result = await self._once.get(key, fetch)
+        if result is None:  # the first fetch was cancelled (the scan is stopping)
             return None, {"kind": "unreachable", "message": "the fetch was interrupted"}
-        return pending.result
+        return result
 
     async def _get(self, kind: str, url: str, body: bytes, limit: int) -> Result:
         try:
@@ -109,7 +89,7 @@ class RevocationFetcher:
         return self.record(kind, answer.body, url), None
 
     async def _crl(self, url: str) -> Result:
-        return await self._once(("crl", url), lambda: self._get("crl", url, b"", self.settings.max_crl_bytes))
+        return await self._once_per_scan(("crl", url), lambda: self._get("crl", url, b"", self.settings.max_crl_bytes))
 
     async def _ocsp(self, url: str, request: bytes) -> Result:
         encoded = urllib.parse.quote(base64.b64encode(request).decode("ascii"), safe="")
@@ -118,7 +98,7 @@ class RevocationFetcher:
             fetch = lambda: self._get("ocsp", get_url, b"", self.settings.max_ocsp_bytes)  # noqa: E731
         else:
             fetch = lambda: self._get("ocsp", url, request, self.settings.max_ocsp_bytes)  # noqa: E731
-        return await self._once(("ocsp", url, request.hex()), fetch)
+        return await self._once_per_scan(("ocsp", url, request.hex()), fetch)
 
     async def sources(self, chain: Sequence[bytes], anchors: Sequence[bytes] | None,
                       stapled: bytes | None = None) -> list[Source]:
@@ -129,10 +109,11 @@ class RevocationFetcher:
         pool: list[Any] = []  # built when first needed: most chains have nothing to fetch
         out: list[Source] = []
         for index, der in enumerate(chain):
-            cert = load_certificate(bytes(der))
-            if cert is None:
+            found = pointers(bytes(der))  # read once per distinct certificate in the scan
+            if found is None:
                 continue
-            urls = (crl_urls(cert), ocsp_urls(cert)) if self.settings.online else ([], [])
+            cert = found.cert
+            urls = (found.crl, found.ocsp) if self.settings.online else ((), ())
             files = [crl for crl in self.files if crl.issuer == cert.issuer]
             if not (urls[0] or urls[1] or files or (index == 0 and stapled)) or self_signed(cert):
                 continue  # nothing to record (the usual case of a private PKI), or a root

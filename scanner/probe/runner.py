@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -77,18 +77,7 @@ async def probe_address(target: Target, address: str) -> Outcome:
             capture.simulation = await simulate(address, target.port, target.hostname, target.timeout)
         except Exception as exc:  # noqa: BLE001 - a per-endpoint problem never ends the scan
             error = error or errors.ProbeError(f"internal error in the client simulation: {type(exc).__name__}: {exc}")
-    fetched = await _fetch_aia(capture)
-    return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000, aia=fetched)
-
-
-async def _fetch_aia(capture: Capture | None) -> tuple[aia.AiaFetch, ...]:
-    """What Chrome would fetch for an incomplete chain (nothing for a complete one); never raises."""
-    if capture is None or not capture.chain:
-        return ()
-    try:
-        return await aia.fetch_all(list(capture.chain))
-    except Exception:  # noqa: BLE001 - the fetch is an aid to the verdict, never a reason to lose the endpoint
-        return ()
+    return Outcome(target, address, capture, error, started, (time.monotonic() - clock) * 1000)
 
 
 def simulation_useful(error: errors.ProbeError | None) -> bool:
@@ -153,27 +142,45 @@ class Retry:
     on_retry: RetryHook | None = None
 
 
+def _no_anchors(target: Target) -> Sequence[bytes] | None:
+    return None
+
+
 @dataclass(frozen=True)
-class Revocation:
-    """Revocation data to gather after each handshake (outside its slots: another server)."""
+class Fetches:
+    """What the probe fetches after each handshake, outside its slots (other servers): the
+    issuers a chain lacks (AIA, as Chrome does) and, with ``revocation``, CRLs and OCSP
+    responses. ``anchors`` gives a target's trust anchors (an issuer found there is not
+    fetched; revocation looks for issuers there too)."""
 
-    fetcher: "RevocationFetcher"
-    anchors: Callable[[Target], Sequence[bytes] | None]
+    aia: aia.AiaFetcher = field(default_factory=aia.AiaFetcher)
+    revocation: "RevocationFetcher | None" = None
+    anchors: Callable[[Target], Sequence[bytes] | None] = _no_anchors
 
 
-async def _with_revocation(outcome: Outcome, revocation: Revocation | None, sink: Sink) -> None:
-    """Record the CRLs / OCSP responses of the outcome's chain, then hand it to ``sink``. The
+async def _follow_up(outcome: Outcome, fetches: Fetches, sink: Sink) -> None:
+    """Fetch what the outcome's chain points at (``Fetches``), then hand it to ``sink``. The
     outcome reaches ``sink`` whatever happens, a stop (Ctrl-C, --max-duration) during the fetches
-    included: what the handshake captured is never lost (its revocation is then not evaluated)."""
+    included: what the handshake captured is never lost (what was not fetched is then not
+    evaluated: no AIA certificates, revocation unevaluated)."""
     capture = outcome.capture
     try:
-        if revocation is not None and capture is not None and capture.chain:
-            outcome.revocation = await revocation.fetcher.sources(
-                capture.chain, revocation.anchors(outcome.target), capture.ocsp_staple)
+        if capture is not None and capture.chain:
+            anchors = fetches.anchors(outcome.target)
+            outcome.aia = await _aia(fetches.aia, capture.chain, anchors or ())
+            if fetches.revocation is not None:
+                outcome.revocation = await fetches.revocation.sources(capture.chain, anchors, capture.ocsp_staple)
     except Exception:  # noqa: BLE001 - a revocation bug must not cost the endpoint; its status stays unevaluated
         outcome.revocation = None
     finally:
         sink(outcome)
+
+
+async def _aia(fetcher: aia.AiaFetcher, chain: Sequence[bytes], anchors: Sequence[bytes]) -> tuple[aia.AiaFetch, ...]:
+    try:
+        return await fetcher.missing(chain, anchors)
+    except Exception:  # noqa: BLE001 - the fetch is an aid to the verdict, never a reason to lose the endpoint
+        return ()
 
 
 async def _with_retries(limits: Limits, target: Target, address: str, retry: Retry) -> Outcome:
@@ -193,19 +200,21 @@ async def _with_retries(limits: Limits, target: Target, address: str, retry: Ret
 
 
 async def scan_target(target: Target, limits: Limits, sink: Sink, retry: Retry = Retry(),
-                      revocation: Revocation | None = None) -> None:
-    """Resolve, then probe every address of the target concurrently (within the limits)."""
+                      fetches: Fetches | None = None) -> None:
+    """Resolve, then probe every address of the target concurrently (within the limits), then
+    fetch what each chain points at (``fetches``; by default AIA only, with no anchors)."""
+    follow = fetches if fetches is not None else Fetches()
     addresses = literal_address(target.host)
     if addresses is None:
         addresses = await _resolve(target, limits, sink)
         if addresses is None:
             return
     if len(addresses) == 1:  # the usual case: no nursery needed
-        await _with_revocation(await _with_retries(limits, target, addresses[0], retry), revocation, sink)
+        await _follow_up(await _with_retries(limits, target, addresses[0], retry), follow, sink)
         return
 
     async def one(address: str) -> None:
-        await _with_revocation(await _with_retries(limits, target, address, retry), revocation, sink)
+        await _follow_up(await _with_retries(limits, target, address, retry), follow, sink)
 
     async with trio.open_nursery() as nursery:
         for address in addresses:
@@ -238,7 +247,7 @@ concurrency, never by the number of targets."""
 async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sink,
                        progress: Progress | None = None, per_address: int | None = None,
                        finished: Finished | None = None, retry: Retry = Retry(),
-                       revocation: Revocation | None = None) -> None:
+                       fetches: Fetches | None = None) -> None:
     """Scan every target; ``sink`` gets each endpoint outcome as soon as it is known, and
     ``finished`` each target once all its addresses are done (what an interrupted run has not
     finished is listed as not reached). ``per_address=None`` means no per-address limit (the
@@ -249,6 +258,7 @@ async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sin
     in order, into an unbuffered channel that a fixed number of workers (``WORKERS_PER_SLOT`` per
     global slot) pull from, so the tasks in flight are bounded by the concurrency."""
     limits = Limits(concurrency, per_address)
+    follow = fetches if fetches is not None else Fetches()  # one per scan: each AIA URL fetched once
     total = len(targets)
     done = 0
     send, receive = trio.open_memory_channel[Target](0)
@@ -261,7 +271,7 @@ async def scan_targets(targets: Sequence[Target], *, concurrency: int, sink: Sin
     async def work() -> None:
         nonlocal done
         async for target in receive:
-            await scan_target(target, limits, sink, retry, revocation)
+            await scan_target(target, limits, sink, retry, follow)
             done += 1
             if finished is not None:
                 finished(target)

@@ -1,31 +1,36 @@
-"""The self-contained HTML report (report.html), rendered by jinja2 templates.
+"""The HTML report (report.html and its details pages), rendered by jinja2 templates.
 
-One file with inline CSS and SVG and no external request (a Content-Security-Policy forbids
-them), readable from file:// and printable. The first screen answers the question a reader comes
-with: which endpoints Chrome and Firefox refuse, why (the check, in words) and how to fix each,
-and which endpoints could not be checked at all; the trend, the changes since the previous scan,
-the scan's metadata, the matrix and the per-endpoint details follow.
+Files with inline CSS and SVG and no external request (a Content-Security-Policy forbids
+them), readable from file:// (an unzipped evidence pack included) and printable. report.html's
+first screen answers the question a reader comes with: which endpoints Chrome and Firefox
+refuse, why (the check, in words) and how to fix each, and which endpoints could not be checked
+at all; the trend, the changes since the previous scan, the scan's metadata and the matrix (one
+compact row an endpoint, filterable without JavaScript, searchable with it) follow. Each row
+links to the endpoint's full details in a details page of ``details.PER_PAGE`` endpoints
+(``scanner.report.details``): the details were 92% of a single page's bytes, and a browser
+needed tens of seconds to open 10,000 endpoints' worth; each page also tables, once, every CA
+certificate its endpoints present after the leaf, which they refer to by anchor.
 
 Every byte of markup comes from the templates in ``templates/`` (``report.html.j2``, which
-includes ``row.j2`` and ``endpoint.j2`` once per endpoint, and the macros of ``macros.j2`` for
-the parts written a bounded number of times), rendered with autoescaping on: certificates and servers are attacker
-controlled, and no value from results.json is ever marked safe. The environment's ``finalize``
-prints values for people (``None`` as nothing, booleans as yes / no, lists and mappings as text),
-so no Python repr can reach a page. Python here only derives facts (counts, which check made a
-browser refuse, days left, chart coordinates) as plain values.
+includes ``row.j2`` once per endpoint; ``details.html.j2``, which includes ``endpoint.j2`` once
+per endpoint; the macros of ``macros.j2`` for the parts written a bounded number of times),
+rendered with autoescaping on: certificates and servers are attacker controlled, and no value
+from results.json is ever marked safe. The environment's ``finalize`` prints values for people
+(``None`` as nothing, booleans as yes / no, lists and mappings as text), so no Python repr can
+reach a page. Python here only derives facts (counts, which check made a browser refuse, days
+left, chart coordinates) as plain values.
 
 Memory stays flat whatever the estate: results.json is read through ``scanner.results`` only,
-one endpoint at a time, in four passes (the summary, then the matrix, the details and the CA
-certificates as the template reaches them); the summary keeps bounded lists. The page is streamed
-(``Template.generate``) into a temporary file beside the report and renamed over it when whole.
-Each distinct certificate presented after a leaf (the issuing CAs every endpoint repeats) gets
-one table per page, which the endpoints refer to by anchor (repeated in every endpoint's
-details, they were a large share of the earlier page).
+one endpoint at a time, in two passes (the summary, which keeps bounded lists; then the matrix,
+which hands each details page to be written as soon as its endpoints have passed, so at most
+one page's endpoints are held). Every file is streamed (``Template.generate``) into a temporary
+file beside it and renamed over it when all are whole.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import os
 import re
@@ -37,7 +42,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from scanner.changes import CHANGE_KINDS, TITLES
-from scanner.report import _facts
+from scanner.report import _facts, details
 from scanner.report._facts import EXPIRING_DAYS
 from scanner.severity import SEVERITIES
 
@@ -46,7 +51,8 @@ PROFILE_STATUSES = ("compliant", "noncompliant", "grandfathered", "not-evaluated
 BROWSERS = (("chrome", "Chrome"), ("firefox", "Firefox"))
 SOONEST = 12  # certificates in the expiry chart
 LISTED = 40  # refused and unreachable endpoints named on the first screen (the rest: the matrix)
-# The matrix's filters: (radio name, legend, (value, label) choices, class prefix on rows and details)
+MATRIX_CHUNK = 200  # matrix rows per table, laid out by the browser only near the viewport (report.css)
+# The matrix's filters: (radio name, legend, (value, label) choices, class prefix on its rows)
 FILTERS = (
     ("fb", "Browsers", (("all", "all"), ("refused", "refused"), ("accepted", "accepted by both")), "br"),
     ("fi", "Interface", (("all", "all"), *((i, i) for i in INTERFACES)), "if"),
@@ -132,7 +138,8 @@ class View:
 
     ep: Mapping[str, Any]
     target: Mapping[str, Any]
-    anchor: str
+    anchor: str  # the id of the endpoint's details in its page
+    page: str  # that page, relative to report.html (``scanner.report.details``)
     interface: str
     group: str  # the interface, or "other" for one outside INTERFACES
     outcome: str
@@ -151,14 +158,15 @@ class View:
     browser_records: dict[str, Mapping[str, Any]]  # browser -> its verdict record ({} when absent)
 
     @classmethod
-    def of(cls, raw: Mapping[str, Any]) -> "View":
+    def of(cls, raw: Mapping[str, Any], position: int) -> "View":
+        """The view of the endpoint at ``position`` (0-based, results order: it names the page)."""
         ep = _map(raw)
         target = _map(ep.get("target"))
         at = ep.get("scanned_at")
         chain = []
-        for position, c in enumerate(_list(ep.get("chain"))):
+        for place, c in enumerate(_list(ep.get("chain"))):
             cert = _map(c)
-            index = cert.get("index", position)
+            index = cert.get("index", place)
             chain.append(CertRef.of(cert, index, _facts.days_left(cert.get("not_after"), at),
                                     "" if index == 0 else ca_anchor(cert.get("sha256"))))
         interface = str(target.get("interface", "other"))
@@ -169,15 +177,20 @@ class View:
         refused_by = [label for b, label in BROWSERS if verdicts[b] not in ("accepted", _facts.NOT_EVALUATED)]
         state = "refused" if refused_by else "accepted" if all(x == "accepted" for x in verdicts.values()) else "na"
         worst = _facts.worst_finding(ep)
-        return cls(ep, target, _facts.anchor(str(ep.get("id", ""))), interface,
+        return cls(ep, target, _facts.anchor(str(ep.get("id", ""))), details.page_of(position), interface,
                    interface if interface in INTERFACES else "other", outcome, OUTCOME_CLASS.get(outcome, "err"),
                    reachable, profile_status, profile_status if reachable else "unreachable", verdicts, refused_by,
                    state, worst, _worst_key(worst, reachable, state), chain, _map(ep.get("tls")),
                    _map(ep.get("profile")), {b: _map(_map(ep.get("browsers")).get(b)) for b, _ in BROWSERS})
 
     @property
+    def href(self) -> str:
+        """The link from report.html to the endpoint's details."""
+        return f"{self.page}#{self.anchor}"
+
+    @property
     def classes(self) -> str:
-        """The filter classes of the endpoint's matrix row and details (see FILTERS)."""
+        """The filter classes of the endpoint's matrix row (see FILTERS)."""
         return f"if-{self.group} st-{self.status} sev-{self.worst_key} br-{self.browser_state}"
 
     @property
@@ -242,7 +255,7 @@ class Expiry:
     sha256: str
     days: int = field(compare=False)
     subject: str = field(compare=False)
-    endpoints: list[tuple[str, str]] = field(compare=False, default_factory=list)  # (name, anchor)
+    endpoints: list[tuple[str, str]] = field(compare=False, default_factory=list)  # (name, href)
 
 
 @dataclass
@@ -296,7 +309,7 @@ class Summary:
         not_after, sha = ref.cert.get("not_after"), str(ref.cert.get("sha256", ""))
         if not isinstance(not_after, str) or not not_after:
             return
-        who = (_text(v.target.get("name")), v.anchor)
+        who = (_text(v.target.get("name")), v.href)
         if sha in self._listed:
             for known in self.soonest:
                 if known.sha256 == sha and len(known.endpoints) < 5:
@@ -317,8 +330,8 @@ class Summary:
 
 def summarise(endpoints: Iterable[Mapping[str, Any]]) -> Summary:
     summary = Summary()
-    for ep in endpoints:
-        summary.add(View.of(ep))
+    for position, ep in enumerate(endpoints):
+        summary.add(View.of(ep, position))
     return summary
 
 
@@ -511,59 +524,120 @@ def environment() -> jinja2.Environment:
     return env
 
 
-# --- the page -----------------------------------------------------------------------------------
+# --- the pages ----------------------------------------------------------------------------------
+
+PageSink = Callable[[str, Iterable[str]], None]  # (name relative to report.html, its text in chunks)
 
 
 def _views(endpoints: Endpoints) -> Iterator[View]:
-    for ep in endpoints():
-        yield View.of(ep)
+    for position, ep in enumerate(endpoints()):
+        yield View.of(ep, position)
 
 
-def _cas(endpoints: Endpoints, counts: Mapping[str, int], at: Any) -> Iterator[CertRef]:
-    """Each distinct certificate presented after a leaf, once, in the order first presented."""
-    if not counts:
-        return
-    seen: set[str] = set()
-    for ep in endpoints():
-        for c in _list(_map(ep).get("chain")):
-            cert = _map(c)
-            sha = str(cert.get("sha256"))
-            if cert.get("index") != 0 and sha in counts and sha not in seen:
-                seen.add(sha)
-                yield CertRef.of(cert, cert.get("index"), _facts.days_left(cert.get("not_after"), at), ca_anchor(sha))
-
-
-def page_chunks(header: Mapping[str, Any], endpoints: Endpoints) -> Iterator[str]:
-    """The page as text chunks: one summary pass over ``endpoints()`` now, then the template
-    streams the matrix, the details and the CA tables, each from its own pass."""
+def page_chunks(header: Mapping[str, Any], summary: Summary, endpoints: Endpoints, pages: PageSink) -> Iterator[str]:
+    """report.html as text chunks: the first screen and the summaries from ``summary`` (the
+    first pass), then the matrix from a second pass, which also hands each details page to
+    ``pages`` as soon as the matrix has passed its endpoints (``_rows_and_pages``)."""
     header = _map(header)
-    summary = summarise(endpoints())
     changes = header.get("changes")
-    started = header.get("started_at")
     return environment().get_template("report.html.j2").generate(
         h=header, summary=summary, timeline=timeline(summary.soonest),
         trend=trend_chart(header.get("trend")),
         changes=changes if isinstance(changes, dict) else None,
         change_tables=change_tables(changes) if isinstance(changes, dict) else [],
         interfaces=INTERFACES, profile_statuses=PROFILE_STATUSES, severities=SEVERITIES, filters=FILTERS,
-        matrix=_views(endpoints), details=_views(endpoints),
-        cas=_cas(endpoints, summary.ca_count, started), ca_count=summary.ca_count,
+        matrix=_rows_and_pages(header, summary, endpoints, pages), chunk=MATRIX_CHUNK,
+        pages=len(details.page_names(summary.total)), per_page=details.PER_PAGE,
     )
 
 
-def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO) -> None:
+def _rows_and_pages(header: Mapping[str, Any], summary: Summary, endpoints: Endpoints,
+                    pages: PageSink) -> Iterator[View]:
+    """The views of one pass over ``endpoints()``, in order, for the matrix; every
+    ``details.PER_PAGE`` of them, their details page goes to ``pages``. One pass for both: a pass
+    (reading results.json, deriving the views) was a sixth of the render's CPU."""
+    group: list[View] = []
+    number = 0
+    for v in _views(endpoints):
+        if group and v.page != group[0].page:
+            pages(*_detail_page(header, summary, group, number))
+            group, number = [], number + 1
+        group.append(v)
+        yield v
+    if group:
+        pages(*_detail_page(header, summary, group, number))
+
+
+def _page_cas(views: list[View], at: Any) -> list[CertRef]:
+    """Each distinct certificate the page's endpoints present after a leaf, once, in the order
+    first presented, with its days left from the scan's start."""
+    found: dict[str, CertRef] = {}
+    for v in views:
+        for ref in v.chain:
+            if ref.anchor and ref.anchor not in found:
+                found[ref.anchor] = CertRef.of(ref.cert, ref.index, _facts.days_left(ref.cert.get("not_after"), at),
+                                               ref.anchor)
+    return list(found.values())
+
+
+def _detail_page(header: Mapping[str, Any], summary: Summary, views: list[View],
+                 number: int) -> tuple[str, Iterator[str]]:
+    """Details page ``number`` (0-based) as (name, text chunks): its endpoints' details and the
+    tables of the CA certificates they present, so that every page stands alone."""
+    names = [n.rsplit("/", 1)[-1] for n in details.page_names(summary.total)]  # as linked from a page
+    first = number * details.PER_PAGE + 1
+    return views[0].page, environment().get_template("details.html.j2").generate(
+        h=header, views=views, total=summary.total, number=number + 1, pages=len(names),
+        first=first, last=first + len(views) - 1,
+        previous=names[number - 1] if 0 < number <= len(names) else None,
+        next=names[number + 1] if number + 1 < len(names) else None,
+        cas=_page_cas(views, header.get("started_at")), ca_count=summary.ca_count)
+
+
+def render_html(header: Mapping[str, Any], endpoints: Endpoints, out: TextIO, pages: PageSink) -> None:
     """Write the report for ``header`` and the endpoints ``endpoints()`` yields (called once per
-    pass; each call must yield the same endpoints) to a text stream, chunk by chunk as the
-    template yields them (``writelines`` hands them to the stream's buffer without a Python loop)."""
-    out.writelines(page_chunks(header, endpoints))
+    pass, two passes; each call must yield the same endpoints): report.html to the text stream
+    ``out``, chunk by chunk as the template yields them (``writelines`` hands them to the stream's
+    buffer without a Python loop), and each details page to ``pages(name, chunks)`` on the way."""
+    header = _map(header)
+    summary = summarise(endpoints())
+    out.writelines(page_chunks(header, summary, endpoints, pages))
+
+
+def _remove_stale_pages(folder: Path, written: set[str]) -> None:
+    """Remove the details pages an earlier report left that this one did not write (a smaller
+    estate has fewer pages); only names a report writes are touched."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if details.is_page(entry.name) and f"{details.FOLDER}/{entry.name}" not in written:
+            entry.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when empty: an estate of no endpoints has no page
 
 
 def write_html(results_path: Path, out_path: Path) -> Path:
-    """Render ``results_path`` to ``out_path`` (report.html): streamed into a temporary file
-    beside it, renamed over ``out_path`` only when whole."""
+    """Render ``results_path`` to ``out_path`` (report.html) and its details pages to the
+    ``details/`` folder beside it: every file streamed into a temporary file beside its final
+    name, and all of them renamed over those names only when every one is whole (the pages
+    first, report.html last), so an interrupted render leaves the previous report as it was."""
     from scanner.results import iter_endpoints, read_header, replacing
 
+    out_path = Path(out_path)
+    folder = out_path.parent / details.FOLDER
     header = read_header(results_path)
-    with replacing(Path(out_path)) as temp, open(temp, "w", encoding="utf-8", newline="") as out:
-        render_html(header, lambda: iter_endpoints(results_path), out)
-    return Path(out_path)
+    written: set[str] = set()
+    with contextlib.ExitStack() as stack:
+        temp = stack.enter_context(replacing(out_path))
+
+        def page(name: str, chunks: Iterable[str]) -> None:
+            folder.mkdir(exist_ok=True)
+            page_temp = stack.enter_context(replacing(out_path.parent / name))
+            with open(page_temp, "w", encoding="utf-8", newline="") as out:
+                out.writelines(chunks)
+            written.add(name)
+
+        with open(temp, "w", encoding="utf-8", newline="") as out:
+            render_html(header, lambda: iter_endpoints(results_path), out, page)
+    _remove_stale_pages(folder, written)
+    return out_path

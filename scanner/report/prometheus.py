@@ -19,14 +19,14 @@ twice for a moment.
 
 Label values come from targets files, certificates and servers. Besides the format's own escapes
 (backslash, double quote, line feed) ``label_text`` shows control characters, unpaired
-surrogates (JSON can carry them; they are not UTF-8), noncharacters and Unicode bidi controls as
+surrogates (JSON can carry them; they are not UTF-8), noncharacters, Unicode bidi controls and
+invisible format characters (zero-width spaces and joiners) as
 visible ``\\xNN`` / ``\\uNNNN`` text, so a label can neither break the file nor reorder what
 Grafana or an Alertmanager notification displays.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Mapping
 
 from scanner.report import _facts
+from scanner.report._text import printable
 from scanner.results import iter_endpoints, read_header
 from scanner.severity import SEVERITIES
 
@@ -89,23 +90,14 @@ ENDPOINT_FAMILIES: tuple[Family, ...] = (
 
 FAMILIES: tuple[Family, ...] = SCAN_FAMILIES + ENDPOINT_FAMILIES
 
-# C0 and C1 controls (line feed and tab included), DEL, line/paragraph separators, unpaired
-# surrogates, the BOM, noncharacters U+FFFE/U+FFFF and the bidi controls (ALM, LRM, RLM,
-# LRE..RLO, LRI..PDI).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
-                     "\ud800-\udfff\ufeff\ufffe\uffff]")
 _FORMAT_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
-
-
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group(0))
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def label_text(value: object) -> str:
     """The label value a text becomes (before the format's escaping): unchanged, except that
-    characters that could break or disguise it are written as visible escapes. None is ''."""
-    return "" if value is None else _UNSAFE.sub(_visible, str(value))
+    characters that could break or disguise it are written as visible escapes (the one escaper
+    of every plain-text sink, ``report._text.printable``). None is ''."""
+    return "" if value is None else printable(value)
 
 
 def escape_label(value: object) -> str:
