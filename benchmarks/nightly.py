@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -44,9 +43,8 @@ OUT = BENCH / "out"
 ESTATE = OUT / "sni-estate"
 sys.path.insert(0, str(BENCH))
 from run import VENV, VENV_PY, compile_bytecode, default_work_dir, in_child  # noqa: E402
+from treemem import MB, TreeSampler  # noqa: E402
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
-MB = 1024 * 1024
 
 
 def bootstrap() -> None:
@@ -97,44 +95,7 @@ def write_targets(path: Path, n: int, ports: list[int]) -> None:
                       f'hostname = "host{i}.bench.test"\n\n')
 
 
-# --- the whole process tree's memory ---------------------------------------------------------
-
-def _children() -> dict[int, list[int]]:
-    """Parent pid -> child pids, from /proc (a snapshot)."""
-    out: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        out.setdefault(ppid, []).append(int(entry.name))
-    return out
-
-
-def _rss(pid: int) -> int:
-    """Resident bytes of one process (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * PAGE
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def tree_rss(root: int) -> tuple[int, int, int]:
-    """(sum of resident bytes of ``root`` and all its descendants, number of processes,
-    resident bytes of ``root`` alone)."""
-    children = _children()
-    total, count, todo, own = 0, 0, [root], _rss(root)
-    while todo:
-        pid = todo.pop()
-        total += own if pid == root else _rss(pid)
-        count += 1
-        todo += children.get(pid, [])
-    return total, count, own
-
+# --- the whole process tree's memory (treemem), by phase -----------------------------------
 
 def phase(out: Path, first_results: list[int]) -> str:
     """Which step of a night is running, from the output files: ``scan`` until results.json
@@ -153,34 +114,24 @@ def phase(out: Path, first_results: list[int]) -> str:
     return "report"
 
 
-class TreeSampler(threading.Thread):
-    """Samples ``tree_rss`` of a running process until it exits; keeps the peak, the peak of each
-    phase (``phase``) and a coarse timeline (one sample a second)."""
+class PhaseSampler(TreeSampler):
+    """``treemem.TreeSampler`` that also keeps the peaks of each phase (``phase``) and a coarse
+    timeline (one sample a second)."""
 
     def __init__(self, pid: int, interval: float, out: Path) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.interval, self.out = pid, interval, out
-        self.peak = self.processes = self.main_peak = 0
+        super().__init__(pid, interval)
+        self.out = out
         self.phases: dict[str, dict[str, float]] = {}
         self.timeline: list[tuple[float, str, float, float]] = []  # (s, phase, tree MB, main MB)
-        self.stop = threading.Event()
+        self._first_results: list[int] = []
 
-    def run(self) -> None:
-        started, last = time.perf_counter(), -1.0
-        first_results: list[int] = []
-        while not self.stop.is_set():
-            total, count, own = tree_rss(self.pid)
-            now, step = time.perf_counter() - started, phase(self.out, first_results)
-            self.main_peak = max(self.main_peak, own)
-            if total > self.peak:
-                self.peak, self.processes = total, count
-            seen = self.phases.setdefault(step, {"from_s": round(now, 1), "tree_peak_mb": 0.0, "main_peak_mb": 0.0})
-            seen["tree_peak_mb"] = max(seen["tree_peak_mb"], round(total / MB, 1))
-            seen["main_peak_mb"] = max(seen["main_peak_mb"], round(own / MB, 1))
-            if now - last >= 1.0:
-                self.timeline.append((round(now, 1), step, round(total / MB, 1), round(own / MB, 1)))
-                last = now
-            self.stop.wait(self.interval)
+    def sample(self, total: int, own: int, seconds: float) -> None:
+        step = phase(self.out, self._first_results)
+        seen = self.phases.setdefault(step, {"from_s": round(seconds, 1), "tree_peak_mb": 0.0, "main_peak_mb": 0.0})
+        seen["tree_peak_mb"] = max(seen["tree_peak_mb"], round(total / MB, 1))
+        seen["main_peak_mb"] = max(seen["main_peak_mb"], round(own / MB, 1))
+        if not self.timeline or seconds - self.timeline[-1][0] >= 1.0:
+            self.timeline.append((round(seconds, 1), step, round(total / MB, 1), round(own / MB, 1)))
 
 
 # --- one night -----------------------------------------------------------------------------
@@ -232,7 +183,7 @@ def scan_night(n: int, night: int, targets: Path, work: Path, db: Path, concurre
     with open(work / f"night-{night}.log", "w") as log:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        sampler = TreeSampler(proc.pid, interval, out)
+        sampler = PhaseSampler(proc.pid, interval, out)
         sampler.start()
         code = proc.wait()
         wall = time.perf_counter() - started
