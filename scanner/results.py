@@ -364,7 +364,7 @@ class SortedSpool:
     RUN = 16384  # (key, offset) pairs kept in memory before they are sorted into a run file
 
     def __init__(self, folder: Path, name: str) -> None:
-        self._folder, self._name = folder, name
+        self._folder, self._spool_name = folder, name
         self._file: IO[bytes] = self._hidden("")
         self._index: list[tuple[Any, int]] = []
         self._runs: list[IO[bytes]] = []
@@ -373,7 +373,7 @@ class SortedSpool:
     def _hidden(self, kind: str) -> IO[bytes]:
         """A hidden spool file in the folder; the pid in its name lets ``scanner.outdir`` remove
         it when a killed run left it behind."""
-        return tempfile.NamedTemporaryFile("w+b", dir=self._folder, prefix=f".{self._name}-{os.getpid()}-{kind}",
+        return tempfile.NamedTemporaryFile("w+b", dir=self._folder, prefix=f".{self._spool_name}-{os.getpid()}-{kind}",
                                            suffix=".spool", delete=False)
 
     def add(self, key: Any, line: str) -> None:
