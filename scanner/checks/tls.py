@@ -33,35 +33,24 @@ HANDSHAKE_FAILS = TlsRule(
     "RFC 8996 (TLS 1.0 and 1.1 deprecated); RFC 9325 section 4 (TLS 1.2 with ECDHE and AEAD suites, "
     "TLS 1.3); Chrome 84 and Firefox 78 removed TLS 1.0/1.1; neither offers DHE suites",
     date(2021, 3, 23),  # RFC 8996 published
-    "Enable TLS 1.2 and 1.3 with ECDHE key exchange and AES-GCM or ChaCha20-Poly1305 suites, and a "
-    "certificate key the browsers' signature algorithms cover (RSA, ECDSA P-256 or P-384).")
+    "enable TLS 1.2 and 1.3 with ECDHE key exchange and AES-GCM or ChaCha20-Poly1305 suites, and a "
+    "certificate key the browsers' signature algorithms cover (RSA, ECDSA P-256 or P-384)")
 LEGACY_ONLY = TlsRule(
     "tls.protocol.legacy_version_chosen", "error",
     "The server chose a deprecated TLS version for a browser that offers TLS 1.2 and 1.3",
     "RFC 8996", "RFC 8996 section 2 and 3 (TLS 1.0 and TLS 1.1 MUST NOT be used)", date(2021, 3, 23),
-    "Enable TLS 1.2 and TLS 1.3 on the server.")
+    "enable TLS 1.2 and TLS 1.3 on the server")
 LEGACY_ACCEPTED = TlsRule(
     "tls.protocol.legacy_version_accepted", "warning",
     "The endpoint still accepts TLS 1.0 or TLS 1.1",
     "RFC 8996", "RFC 8996 sections 2 and 3 (TLS 1.0 and TLS 1.1 MUST NOT be negotiated); RFC 9325 section 3.1.1",
-    date(2021, 3, 23), "Disable TLS 1.0 and TLS 1.1 on the server (browsers no longer use them; old clients that "
-    "need them should be upgraded).")
+    date(2021, 3, 23), "disable TLS 1.0 and TLS 1.1 on the server (browsers no longer use them; old clients that "
+    "need them should be upgraded)")
 WEAK_SUITE = TlsRule(
     "tls.cipher.not_recommended", "warning",
     "A browser gets a cipher suite RFC 9325 does not recommend (CBC mode or RSA key exchange)",
     "RFC 9325", "RFC 9325 section 4.2 (recommended: TLS_ECDHE_* with AES-GCM or ChaCha20-Poly1305)",
-    date(2022, 11, 17), "Prefer ECDHE suites with AEAD ciphers (AES-GCM, ChaCha20-Poly1305) in the server's order.")
-CLIENT_CERT_REQUIRED = TlsRule(
-    "tls.client_certificate.required", "info",
-    "The server requires a client certificate: a browser without one cannot open it",
-    "RFC 8446, RFC 5246",
-    "RFC 8446 sections 4.3.2 and 4.4.2.4 (CertificateRequest; a server may abort the handshake with "
-    "certificate_required when the client sends none), RFC 5246 section 7.4.6; the DCC Gateway "
-    "Connection is mutual TLS (SEC Appendix S, DCCKI)",
-    date(2018, 8, 10),  # RFC 8446 published
-    "Expected for the DCC Gateway Connection (mutual TLS): a person opens it in a browser only with a "
-    "DCC User client certificate installed; elsewhere, if people must open it in a browser, make the "
-    "client certificate optional on the server or give them certificates.")
+    date(2022, 11, 17), "prefer ECDHE suites with AEAD ciphers (AES-GCM, ChaCha20-Poly1305) in the server's order")
 
 
 def _finding(rule: TlsRule, at: datetime, detail: str) -> dict[str, Any]:
@@ -80,9 +69,8 @@ def weak_suite(cipher: str | None) -> bool:
 
 def handshake_findings(browsers: dict[str, Any] | None, at: datetime,
                        tls: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Findings from each browser's handshake verdict (none when no simulation ran), from the
-    versions the endpoint accepts (``tls.versions``) and from a required client certificate
-    (``tls.client_auth``: the reason the browsers' verdicts name, with its advice)."""
+    """Findings from each browser's handshake verdict (none when no simulation ran) and from the
+    versions the endpoint accepts (``tls.versions``)."""
     findings: list[dict[str, Any]] = []
     versions = (tls or {}).get("versions") or {}
     legacy_accepted = [v for v in ("TLSv1", "TLSv1.1") if versions.get(v)]
@@ -106,14 +94,10 @@ def handshake_findings(browsers: dict[str, Any] | None, at: datetime,
         findings.append(_finding(LEGACY_ACCEPTED, at, f"accepted: {', '.join(legacy_accepted)}"))
     if weak:
         findings.append(_finding(WEAK_SUITE, at, "; ".join(weak)))
-    if (tls or {}).get("client_auth") == "required":
-        alert = (tls or {}).get("client_auth_alert")
-        findings.append(_finding(CLIENT_CERT_REQUIRED, at, "the server refused the handshake without a client "
-                                 f"certificate ({alert or 'connection closed'})"))
     return findings
 
 
-RULES = (HANDSHAKE_FAILS, LEGACY_ONLY, LEGACY_ACCEPTED, WEAK_SUITE, CLIENT_CERT_REQUIRED)
+RULES = (HANDSHAKE_FAILS, LEGACY_ONLY, LEGACY_ACCEPTED, WEAK_SUITE)
 SIMULATION_RULES = frozenset({HANDSHAKE_FAILS.id, LEGACY_ONLY.id, WEAK_SUITE.id})  # need the client simulation
 
 

@@ -32,8 +32,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from scanner.checks.tls import CLIENT_CERT_REQUIRED
-
 VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 # The lowest version each browser accepts (Chrome 84 and Firefox 78 removed TLS 1.0/1.1; the
 # recorded hellos offer TLSv1.3 and TLSv1.2 only: tests/test_clienthellos.py keeps them in step).
@@ -243,7 +241,7 @@ def combine(browsers: dict[str, Any] | None, tls: dict[str, Any] | None) -> dict
                                 f"certificate and refused the handshake without one ({alert or 'connection closed'}); "
                                 "a browser without a certificate for this server cannot open it"
                                 + (TLS13_RACE if browser == "chrome" and hs["version"] == "TLSv1.3" else ""),
-                                "check": CLIENT_CERT_REQUIRED.id, "certificate_index": None})
+                                "check": None, "certificate_index": None})
         combined[browser] = {"accepted": accepted, "error": error, "reasons": reasons, "handshake": hs,
                              "certificate": dict(cert) if cert else None}
     if any(v is None for v in combined.values()):
