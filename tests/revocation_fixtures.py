@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
+import os
 import queue
 import re
 import shutil
@@ -125,6 +126,7 @@ class OcspResponder:
         (folder / "rsigner.pem").write_bytes(responder.pem)
         (folder / "rkey.pem").write_bytes(responder.key_pem)
         self.lines: list[str] = []
+        self._mtime = int(time.time())
         self.process = subprocess.Popen(
             ["openssl", "ocsp", "-index", str(self.index), "-port", "0", "-rsigner", str(folder / "rsigner.pem"),
              "-rkey", str(folder / "rkey.pem"), "-CA", str(folder / "ca.pem"), "-nmin", "60"],
@@ -146,7 +148,12 @@ class OcspResponder:
             line = f"R\t{expiry}\t{when}\t{_index_serial(cert.serial_number)}\tunknown\t{subject}"
         self.lines.append(line)
         self.index.write_text("\n".join(self.lines) + "\n")
-        time.sleep(1.1)  # the responder notices a change by the file's mtime (whole seconds)
+        # The responder notices a change by the file's mtime in whole seconds: two writes within
+        # one second (two tests adding certificates) looked like one, and the second certificate
+        # was answered "unknown". Each write gets a whole-second mtime of its own, later than any
+        # before it.
+        self._mtime = max(self._mtime + 1, int(time.time()) + 1)
+        os.utime(self.index, (self._mtime, self._mtime))
         request = ocsp.OCSPRequestBuilder().add_certificate(cert, self.issuer, hashes.SHA1()).build()
         post = urllib.request.Request(self.url, data=request.public_bytes(Encoding.DER),
                                       headers={"Content-Type": "application/ocsp-request"})
