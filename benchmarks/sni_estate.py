@@ -38,8 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from estate import HANDSHAKE_DEADLINE, die_with_parent, raise_fd_limit  # noqa: E402
-from scanner.probe.bio import Wire  # noqa: E402
+from estate import die_with_parent, handler, raise_fd_limit  # noqa: E402
 
 CHUNK = 1000  # hosts per chunk file
 CHUNKS_KEPT = 8  # parsed chunk files a server keeps (the scan walks the estate in order)
@@ -190,22 +189,10 @@ def default_context(contexts: Contexts) -> SSL.Context:
 
 async def main(folder: Path, count: int) -> None:
     contexts = Contexts(folder, count)
-    first = default_context(contexts)
-
-    async def handle(stream: trio.SocketStream) -> None:
-        async with stream:
-            conn = SSL.Connection(first, None)
-            conn.set_accept_state()
-            wire = Wire(stream, conn)
-            with trio.move_on_after(HANDSHAKE_DEADLINE):
-                try:
-                    await wire.handshake()
-                except (SSL.Error, EOFError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    return
-
+    first = default_context(contexts)  # its SNI callback switches to the endpoint's own context
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1", backlog=4096)
     print(json.dumps({"port": listeners[0].socket.getsockname()[1], "hostnames": count}), flush=True)
-    await trio.serve_listeners(handle, listeners)
+    await trio.serve_listeners(handler(first), listeners)
 
 
 if __name__ == "__main__":

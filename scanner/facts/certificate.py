@@ -196,13 +196,19 @@ def common_names(name: x509.Name) -> tuple[str, ...]:
     return tuple(str(a.value) for a in name.get_attributes_for_oid(NameOID.COMMON_NAME))
 
 
-def _ca_issuers(aia: object) -> tuple[str, ...]:
+def access_urls(aia: object, method: x509.ObjectIdentifier) -> tuple[str, ...]:
+    """The URIs an authorityInformationAccess value lists for ``method`` (caIssuers or OCSP);
+    nothing when ``aia`` is absent (None) or unreadable."""
     if not isinstance(aia, x509.AuthorityInformationAccess):
         return ()
     return tuple(d.access_location.value for d in aia
-                 if d.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS
-                 and isinstance(d.access_location, x509.UniformResourceIdentifier)
-                 and d.access_location.value.lower().startswith("http://"))
+                 if d.access_method == method and isinstance(d.access_location, x509.UniformResourceIdentifier))
+
+
+def _ca_issuers(aia: object) -> tuple[str, ...]:
+    """The http caIssuers URLs (the only ones Chrome fetches)."""
+    return tuple(url for url in access_urls(aia, x509.AuthorityInformationAccessOID.CA_ISSUERS)
+                 if url.lower().startswith("http://"))
 
 
 def _identities(cns: tuple[str, ...], san: object) -> Identities:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from scanner.facts import asn1
+from scanner.facts.certificate import access_urls
 from scanner.facts.signature import verify_signature
 
 CRL_KINDS = ("crl", "file")  # source kinds holding a CRL; "ocsp" and "stapled" hold OCSP responses
@@ -73,22 +74,6 @@ def crl_urls(cert: x509.Certificate) -> list[str]:
             for name in point.full_name if isinstance(name, x509.UniformResourceIdentifier)]
 
 
-def ocsp_urls(cert: x509.Certificate) -> list[str]:
-    """The OCSP responder URIs of the certificate's authorityInfoAccess."""
-    access = extension(cert, x509.AuthorityInformationAccess) or []
-    return [d.access_location.value for d in access
-            if d.access_method == x509.AuthorityInformationAccessOID.OCSP
-            and isinstance(d.access_location, x509.UniformResourceIdentifier)]
-
-
-def ca_issuers_urls(cert: x509.Certificate) -> list[str]:
-    """The caIssuers URIs of the certificate's authorityInfoAccess (where its issuer is published)."""
-    access = extension(cert, x509.AuthorityInformationAccess) or []
-    return [d.access_location.value for d in access
-            if d.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS
-            and isinstance(d.access_location, x509.UniformResourceIdentifier)]
-
-
 @dataclass(frozen=True)
 class Pointers:
     """What the probe follows from one certificate: its names as encoded (a cheap, exact test
@@ -120,7 +105,9 @@ def pointers(der: bytes) -> Pointers | None:
         subject, issuer = raw.subject, raw.issuer
     except ValueError:
         return None
-    return Pointers(cert, subject, issuer, tuple(ca_issuers_urls(cert)), tuple(crl_urls(cert)), tuple(ocsp_urls(cert)))
+    aia = extension(cert, x509.AuthorityInformationAccess)
+    return Pointers(cert, subject, issuer, access_urls(aia, x509.AuthorityInformationAccessOID.CA_ISSUERS),
+                    tuple(crl_urls(cert)), access_urls(aia, x509.AuthorityInformationAccessOID.OCSP))
 
 
 def ocsp_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:

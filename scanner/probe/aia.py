@@ -61,13 +61,13 @@ def missing_issuer_urls(chain: Sequence[bytes], anchors: Sequence[bytes] = ()) -
     for cert in presented:
         if not cert.ca_issuers or any(other.names_as_issuer(cert) for other in presented):
             continue
-        if anchors and find_issuer(cert.cert, _anchor_certs(tuple(anchors))) is not None:
+        if anchors and find_issuer(cert.cert, _anchor_certs(anchors)) is not None:
             continue
         urls += [url for url in cert.ca_issuers if url not in urls]
     return urls[:MAX_URLS]
 
 
-def _anchor_certs(anchors: tuple[bytes, ...]) -> list[Any]:
+def _anchor_certs(anchors: Sequence[bytes]) -> list[Any]:
     return [p.cert for p in map(pointers, anchors) if p is not None]
 
 
